@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import enum
+
+
+class ConfigError(ValueError):
+    """A setting or policy that consentmw cannot work with; the message says what to change."""
+
+
+class PolicyError(ConfigError):
+    """The policy does not validate; ``path`` is the JSON path of the first problem."""
+
+    def __init__(self, message: str, path: str = "$") -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+class ErrorCode(enum.Enum):
+    # One visitor-facing code per way a request can be refused; the value is (status, message).
+    METHOD_NOT_ALLOWED = (405, "This endpoint does not accept that method.")
+    CROSS_SITE = (403, "Consent can only be changed from this site's own pages.")
+    UNSUPPORTED_MEDIA_TYPE = (415, "Send JSON (application/json) or a form (application/x-www-form-urlencoded).")
+    BODY_TOO_LARGE = (413, "The request body is larger than the limit.")
+    MALFORMED_JSON = (400, "The request body is not valid JSON.")
+    MALFORMED_FORM = (400, "The form data could not be read.")
+    INVALID_BODY = (422, "The request must contain either 'choices' or 'accept'.")
+    INVALID_ACCEPT = (422, "'accept' must be 'all' or 'necessary'.")
+    INVALID_CHOICE = (422, "Each choice must be true or false.")
+    UNKNOWN_CATEGORY = (422, "The policy has no such category.")
+    REQUIRED_CATEGORY = (422, "A required category cannot be refused.")
+    NOT_FOUND = (404, "No such consent endpoint.")
+    STORE_UNAVAILABLE = (503, "The choice could not be recorded; nothing was changed. Please try again.")
+
+    @property
+    def status(self) -> int:
+        return self.value[0]
+
+    @property
+    def message(self) -> str:
+        return self.value[1]

@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from consentmw.errors import PolicyError
+
+# Other consent tools' category names, mapped onto the usual category ids; entries whose target the
+# policy does not declare are skipped. "required" stands for the policy's first required category.
+DEFAULT_ALIASES = {
+    "statistics": "analytics",
+    "performance": "analytics",
+    "analytics": "analytics",
+    "c0002": "analytics",
+    "marketing": "advertising",
+    "advertising": "advertising",
+    "targeting": "advertising",
+    "ads": "advertising",
+    "c0004": "advertising",
+    "preferences": "personalisation",
+    "functional": "personalisation",
+    "functionality": "personalisation",
+    "personalization": "personalisation",
+    "personalisation": "personalisation",
+    "c0003": "personalisation",
+    "necessary": "required",
+    "essential": "required",
+    "strictly-necessary": "required",
+    "c0001": "required",
+}
+
+LANGUAGES = ("ko", "en")
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("consentmw").joinpath("policy.schema.json").read_text("utf-8"))
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema())
+
+
+@cache
+def default_texts() -> dict[str, dict[str, str]]:
+    return json.loads(resources.files("consentmw").joinpath("texts.json").read_text("utf-8"))
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("consentmw").joinpath("presets")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def json_path(parts: Any) -> str:
+    path = "$"
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class CookieRule:
+    pattern: str
+    domains: tuple[str, ...]
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    id: str
+    required: bool
+    default: bool
+    gpc: bool
+    name: Mapping[str, str]
+    description: Mapping[str, str]
+    cookies: tuple[CookieRule, ...]
+    services: tuple[Mapping[str, Any], ...]
+
+
+class Policy:
+    """A validated policy: categories, texts and the lookups the middleware needs, built once."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+        if errors:
+            best = jsonschema.exceptions.best_match(errors)
+            raise PolicyError(best.message, json_path(best.absolute_path))
+        self.data: dict[str, Any] = json.loads(json.dumps(data))
+        self.id: str | None = data.get("id")
+        self.version: str = data["version"]
+        self.language: str = data.get("language", "ko")
+        self.max_age: int = data.get("consent_max_age_days", 365) * 86400
+        self.retention_days: int | None = data.get("log_retention_days")
+        domains = tuple(data.get("cookie_domains") or ("",))
+        paths = tuple(data.get("cookie_paths") or ("/",))
+
+        categories = []
+        seen: set[str] = set()
+        for i, raw in enumerate(data["categories"]):
+            if raw["id"] in seen:
+                raise PolicyError(f"category id {raw['id']!r} is declared twice", f"$.categories[{i}].id")
+            seen.add(raw["id"])
+            required = raw.get("required", False)
+            if required and raw.get("gpc", False):
+                raise PolicyError("a required category cannot be refused by GPC", f"$.categories[{i}].gpc")
+            rules = []
+            for rule in raw.get("cookies", ()):
+                if isinstance(rule, str):
+                    rule = {"name": rule}
+                rules.append(CookieRule(rule["name"], tuple(rule.get("domains") or domains), tuple(rule.get("paths") or paths)))
+            categories.append(
+                Category(
+                    id=raw["id"],
+                    required=required,
+                    default=required or raw.get("default", False),
+                    gpc=raw.get("gpc", False),
+                    name=raw["name"],
+                    description=raw.get("description", {}),
+                    cookies=tuple(rules),
+                    services=tuple(raw.get("services", ())),
+                )
+            )
+        self.categories: tuple[Category, ...] = tuple(categories)
+        self.by_id: dict[str, Category] = {c.id: c for c in categories}
+        # The consent cookie stores one bit per optional category, in this order.
+        self.optional: tuple[str, ...] = tuple(c.id for c in categories if not c.required)
+        self.required: frozenset[str] = frozenset(c.id for c in categories if c.required)
+        self.gpc_refuses: frozenset[str] = frozenset(c.id for c in categories if c.gpc)
+        self.aliases: dict[str, str] = self._aliases(data.get("aliases", {}))
+        self.texts: dict[str, dict[str, str]] = {**default_texts(), **data.get("texts", {})}
+        self.consent_mode: dict[str, Any] = self._consent_mode(data.get("google_consent_mode"))
+        self.browser_guides: tuple[str, ...] = tuple(data.get("browser_guides", ()))
+        # Binds consent cookies to this exact policy: a new version or category set asks again.
+        fingerprint = json.dumps([self.version, [(c.id, c.required) for c in categories]])
+        self.version_tag: str = hashlib.sha256(fingerprint.encode()).hexdigest()[:6]
+        self._cookie_re, self._cookie_groups = self._cookie_matcher()
+
+    def _aliases(self, extra: Mapping[str, str]) -> dict[str, str]:
+        first_required = next((c.id for c in self.categories if c.required), None)
+        aliases: dict[str, str] = {}
+        for name, target in DEFAULT_ALIASES.items():
+            target = first_required if target == "required" else target
+            if target in self.by_id:
+                aliases[name] = target
+        for name, target in extra.items():
+            if target not in self.by_id:
+                raise PolicyError(f"alias target {target!r} is not a category of this policy", f"$.aliases.{name}")
+            aliases[name.lower()] = target
+        for c in self.categories:
+            aliases[c.id] = c.id
+        return aliases
+
+    def _consent_mode(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        raw = dict(raw or {})
+        services = {s["id"] for c in self.categories for s in c.services}
+        uses_google = any(s.startswith(("google-", "gtag", "doubleclick")) for s in services)
+        signals = {
+            "ad_storage": "advertising",
+            "ad_user_data": "advertising",
+            "ad_personalization": "advertising",
+            "analytics_storage": "analytics",
+        }
+        signals = {k: v for k, v in signals.items() if v in self.by_id}
+        for key, target in raw.get("signals", {}).items():
+            if target not in self.by_id:
+                raise PolicyError(f"{target!r} is not a category of this policy", f"$.google_consent_mode.signals.{key}")
+            signals[key] = target
+        return {
+            "enabled": raw.get("enabled", uses_google),
+            "wait_for_update": raw.get("wait_for_update", 500),
+            "region": raw.get("region", []),
+            "signals": signals,
+        }
+
+    def _cookie_matcher(self) -> tuple[re.Pattern[str] | None, list[str]]:
+        parts, groups = [], []
+        for c in self.categories:
+            if c.cookies:
+                parts.append(f"(?P<g{len(groups)}>" + "|".join(fnmatch.translate(r.pattern) for r in c.cookies) + ")")
+                groups.append(c.id)
+        return (re.compile("|".join(parts)) if parts else None), groups
+
+    def cookie_category(self, name: str) -> str | None:
+        """The category a cookie name belongs to, or None when the policy does not list it."""
+        if self._cookie_re is None:
+            return None
+        m = self._cookie_re.match(name)
+        return self._cookie_groups[int(m.lastgroup[1:])] if m and m.lastgroup else None
+
+    def cookie_rules(self, name: str, category: str) -> list[CookieRule]:
+        return [r for r in self.by_id[category].cookies if fnmatch.fnmatchcase(name, r.pattern)]
+
+    def category_for(self, name: str) -> str | None:
+        """A category id for a policy id or an alias (case-insensitive), else None."""
+        return self.aliases.get(name) or self.aliases.get(name.lower())
+
+    def google_analytics_ids(self) -> list[str]:
+        return [i for c in self.categories for s in c.services if s["id"] == "google-analytics" for i in s.get("ids", ())]
+
+    def text(self, key: str, lang: str) -> str:
+        return localized(self.texts.get(key, {}), lang, self.language)
+
+    def public(self) -> dict[str, Any]:
+        """What the banner and pages may show: everything but cookie variants and matching rules."""
+        return {
+            "id": self.id,
+            "version": self.version,
+            "language": self.language,
+            "consent_max_age_days": self.max_age // 86400,
+            "controller": self.data.get("controller"),
+            "texts": self.texts,
+            "categories": [
+                {
+                    "id": c.id,
+                    "required": c.required,
+                    "default": c.default,
+                    "gpc": c.gpc,
+                    "name": c.name,
+                    "description": c.description,
+                    "consequence": self.data["categories"][i].get("consequence", {}),
+                    "cookies": [r.pattern for r in c.cookies],
+                    "services": [{k: v for k, v in s.items() if k != "match"} for s in c.services],
+                }
+                for i, c in enumerate(self.categories)
+            ],
+            "aliases": self.aliases,
+            "google_consent_mode": self.consent_mode,
+        }
+
+
+def localized(text: Mapping[str, str], lang: str, fallback: str = "ko") -> str:
+    return text.get(lang) or text.get(fallback) or next(iter(text.values()), "")
+
+
+def load_policy(source: str | os.PathLike[str] | Mapping[str, Any] | Policy) -> Policy:
+    """A Policy from a preset name, a path to a JSON file, a mapping, or a Policy."""
+    if isinstance(source, Policy):
+        return source
+    if isinstance(source, Mapping):
+        return Policy(source)
+    text = None
+    name = os.fspath(source)
+    if name in preset_names():
+        text = resources.files("consentmw").joinpath("presets").joinpath(f"{name}.json").read_text("utf-8")
+    else:
+        try:
+            with open(name, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise PolicyError(
+                f"cannot read policy file {name!r} ({exc.strerror}); give a path to a JSON file or one of the presets: {', '.join(preset_names())}"
+            ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    return Policy(data)
