@@ -1,0 +1,5 @@
+import sys
+
+from consentmw.cli import main
+
+sys.exit(main())

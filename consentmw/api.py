@@ -1,0 +1,339 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from consentmw.consent import Consent, ConsentReader
+from consentmw.cookie import ConsentCodec, cookie_header, expire_headers, new_consent_id
+from consentmw.errors import ErrorCode
+from consentmw.policy import Policy
+from consentmw.store import ConsentRecord, ConsentStore, truncate_ip
+
+logger = logging.getLogger("consentmw")
+
+Handler = Callable[["ConsentAPI", Scope, Receive, Send], Awaitable[None]]
+
+JSON_METHODS = {"banner", "settings", "api"}
+STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
+# A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
+SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*$")
+
+
+class Recorded(NamedTuple):
+    consent_id: str
+    allowed: frozenset[str]
+    cookies: list[bytes]  # Set-Cookie values: the consent cookie, then expiries
+
+
+class ApiError(Exception):
+    def __init__(self, code: ErrorCode, **detail: Any) -> None:
+        super().__init__(code.name)
+        self.code = code
+        self.detail = detail
+
+
+def error_response(code: ErrorCode, **detail: Any) -> Response:
+    headers = {"Cache-Control": "no-store"}
+    if code is ErrorCode.METHOD_NOT_ALLOWED and "allow" in detail:
+        headers["Allow"] = detail["allow"]
+    body = {"error": code.name.lower(), "message": code.message, **detail}
+    return JSONResponse(body, status_code=code.status, headers=headers)
+
+
+def static_dir() -> Path:
+    packaged = resources.files("consentmw").joinpath("static")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    # A source checkout or editable install: the top-level static/ beside the package.
+    return Path(__file__).resolve().parent.parent / "static"
+
+
+class StaticAsset:
+    def __init__(self, path: Path, media_type: str) -> None:
+        self.body = path.read_bytes()
+        self.media_type = media_type
+        self.version = hashlib.sha256(self.body).hexdigest()[:12]
+        self.etag = f'"{self.version}"'
+
+
+class ConsentAPI:
+    """The endpoints under the prefix; built once per middleware."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        reader: ConsentReader,
+        codec: ConsentCodec,
+        store: ConsentStore,
+        prefix: str,
+        cookie_name: str,
+        cookie_domain: str | None,
+        cookie_path: str,
+        cookie_secure: bool | None,
+        max_body_size: int,
+        trusted_origins: frozenset[str],
+        store_timeout: float,
+    ) -> None:
+        self.policy = policy
+        self.reader = reader
+        self.codec = codec
+        self.store = store
+        self.prefix = prefix
+        self.cookie_name = cookie_name
+        self.cookie_domain = cookie_domain
+        self.cookie_path = cookie_path
+        self.cookie_secure = cookie_secure
+        self.max_body_size = max_body_size
+        self.trusted_origins = trusted_origins
+        self.store_timeout = store_timeout
+        folder = static_dir()
+        self.assets = {name: StaticAsset(folder / name, media) for name, media in STATIC_TYPES.items()}
+        public = json.dumps(policy.public(), ensure_ascii=False, separators=(",", ":")).encode()
+        self.policy_json = public
+        self.policy_etag = '"' + hashlib.sha256(public).hexdigest()[:16] + '"'
+        self.routes: dict[str, Handler] = {
+            "": ConsentAPI.consent_endpoint,
+            "/": ConsentAPI.consent_endpoint,
+            "/policy": ConsentAPI.policy_endpoint,
+            "/banner.js": ConsentAPI.static_endpoint,
+            "/banner.css": ConsentAPI.static_endpoint,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = self.routes.get(scope["path"][len(self.prefix) :])
+        try:
+            if handler is None:
+                raise ApiError(ErrorCode.NOT_FOUND, path=scope["path"])
+            await handler(self, scope, receive, send)
+        except ApiError as exc:
+            await error_response(exc.code, **exc.detail)(scope, receive, send)
+
+    # -- endpoints -----------------------------------------------------------------------------
+
+    async def consent_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        if method in ("GET", "HEAD"):
+            consent = self.reader(scope)
+            headers = {"Cache-Control": "no-store", "Vary": "Cookie"}
+            await JSONResponse(consent.as_dict(), headers=headers)(scope, receive, send)
+            return
+        if method != "POST":
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
+        media_type, body = await self.read_body(scope, receive)
+        if media_type == "application/json":
+            allowed, record_method, page = self.parse_json_choice(body)
+            recorded = await self.record_choice(scope, allowed, record_method, page=page)
+            response: Response = JSONResponse(self.state_after(scope, recorded), headers={"Cache-Control": "no-store"})
+        else:
+            form = self.parse_form(body)
+            allowed = self.parse_form_choice(form)
+            target = self.return_path(scope, form)
+            recorded = await self.record_choice(scope, allowed, "form", page=target)
+            response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+        for header in recorded.cookies:
+            response.raw_headers.append((b"set-cookie", header))
+        await response(scope, receive, send)
+
+    async def policy_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
+        await self.cached(scope, receive, send, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+
+    async def static_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
+        asset = self.assets[scope["path"].rsplit("/", 1)[1]]
+        # Pages link the assets with ?v=<hash>, so a changed file is a new URL.
+        await self.cached(scope, receive, send, asset.body, asset.media_type, asset.etag, "public, max-age=86400")
+
+    async def cached(self, scope: Scope, receive: Receive, send: Send, body: bytes, media_type: str, etag: str, cache_control: str) -> None:
+        headers = {"ETag": etag, "Cache-Control": cache_control}
+        if_none_match = Headers(scope=scope).get("if-none-match", "")
+        if etag in {tag.strip() for tag in if_none_match.split(",")}:
+            await Response(status_code=304, headers=headers)(scope, receive, send)
+            return
+        await Response(body, media_type=media_type, headers=headers)(scope, receive, send)
+
+    # -- what page handlers use ----------------------------------------------------------------
+
+    def consent(self, scope: Scope) -> Consent:
+        return self.reader(scope)
+
+    def same_origin(self, scope: Scope) -> bool:
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        site = headers.get("sec-fetch-site")
+        if origin is not None and origin in self.trusted_origins:
+            return True
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        if origin is not None:
+            return origin != "null" and urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+        referer = headers.get("referer")
+        if referer is not None and site is None:
+            return urlsplit(referer).netloc.lower() == headers.get("host", "").lower()
+        return True
+
+    async def read_body(self, scope: Scope, receive: Receive) -> tuple[str, bytes]:
+        """The media type and body of a same-origin post of JSON or a form, at most max_body_size bytes."""
+        if not self.same_origin(scope):
+            raise ApiError(ErrorCode.CROSS_SITE)
+        headers = Headers(scope=scope)
+        media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type not in ("application/json", "application/x-www-form-urlencoded"):
+            raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, content_type=media_type)
+        limit = self.max_body_size
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ApiError(ErrorCode.MALFORMED_FORM if media_type != "application/json" else ErrorCode.MALFORMED_JSON, reason="client disconnected")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return media_type, b"".join(chunks)
+
+    def parse_form(self, body: bytes) -> dict[str, list[str]]:
+        try:
+            return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
+        except (UnicodeDecodeError, ValueError):
+            raise ApiError(ErrorCode.MALFORMED_FORM) from None
+
+    def parse_json_choice(self, body: bytes) -> tuple[set[str], str, str | None]:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            raise ApiError(ErrorCode.MALFORMED_JSON) from None
+        if not isinstance(data, dict):
+            raise ApiError(ErrorCode.INVALID_BODY)
+        method = data.get("method", "api")
+        if method not in JSON_METHODS:
+            method = "api"
+        page = data.get("page")
+        page = page if isinstance(page, str) and SAFE_NEXT.match(page) else None
+        if "accept" in data:
+            return self.accept(data["accept"]), method, page
+        choices = data.get("choices")
+        if not isinstance(choices, dict):
+            raise ApiError(ErrorCode.INVALID_BODY)
+        allowed = set()
+        for name, value in choices.items():
+            if not isinstance(value, bool):
+                raise ApiError(ErrorCode.INVALID_CHOICE, category=name)
+            if self.category(name) in self.policy.optional and value:
+                allowed.add(self.category(name))
+            elif value is False and self.category(name) in self.policy.required:
+                raise ApiError(ErrorCode.REQUIRED_CATEGORY, category=name)
+        return allowed, method, page
+
+    def parse_form_choice(self, form: dict[str, list[str]]) -> set[str]:
+        accept = form.get("accept", ["custom"])[-1]
+        if accept != "custom":
+            return self.accept(accept)
+        return {c for c in map(self.category, form.get("category", [])) if c in self.policy.optional}
+
+    def accept(self, value: object) -> set[str]:
+        if value == "all":
+            return set(self.policy.optional)
+        if value == "necessary":
+            return set()
+        raise ApiError(ErrorCode.INVALID_ACCEPT)
+
+    def category(self, name: str) -> str:
+        category = self.policy.category_for(name) if isinstance(name, str) else None
+        if category is None:
+            raise ApiError(ErrorCode.UNKNOWN_CATEGORY, category=name, known=[c.id for c in self.policy.categories])
+        return category
+
+    def return_path(self, scope: Scope, form: dict[str, list[str]]) -> str:
+        target = form.get("next", [""])[-1]
+        if SAFE_NEXT.match(target):
+            return target
+        referer = urlsplit(Headers(scope=scope).get("referer", ""))
+        if referer.path and SAFE_NEXT.match(referer.path) and referer.netloc.lower() == Headers(scope=scope).get("host", "").lower():
+            return referer.path + (f"?{referer.query}" if referer.query else "")
+        return "/"
+
+    async def record_choice(self, scope: Scope, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
+        """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""
+        previous = self.reader(scope)
+        consent_id = previous.id or new_consent_id()
+        headers = Headers(scope=scope)
+        if page is None:
+            referer = urlsplit(headers.get("referer", ""))
+            page = referer.path if referer.netloc.lower() == headers.get("host", "").lower() else ""
+        record = ConsentRecord(
+            consent_id=consent_id,
+            policy_id=self.policy.id,
+            policy_version=self.policy.version,
+            choices={c.id: c.required or c.id in allowed for c in self.policy.categories},
+            method=method,
+            path=page[:512],
+            ip=truncate_ip(scope["client"][0] if scope.get("client") else None),
+            user_agent=user_agent_family(headers.get("user-agent", "")),
+        )
+        try:
+            await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
+        except Exception:
+            logger.exception("consentmw: could not write the consent log; the visitor's choice was not applied")
+            raise ApiError(ErrorCode.STORE_UNAVAILABLE) from None
+        secure = self.secure(scope)
+        cookies = [
+            cookie_header(
+                self.cookie_name,
+                self.codec.dumps(allowed, consent_id),
+                max_age=self.policy.max_age,
+                path=self.cookie_path,
+                domain=self.cookie_domain,
+                secure=secure,
+            )
+        ]
+        refused = set(self.policy.optional) - allowed
+        request_cookies = cookie_parser(headers.get("cookie", ""))
+        cookies += expire_headers(self.policy, request_cookies, refused, secure)
+        return Recorded(consent_id, frozenset(allowed), cookies)
+
+    def state_after(self, scope: Scope, recorded: Recorded) -> dict[str, Any]:
+        """What GET /_consent will answer once the visitor's browser has stored the new cookie."""
+        consent = self.reader(scope)
+        effective = recorded.allowed | self.policy.required
+        if consent.gpc:
+            effective -= self.policy.gpc_refuses
+        return {
+            "decided": True,
+            "choices": {c.id: c.id in effective for c in self.policy.categories},
+            "gpc": consent.gpc,
+            "policy_version": self.policy.version,
+            "id": recorded.consent_id,
+        }
+
+    def secure(self, scope: Scope) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else scope.get("scheme") == "https"
+
+
+def user_agent_family(user_agent: str) -> str:
+    try:
+        from consentmw.browsers import family
+    except ImportError:  # the browser guides are optional at this layer
+        return ""
+    return family(user_agent[:512])

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from itsdangerous import BadSignature, TimestampSigner
+from starlette.datastructures import Secret
+
+from consentmw.errors import ConfigError
+from consentmw.policy import Policy
+
+
+class Decision(NamedTuple):
+    allowed: frozenset[str]  # optional categories the visitor allowed
+    consent_id: str
+    issued_at: int
+    current: bool  # signed under the current policy version
+
+
+def secret_list(secret_key: str | Secret | Iterable[str | Secret]) -> list[str]:
+    keys = [secret_key] if isinstance(secret_key, (str, Secret)) else list(secret_key or ())
+    keys = [str(k) for k in keys]
+    if not keys or not all(keys):
+        raise ConfigError("secret_key is required: pass a long random string (or a list, newest first, to rotate keys)")
+    return keys
+
+
+class ConsentCodec:
+    """Signs and reads the consent cookie: `<bits>.<policy tag>.<consent id>.<timestamp>.<signature>`."""
+
+    def __init__(self, secret_keys: list[str], policy: Policy, *, cache_size: int = 4096) -> None:
+        # itsdangerous signs with the last key; ours are given newest first.
+        self.signer = TimestampSigner(secret_keys[::-1], salt="consentmw.consent", digest_method=hashlib.sha256)
+        self.policy = policy
+        self.max_age = policy.max_age
+        self.cache_size = cache_size
+        # Verified cookie value -> decision. Verifying an HMAC costs about as much as a whole bare
+        # request, and a visitor sends the same value for months; expiry is still checked on hits.
+        self._cache: dict[str, Decision | None] = {}
+
+    def dumps(self, allowed: Iterable[str], consent_id: str | None = None) -> str:
+        allowed = set(allowed)
+        bits = sum(1 << i for i, cat in enumerate(self.policy.optional) if cat in allowed)
+        payload = f"{bits:x}.{self.policy.version_tag}.{consent_id or new_consent_id()}"
+        return self.signer.sign(payload).decode("ascii")
+
+    def loads(self, value: str) -> Decision | None:
+        """The decision in a cookie value, or None when it is missing, forged, expired or malformed."""
+        if not value or len(value) > 256:
+            return None
+        try:
+            decision = self._cache[value]
+        except KeyError:
+            decision = self._verify(value)
+            if len(self._cache) >= self.cache_size:
+                del self._cache[next(iter(self._cache))]
+            self._cache[value] = decision
+        if decision is None or decision.issued_at + self.max_age < time.time():
+            return None
+        return decision
+
+    def _verify(self, value: str) -> Decision | None:
+        try:
+            payload, issued_at = self.signer.unsign(value, return_timestamp=True)
+            bits_hex, tag, consent_id = payload.decode("ascii").split(".")
+            bits = int(bits_hex, 16)
+        except (BadSignature, ValueError, UnicodeDecodeError):
+            return None
+        if tag != self.policy.version_tag:
+            return Decision(frozenset(), consent_id, int(issued_at.timestamp()), False)
+        allowed = frozenset(cat for i, cat in enumerate(self.policy.optional) if bits >> i & 1)
+        return Decision(allowed, consent_id, int(issued_at.timestamp()), True)
+
+
+def new_consent_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def cookie_header(
+    name: str,
+    value: str,
+    *,
+    max_age: int,
+    path: str = "/",
+    domain: str | None = None,
+    secure: bool = False,
+    httponly: bool = True,
+    samesite: str = "Lax",
+) -> bytes:
+    parts = [f"{name}={value}", f"Max-Age={max_age}", f"Path={path}"]
+    if max_age == 0:
+        parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    if domain:
+        parts.append(f"Domain={domain}")
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite:
+        parts.append(f"SameSite={samesite}")
+    return "; ".join(parts).encode("latin-1")
+
+
+def expire_headers(policy: Policy, request_cookies: Mapping[str, str], refused: Iterable[str], secure: bool) -> list[bytes]:
+    """Set-Cookie headers that expire the refused categories' cookies this request carries."""
+    refused = set(refused)
+    headers = []
+    for name in request_cookies:
+        category = policy.cookie_category(name)
+        if category is None or category not in refused:
+            continue
+        for rule in policy.cookie_rules(name, category):
+            for domain in rule.domains:
+                for path in rule.paths:
+                    headers.append(cookie_header(name, "", max_age=0, path=path, domain=domain or None, secure=secure, httponly=False, samesite=""))
+    return list(dict.fromkeys(headers))

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from starlette.datastructures import Secret
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from consentmw.api import ConsentAPI
+from consentmw.consent import ConsentReader
+from consentmw.cookie import ConsentCodec, secret_list
+from consentmw.errors import ConfigError
+from consentmw.policy import Policy, load_policy
+from consentmw.response import ResponseFilter
+from consentmw.store import ConsentStore, open_store
+
+
+class ConsentMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        # Required and never generated: a random key per process would forget every choice on restart.
+        secret_key: str | Secret | Iterable[str | Secret],
+        # A preset name, a path to a policy JSON file, a mapping or a Policy.
+        policy: str | os.PathLike[str] | Mapping[str, Any] | Policy = "default",
+        # The consent log; an embedded SQLite file unless told otherwise.
+        store: str | ConsentStore | None = None,
+        # All of consentmw's endpoints live under this path.
+        prefix: str = "/_consent",
+        cookie_name: str = "consentmw",
+        # None: host-only, the safest scope; set ".example.com" to share consent across subdomains.
+        cookie_domain: str | None = None,
+        cookie_path: str = "/",
+        # None: Secure when the request came over https.
+        cookie_secure: bool | None = None,
+        # Consent posts are tiny; anything larger is refused before it is read whole.
+        max_body_size: int = 8192,
+        # Origins (e.g. "https://shop.example.com") allowed to post consent besides the site itself.
+        trusted_origins: Iterable[str] = (),
+        # A slow consent log answers 503 after this many seconds instead of holding the visitor.
+        store_timeout: float = 5.0,
+        # Verified consent cookies kept in memory, so most requests skip the HMAC check.
+        cache_size: int = 4096,
+    ) -> None:
+        self.app = app
+        keys = secret_list(secret_key)
+        if any(len(k) < 16 for k in keys):
+            warnings.warn("consentmw: secret_key is shorter than 16 characters; use a long random value", stacklevel=2)
+        if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) < 2:
+            raise ConfigError(f"prefix must start with '/' and not end with one, like '/_consent' (got {prefix!r})")
+        if not 256 <= max_body_size <= 1 << 20:
+            raise ConfigError("max_body_size must be between 256 bytes and 1 MiB")
+        self.policy = load_policy(policy)
+        self.prefix = prefix
+        self.codec = ConsentCodec(keys, self.policy, cache_size=cache_size)
+        self.reader = ConsentReader(self.policy, self.codec, cookie_name)
+        self.store = open_store(store)
+        self.api = ConsentAPI(
+            policy=self.policy,
+            reader=self.reader,
+            codec=self.codec,
+            store=self.store,
+            prefix=prefix,
+            cookie_name=cookie_name,
+            cookie_domain=cookie_domain,
+            cookie_path=cookie_path,
+            cookie_secure=cookie_secure,
+            max_body_size=max_body_size,
+            trusted_origins=frozenset(trusted_origins),
+            store_timeout=store_timeout,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                send = self.closing_store(send)
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith(self.prefix) and (len(path) == len(self.prefix) or path[len(self.prefix)] == "/"):
+            await self.api(scope, receive, send)
+            return
+        consent = self.reader(scope)
+        await self.app({**scope, "consent": consent}, receive, ResponseFilter(self.policy, consent, send).send)
+
+    def closing_store(self, send: Send) -> Send:
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.store.close()
+            await send(message)
+
+        return lifespan_send
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(policy={self.policy.id or self.policy.version!r}, prefix={self.prefix!r})"

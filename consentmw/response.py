@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import logging
+import re
+
+from starlette.types import Message, Send
+
+from consentmw.consent import Consent
+from consentmw.policy import Policy
+
+logger = logging.getLogger("consentmw")
+
+# An app may always delete a cookie, whatever its category.
+DELETION = re.compile(rb"(?i)(?:^|;)\s*(?:max-age\s*=\s*(?:0|-\d+)|expires\s*=[^;]*\b19[0-6]\d\b|expires\s*=[^;]*\b1970\b)")
+
+
+def merge_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
+    for i, (key, existing) in enumerate(headers):
+        if key.lower() == b"vary":
+            tokens = {t.strip().lower() for t in existing.split(b",")}
+            if value.lower() not in tokens and b"*" not in tokens:
+                headers[i] = (key, existing + b", " + value)
+            return
+    headers.append((b"vary", value))
+
+
+class ResponseFilter:
+    """Per-response state: drops Set-Cookie headers of refused categories on the way out."""
+
+    __slots__ = ("policy", "consent", "_send")
+
+    def __init__(self, policy: Policy, consent: Consent, send: Send) -> None:
+        self.policy = policy
+        self.consent = consent
+        self._send = send
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers") or []
+            if any(key.lower() == b"set-cookie" for key, _ in headers):
+                message = {**message, "headers": self.filter_cookies(list(headers))}
+        await self._send(message)
+
+    def filter_cookies(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        allowed = self.consent.allowed
+        kept: list[tuple[bytes, bytes]] = []
+        dropped = False
+        for key, value in headers:
+            if key.lower() == b"set-cookie":
+                name = value.split(b"=", 1)[0].strip().decode("latin-1")
+                category = self.policy.cookie_category(name)
+                if category is not None and category not in allowed and not DELETION.search(value):
+                    logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
+                    dropped = True
+                    continue
+            kept.append((key, value))
+        if dropped:
+            merge_vary(kept, b"Cookie")
+        return kept

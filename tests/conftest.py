@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+from consentmw.store import MemoryStore
+
+SECRET = "test-secret-key-0123456789abcdef"
+ORIGIN = "http://testserver"
+
+
+async def whoami(request: Request) -> JSONResponse:
+    consent = request.scope["consent"]
+    return JSONResponse(
+        {"decided": consent.decided, "choices": consent.choices, "gpc": consent.gpc, "analytics": consent.allows("analytics")}
+    )
+
+
+async def set_cookies(request: Request) -> PlainTextResponse:
+    response = PlainTextResponse("cookies")
+    for name in request.query_params.getlist("name"):
+        response.set_cookie(name, "v")
+    return response
+
+
+def make_app(**options: Any) -> Starlette:
+    """A small site wrapped the way the README says: one add_middleware line."""
+    app = Starlette(routes=[Route("/", whoami), Route("/cookies", set_cookies)])
+    options.setdefault("secret_key", SECRET)
+    options.setdefault("store", MemoryStore())
+    app.add_middleware(ConsentMiddleware, **options)
+    return app
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def app_factory(store: MemoryStore) -> Callable[..., Starlette]:
+    def factory(**options: Any) -> Starlette:
+        options.setdefault("store", store)
+        return make_app(**options)
+
+    return factory
+
+
+@pytest.fixture
+async def client(app_factory: Callable[..., Starlette]) -> AsyncIterator[httpx.AsyncClient]:
+    async with client_for(app_factory()) as c:
+        yield c
+
+
+def client_for(app: Any, base_url: str = ORIGIN) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=base_url, headers={"origin": base_url})

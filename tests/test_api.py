@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from consentmw.store import MemoryStore
+from tests.conftest import ORIGIN, client_for, make_app
+
+ALL = {"necessary": True, "personalisation": True, "analytics": True, "advertising": True}
+NONE = {"necessary": True, "personalisation": False, "analytics": False, "advertising": False}
+
+
+async def test_get_before_any_choice(client: httpx.AsyncClient) -> None:
+    r = await client.get("/_consent")
+    assert r.status_code == 200
+    assert r.json() == {"decided": False, "choices": NONE, "gpc": False, "policy_version": "1", "id": None}
+    assert r.headers["cache-control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("body", "choices"),
+    [
+        ({"accept": "all"}, ALL),
+        ({"accept": "necessary"}, NONE),
+        ({"choices": {"analytics": True}}, {**NONE, "analytics": True}),
+        ({"choices": {"statistics": True, "marketing": False}}, {**NONE, "analytics": True}),
+        ({"choices": {"necessary": True, "personalisation": True, "analytics": False}}, {**NONE, "personalisation": True}),
+    ],
+)
+async def test_json_post_records_and_sets_cookie(client: httpx.AsyncClient, store: MemoryStore, body: dict, choices: dict) -> None:
+    r = await client.post("/_consent", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"] == choices and r.json()["decided"]
+    cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith("consentmw="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+    assert (await client.get("/_consent")).json()["choices"] == choices
+    assert (await client.get("/")).json()["choices"] == choices
+    assert [rec.choices for rec in store.records] == [choices]
+    assert store.records[0].consent_id == r.json()["id"]
+
+
+async def test_later_choice_keeps_the_consent_id(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    first = (await client.post("/_consent", json={"accept": "all"})).json()["id"]
+    second = (await client.post("/_consent", json={"accept": "necessary"})).json()["id"]
+    assert first == second
+    assert [r.choices["analytics"] for r in store.records] == [True, False]
+
+
+async def test_secure_cookie_on_https(store: MemoryStore) -> None:
+    async with client_for(make_app(store=store), base_url="https://example.com") as client:
+        r = await client.post("/_consent", json={"accept": "all"})
+    assert "Secure" in r.headers["set-cookie"]
+
+
+async def test_form_post_without_javascript_redirects_back(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    r = await client.post("/_consent", data={"accept": "custom", "category": ["analytics", "personalisation"], "next": "/shop?page=2"})
+    assert r.status_code == 303
+    assert r.headers["location"] == "/shop?page=2"
+    assert (await client.get("/_consent")).json()["choices"] == {**NONE, "analytics": True, "personalisation": True}
+    assert store.records[0].method == "form"
+
+
+@pytest.mark.parametrize(
+    ("next_url", "referer", "location"),
+    [
+        ("//evil.example/x", None, "/"),
+        ("https://evil.example/", None, "/"),
+        ("/\\evil.example", None, "/"),
+        ("/ok\r\nSet-Cookie: x=1", None, "/"),
+        ("javascript:alert(1)", None, "/"),
+        ("", f"{ORIGIN}/from/here?q=1", "/from/here?q=1"),
+        ("", "https://evil.example/page", "/"),
+    ],
+)
+async def test_form_return_url_stays_on_site(client: httpx.AsyncClient, next_url: str, referer: str | None, location: str) -> None:
+    headers = {"referer": referer} if referer else {}
+    r = await client.post("/_consent", data={"accept": "all", "next": next_url}, headers=headers)
+    assert r.status_code == 303
+    assert r.headers["location"] == location
+
+
+CROSS_SITE = [
+    pytest.param({"origin": "https://evil.example"}, id="foreign-origin"),
+    pytest.param({"origin": "null"}, id="null-origin"),
+    pytest.param({"origin": ORIGIN, "sec-fetch-site": "cross-site"}, id="fetch-cross-site"),
+    pytest.param({"origin": ORIGIN, "sec-fetch-site": "same-site"}, id="fetch-same-site"),
+]
+
+
+@pytest.mark.parametrize("headers", CROSS_SITE)
+async def test_cross_site_posts_are_refused(client: httpx.AsyncClient, store: MemoryStore, headers: dict) -> None:
+    await client.post("/_consent", json={"accept": "necessary"})
+    r = await client.post("/_consent", json={"accept": "all"}, headers=headers)
+    assert r.status_code == 403
+    assert r.json()["error"] == "cross_site"
+    assert "set-cookie" not in r.headers
+    assert (await client.get("/_consent")).json()["choices"] == NONE
+    assert len(store.records) == 1
+
+
+async def test_trusted_origin_may_post(store: MemoryStore) -> None:
+    app = make_app(store=store, trusted_origins=["https://shop.example"])
+    async with client_for(app) as client:
+        r = await client.post("/_consent", json={"accept": "all"}, headers={"origin": "https://shop.example", "sec-fetch-site": "same-site"})
+    assert r.status_code == 200
+
+
+BAD_BODIES = [
+    pytest.param(b"{not json", "application/json", 400, "malformed_json", id="malformed-json"),
+    pytest.param(b"[1, 2]", "application/json", 422, "invalid_body", id="not-an-object"),
+    pytest.param(b"{}", "application/json", 422, "invalid_body", id="empty-object"),
+    pytest.param(b'{"accept": "some"}', "application/json", 422, "invalid_accept", id="bad-accept"),
+    pytest.param(b'{"choices": {"analytics": "yes"}}', "application/json", 422, "invalid_choice", id="non-bool"),
+    pytest.param(b'{"choices": {"tracking": true}}', "application/json", 422, "unknown_category", id="unknown-category"),
+    pytest.param(b'{"choices": {"necessary": false}}', "application/json", 422, "required_category", id="refuse-required"),
+    pytest.param(b"accept=custom&category=nope", "application/x-www-form-urlencoded", 422, "unknown_category", id="form-unknown"),
+    pytest.param(b"accept=maybe", "application/x-www-form-urlencoded", 422, "invalid_accept", id="form-bad-accept"),
+    pytest.param(b"\xff\xfe=1", "application/x-www-form-urlencoded", 400, "malformed_form", id="form-not-utf8"),
+    pytest.param(b"accept=all", "text/plain", 415, "unsupported_media_type", id="text-plain"),
+    pytest.param(b"x" * 9000, "application/json", 413, "body_too_large", id="oversize"),
+    pytest.param(b"[" * 5000 + b"]" * 5000, "application/json", 413, "body_too_large", id="deep-nesting"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "code"), BAD_BODIES)
+async def test_bad_input_is_a_4xx_and_the_earlier_choice_stands(
+    client: httpx.AsyncClient, store: MemoryStore, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    await client.post("/_consent", json={"accept": "all"})
+    r = await client.post("/_consent", content=body, headers={"content-type": content_type})
+    assert r.status_code == status
+    assert r.json()["error"] == code and r.json()["message"]
+    assert "set-cookie" not in r.headers
+    assert len(store.records) == 1
+    assert (await client.get("/_consent")).json()["choices"] == ALL
+
+
+async def test_json_nesting_within_the_size_cap_is_a_4xx(client: httpx.AsyncClient) -> None:
+    r = await client.post("/_consent", content=b"[" * 4000 + b"]" * 4000, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422)
+
+
+async def test_oversize_streamed_body_without_length_is_refused(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    async def chunks():
+        for _ in range(20):
+            yield b'{"accept": "all", "pad": "' + b"x" * 1000
+
+    r = await client.post("/_consent", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert not store.records
+
+
+@pytest.mark.parametrize(("method", "path"), [("PUT", "/_consent"), ("DELETE", "/_consent"), ("POST", "/_consent/policy"), ("POST", "/_consent/banner.js")])
+async def test_wrong_method(client: httpx.AsyncClient, method: str, path: str) -> None:
+    r = await client.request(method, path)
+    assert r.status_code == 405
+    assert r.json()["error"] == "method_not_allowed"
+    assert "GET" in r.headers["allow"]
+
+
+async def test_unknown_endpoint_is_404_json(client: httpx.AsyncClient) -> None:
+    r = await client.get("/_consent/nope")
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+
+
+async def test_withdrawal_expires_the_refused_categories_cookies(client: httpx.AsyncClient) -> None:
+    await client.post("/_consent", json={"accept": "all"})
+    client.cookies.set("_ga", "GA1.1.5")
+    client.cookies.set("_ga_ABC", "GS1.1")
+    client.cookies.set("_fbp", "fb.1")
+    client.cookies.set("sessionid", "keep")
+    r = await client.post("/_consent", json={"choices": {"advertising": True}})
+    expired = [c for c in r.headers.get_list("set-cookie") if "Max-Age=0" in c]
+    assert sorted(c.split("=", 1)[0] for c in expired) == ["_ga", "_ga_ABC"]
+    assert all("Path=/" in c for c in expired)
+
+
+async def test_expiry_covers_the_policys_domain_and_path_variants(store: MemoryStore) -> None:
+    from consentmw.policy import load_policy
+
+    data = load_policy("default").data
+    data["cookie_domains"] = ["", ".example.com"]
+    data["cookie_paths"] = ["/", "/app"]
+    async with client_for(make_app(store=store, policy=data)) as client:
+        client.cookies.set("_gid", "1")
+        r = await client.post("/_consent", json={"accept": "necessary"})
+    expired = sorted(c for c in r.headers.get_list("set-cookie") if c.startswith("_gid="))
+    assert len(expired) == 4
+    assert sum("Domain=.example.com" in c for c in expired) == 2
+    assert sum("Path=/app" in c for c in expired) == 2
+
+
+async def test_policy_endpoint_is_public_and_cacheable(client: httpx.AsyncClient) -> None:
+    r = await client.get("/_consent/policy")
+    assert r.status_code == 200
+    body = r.json()
+    assert [c["id"] for c in body["categories"]] == ["necessary", "personalisation", "analytics", "advertising"]
+    assert body["categories"][0]["required"] is True
+    assert body["texts"]["accept_all"] == {"ko": "모두 허용", "en": "Accept all"}
+    assert all("match" not in s for c in body["categories"] for s in c["services"])
+    again = await client.get("/_consent/policy", headers={"if-none-match": r.headers["etag"]})
+    assert again.status_code == 304
+
+
+@pytest.mark.parametrize(("path", "media"), [("/_consent/banner.js", "text/javascript"), ("/_consent/banner.css", "text/css")])
+async def test_banner_assets_have_etags(client: httpx.AsyncClient, path: str, media: str) -> None:
+    r = await client.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+    assert r.content
+    assert (await client.get(path, headers={"if-none-match": r.headers["etag"]})).status_code == 304
+
+
+async def test_gpc_visitor_accepting_all_still_refuses_gpc_categories(client: httpx.AsyncClient) -> None:
+    r = await client.post("/_consent", json={"accept": "all"}, headers={"sec-gpc": "1"})
+    assert r.json()["gpc"] is True
+    assert r.json()["choices"] == {**ALL, "analytics": False, "advertising": False}
+    assert (await client.get("/", headers={"sec-gpc": "1"})).json()["analytics"] is False
+    assert (await client.get("/")).json()["analytics"] is True

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from consentmw import ConsentMiddleware
+from consentmw.store import MemoryStore
+from tests.conftest import SECRET, client_for
+
+Scope = dict[str, Any]
+
+
+def raw_app(headers: list[tuple[bytes, bytes]], body: bytes = b"ok", seen: list[Scope] | None = None):
+    async def app(scope: Scope, receive, send) -> None:
+        if seen is not None:
+            seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def wrap(app, **options: Any) -> ConsentMiddleware:
+    options.setdefault("store", MemoryStore())
+    return ConsentMiddleware(app, secret_key=SECRET, **options)
+
+
+async def test_scope_is_copied_not_mutated() -> None:
+    seen: list[Scope] = []
+    mw = wrap(raw_app([(b"content-type", b"text/plain")], seen=seen))
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b""}
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    await mw(scope, receive, send)
+    assert "consent" not in scope
+    assert seen[0]["consent"].decided is False
+    assert sent[1]["body"] == b"ok"
+
+
+async def test_app_sees_consent_after_a_choice() -> None:
+    from tests.conftest import make_app
+
+    async with client_for(make_app()) as client:
+        assert (await client.get("/")).json()["decided"] is False
+        await client.post("/_consent", json={"choices": {"analytics": True}})
+        state = (await client.get("/")).json()
+    assert state["decided"] is True and state["analytics"] is True
+
+
+REPEATED = [
+    (b"content-type", b"text/plain"),
+    (b"set-cookie", b"sessionid=abc; Path=/; HttpOnly"),
+    (b"set-cookie", b"_ga=GA1.1.1; Path=/; Domain=.example.com"),
+    (b"set-cookie", b"_ga_XYZ=GS1; Path=/"),
+    (b"set-cookie", b"_fbp=fb.1; Path=/"),
+    (b"set-cookie", b"prefs=dark; Path=/"),
+    (b"set-cookie", b"unknown=1; Path=/"),
+    (b"set-cookie", b"_fbc=; Max-Age=0; Path=/"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        (None, ["sessionid", "unknown", "_fbc"]),
+        ({"accept": "necessary"}, ["sessionid", "unknown", "_fbc"]),
+        ({"choices": {"analytics": True}}, ["sessionid", "_ga", "_ga_XYZ", "unknown", "_fbc"]),
+        ({"choices": {"personalisation": True, "advertising": True}}, ["sessionid", "_fbp", "prefs", "unknown", "_fbc"]),
+        ({"accept": "all"}, ["sessionid", "_ga", "_ga_XYZ", "_fbp", "prefs", "unknown", "_fbc"]),
+    ],
+)
+async def test_set_cookie_of_refused_categories_is_dropped(body: dict | None, kept: list[str]) -> None:
+    async with client_for(wrap(raw_app(REPEATED))) as client:
+        if body is not None:
+            await client.post("/_consent", json=body)
+        r = await client.get("/page")
+    names = [c.split("=", 1)[0] for c in r.headers.get_list("set-cookie")]
+    assert names == kept
+    assert r.text == "ok"
+    if len(kept) < 7:
+        assert "Cookie" in r.headers["vary"]
+
+
+async def test_vary_is_merged_into_the_apps() -> None:
+    headers = [(b"content-type", b"text/plain"), (b"vary", b"Accept-Encoding"), (b"set-cookie", b"_ga=1")]
+    async with client_for(wrap(raw_app(headers))) as client:
+        r = await client.get("/")
+    assert r.headers.get_list("vary") == ["Accept-Encoding, Cookie"]
+
+
+async def test_response_without_cookies_passes_untouched() -> None:
+    headers = [(b"content-type", b"application/json"), (b"x-custom", b"1")]
+    async with client_for(wrap(raw_app(headers, b'{"a":1}'))) as client:
+        r = await client.get("/api")
+    assert r.content == b'{"a":1}'
+    assert "vary" not in r.headers and r.headers["x-custom"] == "1"
+
+
+async def test_gpc_refuses_marked_categories_in_the_app() -> None:
+    from tests.conftest import make_app
+
+    async with client_for(make_app()) as client:
+        await client.post("/_consent", json={"accept": "all"})
+        state = (await client.get("/", headers={"sec-gpc": "1"})).json()
+    assert state["gpc"] is True
+    assert state["choices"] == {"necessary": True, "personalisation": True, "analytics": False, "advertising": False}
+
+
+async def test_bad_cookies_never_fail_the_request() -> None:
+    from tests.conftest import make_app
+
+    async with client_for(make_app()) as client:
+        for value in [b"", b"x", b"a.b.c.d.e", b"\xff" * 300, b'"quoted"', b"7.zzzz.id.ts.sig", b"\xc3\x28.a.b"]:
+            r = await client.get("/", headers={"cookie": b"consentmw=" + value + b"; bad cookie ;;=;"})
+            assert r.status_code == 200 and r.json()["decided"] is False
+
+
+async def test_lifespan_passes_through_and_closes_the_store() -> None:
+    events: list[str] = []
+
+    class Store(MemoryStore):
+        async def close(self) -> None:
+            events.append("store closed")
+
+    async def app(scope, receive, send):
+        assert scope["type"] == "lifespan"
+        while True:
+            message = await receive()
+            events.append(message["type"])
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    mw = wrap(app, store=Store())
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[str] = []
+
+    async def receive():
+        return incoming.pop(0)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await mw({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    assert events == ["lifespan.startup", "lifespan.shutdown", "store closed"]
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_websocket_scope_passes_through() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+
+    scope = {"type": "websocket", "path": "/ws", "headers": []}
+    await wrap(app)(scope, None, None)
+    assert seen == [scope]
+
+
+async def test_prefix_is_configurable() -> None:
+    async with client_for(wrap(raw_app([(b"content-type", b"text/plain")]), prefix="/privacy/consent")) as client:
+        assert (await client.get("/privacy/consent")).json()["decided"] is False
+        assert (await client.get("/_consent")).text == "ok"
+        assert (await client.get("/privacy/consentx")).text == "ok"
+
+
+def test_repr_hides_the_secret() -> None:
+    mw = wrap(raw_app([]))
+    assert SECRET not in repr(mw)
