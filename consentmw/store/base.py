@@ -2,12 +2,22 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+# Every store gives up on a write after this many seconds, so a stuck database costs a visitor a
+# 503 (and a retry from the banner) instead of a request that never ends.
+DEFAULT_TIMEOUT = 5.0
 
 
 class StoreError(Exception):
     """The consent log could not be written or read."""
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    # Naive datetimes are taken as UTC: the log never records local time.
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +32,16 @@ class ConsentRecord:
     ip: str = ""  # already truncated, never the raw address
     user_agent: str = ""  # browser family, never the raw string
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    id: int | None = None  # given by the store when the record is written
+
+    def __post_init__(self) -> None:
+        # Truncating twice changes nothing, so a raw address slipped in by mistake never reaches a log.
+        object.__setattr__(self, "ip", truncate_ip(self.ip))
+        object.__setattr__(self, "created_at", utc(self.created_at))
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "consent_id": self.consent_id,
             "created_at": self.created_at.isoformat(),
             "policy_id": self.policy_id,
@@ -36,11 +53,65 @@ class ConsentRecord:
             "user_agent": self.user_agent,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ConsentRecord:
+        choices = data["choices"]
+        if not isinstance(choices, dict) or not all(isinstance(v, bool) for v in choices.values()):
+            raise ValueError("choices must map category ids to true or false")
+        return cls(
+            consent_id=data["consent_id"],
+            policy_id=data.get("policy_id"),
+            policy_version=data["policy_version"],
+            choices=choices,
+            method=data["method"],
+            path=data.get("path") or "",
+            ip=data.get("ip") or "",
+            user_agent=data.get("user_agent") or "",
+            created_at=dt.datetime.fromisoformat(data["created_at"]),
+            id=int(data["id"]) if data.get("id") not in (None, "") else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    records: int
+    visitors: int  # distinct consent ids
+    categories: dict[str, dict[str, int]]  # {"analytics": {"allowed": 12, "refused": 30}}
+    methods: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "visitors": self.visitors, "categories": self.categories, "methods": self.methods}
+
+
+def build_stats(
+    records: int, visitors: int, choice_counts: Iterable[tuple[str, Any, int]], method_counts: Iterable[tuple[str, int]]
+) -> LogStats:
+    categories: dict[str, dict[str, int]] = {}
+    for category, allowed, count in choice_counts:
+        counts = categories.setdefault(category, {"allowed": 0, "refused": 0})
+        counts["allowed" if allowed else "refused"] += count
+    return LogStats(records, visitors, dict(sorted(categories.items())), dict(sorted(method_counts)))
+
 
 class ConsentStore(Protocol):
     async def record(self, record: ConsentRecord) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class ConsentLog(ConsentStore, Protocol):
+    # The read side, for the CLI and for a data-protection officer's questions.
+    async def migrate(self) -> None: ...
+
+    def history(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
+    ) -> AsyncIterator[ConsentRecord]: ...
+
+    async def prune(self, before: dt.datetime) -> int: ...
+
+    async def stats(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+    ) -> LogStats: ...
 
 
 def truncate_ip(address: str | None) -> str:

@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from consentmw.errors import ConfigError
+from consentmw.store import sql
+from consentmw.store.base import DEFAULT_TIMEOUT, ConsentRecord, LogStats, StoreError, build_stats, utc
+
+try:
+    import asyncpg
+except ImportError:  # pragma: no cover - depends on the installed extras
+    asyncpg = None
+
+logger = logging.getLogger("consentmw.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS consent_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    created_at timestamptz NOT NULL,
+    consent_id text NOT NULL,
+    policy_id text,
+    policy_version text NOT NULL,
+    choices jsonb NOT NULL,
+    method text NOT NULL,
+    path text NOT NULL DEFAULT '',
+    ip text NOT NULL DEFAULT '',
+    user_agent text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
+CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
+CREATE OR REPLACE FUNCTION consent_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the consent log is append-only: record a new choice instead';
+END
+$$;
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_trigger
+        WHERE tgname = 'consent_log_append_only' AND tgrelid = 'consent_log'::regclass
+    ) THEN
+        CREATE TRIGGER consent_log_append_only BEFORE UPDATE ON consent_log
+            FOR EACH ROW EXECUTE FUNCTION consent_log_append_only();
+    END IF;
+END
+$$;
+"""
+# Several app servers may start at once on an empty database; one creates the table, the others wait.
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
+INSERT = (
+    f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(sql.INSERT_COLUMNS) + 1))})"
+)
+
+
+def _mark(n: int) -> str:
+    return f"${n}"
+
+
+def from_row(row: Sequence[Any]) -> ConsentRecord:
+    id_, created_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
+    return ConsentRecord(
+        consent_id=consent_id,
+        policy_id=policy_id,
+        policy_version=policy_version,
+        choices=json.loads(choices),
+        method=method,
+        path=path,
+        ip=ip,
+        user_agent=user_agent,
+        created_at=created_at,
+        id=id_,
+    )
+
+
+async def create_schema(pool: Any) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(SCHEMA_LOCK)
+        await conn.execute(SCHEMA)
+
+
+class PostgresStore:
+    """The consent log in PostgreSQL, shared by any number of app servers.
+
+    The pool is opened on first use (the middleware is built before the event loop runs) and the
+    table is created then if it is missing.
+    """
+
+    def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
+        if asyncpg is None:
+            raise ConfigError("a PostgreSQL consent log needs asyncpg: pip install 'consentmw[postgresql]'")
+        scheme, sep, rest = dsn.partition("://")
+        # SQLAlchemy-style URLs ("postgresql+asyncpg://") name a driver asyncpg does not expect.
+        self.dsn = "postgresql" + sep + rest if scheme.startswith("postgres") else dsn
+        self.timeout = timeout
+        self.min_size = min_size
+        # Each app server holds up to max_size connections; keep the sum under the server's max_connections.
+        self.max_size = max_size
+        self._pool: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        host = self.dsn.rpartition("@")[2]  # never show a password
+        return f"PostgresStore({host!r})"
+
+    async def _get_pool(self) -> Any:
+        loop = asyncio.get_running_loop()
+        lock = self._lock
+        if self._loop is not loop or lock is None:
+            # A pool belongs to one event loop; a new loop (a test client, a restarted server) gets its own.
+            lock = asyncio.Lock()
+            self._pool, self._loop, self._lock = None, loop, lock
+        async with lock:
+            if self._pool is None:
+                pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    timeout=self.timeout,
+                    command_timeout=self.timeout,
+                )
+                try:
+                    await create_schema(pool)
+                except BaseException:
+                    pool.terminate()
+                    raise
+                self._pool = pool
+        return self._pool
+
+    async def _use(self, what: str, work: Any) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await work(await self._get_pool())
+        except TimeoutError:
+            raise StoreError(f"{what} the consent log took more than {self.timeout} s") from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"{what} the consent log failed: {exc}") from exc
+
+    async def record(self, record: ConsentRecord) -> None:
+        values = (
+            record.created_at,
+            record.consent_id,
+            record.policy_id,
+            record.policy_version,
+            json.dumps(record.choices, separators=(",", ":")),
+            record.method,
+            record.path,
+            record.ip,
+            record.user_agent,
+        )
+        try:
+            await self._use("writing to", lambda pool: pool.execute(INSERT, *values))
+        except StoreError as exc:
+            logger.error("consent log %r: record not written: %s", self, exc)
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop is asyncio.get_running_loop():
+            await pool.close()
+        elif pool is not None:
+            pool.terminate()
+
+    async def migrate(self) -> None:
+        await self._use("creating", create_schema)
+
+    async def history(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
+    ) -> AsyncIterator[ConsentRecord]:
+        def fetch(query: str, params: list[Any]) -> Any:
+            return self._use("reading", lambda pool: pool.fetch(query, *params))
+
+        async for record in sql.page_through(
+            fetch, _mark, utc, from_row, since=since, until=until, consent_id=consent_id
+        ):
+            yield record
+
+    async def prune(self, before: dt.datetime) -> int:
+        status = await self._use(
+            "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
+        )
+        return int(status.split()[-1])
+
+    async def stats(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+    ) -> LogStats:
+        filter_sql, params = sql.where(_mark, utc, since=since, until=until)
+        totals, choices, methods = sql.stats_queries(
+            filter_sql, latest, "jsonb_each(sel.choices)", "choice.value = 'true'::jsonb"
+        )
+
+        async def count(pool: Any) -> LogStats:
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                records, visitors = await conn.fetchrow(totals, *params)
+                return build_stats(
+                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params)
+                )
+
+        return await self._use("reading", count)

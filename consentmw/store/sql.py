@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from consentmw.store.base import ConsentRecord
+
+# What the SQL stores share: the columns of the log, the filters of the read side, the stats queries.
+
+COLUMNS = ("id", "created_at", "consent_id", "policy_id", "policy_version", "choices", "method", "path", "ip", "user_agent")
+INSERT_COLUMNS = COLUMNS[1:]
+PAGE = 1000  # rows per read while exporting
+SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"
+
+
+def where(
+    placeholder: Callable[[int], str],
+    convert: Callable[[dt.datetime], Any],
+    *,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    consent_id: str | None = None,
+    after: tuple[Any, int] | None = None,
+) -> tuple[str, list[Any]]:
+    """A WHERE clause (or '') and its parameters; `after` continues a listing past (created_at, id)."""
+    conditions: list[str] = []
+    params: list[Any] = []
+
+    def add(condition: str, *values: Any) -> None:
+        marks = [placeholder(len(params) + i + 1) for i in range(len(values))]
+        conditions.append(condition.format(*marks))
+        params.extend(values)
+
+    if since is not None:
+        add("created_at >= {}", convert(since))
+    if until is not None:
+        add("created_at < {}", convert(until))
+    if consent_id is not None:
+        add("consent_id = {}", consent_id)
+    if after is not None:
+        add("(created_at, id) > ({}, {})", *after)
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
+
+
+def selection(filter_sql: str, latest: bool) -> str:
+    # The records of a period, or with `latest` each visitor's last record in it (their standing choice).
+    if not latest:
+        return f"SELECT * FROM consent_log{filter_sql}"
+    ranked = (
+        "SELECT *, row_number() OVER (PARTITION BY consent_id ORDER BY created_at DESC, id DESC) AS newest"
+        f" FROM consent_log{filter_sql}"
+    )
+    return f"SELECT * FROM ({ranked}) AS ranked WHERE newest = 1"
+
+
+def stats_queries(filter_sql: str, latest: bool, expand: str, allowed: str) -> tuple[str, str, str]:
+    """Totals, (category, allowed, count) rows and (method, count) rows.
+
+    `expand` turns `sel.choices` into rows named `choice` with a `key`; `allowed` reads one as a boolean.
+    """
+    with_sel = f"WITH sel AS ({selection(filter_sql, latest)}) "
+    return (
+        with_sel + "SELECT count(*), count(DISTINCT consent_id) FROM sel",
+        with_sel + f"SELECT choice.key, {allowed}, count(*) FROM sel, {expand} AS choice GROUP BY 1, 2",
+        with_sel + "SELECT method, count(*) FROM sel GROUP BY method",
+    )
+
+
+async def page_through(
+    fetch: Callable[[str, list[Any]], Awaitable[Sequence[Sequence[Any]]]],
+    placeholder: Callable[[int], str],
+    convert: Callable[[dt.datetime], Any],
+    from_row: Callable[[Sequence[Any]], ConsentRecord],
+    **filters: Any,
+) -> AsyncIterator[ConsentRecord]:
+    # Keyset pages in (created_at, id) order: an export of millions of records holds one page at a
+    # time and no transaction open against a live log.
+    after: tuple[Any, int] | None = None
+    while True:
+        filter_sql, params = where(placeholder, convert, after=after, **filters)
+        rows = await fetch(f"{SELECT}{filter_sql} ORDER BY created_at, id LIMIT {PAGE}", params)
+        for row in rows:
+            yield from_row(row)
+        if len(rows) < PAGE:
+            return
+        after = (rows[-1][1], rows[-1][0])

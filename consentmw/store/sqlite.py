@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from consentmw.errors import ConfigError
+from consentmw.store import sql
+from consentmw.store.base import DEFAULT_TIMEOUT, ConsentRecord, LogStats, StoreError, build_stats, utc
+
+logger = logging.getLogger("consentmw.store")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS consent_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    consent_id TEXT NOT NULL,
+    policy_id TEXT,
+    policy_version TEXT NOT NULL,
+    choices TEXT NOT NULL CHECK (json_valid(choices)),
+    method TEXT NOT NULL,
+    path TEXT NOT NULL DEFAULT '',
+    ip TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
+CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
+CREATE TRIGGER IF NOT EXISTS consent_log_append_only BEFORE UPDATE ON consent_log
+BEGIN
+    SELECT RAISE(ABORT, 'the consent log is append-only: record a new choice instead');
+END;
+"""
+INSERT = f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(sql.INSERT_COLUMNS))})"
+BATCH = 512  # records per transaction at most; one commit (one fsync) covers them all
+PRUNE_CHUNK = 5000  # rows per delete, so a big prune never holds the write lock for long
+_STOP = object()
+
+
+def timestamp(moment: dt.datetime) -> str:
+    # Fixed width and always UTC, so text order is time order and the created_at index serves ranges.
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def row_values(record: ConsentRecord) -> tuple[Any, ...]:
+    return (
+        timestamp(record.created_at),
+        record.consent_id,
+        record.policy_id,
+        record.policy_version,
+        json.dumps(record.choices, separators=(",", ":")),
+        record.method,
+        record.path,
+        record.ip,
+        record.user_agent,
+    )
+
+
+def from_row(row: tuple[Any, ...]) -> ConsentRecord:
+    id_, created_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
+    return ConsentRecord(
+        consent_id=consent_id,
+        policy_id=policy_id,
+        policy_version=policy_version,
+        choices=json.loads(choices),
+        method=method,
+        path=path,
+        ip=ip,
+        user_agent=user_agent,
+        created_at=dt.datetime.fromisoformat(created_at),
+        id=id_,
+    )
+
+
+def _mark(n: int) -> str:
+    return "?"
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():  # the request gave up waiting
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
+
+
+class SQLiteStore:
+    """The consent log in one SQLite file (WAL).
+
+    One writer thread per store takes records from a queue and commits whatever has piled up in one
+    transaction, so concurrent visitors share an fsync and the event loop never waits on the disk.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, synchronous: str = "full") -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        # FULL: a choice the visitor was told is recorded survives a power cut, not just a crash.
+        if synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigError(f"synchronous={synchronous!r}: use 'normal', 'full' or 'extra'")
+        self.synchronous = synchronous.upper()
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ConfigError(f"the consent log {self.path!r} cannot be created: directory {directory!r} does not exist")
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] | None = None
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def _connect(self, *, create: bool = True) -> sqlite3.Connection:
+        if not create and not os.path.exists(self.path):
+            raise StoreError(f"there is no consent log at {self.path!r}")
+        conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if create:
+                conn.executescript(SCHEMA)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    # -- the write side -------------------------------------------------------------------------
+
+    async def record(self, record: ConsentRecord) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._writer_queue().put((record, future))
+        try:
+            async with asyncio.timeout(self.timeout):
+                await future
+        except TimeoutError:
+            raise StoreError(f"writing to the consent log {self.path!r} took more than {self.timeout} s") from None
+
+    def _writer_queue(self) -> queue.SimpleQueue[Any]:
+        with self._lock:
+            if self._queue is None:
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._write_loop, args=(self._queue,), name="consentmw-sqlite", daemon=True
+                )
+                self._thread.start()
+            return self._queue
+
+    def _write_loop(self, inbox: queue.SimpleQueue[Any]) -> None:
+        conn: sqlite3.Connection | None = None
+        stopping = False
+        while not stopping:
+            batch = [inbox.get()]
+            while len(batch) < BATCH:
+                try:
+                    batch.append(inbox.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in batch:
+                stopping = True
+                batch = [item for item in batch if item is not _STOP]
+            # A request that timed out was answered 503; writing its record now would log a choice
+            # the visitor was told had failed.
+            pending = [(record, future) for record, future in batch if not future.done()]
+            if not pending:
+                continue
+            error: StoreError | None = None
+            try:
+                if conn is None:
+                    conn = self._connect()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(INSERT, [row_values(record) for record, _ in pending])
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except Exception as exc:
+                logger.error("consent log %s: %d record(s) not written: %s", self.path, len(pending), exc)
+                error = StoreError(f"cannot write the consent log {self.path!r}: {exc}")
+                if conn is not None:
+                    conn.close()
+                    conn = None  # reconnect on the next batch: the file may be back
+            for _, future in pending:
+                try:
+                    future.get_loop().call_soon_threadsafe(_settle, future, error)
+                except RuntimeError:  # that event loop is closed; nobody is waiting any more
+                    pass
+        if conn is not None:
+            conn.close()
+
+    async def close(self) -> None:
+        with self._lock:
+            inbox, thread, self._queue, self._thread = self._queue, self._thread, None, None
+        if inbox is not None and thread is not None:
+            inbox.put(_STOP)  # the thread finishes what was queued before it, then exits
+            await asyncio.to_thread(thread.join, self.timeout)
+
+    # -- the read side --------------------------------------------------------------------------
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        def job() -> Any:
+            conn = self._connect(create=False)
+            try:
+                return work(conn, *args)
+            finally:
+                conn.close()
+
+        try:
+            return await asyncio.to_thread(job)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the consent log {self.path!r}: {exc}") from exc
+
+    async def migrate(self) -> None:
+        try:
+            await asyncio.to_thread(lambda: self._connect().close())
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot create the consent log {self.path!r}: {exc}") from exc
+
+    async def history(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
+    ) -> AsyncIterator[ConsentRecord]:
+        def fetch(query: str, params: list[Any]) -> Any:
+            return self._run(lambda conn: conn.execute(query, params).fetchall())
+
+        async for record in sql.page_through(
+            fetch, _mark, timestamp, from_row, since=since, until=until, consent_id=consent_id
+        ):
+            yield record
+
+    async def prune(self, before: dt.datetime) -> int:
+        def delete(conn: sqlite3.Connection) -> int:
+            removed = 0
+            while True:
+                cursor = conn.execute(
+                    "DELETE FROM consent_log WHERE id IN"
+                    f" (SELECT id FROM consent_log WHERE created_at < ? LIMIT {PRUNE_CHUNK})",
+                    (timestamp(before),),
+                )
+                removed += cursor.rowcount
+                if cursor.rowcount < PRUNE_CHUNK:
+                    return removed
+
+        return await self._run(delete)
+
+    async def stats(
+        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+    ) -> LogStats:
+        filter_sql, params = sql.where(_mark, timestamp, since=since, until=until)
+        totals, choices, methods = sql.stats_queries(filter_sql, latest, "json_each(sel.choices)", "choice.value")
+
+        def count(conn: sqlite3.Connection) -> LogStats:
+            conn.execute("BEGIN")  # one snapshot for the three counts
+            try:
+                records, visitors = conn.execute(totals, params).fetchone()
+                return build_stats(
+                    records, visitors, conn.execute(choices, params).fetchall(), conn.execute(methods, params).fetchall()
+                )
+            finally:
+                conn.execute("ROLLBACK")
+
+        return await self._run(count)
