@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from consentmw.errors import ConfigError
 from consentmw.policy import load_policy, preset_names
+from consentmw.store.cli import register as register_store_commands
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=validate)
     p = commands.add_parser("presets", help="list the policy presets shipped with consentmw")
     p.set_defaults(func=presets)
+    register_store_commands(commands)
     return parser
 
 
