@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from consentmw.errors import ConfigError
+from consentmw.policy import json_path
+
+ACTIONS = ("block_all", "block_third_party", "delete_site", "open_in_browser")
+
+
+@dataclass(frozen=True, slots=True)
+class Browser:
+    id: str  # the guide to show, or "unknown"
+    family: str  # what the consent log stores: chrome, safari, kakaotalk, ... or "other"
+    platform: str  # windows, macos, linux, chromeos, android, ios or other
+    in_app: bool = False
+
+
+UNKNOWN = "unknown"
+
+# Tried in order: an in-app browser and every Chromium look-alike carry the token of what it
+# imitates (Chrome/, Safari/), so the more specific token has to win first.
+_FAMILY_TOKENS = [
+    (family, re.compile(pattern, re.IGNORECASE if family in {"kakaotalk", "naver-app"} else 0))
+    for family, pattern in (
+        ("kakaotalk", r"KAKAOTALK[\s/]"),
+        ("naver-app", r"NAVER\(inapp"),
+        ("in-app", r"FBAN/|FBAV/|FB_IAB/|Instagram |\bLine/|DaumApps/|KAKAOSTORY|everytimeApp"),
+        ("whale", r"Whale/"),
+        ("samsung", r"SamsungBrowser/"),
+        ("edge", r"Edg(?:e|A|iOS)?/"),
+        ("opera", r"OPR/|OPX/|OPT/|OPiOS/|Opera[ /]"),
+        ("firefox", r"Firefox/|FxiOS/"),
+        ("chrome", r"CriOS/"),
+        ("in-app", r"; wv\)"),
+        ("chrome", r"Chrome/|Chromium/"),
+        ("safari", r"Safari/"),
+        ("ie", r"Trident/|MSIE "),
+    )
+]
+_IN_APP_FAMILIES = frozenset({"kakaotalk", "naver-app", "in-app"})
+# Only iOS builds carry these, even when an iPad asks for desktop sites with a Mac UA.
+_IOS_ONLY = re.compile(r"iPhone|iPad|iPod|CriOS/|FxiOS/|EdgiOS/|OPiOS/|OPT/")
+_PLATFORM_TOKENS = [
+    ("android", re.compile(r"Android")),
+    ("windows", re.compile(r"Windows")),
+    ("chromeos", re.compile(r"CrOS")),
+    ("macos", re.compile(r"Macintosh|Mac OS X")),
+    ("linux", re.compile(r"Linux|X11")),
+]
+# Sec-CH-UA brands that name a Chromium look-alike; GREASE brands and "Chromium" match nothing.
+_BRANDS = {
+    "microsoft edge": "edge",
+    "opera": "opera",
+    "opera gx": "opera",
+    "whale": "whale",
+    "naver whale": "whale",
+    "samsung internet": "samsung",
+    "google chrome": "chrome",
+    "android webview": "in-app",
+    "brave": "brave",
+}
+_BRAND_RE = re.compile(r'"([^"]{1,64})"\s*;\s*v\s*=\s*"[^"]{0,32}"')
+MAX_USER_AGENT = 1024
+
+
+def detect(user_agent: str, sec_ch_ua: str | None = None) -> Browser:
+    """The browser a request comes from, from its User-Agent and (when sent) Sec-CH-UA."""
+    return _detect(user_agent[:MAX_USER_AGENT], (sec_ch_ua or "")[:MAX_USER_AGENT])
+
+
+def family(user_agent: str) -> str:
+    """The browser family alone, for the consent log: never the raw User-Agent."""
+    return _detect(user_agent[:MAX_USER_AGENT], "").family
+
+
+@lru_cache(maxsize=1024)
+def _detect(user_agent: str, sec_ch_ua: str) -> Browser:
+    platform = _platform(user_agent)
+    found = next((name for name, token in _FAMILY_TOKENS if token.search(user_agent)), "other")
+    if found == "safari" and platform == "ios" and "Version/" not in user_agent:
+        found = "in-app"  # an app's WKWebView that kept the Safari token but not Safari's version
+    if found == "other" and platform == "ios" and "AppleWebKit/" in user_agent:
+        found = "in-app"  # an app's WKWebView: no Safari/ token at all
+    if sec_ch_ua and found in {"chrome", "other"}:
+        found = _brand_family(sec_ch_ua) or found
+    return Browser(id=guide_id(found, platform), family=found, platform=platform, in_app=found in _IN_APP_FAMILIES)
+
+
+def _platform(user_agent: str) -> str:
+    if _IOS_ONLY.search(user_agent):
+        return "ios"
+    return next((name for name, token in _PLATFORM_TOKENS if token.search(user_agent)), "other")
+
+
+def _brand_family(sec_ch_ua: str) -> str | None:
+    families = {_BRANDS.get(brand.strip().lower()) for brand in _BRAND_RE.findall(sec_ch_ua)} - {None}
+    # Google Chrome is listed beside the look-alike in some builds: the look-alike is the answer.
+    specific = families - {"chrome"}
+    return min(specific) if specific else ("chrome" if families else None)
+
+
+def guide_id(family_name: str, platform: str) -> str:
+    """The guide for a family on a platform: its own platform's guide, else the family's first."""
+    candidates = guides_by_family().get(family_name, ())
+    for guide in candidates:
+        if platform in guide["platforms"]:
+            return guide["id"]
+    return candidates[0]["id"] if candidates else UNKNOWN
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("consentmw").joinpath("browsers.schema.json").read_text("utf-8"))
+
+
+@cache
+def guides() -> dict[str, dict[str, Any]]:
+    """Every refusal guide by id, in the order of browsers.json, validated against its schema."""
+    data = json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
+    return load_guides(data)
+
+
+def load_guides(data: Any) -> dict[str, dict[str, Any]]:
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema()).iter_errors(data))
+    if error is not None:
+        raise ConfigError(f"browsers.json {json_path(error.absolute_path)}: {error.message}")
+    by_id: dict[str, dict[str, Any]] = {}
+    for i, guide in enumerate(data["guides"]):
+        if guide["id"] in by_id or guide["id"] == UNKNOWN:
+            raise ConfigError(f"browsers.json $.guides[{i}].id: {guide['id']!r} is used twice or reserved")
+        by_id[guide["id"]] = guide
+    return by_id
+
+
+@cache
+def guides_by_family() -> dict[str, tuple[dict[str, Any], ...]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for guide in guides().values():
+        grouped.setdefault(guide["family"], []).append(guide)
+    return {name: tuple(items) for name, items in grouped.items()}
+
+
+def resolve(names: tuple[str, ...] | list[str]) -> list[str]:
+    """Guide ids for names that are guide ids or families (a policy's browser_guides), in order."""
+    ids: list[str] = []
+    for name in names:
+        family_guides = [g["id"] for g in guides_by_family().get(name, ())]
+        matches = family_guides or ([name] if name in guides() else [])
+        ids.extend(i for i in matches if i not in ids)
+    return ids
+
+
+def localized_guide(guide: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A guide with every text in one language: what the JSON answer and the page both show."""
+    actions = {}
+    for key in ACTIONS:
+        action = guide["actions"].get(key)
+        if action is None:
+            continue
+        actions[key] = {
+            "path": action["path"][lang] if "path" in action else [],
+            "choose": action["choose"][lang] if "choose" in action else None,
+            "address": action.get("address"),
+            "note": action["note"][lang] if "note" in action else None,
+        }
+    return {
+        "id": guide["id"],
+        "family": guide["family"],
+        "name": guide["name"][lang],
+        "in_app": guide.get("in_app", False),
+        "help_url": guide["help_url"][lang] if "help_url" in guide else None,
+        "note": guide["note"][lang] if "note" in guide else None,
+        "actions": actions,
+    }
