@@ -16,6 +16,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from consentmw import pages
 from consentmw.consent import Consent, ConsentReader
 from consentmw.cookie import ConsentCodec, cookie_header, expire_headers, new_consent_id
 from consentmw.errors import ErrorCode
@@ -112,6 +113,7 @@ class ConsentAPI:
             "/banner.js": ConsentAPI.static_endpoint,
             "/banner.css": ConsentAPI.static_endpoint,
         }
+        self.routes.update(pages.ROUTES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.routes.get(scope["path"][len(self.prefix) :])

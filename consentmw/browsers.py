@@ -122,10 +122,14 @@ def schema() -> dict[str, Any]:
 
 
 @cache
+def _data() -> dict[str, Any]:
+    return json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
+
+
+@cache
 def guides() -> dict[str, dict[str, Any]]:
     """Every refusal guide by id, in the order of browsers.json, validated against its schema."""
-    data = json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
-    return load_guides(data)
+    return load_guides(_data())
 
 
 def load_guides(data: Any) -> dict[str, dict[str, Any]]:
@@ -138,6 +142,11 @@ def load_guides(data: Any) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"browsers.json $.guides[{i}].id: {guide['id']!r} is used twice or reserved")
         by_id[guide["id"]] = guide
     return by_id
+
+
+def reviewed() -> str:
+    """When the menu paths were last checked, as YYYY-MM."""
+    return _data()["reviewed"]
 
 
 @cache

@@ -29,6 +29,8 @@ class ErrorCode(enum.Enum):
     UNKNOWN_CATEGORY = (422, "The policy has no such category.")
     REQUIRED_CATEGORY = (422, "A required category cannot be refused.")
     NOT_FOUND = (404, "No such consent endpoint.")
+    UNKNOWN_BROWSER = (404, "There is no cookie guide for that browser; see 'known'.")
+    UNKNOWN_LANGUAGE = (400, "The language must be one of 'known'.")
     STORE_UNAVAILABLE = (503, "The choice could not be recorded; nothing was changed. Please try again.")
 
     @property

@@ -1,0 +1,389 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from consentmw import browsers
+from consentmw.errors import ErrorCode
+from consentmw.policy import LANGUAGES, localized
+
+if TYPE_CHECKING:
+    from consentmw.api import ConsentAPI
+
+# Page wording; a policy's `texts` may override any key. "{host}" stands for the site's host name.
+TEXTS: dict[str, dict[str, str]] = {
+    "browsers_title": {"ko": "브라우저에서 쿠키를 거부하는 방법", "en": "How to refuse cookies in your browser"},
+    "browsers_intro": {
+        "ko": "이 사이트가 쓰는 쿠키는 사이트의 쿠키 설정에서 항목별로 고를 수 있습니다. 브라우저에서 직접 막거나 지우고 싶다면 아래 방법을 따르세요.",
+        "en": "You can choose which of this site's cookies to allow in its cookie settings. To block or delete cookies in the browser itself, follow the steps below.",
+    },
+    "detected": {"ko": "사용 중인 브라우저", "en": "Your browser"},
+    "not_detected": {
+        "ko": "사용 중인 브라우저를 알아내지 못했습니다. 아래 목록에서 고르세요.",
+        "en": "We could not tell which browser you are using. Pick yours from the list below.",
+    },
+    "consent_cookie_warning": {
+        "ko": "브라우저에서 모든 쿠키를 차단하면 이 사이트가 여러분의 선택을 기억하는 쿠키도 차단됩니다. 그러면 방문할 때마다 쿠키 배너가 다시 나타나고, 선택하기 전까지 필수가 아닌 쿠키는 모두 거부된 상태로 유지됩니다.",
+        "en": "Blocking all cookies in the browser also blocks the cookie in which this site remembers your choice, so the cookie banner will ask again on every visit; until you choose, every cookie that is not necessary stays refused.",
+    },
+    "consequences": {"ko": "쿠키를 거부할 때 달라지는 점", "en": "What changes when cookies are refused"},
+    "block_all": {"ko": "모든 쿠키 차단", "en": "Block all cookies"},
+    "block_third_party": {"ko": "서드 파티(제3자) 쿠키만 차단", "en": "Block third-party cookies only"},
+    "delete_site": {"ko": "이 사이트({host})의 쿠키 삭제", "en": "Delete this site's cookies ({host})"},
+    "open_in_browser": {"ko": "평소 쓰는 브라우저로 열기", "en": "Open this page in your browser"},
+    "address_hint": {"ko": "주소창에 복사해 붙여 넣어도 됩니다:", "en": "Or copy this into the address bar:"},
+    "vendor_help": {"ko": "{browser} 공식 도움말", "en": "{browser} help"},
+    "other_browsers": {"ko": "다른 브라우저", "en": "Other browsers"},
+    "guides_reviewed": {"ko": "메뉴 경로 확인: {date}", "en": "Menu paths checked: {date}"},
+    "opt_out_title": {"ko": "방문 분석 거부", "en": "Opt out of analytics"},
+    "opt_out_intro": {
+        "ko": "이 사이트는 동의한 경우에만 방문 분석 도구를 사용합니다. 이 페이지에서 한 번에 거부할 수 있으며, 자바스크립트가 꺼져 있어도 됩니다.",
+        "en": "This site uses analytics tools only if you agree. You can refuse them here in one step, with or without JavaScript.",
+    },
+    "no_analytics": {"ko": "이 사이트는 방문 분석 도구를 사용하지 않습니다.", "en": "This site uses no analytics tools."},
+    "state_title": {"ko": "현재 상태", "en": "Current state"},
+    "state_allowed": {"ko": "방문 분석을 허용한 상태입니다.", "en": "You have allowed analytics."},
+    "state_refused": {"ko": "방문 분석을 거부한 상태입니다.", "en": "You have refused analytics."},
+    "state_undecided": {
+        "ko": "아직 선택하지 않으셨습니다. 선택하기 전까지 방문 분석은 거부된 상태입니다.",
+        "en": "You have not chosen yet; until you do, analytics stays refused.",
+    },
+    "state_gpc": {
+        "ko": "브라우저가 GPC(Global Privacy Control) 신호를 보내고 있어 방문 분석은 거부된 것으로 처리됩니다.",
+        "en": "Your browser sends a Global Privacy Control signal, so analytics is treated as refused.",
+    },
+    "opted_out": {
+        "ko": "방문 분석 거부를 기록했습니다. 이 브라우저에서는 이 사이트의 방문 분석이 더 이상 동작하지 않습니다.",
+        "en": "Your refusal of analytics has been recorded. Analytics no longer runs for you on this site in this browser.",
+    },
+    "opted_out_no_cookie": {
+        "ko": "거부를 기록했지만 이 브라우저가 쿠키를 저장하지 않아 선택을 기억할 수 없습니다. 쿠키가 차단된 동안에도 방문 분석은 거부된 상태로 유지됩니다.",
+        "en": "Your refusal was recorded, but this browser did not keep the cookie that remembers it. While cookies are blocked, analytics stays refused anyway.",
+    },
+    "collects_title": {"ko": "방문 분석으로 수집하는 정보", "en": "What analytics collects"},
+    "purpose": {"ko": "목적", "en": "Purpose"},
+    "collects": {"ko": "수집 항목", "en": "Collected"},
+    "ids": {"ko": "측정 ID", "en": "Measurement IDs"},
+    "retention": {"ko": "보관 기간", "en": "Retention"},
+    "provider": {"ko": "제공자", "en": "Provider"},
+    "privacy_policy": {"ko": "제공자의 개인정보처리방침", "en": "Provider's privacy policy"},
+    "provider_opt_out": {"ko": "제공자의 거부 방법", "en": "Provider's own opt-out"},
+    "opt_out_button": {"ko": "방문 분석 거부하기", "en": "Refuse analytics"},
+    "opt_out_other_choices": {
+        "ko": "다른 항목에 대한 선택은 바뀌지 않습니다. 아직 선택하지 않았다면 다른 항목도 거부된 상태로 남습니다.",
+        "en": "Your choices for other purposes do not change; if you have not chosen yet, they stay refused too.",
+    },
+    "google_addon": {
+        "ko": "Google 애널리틱스를 모든 사이트에서 거부하려면 Google의 브라우저 부가기능(컴퓨터용 브라우저)을 설치할 수 있습니다.",
+        "en": "To refuse Google Analytics on every site, you can install Google's browser add-on (desktop browsers).",
+    },
+    "google_addon_link": {"ko": "Google 애널리틱스 차단 부가기능", "en": "Google Analytics opt-out add-on"},
+    "back_to_site": {"ko": "사이트로 돌아가기", "en": "Back to the site"},
+}
+GOOGLE_ADDON_URL = "https://tools.google.com/dlpage/gaoptout"
+
+# Layout only; the colours and fonts come from banner.css. Hashed so the page runs under a CSP
+# without 'unsafe-inline', and no script at all.
+PAGE_CSS = (
+    "body.consentmw-page{margin:0 auto;max-width:46rem;padding:1rem 1.25rem 3rem;line-height:1.6;"
+    "font-family:system-ui,-apple-system,'Apple SD Gothic Neo','Malgun Gothic',sans-serif}"
+    ".consentmw-page nav.lang{text-align:right}"
+    ".consentmw-page ol.path{padding-left:1.5rem}"
+    ".consentmw-page code{user-select:all;padding:.1rem .3rem;border:1px solid #8886;border-radius:.25rem;word-break:break-all}"
+    ".consentmw-page .notice{border-left:.3rem solid #c80;padding:.5rem 1rem;margin:1rem 0}"
+    ".consentmw-page .status{border-left:.3rem solid #080;padding:.5rem 1rem;margin:1rem 0}"
+    ".consentmw-page button{font:inherit;padding:.6rem 1.2rem;cursor:pointer}"
+    ".consentmw-page dt{font-weight:600}"
+)
+_CSS_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
+CSP = (
+    f"default-src 'none'; style-src 'self' 'sha256-{_CSS_HASH}'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'self'"
+)
+
+e = html.escape
+
+
+def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
+    """A page text, already HTML-escaped, with {name} placeholders filled by escaped values."""
+    text = localized(api.policy.texts.get(key) or TEXTS.get(key, {}), lang, api.policy.language)
+    text = e(text)
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", e(value))
+    return text
+
+
+def language(api: ConsentAPI, scope: Scope, requested: str | None) -> str:
+    if requested is not None:
+        if requested not in LANGUAGES:
+            raise api_error(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(LANGUAGES))
+        return requested
+    weighted = []
+    for part in Headers(scope=scope).get("accept-language", "").split(",")[:16]:
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        primary = tag.strip().lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0:
+            weighted.append((-quality, len(weighted), primary))
+    return min(weighted)[2] if weighted else api.policy.language
+
+
+def api_error(code: ErrorCode, **detail: Any) -> Exception:
+    from consentmw.api import ApiError
+
+    return ApiError(code, **detail)
+
+
+def wants_json(scope: Scope) -> bool:
+    accept = Headers(scope=scope).get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def link(api: ConsentAPI, path: str, **params: str) -> str:
+    return e(api.prefix + path + ("?" + urlencode(params) if params else ""))
+
+
+def external_link(url: str | None, label: str) -> str:
+    # Policy URLs are checked by the schema; anything else is shown, never linked.
+    if not url:
+        return ""
+    if not url.startswith(("https://", "http://")):
+        return f"<span>{label}: {e(url)}</span>"
+    return f'<a href="{e(url)}" rel="noopener noreferrer">{label}</a>'
+
+
+def render(api: ConsentAPI, lang: str, title: str, body: str, switch_href: str) -> str:
+    css = api.assets["banner.css"].version
+    other = "en" if lang == "ko" else "ko"
+    return (
+        f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n'
+        f"<title>{title}</title>\n"
+        f'<link rel="stylesheet" href="{e(api.prefix)}/banner.css?v={e(css)}">\n<style>{PAGE_CSS}</style>\n</head>\n'
+        f'<body class="consentmw-page">\n<nav class="lang"><a href="{switch_href}" hreflang="{other}" lang="{other}">'
+        f"{page_text(api, 'language_switch', lang)}</a></nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
+    )
+
+
+def html_response(content: str, *, status_code: int = 200, cache: str = "no-store", vary: str = "") -> HTMLResponse:
+    headers = {
+        "Content-Security-Policy": CSP,
+        "Cache-Control": cache,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+    if vary:
+        headers["Vary"] = vary
+    return HTMLResponse(content, status_code=status_code, headers=headers)
+
+
+# -- GET /_consent/browsers -------------------------------------------------------------------
+
+
+async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
+    query = QueryParams(scope["query_string"])
+    lang = language(api, scope, query.get("lang"))
+    headers = Headers(scope=scope)
+    detected = browsers.detect(headers.get("user-agent", ""), headers.get("sec-ch-ua"))
+    chosen = query.get("browser")
+    if chosen is not None and chosen not in browsers.guides():
+        raise api_error(ErrorCode.UNKNOWN_BROWSER, browser=chosen[:64], known=list(browsers.guides()))
+    guide_id = chosen or detected.id
+    guide = browsers.guides().get(guide_id)
+    order = browsers.resolve([*api.policy.browser_guides, *browsers.guides()])
+    vary = "User-Agent, Sec-CH-UA, Accept, Accept-Language"
+    if wants_json(scope):
+        body = {
+            "detected": {"id": detected.id, "family": detected.family, "platform": detected.platform, "in_app": detected.in_app},
+            "lang": lang,
+            "guide": browsers.localized_guide(guide, lang) if guide else None,
+            "guides": [{"id": i, "name": browsers.guides()[i]["name"][lang]} for i in order],
+            "consent_cookie_warning": html.unescape(page_text(api, "consent_cookie_warning", lang)),
+            "reviewed": browsers.reviewed(),
+        }
+        await JSONResponse(body, headers={"Cache-Control": "private, max-age=300", "Vary": vary})(scope, receive, send)
+        return
+    host = headers.get("host", "").split(":")[0][:253]
+    parts = [f"<h1>{page_text(api, 'browsers_title', lang)}</h1>\n<p>{page_text(api, 'browsers_intro', lang)}</p>\n"]
+    if detected.id != browsers.UNKNOWN:
+        name = e(browsers.guides()[detected.id]["name"][lang])
+        parts.append(f"<p>{page_text(api, 'detected', lang)}: <strong>{name}</strong></p>\n")
+    else:
+        parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
+    if guide is not None:
+        parts.append(guide_section(api, guide, lang, host))
+    parts.append(browser_list(api, order, guide_id, lang))
+    parts.append(f'<p><a href="{link(api, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
+    parts.append(f"<p><small>{page_text(api, 'guides_reviewed', lang, date=browsers.reviewed())}</small></p>\n")
+    params = {"browser": chosen} if chosen else {}
+    switch = link(api, "/browsers", **params, lang="en" if lang == "ko" else "ko")
+    content = render(api, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
+    await html_response(content, cache="private, max-age=300", vary=vary)(scope, receive, send)
+
+
+def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) -> str:
+    text = browsers.localized_guide(guide, lang)
+    out = [f'<section id="guide" aria-labelledby="guide-name">\n<h2 id="guide-name">{e(text["name"])}</h2>\n']
+    if text["note"]:
+        out.append(f'<p class="notice">{e(text["note"])}</p>\n')
+    if not text["in_app"]:
+        out.append(consequences(api, lang))
+    for key, action in text["actions"].items():
+        out.append(f"<h3>{page_text(api, key, lang, host=host or '-')}</h3>\n")
+        if action["path"]:
+            out.append('<ol class="path">' + "".join(f"<li>{e(step)}</li>" for step in action["path"]) + "</ol>\n")
+        if action["choose"]:
+            out.append(f"<p>{e(action['choose'])}</p>\n")
+        if action["address"]:
+            # chrome:// and the like cannot be linked from a web page: text to copy.
+            out.append(f"<p>{page_text(api, 'address_hint', lang)} <code>{e(action['address'])}</code></p>\n")
+        if action["note"]:
+            out.append(f"<p>{e(action['note'])}</p>\n")
+    if text["help_url"]:
+        label = page_text(api, "vendor_help", lang, browser=text["name"])
+        out.append(f"<p>{external_link(text['help_url'], label)}</p>\n")
+    out.append("</section>\n")
+    return "".join(out)
+
+
+def consequences(api: ConsentAPI, lang: str) -> str:
+    fallback = api.policy.language
+    items = [
+        f"<li><strong>{e(localized(raw['name'], lang, fallback))}</strong>: {e(localized(consequence, lang, fallback))}</li>"
+        for raw in api.policy.data["categories"]
+        if (consequence := raw.get("consequence"))
+    ]
+    out = f'<div class="notice"><p>{page_text(api, "consent_cookie_warning", lang)}</p>'
+    if items:
+        out += f"<p>{page_text(api, 'consequences', lang)}:</p><ul>{''.join(items)}</ul>"
+    return out + "</div>\n"
+
+
+def browser_list(api: ConsentAPI, order: list[str], current: str, lang: str) -> str:
+    items = []
+    for guide_id in order:
+        name = e(browsers.guides()[guide_id]["name"][lang])
+        if guide_id == current:
+            items.append(f'<li><a href="{link(api, "/browsers", browser=guide_id, lang=lang)}" aria-current="page"><strong>{name}</strong></a></li>')
+        else:
+            items.append(f'<li><a href="{link(api, "/browsers", browser=guide_id, lang=lang)}">{name}</a></li>')
+    title = page_text(api, "other_browsers", lang)
+    return f'<nav aria-labelledby="browser-list">\n<h2 id="browser-list">{title}</h2>\n<ul>{"".join(items)}</ul>\n</nav>\n'
+
+
+# -- GET, POST /_consent/opt-out --------------------------------------------------------------
+
+
+async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Send) -> None:
+    method = scope["method"]
+    analytics = api.policy.category_for("analytics")
+    if method == "POST":
+        media_type, body = await api.read_body(scope, receive)
+        form = api.parse_form(body) if media_type != "application/json" else {}
+        lang = language(api, scope, form.get("lang", [None])[-1])
+        if analytics is None or analytics in api.policy.required:
+            raise api_error(ErrorCode.UNKNOWN_CATEGORY, category="analytics", known=[c.id for c in api.policy.categories])
+        consent = api.consent(scope)
+        kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
+        recorded = await api.record_choice(scope, kept - {analytics}, "opt-out", page=api.prefix + "/opt-out")
+        response: Response
+        if media_type == "application/json":
+            response = JSONResponse(api.state_after(scope, recorded), headers={"Cache-Control": "no-store"})
+        else:
+            # Post/redirect/get: the confirmation survives a reload without posting again.
+            target = api.prefix + "/opt-out?" + urlencode({"done": "1", "lang": lang})
+            response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+        for header in recorded.cookies:
+            response.raw_headers.append((b"set-cookie", header))
+        await response(scope, receive, send)
+        return
+    if method not in ("GET", "HEAD"):
+        raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
+    query = QueryParams(scope["query_string"])
+    lang = language(api, scope, query.get("lang"))
+    consent = api.consent(scope)
+    parts = [f"<h1>{page_text(api, 'opt_out_title', lang)}</h1>\n"]
+    if analytics is None:
+        parts.append(f"<p>{page_text(api, 'no_analytics', lang)}</p>\n")
+    else:
+        parts.append(f"<p>{page_text(api, 'opt_out_intro', lang)}</p>\n")
+        if query.get("done") == "1":
+            key = "opted_out" if consent.decided else "opted_out_no_cookie"
+            parts.append(f'<p class="status" role="status">{page_text(api, key, lang)}</p>\n')
+        parts.append(state_section(api, consent, analytics, lang))
+        parts.append(collects_section(api, analytics, lang))
+    parts.append(f'<p><a href="{link(api, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
+    parts.append(f'<p><a href="/">{page_text(api, "back_to_site", lang)}</a></p>\n')
+    switch = link(api, "/opt-out", lang="en" if lang == "ko" else "ko")
+    content = render(api, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
+    await html_response(content, vary="Cookie, Sec-GPC, Accept-Language")(scope, receive, send)
+
+
+def state_section(api: ConsentAPI, consent: Any, analytics: str, lang: str) -> str:
+    if not consent.decided:
+        state = "state_undecided"
+    else:
+        state = "state_allowed" if consent.allows(analytics) else "state_refused"
+    out = f'<section aria-labelledby="state">\n<h2 id="state">{page_text(api, "state_title", lang)}</h2>\n'
+    out += f'<p class="state">{page_text(api, state, lang)}</p>\n'
+    if consent.gpc and analytics in api.policy.gpc_refuses:
+        out += f"<p>{page_text(api, 'state_gpc', lang)}</p>\n"
+    if state != "state_refused":
+        out += (
+            f'<form method="post" action="{link(api, "/opt-out")}">'
+            f'<input type="hidden" name="lang" value="{lang}">'
+            f'<button type="submit">{page_text(api, "opt_out_button", lang)}</button></form>\n'
+            f"<p><small>{page_text(api, 'opt_out_other_choices', lang)}</small></p>\n"
+        )
+    return out + "</section>\n"
+
+
+def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
+    category = api.policy.by_id[analytics]
+    fallback = api.policy.language
+    out = [f'<section aria-labelledby="collects">\n<h2 id="collects">{page_text(api, "collects_title", lang)}</h2>\n']
+    if category.description:
+        out.append(f"<p>{e(localized(category.description, lang, fallback))}</p>\n")
+    uses_google = False
+    for service in category.services:
+        uses_google = uses_google or service["id"] == "google-analytics"
+        out.append(f"<h3>{e(service.get('name') or service['id'])}</h3>\n<dl>")
+        if service.get("provider"):
+            out.append(f"<dt>{page_text(api, 'provider', lang)}</dt><dd>{e(service['provider'])}</dd>")
+        for key in ("purpose", "collects", "retention"):
+            if service.get(key):
+                out.append(f"<dt>{page_text(api, key, lang)}</dt><dd>{e(localized(service[key], lang, fallback))}</dd>")
+        if service.get("ids"):
+            out.append(f"<dt>{page_text(api, 'ids', lang)}</dt><dd>" + ", ".join(f"<code>{e(i)}</code>" for i in service["ids"]) + "</dd>")
+        out.append("</dl>\n")
+        links = [
+            external_link(service.get("privacy_url"), page_text(api, "privacy_policy", lang)),
+            external_link(service.get("opt_out_url"), page_text(api, "provider_opt_out", lang)),
+        ]
+        if any(links):
+            out.append("<p>" + " · ".join(x for x in links if x) + "</p>\n")
+    if uses_google:
+        addon = f"{GOOGLE_ADDON_URL}?hl={lang}"
+        out.append(
+            f"<p>{page_text(api, 'google_addon', lang)} "
+            f"{external_link(addon, page_text(api, 'google_addon_link', lang))}</p>\n"
+        )
+    return "".join(out) + "</section>\n"
+
+
+ROUTES: Mapping[str, Any] = {"/browsers": browsers_page, "/opt-out": opt_out_page}
