@@ -1,0 +1,253 @@
+/* consentmw banner. The page carries nothing visitor-specific: the state comes from GET <prefix>,
+   the texts and categories from GET <prefix>/policy, and choices are POSTed to <prefix>, where the
+   server sets the signed cookie. Inert tags of allowed categories are brought back in document order. */
+(() => {
+  "use strict";
+  if (window.consentmw) return;
+  const d = document;
+  const me = d.currentScript || d.querySelector("script[src*='banner.js']");
+  const prefix = new URL(me.src, location.href).pathname.replace(/\/banner\.js$/, "");
+  const showButton = d.documentElement.dataset.consentmwButton !== "off";
+  // Markup of other consent tools too, so a site can switch without editing templates.
+  const INERT = "[data-consentmw-category],script[type='text/plain'],[data-cookieconsent],[class*='optanon-category-'],[data-name][data-src]";
+  let policy, state, lang, ui, banner, dialog, fab, opener, names;
+  let running = Promise.resolve();
+
+  const el = (html) => {
+    const t = d.createElement("template");
+    t.innerHTML = html; // constant markup only: every text below goes in with textContent
+    return t.content.firstElementChild;
+  };
+  const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
+  const local = (text) => (text && (text[lang] || text[policy.language])) || "";
+  const t = (key) => local(policy.texts[key]);
+  const json = (r) => (r.ok ? r.json() : Promise.reject(r));
+  const get = (path) => fetch(prefix + path, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(json);
+
+  // A marked element's categories, or null when one of its names means nothing to this policy.
+  function categoriesOf(node) {
+    const data = node.dataset;
+    if (data.consentmwCategory) return [data.consentmwCategory];
+    const onetrust = /optanon-category-([\w-]+)/.exec(node.className);
+    const raw = data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name;
+    const found = raw ? raw.split(",").map((name) => names[name.trim().toLowerCase()]) : [];
+    return found.length && found.every(Boolean) ? found : null;
+  }
+
+  function activate() {
+    running = running.then(async () => {
+      for (const node of d.querySelectorAll(INERT)) {
+        const cats = categoriesOf(node);
+        if (!cats || !cats.every((c) => state.choices[c])) continue;
+        const data = node.dataset;
+        const src = data.consentmwSrc || data.src || data.cookieblockSrc;
+        if (node.tagName !== "SCRIPT") {
+          if (src && !node.hasAttribute("src")) node.src = src;
+          continue;
+        }
+        if (node.type !== "text/plain") continue;
+        // Changing the type does not run a script: only a new element does.
+        const live = d.createElement("script");
+        for (const a of node.attributes) {
+          if (!/^(type|src|data-(consentmw-)?(src|type))$/.test(a.name)) live.setAttribute(a.name, a.value);
+        }
+        const type = data.consentmwType || data.type;
+        if (type) live.type = type;
+        live.nonce = node.nonce;
+        live.text = node.text;
+        let done;
+        if (src) {
+          live.src = src;
+          if (!node.hasAttribute("async")) {
+            live.async = false;
+            done = new Promise((resolve) => (live.onload = live.onerror = resolve));
+          }
+        }
+        node.replaceWith(live);
+        await done;
+      }
+    });
+    return running;
+  }
+
+  function gtag() {
+    (window.dataLayer = window.dataLayer || []).push(arguments);
+  }
+
+  function apply() {
+    const mode = policy.google_consent_mode;
+    if (mode && mode.enabled) {
+      const update = {};
+      for (const [signal, cat] of Object.entries(mode.signals)) update[signal] = state.choices[cat] ? "granted" : "denied";
+      gtag("consent", "update", update);
+    }
+    return activate();
+  }
+
+  function render() {
+    ui.lang = fab.lang = lang;
+    fab.textContent = t("reopen");
+    for (const node of ui.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+    for (const node of ui.querySelectorAll("[data-tl]")) node.setAttribute("aria-label", t(node.dataset.tl));
+    dialog.querySelector(".cmw-gpc").hidden = !state.gpc;
+    const browsers = dialog.querySelector("[data-t=browser_guide_link]");
+    browsers.href = prefix + "/browsers?lang=" + lang;
+    const list = dialog.querySelector("ul");
+    list.textContent = "";
+    for (const cat of policy.categories) {
+      const row = el(
+        '<li><label><input type="checkbox" role="switch"><span></span><b></b></label><p></p><p class="cmw-cons"></p></li>'
+      );
+      const [input, name, tag] = row.querySelector("label").children;
+      const [desc, cons] = row.querySelectorAll("p");
+      input.name = "category";
+      input.value = cat.id;
+      const refusedByGpc = state.gpc && cat.gpc;
+      input.checked = cat.required || (!refusedByGpc && (state.decided ? !!state.choices[cat.id] : cat.default));
+      input.disabled = cat.required || refusedByGpc;
+      input.setAttribute("aria-describedby", (desc.id = "cmw-d-" + cat.id));
+      name.textContent = local(cat.name);
+      tag.textContent = cat.required ? t("always_on") : "";
+      desc.textContent = local(cat.description);
+      cons.textContent = local(cat.consequence);
+      list.append(row);
+    }
+    fab.hidden = !showButton || !state.decided;
+  }
+
+  function say(key) {
+    for (const node of ui.querySelectorAll(".cmw-msg")) node.textContent = key ? t(key) : "";
+  }
+
+  function open() {
+    if (dialog.open) return;
+    opener = d.activeElement;
+    render();
+    say("");
+    dialog.showModal();
+  }
+
+  async function choose(body, method) {
+    const before = state.choices;
+    body.method = method;
+    say("");
+    try {
+      state = await fetch(prefix, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify(body),
+      }).then(json);
+    } catch (e) {
+      say("save_failed");
+      return;
+    }
+    // Trackers already running cannot be stopped in place: a reload starts the page without them.
+    if (Object.keys(before).some((c) => before[c] && !state.choices[c])) return location.reload();
+    banner.hidden = true;
+    if (dialog.open) dialog.close();
+    render();
+    window.dispatchEvent(new CustomEvent("consentmw:change", { detail: api.choices }));
+    await apply();
+  }
+
+  function onClick(event) {
+    const action = event.target.closest("[data-a]");
+    if (!action) return;
+    const inDialog = dialog.contains(action);
+    const method = inDialog ? "settings" : "banner";
+    switch (action.dataset.a) {
+      case "all":
+      case "necessary":
+        return choose({ accept: action.dataset.a }, method);
+      case "save": {
+        const choices = {};
+        for (const input of dialog.querySelectorAll("input")) if (!input.disabled || input.checked) choices[input.value] = input.checked;
+        for (const id of policy.required) delete choices[id];
+        return choose({ choices }, method);
+      }
+      case "lang":
+        lang = lang === "ko" ? "en" : "ko";
+        return render();
+      case "close":
+        return dialog.close();
+      default:
+        return open();
+    }
+  }
+
+  function trapFocus(event) {
+    if (event.key !== "Tab") return;
+    const stops = [...dialog.querySelectorAll("button,input,a[href]")].filter((n) => !n.disabled && n.getClientRects().length);
+    const edge = event.shiftKey ? stops[0] : stops[stops.length - 1];
+    if (d.activeElement === edge) {
+      event.preventDefault();
+      (event.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+    }
+  }
+
+  function build() {
+    const buttons =
+      '<div class="cmw-acts"><button type="button" class="cmw-b" data-a="all" data-t="accept_all"></button>' +
+      '<button type="button" class="cmw-b" data-a="necessary" data-t="reject_all"></button>';
+    const lang = '<button type="button" class="cmw-lang" data-a="lang" data-t="language_switch"></button>';
+    ui = el(
+      '<div class="cmw"><section class="cmw-banner" aria-labelledby="cmw-bt"><h2 id="cmw-bt" data-t="banner_title"></h2>' +
+        '<p data-t="banner_body"></p>' + buttons +
+        '<button type="button" class="cmw-b cmw-2" data-a="open" data-t="settings"></button>' + lang + '</div><p class="cmw-msg" role="status"></p></section></div>'
+    );
+    dialog = el(
+      '<dialog class="cmw-dialog" aria-labelledby="cmw-dt"><div class="cmw-head"><h2 id="cmw-dt" data-t="settings_title"></h2>' + lang +
+        '<button type="button" class="cmw-x" data-a="close" data-tl="close">\u00d7</button></div>' +
+        '<p class="cmw-gpc" data-t="gpc_notice"></p><ul></ul><p class="cmw-note" data-t="withdrawal_notice"></p>' +
+        buttons + '<button type="button" class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
+        '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
+    );
+    fab = el('<button type="button" class="cmw cmw-fab" data-a="open" hidden></button>');
+    const optOut = dialog.querySelector("[data-t=opt_out_link]");
+    if (policy.categories.some((c) => c.services.some((s) => s.id === "google-analytics"))) optOut.href = prefix + "/opt-out";
+    else optOut.remove();
+    banner = ui.firstChild;
+    banner.hidden = state.decided;
+    ui.append(dialog);
+    for (const node of [ui, fab]) node.addEventListener("click", onClick);
+    dialog.addEventListener("keydown", trapFocus);
+    dialog.addEventListener("close", () => {
+      const back = opener && opener.getClientRects().length ? opener : fab.hidden ? null : fab;
+      if (back) back.focus();
+    });
+    d.body.prepend(ui);
+    d.body.append(fab);
+  }
+
+  const api = {
+    get choices() {
+      return state ? { ...state.choices } : {};
+    },
+    get decided() {
+      return !!(state && state.decided);
+    },
+    allows: (category) => !!(state && names && state.choices[names[String(category).toLowerCase()]]),
+    open: () => api.ready.then(open),
+  };
+
+  api.ready = Promise.all([get(""), get("/policy")]).then(([s, p]) => {
+    state = s;
+    policy = p;
+    policy.required = p.categories.filter((c) => c.required).map((c) => c.id);
+    names = { ...p.aliases };
+    for (const c of p.categories) for (const s of c.services) names[s.id] = c.id;
+    lang = pick(d.documentElement.lang) || (navigator.languages || []).map(pick).find(Boolean) || p.language;
+    build();
+    render();
+    d.addEventListener("click", (event) => {
+      if (!event.target.closest("[data-consent-open]")) return;
+      event.preventDefault();
+      open();
+    });
+    if (state.decided) apply();
+    return api;
+  }, (error) => console.warn("consentmw: could not read the consent state", error));
+
+  window.consentmw = api;
+})();
