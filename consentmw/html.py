@@ -1,0 +1,369 @@
+"""Streaming rewriting of HTML responses: tracker tags of refused categories become inert.
+
+One ``HTMLRewriter`` per policy holds what is worked out once (the tracker rules, the mapping of
+other consent tools' names); ``HTMLRewriter.stream(allowed, ...)`` makes the per-response
+``RewriteStream`` with ``feed(bytes) -> bytes`` and ``close() -> bytes``.
+
+The stream scans for the few tags that matter (``<script``, ``<iframe``, ``<img``, comments,
+raw-text elements, ``<head>`` and ``</body>``) and copies everything else as it came, so any
+ASCII-compatible charset (UTF-8, EUC-KR, ...) passes unchanged. It keeps back only an unfinished
+tag, or an inline script up to ``inline_limit`` bytes while it cannot yet tell what the script
+is; nothing else is buffered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import NamedTuple
+
+from consentmw.policy import Policy
+from consentmw.trackers import Tracker, TrackerRules
+
+# The tags that matter, found in a lowercased copy of the chunk. Group numbers name the kind.
+SCAN = re.compile(rb"<(?:(script)|(!--)|(img)|(iframe)|(head)|(/head)|(body)|(/body)|(html)|(style|textarea|title|xmp|noembed|noframes))")
+SCRIPT, COMMENT, IMG, IFRAME, HEAD, HEAD_END, BODY, BODY_END, HTML, RAWTEXT = range(1, 11)
+# Longest "<name" SCAN looks for, plus the byte that must follow it.
+SCAN_TAIL = len(b"<noframes") + 1
+DELIMITERS = frozenset(b" \t\n\r\f/>")
+# The rest of a start tag after its name, up to and including ">"; atomic groups keep a tag that
+# never ends from backtracking. An unquoted value may not start with a quote, so a quoted value
+# cut off by the end of a chunk fails to match (more data needed) instead of ending early.
+TAG_REST = re.compile(rb"""(?>\s+|/|[^\s>/][^\s>/=]*(?>\s*=\s*(?>"[^"]*"|'[^']*'|[^\s>"'][^\s>]*))?)*>""")
+ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*)))?""")
+OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
+CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Script types a browser runs (the HTML spec's JavaScript MIME types, plus "module").
+JS_TYPES = frozenset(
+    b"text/" + t
+    for t in (b"javascript", b"ecmascript", b"jscript", b"livescript", b"x-javascript", b"x-ecmascript")
+    + tuple(b"javascript1." + bytes([48 + i]) for i in range(6))
+) | {b"", b"module", b"application/javascript", b"application/ecmascript", b"application/x-javascript", b"application/x-ecmascript"}
+INERT = b"text/plain"
+# Where other consent tools keep the real address of an inert iframe, image or script.
+HELD_SRC = (b"data-consentmw-src", b"data-src", b"data-cookieblock-src", b"data-ot-src")
+
+
+class Attr(NamedTuple):
+    name: bytes  # lowercased
+    start: int  # where the attribute (its name) starts in the buffer
+    name_end: int
+    end: int
+    value: bytes | None  # raw, as written, without quotes
+
+
+def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
+    attrs: dict[bytes, Attr] = {}
+    for m in ATTR.finditer(buf, start, end):
+        name = m.group(1).lower()
+        if name not in attrs:  # the first of a repeated attribute wins, as in browsers
+            value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
+            attrs[name] = Attr(name, m.start(), m.end(1), m.end(), value)
+    return attrs
+
+
+def quoted(value: bytes) -> bytes:
+    return b'"' + value.replace(b'"', b"&quot;") + b'"'
+
+
+def url_of(value: bytes) -> bytes:
+    return value.replace(b"&amp;", b"&").replace(b"&#38;", b"&")
+
+
+class HTMLRewriter:
+    """What rewriting needs from a policy, worked out once."""
+
+    def __init__(self, policy: Policy, *, trackers: TrackerRules | None = None, inline_limit: int = 65536, max_tag: int = 65536) -> None:
+        self.policy = policy
+        self.trackers = trackers if trackers is not None else TrackerRules(policy)
+        # An inline script is classified on at most this many bytes of its code.
+        self.inline_limit = inline_limit
+        # A start tag longer than this is passed through as it is (a huge data: URL is no tracker).
+        self.max_tag = max_tag
+        self.by_service = {t.id: t.category for t in self.trackers.trackers}
+
+    def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"") -> RewriteStream:
+        """A stream for one response. ``allowed``: the visitor's allowed category ids (required
+        ones included). ``head`` goes right after ``<head>``; ``body_end`` right before ``</body>``.
+        Both are added only to whole documents (with ``<html>``, ``<head>`` or ``<body>``), never
+        to fragments."""
+        return RewriteStream(self, frozenset(allowed), head, body_end)
+
+    def marked_categories(self, tag: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
+        """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
+        names: list[bytes]
+        tool = "consentmw"
+        if (a := attrs.get(b"data-consentmw-category")) and a.value:
+            return tuple(n.decode("ascii", "replace") for n in a.value.split())
+        if (a := attrs.get(b"data-cookieconsent")) and a.value and a.value.strip().lower() != b"ignore":
+            names, tool = [n.strip() for n in a.value.split(b",") if n.strip()], "Cookiebot"
+        elif (a := attrs.get(b"class")) and a.value and (m := OPTANON.search(a.value)):
+            names, tool = [n for n in m.group(1).split(b"-") if n], "OneTrust"
+        elif tag == SCRIPT and script_type == INERT and (a := attrs.get(b"data-category")) and a.value:
+            names, tool = [a.value.strip()], "vanilla-cookieconsent"
+        elif (a := attrs.get(b"data-name")) and a.value and (script_type == INERT if tag == SCRIPT else b"src" not in attrs):
+            return (self.klaro_category(a.value.decode("utf-8", "replace").strip()),)
+        else:
+            return None
+        cats = []
+        for raw in names:
+            name = raw.decode("utf-8", "replace")
+            cat = self.policy.category_for(name)
+            if cat is None:
+                self.trackers.warn_undeclared(f"{tool} category {name!r}", f"{tool}-marked", name)
+                cat = "?" + name
+            cats.append(cat)
+        return tuple(dict.fromkeys(cats)) or None
+
+    def klaro_category(self, name: str) -> str:
+        service = CAMEL.sub("-", name).lower()
+        cat = self.by_service.get(service) or self.by_service.get(name) or self.policy.category_for(name)
+        if cat is None:
+            self.trackers.warn_undeclared(f"Klaro service {name!r}", "Klaro-marked", name)
+            return "?" + name
+        return cat
+
+
+class RewriteStream:
+    __slots__ = ("rw", "allowed", "head", "body_end", "carry", "raw_end", "document", "head_done", "body_done")
+
+    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes) -> None:
+        self.rw = rw
+        self.allowed = allowed
+        self.head = head
+        self.body_end = body_end
+        self.carry = b""
+        # Inside a comment or raw-text element: the bytes that end it.
+        self.raw_end: bytes | None = None
+        self.document = False
+        self.head_done = not head
+        self.body_done = not body_end
+
+    def feed(self, data: bytes) -> bytes:
+        return self._run(self.carry + data if self.carry else data, final=False)
+
+    def close(self) -> bytes:
+        out = self._run(self.carry, final=True) if self.carry else b""
+        if self.document and not self.head_done:
+            out += self.head
+        if self.document and not self.body_done:
+            out += self.body_end
+        self.head_done = self.body_done = True
+        return out
+
+    def _run(self, buf: bytes, final: bool) -> bytes:
+        low = buf.lower()
+        n = len(buf)
+        out: list[bytes] = []
+        pos = 0  # buf[:pos] is in out
+        while True:
+            if self.raw_end is not None:
+                end, keep = find_end(low, self.raw_end, pos, final)
+                if end < 0:
+                    out.append(buf[pos:keep])
+                    pos = keep
+                    break
+                out.append(buf[pos:end])
+                pos = end
+                self.raw_end = None
+            m = SCAN.search(low, pos)
+            if m is None:
+                # Keep back what could be the start of a tag name cut by the chunk's end.
+                lt = -1 if final else low.rfind(b"<", max(pos, n - SCAN_TAIL))
+                safe = lt if lt >= 0 else n
+                out.append(buf[pos:safe])
+                pos = safe
+                break
+            start, name_end, kind = m.start(), m.end(), m.lastindex
+            if kind == COMMENT:
+                out.append(buf[pos : start + 2])
+                pos = start + 2  # "<!-->" and "<!--->" are whole comments
+                self.raw_end = b"-->"
+                continue
+            if name_end >= n:
+                if final:
+                    out.append(buf[pos:])
+                    pos = n
+                    break
+                out.append(buf[pos:start])
+                pos = start
+                break
+            if low[name_end] not in DELIMITERS:  # <header>, <imgs>, <scripts>: not ours
+                out.append(buf[pos:name_end])
+                pos = name_end
+                continue
+            if kind == IMG and not self._maybe_pixel(low, name_end, n):
+                out.append(buf[pos:name_end])
+                pos = name_end
+                continue
+            tag = TAG_REST.match(buf, name_end)
+            if tag is None:
+                if final or n - start > self.rw.max_tag:
+                    out.append(buf[pos:name_end])
+                    pos = name_end
+                    continue
+                out.append(buf[pos:start])
+                pos = start
+                break
+            tag_end = tag.end()
+            if kind in (HEAD, HTML, BODY, HEAD_END, BODY_END):
+                out.append(buf[pos:start])
+                pos = self._structure(kind, buf, start, tag_end, out)
+                continue
+            if kind == RAWTEXT:
+                out.append(buf[pos:tag_end])
+                pos = tag_end
+                self.raw_end = b"</" + m.group(kind)
+                continue
+            if not self.head_done and self.document:
+                out.append(buf[pos:start])
+                out.append(self.head)
+                self.head_done = True
+                pos = start
+            if kind == SCRIPT:
+                new_pos = self._script(buf, low, start, name_end, tag_end, final, out, pos)
+                if new_pos is None:
+                    out.append(buf[pos:start])
+                    pos = start
+                    break
+                pos = new_pos
+            else:  # IMG, IFRAME
+                attrs = parse_attrs(buf, name_end, tag_end)
+                out.append(buf[pos:start])
+                out.append(self._element(kind, buf, start, tag_end, attrs))
+                pos = tag_end
+                if kind == IFRAME:
+                    self.raw_end = b"</iframe"
+        self.carry = buf[pos:]
+        return b"".join(out)
+
+    def _maybe_pixel(self, low: bytes, start: int, n: int) -> bool:
+        # Most images are the site's own: rule them out without parsing. An absolute URL or a
+        # data- attribute (another tool's marking) is worth a closer look.
+        gt = low.find(b">", start)
+        if gt < 0:
+            return True
+        return low.find(b"//", start, gt) >= 0 or low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0 or bool(self.rw.trackers.ungated_src)
+
+    def _structure(self, kind: int, buf: bytes, start: int, tag_end: int, out: list[bytes]) -> int:
+        self.document = True
+        if kind in (HEAD, HTML):
+            out.append(buf[start:tag_end])
+            if kind == HEAD and not self.head_done:
+                out.append(self.head)
+                self.head_done = True
+            return tag_end
+        if not self.head_done:
+            out.append(self.head)
+            self.head_done = True
+        if kind == BODY_END and not self.body_done:
+            out.append(self.body_end)
+            self.body_done = True
+        out.append(buf[start:tag_end])
+        return tag_end
+
+    def _script(self, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int, final: bool, out: list[bytes], pos: int) -> int | None:
+        """Handles one <script> start tag; returns where to go on, or None to wait for more data."""
+        attrs = parse_attrs(buf, name_end, tag_end)
+        type_attr = attrs.get(b"type")
+        script_type = (type_attr.value or b"").split(b";")[0].strip().lower() if type_attr else b""
+        cats = self.rw.marked_categories(SCRIPT, attrs, script_type)
+        if cats is None and script_type in JS_TYPES:
+            src = attrs.get(b"src")
+            if src is not None:
+                found: tuple[Tracker, ...] = self.rw.trackers.match_src(url_of(src.value or b""))
+            else:
+                close, keep = find_end(low, b"</script", tag_end, final)
+                if close < 0 and not final and keep - tag_end < self.rw.inline_limit:
+                    return None
+                code_end = close if close >= 0 else keep
+                found = self.rw.trackers.match_inline(buf[tag_end : min(code_end, tag_end + self.rw.inline_limit)])
+            cats = self.rw.trackers.categories(found) if found else None
+        out.append(buf[pos:start])
+        out.append(self._rewrite(SCRIPT, buf, start, tag_end, attrs, cats, script_type))
+        self.raw_end = b"</script"
+        return tag_end
+
+    def _element(self, kind: int, buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr]) -> bytes:
+        cats = self.rw.marked_categories(kind, attrs, None)
+        if cats is None and (src := attrs.get(b"src")) is not None:
+            found = self.rw.trackers.match_src(url_of(src.value or b""))
+            cats = self.rw.trackers.categories(found) if found else None
+        return self._rewrite(kind, buf, start, tag_end, attrs, cats, None)
+
+    def _rewrite(self, kind: int, buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes:
+        if cats is None:
+            return buf[start:tag_end]
+        live = all(c in self.allowed for c in cats)
+        rename: dict[bytes, bytes] = {}
+        drop: set[bytes] = set()
+        add: list[tuple[bytes, bytes]] = []
+        held = next((attrs[a].value for a in HELD_SRC if a in attrs and attrs[a].value), None)
+        if live:
+            # Allowed, but held inert by markup: switch it on here rather than wait for the banner.
+            if kind == SCRIPT and script_type == INERT:
+                drop.add(b"type")
+                real = attrs.get(b"data-consentmw-type") or attrs.get(b"data-type")
+                if real is not None and real.value and real.value.lower() != INERT:
+                    add.append((b"type", real.value))
+            if b"src" not in attrs and held is not None and (kind != SCRIPT or script_type == INERT):
+                add.append((b"src", held))
+            if not drop and not add:
+                return buf[start:tag_end]
+        else:
+            if b"src" in attrs:
+                rename[b"src"] = b"data-consentmw-src"
+                drop.add(b"data-consentmw-src")
+            elif held is not None and b"data-consentmw-src" not in attrs:
+                add.append((b"data-consentmw-src", held))
+            if kind == SCRIPT and script_type != INERT:
+                if b"type" in attrs:
+                    rename[b"type"] = b"data-consentmw-type"
+                    drop.add(b"data-consentmw-type")
+                add.append((b"type", INERT))
+            elif kind == SCRIPT and b"data-consentmw-type" not in attrs and (real := attrs.get(b"data-type")) is not None and real.value:
+                add.append((b"data-consentmw-type", real.value))
+            if b"data-consentmw-category" not in attrs:
+                add.append((b"data-consentmw-category", " ".join(cats).encode()))
+        return edit_tag(buf, start, tag_end, attrs, rename, drop, add)
+
+
+def edit_tag(buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], rename: dict[bytes, bytes], drop: set[bytes], add: list[tuple[bytes, bytes]]) -> bytes:
+    """The start tag buf[start:tag_end] with attributes renamed, dropped and added; the rest as written."""
+    pieces: list[bytes] = []
+    cursor = start
+    for attr in sorted(attrs.values(), key=lambda a: a.start):
+        if attr.name in rename and attr.name not in drop:
+            pieces += [buf[cursor : attr.start], rename[attr.name]]
+            cursor = attr.name_end
+        elif attr.name in drop:
+            pieces.append(buf[cursor : attr.start].rstrip())
+            cursor = attr.end
+    close_at = tag_end - 2 if buf[tag_end - 2 : tag_end] == b"/>" else tag_end - 1
+    pieces.append(buf[cursor:close_at].rstrip())
+    for name, value in add:
+        pieces += [b" ", name, b"=", quoted(value)]
+    pieces.append(buf[close_at:tag_end])
+    return b"".join(pieces)
+
+
+def find_end(low: bytes, marker: bytes, pos: int, final: bool) -> tuple[int, int]:
+    """Where ``marker`` (``-->`` or ``</name`` followed by a delimiter) next starts in ``low``:
+    ``(index, index)``, or ``(-1, keep)`` when it is not there yet, ``low[keep:]`` being what could
+    still turn out to be its beginning."""
+    n = len(low)
+    is_tag = marker[:2] == b"</"
+    i = low.find(marker, pos)
+    while i >= 0:
+        after = i + len(marker)
+        if not is_tag:
+            return i + len(marker), i + len(marker)
+        if after >= n:
+            return (i, i) if final else (-1, i)
+        if low[after] in DELIMITERS:
+            return i, i
+        i = low.find(marker, i + 1)
+    if final:
+        return -1, n
+    return -1, max(pos, n - len(marker) + 1)

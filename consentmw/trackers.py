@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from consentmw.errors import PolicyError
+from consentmw.policy import Policy
+
+logger = logging.getLogger("consentmw.trackers")
+
+HOST = re.compile(rb"\s*(?:https?:)?//([^/?#\s:@]+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Tracker:
+    id: str
+    name: str
+    vendor: str
+    category: str  # the default purpose: a category id or alias, resolved per policy
+    hosts: tuple[str, ...] = ()
+    src: tuple[re.Pattern[bytes], ...] = ()
+    keywords: tuple[bytes, ...] = ()
+    inline: tuple[re.Pattern[bytes], ...] = ()
+    fallback: bool = False
+
+
+def compile_patterns(patterns: Iterable[str], where: str) -> tuple[re.Pattern[bytes], ...]:
+    compiled = []
+    for i, pattern in enumerate(patterns):
+        try:
+            compiled.append(re.compile(pattern.encode(), re.IGNORECASE))
+        except re.error as exc:
+            raise PolicyError(f"not a valid regular expression: {exc}", f"{where}[{i}]") from None
+    return tuple(compiled)
+
+
+def tracker_from_json(raw: Mapping[str, Any], where: str = "$") -> Tracker:
+    return Tracker(
+        id=raw["id"],
+        name=raw.get("name", raw["id"]),
+        vendor=raw.get("vendor", raw.get("name", raw["id"])),
+        category=raw["category"],
+        hosts=tuple(h.lower() for h in raw.get("hosts", ())),
+        src=compile_patterns(raw.get("src", ()), f"{where}.src"),
+        keywords=tuple(k.lower().encode() for k in raw.get("keywords", ())),
+        inline=compile_patterns(raw.get("inline", ()), f"{where}.inline"),
+        fallback=raw.get("fallback", False),
+    )
+
+
+@cache
+def catalog() -> tuple[Tracker, ...]:
+    """The shipped tracker catalog (package data ``trackers.json``)."""
+    data = json.loads(resources.files("consentmw").joinpath("trackers.json").read_text("utf-8"))
+    return tuple(tracker_from_json(raw, f"trackers.json:$.trackers[{i}]") for i, raw in enumerate(data["trackers"]))
+
+
+class TrackerRules:
+    """The catalog as one policy sees it, built once per policy: each tracker's category resolved,
+    the policy's own ``services[].match`` patterns added, lookups indexed by host and keyword.
+
+    A policy that lists a tracker id among a category's services moves the tracker there; otherwise
+    its default category goes through the policy's aliases. A tracker whose category the policy does
+    not declare gets ``"?<default>"``, which is no category of the policy, so no visitor can allow
+    it: nobody can consent to a purpose the policy never named."""
+
+    def __init__(self, policy: Policy, base: Iterable[Tracker] | None = None) -> None:
+        placement: dict[str, str] = {}
+        extra: list[Tracker] = []
+        for ci, cat in enumerate(policy.categories):
+            for si, service in enumerate(cat.services):
+                placement[service["id"]] = cat.id
+                if match := service.get("match"):
+                    where = f"$.categories[{ci}].services[{si}].match"
+                    name = service.get("name", service["id"])
+                    src = compile_patterns(match.get("src", ()), f"{where}.src")
+                    inline = compile_patterns(match.get("inline", ()), f"{where}.inline")
+                    extra.append(Tracker(service["id"], name, service.get("provider", name), cat.id, src=src, inline=inline))
+        trackers = []
+        for tracker in [*(catalog() if base is None else base), *extra]:
+            category = placement.get(tracker.id) or policy.category_for(tracker.category)
+            trackers.append(replace(tracker, category=category or "?" + tracker.category))
+        self.trackers: tuple[Tracker, ...] = tuple(trackers)
+        self.by_host: dict[bytes, list[Tracker]] = {}
+        self.by_keyword: dict[bytes, list[Tracker]] = {}
+        for tracker in trackers:
+            for host in tracker.hosts:
+                self.by_host.setdefault(host.encode(), []).append(tracker)
+            for keyword in tracker.keywords:
+                self.by_keyword.setdefault(keyword, []).append(tracker)
+        # Site-specific patterns have no host or keyword to gate them: they run on every tag.
+        self.ungated_src = tuple(t for t in trackers if t.src and not t.hosts)
+        self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
+        self.warned: set[str] = set()
+
+    def match_src(self, url: bytes) -> tuple[Tracker, ...]:
+        """Trackers whose tag loads ``url`` (as written in the page, any case)."""
+        url = url.strip().lower()
+        candidates: list[Tracker] = list(self.ungated_src)
+        if m := HOST.match(url):
+            host = m.group(1)
+            while True:
+                candidates.extend(self.by_host.get(host, ()))
+                dot = host.find(b".")
+                if dot < 0:
+                    break
+                host = host[dot + 1 :]
+        return self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(url) for p in t.src)])
+
+    def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
+        """Trackers whose official loader or call appears in inline script code."""
+        code = code.lower()
+        candidates: list[Tracker] = list(self.ungated_inline)
+        for keyword, trackers in self.by_keyword.items():
+            if keyword in code:
+                candidates.extend(trackers)
+        return self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)])
+
+    @staticmethod
+    def _narrow(matched: list[Tracker]) -> tuple[Tracker, ...]:
+        specific = [t for t in matched if not t.fallback]
+        return tuple(specific or matched)
+
+    def categories(self, trackers: Iterable[Tracker]) -> tuple[str, ...]:
+        """The categories a visitor must all allow for a tag of these trackers to run."""
+        needed: dict[str, None] = {}
+        for tracker in trackers:
+            if tracker.category.startswith("?"):
+                self.warn_undeclared(tracker.vendor, tracker.name, tracker.category[1:])
+            needed[tracker.category] = None
+        return tuple(needed)
+
+    def warn_undeclared(self, vendor: str, what: str, category: str) -> None:
+        if vendor in self.warned:
+            return
+        self.warned.add(vendor)
+        logger.warning(
+            "consentmw: the page has a %s tag (%s) of category %r, which the policy does not declare; "
+            "it stays inert for every visitor until the policy lists it among a category's services",
+            what,
+            vendor,
+            category,
+        )
