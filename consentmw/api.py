@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from consentmw import pages
 from consentmw.consent import Consent, ConsentReader
@@ -31,6 +31,12 @@ JSON_METHODS = {"banner", "settings", "api"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*$")
+# What consentmw answers itself is data, its banner files or its own small pages: nothing there may be
+# framed, sniffed into another type, or load from elsewhere. A page that needs more sets its own CSP.
+SECURITY_HEADERS = (
+    (b"content-security-policy", b"default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+)
 
 
 class Recorded(NamedTuple):
@@ -52,6 +58,18 @@ def error_response(code: ErrorCode, **detail: Any) -> Response:
         headers["Allow"] = detail["allow"]
     body = {"error": code.name.lower(), "message": code.message, **detail}
     return JSONResponse(body, status_code=code.status, headers=headers)
+
+
+def with_security_headers(send: Send) -> Send:
+    async def secured_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            present = {key.lower() for key, _ in headers}
+            headers += [(key, value) for key, value in SECURITY_HEADERS if key not in present]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return secured_send
 
 
 def static_dir() -> Path:
@@ -117,6 +135,7 @@ class ConsentAPI:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = self.routes.get(scope["path"][len(self.prefix) :])
+        send = with_security_headers(send)
         try:
             if handler is None:
                 raise ApiError(ErrorCode.NOT_FOUND, path=scope["path"])

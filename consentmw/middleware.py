@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import Secret
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consentmw.api import ConsentAPI
-from consentmw.consent import ConsentReader
+from consentmw.consent import Consent, ConsentReader
 from consentmw.cookie import ConsentCodec, secret_list
 from consentmw.errors import ConfigError
 from consentmw.policy import Policy, load_policy
-from consentmw.response import ResponseFilter
+from consentmw.response import ResponseFilter, needs_filter
 from consentmw.store import ConsentStore, open_store
 
 
@@ -83,8 +83,18 @@ class ConsentMiddleware:
         if path.startswith(self.prefix) and (len(path) == len(self.prefix) or path[len(self.prefix)] == "/"):
             await self.api(scope, receive, send)
             return
-        consent = self.reader(scope)
-        await self.app({**scope, "consent": consent}, receive, ResponseFilter(self.policy, consent, send).send)
+        consent = Consent(self.reader, scope["headers"])
+        response: ResponseFilter | None = None
+
+        def send_filtered(message: Message) -> Awaitable[None]:
+            # Most responses (no cookies, not HTML) pass with one header scan and no allocation;
+            # returning the awaitable instead of awaiting it spares a coroutine per message.
+            nonlocal response
+            if response is None and message["type"] == "http.response.start" and needs_filter(message):
+                response = ResponseFilter(self.policy, consent, send)
+            return send(message) if response is None else response.send(message)
+
+        await self.app({**scope, "consent": consent}, receive, send_filtered)
 
     def closing_store(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:

@@ -24,8 +24,25 @@ def merge_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
     headers.append((b"vary", value))
 
 
+# ASGI header names are lowercase; the capitalised spellings cover apps that ignore that.
+CONTENT_TYPE = frozenset((b"content-type", b"Content-Type"))
+SET_COOKIE = frozenset((b"set-cookie", b"Set-Cookie"))
+
+
+def needs_filter(message: Message) -> bool:
+    """Whether a response start carries anything consentmw may change: cookies or an HTML body."""
+    for key, value in message.get("headers") or ():
+        if key in CONTENT_TYPE:
+            if b"html" in value or b"HTML" in value:
+                return True
+        elif key in SET_COOKIE:
+            return True
+    return False
+
+
 class ResponseFilter:
-    """Per-response state: drops Set-Cookie headers of refused categories on the way out."""
+    """Per-response state, made only for responses that need it (see needs_filter): drops
+    Set-Cookie headers of refused categories on the way out."""
 
     __slots__ = ("policy", "consent", "_send")
 
@@ -37,7 +54,7 @@ class ResponseFilter:
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = message.get("headers") or []
-            if any(key.lower() == b"set-cookie" for key, _ in headers):
+            if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
                 message = {**message, "headers": self.filter_cookies(list(headers))}
         await self._send(message)
 

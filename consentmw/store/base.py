@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -114,6 +115,7 @@ class ConsentLog(ConsentStore, Protocol):
     ) -> LogStats: ...
 
 
+@functools.lru_cache(maxsize=4096)
 def truncate_ip(address: str | None) -> str:
     """The address with its last octet (IPv4) or last 80 bits (IPv6) zeroed; '' if unreadable."""
     if not address:
@@ -124,5 +126,6 @@ def truncate_ip(address: str | None) -> str:
         return ""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    bits = 8 if ip.version == 4 else 80
-    return str(ipaddress.ip_network(f"{ip}/{ip.max_prefixlen - bits}", strict=False).network_address)
+    if isinstance(ip, ipaddress.IPv4Address):
+        return str(ipaddress.IPv4Address(int(ip) >> 8 << 8))
+    return str(ipaddress.IPv6Address(int(ip) >> 80 << 80))

@@ -173,8 +173,9 @@ class SQLiteStore:
             try:
                 if conn is None:
                     conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE")  # may wait for another process's write lock
                 try:
+                    pending = [(record, future) for record, future in pending if not future.done()]
                     conn.executemany(INSERT, [row_values(record) for record, _ in pending])
                     conn.execute("COMMIT")
                 except BaseException:

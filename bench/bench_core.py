@@ -1,0 +1,107 @@
+"""CPU cost per request of a bare Starlette app and of the same app behind ConsentMiddleware.
+
+Drives the ASGI apps directly (no HTTP client, no server), so the middleware's share is not hidden
+behind transport costs. Rounds alternate between the apps so that machine noise hits both alike;
+the figure is the fastest round's CPU time (time.process_time) per request.
+
+    python bench/bench_core.py [--requests 5000] [--rounds 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+from consentmw.store import MemoryStore
+
+SECRET = "bench-secret-key-0123456789abcdef"
+
+
+async def items(request):
+    return JSONResponse({"items": [1, 2, 3], "page": 1})
+
+
+def bare_app() -> Starlette:
+    return Starlette(routes=[Route("/api/items", items)])
+
+
+def wrapped_app() -> Starlette:
+    app = bare_app()
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    return app
+
+
+def scope_for(cookie: str | None) -> dict:
+    headers = [(b"host", b"example.com"), (b"user-agent", b"Mozilla/5.0 bench"), (b"accept", b"application/json")]
+    if cookie:
+        headers.append((b"cookie", f"theme=dark; consentmw={cookie}; _ga=GA1.1.1".encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/items",
+        "raw_path": b"/api/items",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def run(app, scope: dict, n: int) -> float:
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    start = time.process_time()
+    for _ in range(n):
+        await app(dict(scope), receive, send)
+    return (time.process_time() - start) / n
+
+
+async def consent_cookie(app) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://example.com") as client:
+        r = await client.post("/_consent", json={"choices": {"analytics": True}}, headers={"origin": "http://example.com"})
+        return r.cookies["consentmw"]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    bare, wrapped = bare_app(), wrapped_app()
+    cookie = await consent_cookie(wrapped)
+    cases = {"no consent cookie": scope_for(None), "valid consent cookie": scope_for(cookie)}
+    print(f"{'case':<24}{'bare µs/req':>14}{'consentmw µs/req':>19}{'ratio':>8}")
+    worst = 0.0
+    for name, scope in cases.items():
+        await run(bare, scope, 500)
+        await run(wrapped, scope, 500)
+        bare_t, wrapped_t = [], []
+        for _ in range(args.rounds):
+            bare_t.append(await run(bare, scope, args.requests))
+            wrapped_t.append(await run(wrapped, scope, args.requests))
+        # The fastest round is the one least disturbed by the rest of the machine.
+        b, w = min(bare_t), min(wrapped_t)
+        worst = max(worst, w / b)
+        print(f"{name:<24}{b * 1e6:>14.1f}{w * 1e6:>19.1f}{w / b:>8.3f}")
+    print(f"worst ratio {worst:.3f} (target <= 1.10): {'OK' if worst <= 1.10 else 'OVER'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
