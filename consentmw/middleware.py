@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.datastructures import Secret
@@ -14,6 +14,7 @@ from consentmw.cookie import ConsentCodec, secret_list
 from consentmw.errors import ConfigError
 from consentmw.policy import Policy, load_policy
 from consentmw.response import ResponseFilter, needs_filter
+from consentmw.rewriting import PageRewriting
 from consentmw.store import ConsentStore, open_store
 
 
@@ -44,6 +45,11 @@ class ConsentMiddleware:
         store_timeout: float = 5.0,
         # Verified consent cookies kept in memory, so most requests skip the HMAC check.
         cache_size: int = 4096,
+        # Path prefixes (or a callable on the path) whose HTML gets no banner; trackers are still blocked.
+        banner_exclude: Iterable[str] | Callable[[str], bool] = (),
+        # Where the app puts its CSP nonce in the scope (also read from scope["state"]); the
+        # response's Content-Security-Policy header is the fallback.
+        csp_nonce_key: str = "csp_nonce",
     ) -> None:
         self.app = app
         keys = secret_list(secret_key)
@@ -72,6 +78,13 @@ class ConsentMiddleware:
             trusted_origins=frozenset(trusted_origins),
             store_timeout=store_timeout,
         )
+        self.html = PageRewriting(
+            self.policy,
+            prefix=prefix,
+            asset_versions={name: asset.version for name, asset in self.api.assets.items()},
+            banner_exclude=banner_exclude,
+            csp_nonce_key=csp_nonce_key,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,6 +97,7 @@ class ConsentMiddleware:
             await self.api(scope, receive, send)
             return
         consent = Consent(self.reader, scope["headers"])
+        app_scope = {**scope, "consent": consent}
         response: ResponseFilter | None = None
 
         def send_filtered(message: Message) -> Awaitable[None]:
@@ -91,10 +105,10 @@ class ConsentMiddleware:
             # returning the awaitable instead of awaiting it spares a coroutine per message.
             nonlocal response
             if response is None and message["type"] == "http.response.start" and needs_filter(message):
-                response = ResponseFilter(self.policy, consent, send)
+                response = ResponseFilter(self.policy, consent, send, app_scope, self.html)
             return send(message) if response is None else response.send(message)
 
-        await self.app({**scope, "consent": consent}, receive, send_filtered)
+        await self.app(app_scope, receive, send_filtered)
 
     def closing_store(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:

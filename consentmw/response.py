@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
-from starlette.types import Message, Send
+from starlette.types import Message, Scope, Send
 
 from consentmw.consent import Consent
 from consentmw.policy import Policy
+
+if TYPE_CHECKING:
+    from consentmw.rewriting import PageResponse, PageRewriting
 
 logger = logging.getLogger("consentmw")
 
@@ -40,23 +44,42 @@ def needs_filter(message: Message) -> bool:
     return False
 
 
+def is_html(message: Message) -> bool:
+    for key, value in message.get("headers") or ():
+        if key.lower() == b"content-type":
+            essence = value.split(b";")[0].strip().lower()
+            return essence in (b"text/html", b"application/xhtml+xml")
+    return False
+
+
 class ResponseFilter:
     """Per-response state, made only for responses that need it (see needs_filter): drops
-    Set-Cookie headers of refused categories on the way out."""
+    Set-Cookie headers of refused categories on the way out, and hands HTML bodies to the
+    page rewriter (consentmw.rewriting)."""
 
-    __slots__ = ("policy", "consent", "_send")
+    __slots__ = ("policy", "consent", "_send", "scope", "html", "page")
 
-    def __init__(self, policy: Policy, consent: Consent, send: Send) -> None:
+    def __init__(self, policy: Policy, consent: Consent, send: Send, scope: Scope | None = None, html: PageRewriting | None = None) -> None:
         self.policy = policy
         self.consent = consent
         self._send = send
+        self.scope = scope
+        self.html = html
+        self.page: PageResponse | None = None
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = message.get("headers") or []
             if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
                 message = {**message, "headers": self.filter_cookies(list(headers))}
-        await self._send(message)
+            if self.html is not None and self.scope is not None and is_html(message):
+                self.page = self.html.start(self.scope, self.consent, message, self._send)
+                if self.page is not None:
+                    return  # held until the first body message
+        if self.page is not None:
+            await self.page(message)
+        else:
+            await self._send(message)
 
     def filter_cookies(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         allowed = self.consent.allowed

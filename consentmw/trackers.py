@@ -98,20 +98,28 @@ class TrackerRules:
         self.ungated_src = tuple(t for t in trackers if t.src and not t.hosts)
         self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
         self.warned: set[str] = set()
+        self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
         url = url.strip().lower()
-        candidates: list[Tracker] = list(self.ungated_src)
-        if m := HOST.match(url):
-            host = m.group(1)
-            while True:
-                candidates.extend(self.by_host.get(host, ()))
-                dot = host.find(b".")
-                if dot < 0:
-                    break
-                host = host[dot + 1 :]
-        return self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(url) for p in t.src)])
+        m = HOST.match(url)
+        host = m.group(1) if m else b""
+        candidates = self._by_host.get(host)
+        if candidates is None:
+            candidates = self.ungated_src + self._host_trackers(host)
+            if len(self._by_host) < 4096:  # images of one site come from a handful of hosts
+                self._by_host[host] = candidates
+        if not candidates:
+            return ()
+        return self._narrow([t for t in candidates if any(p.search(url) for p in t.src)])
+
+    def _host_trackers(self, host: bytes) -> tuple[Tracker, ...]:
+        found: list[Tracker] = []
+        while host:
+            found.extend(self.by_host.get(host, ()))
+            host = host.partition(b".")[2]
+        return tuple(dict.fromkeys(found))
 
     def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
         """Trackers whose official loader or call appears in inline script code."""

@@ -1,0 +1,197 @@
+"""What consentmw does to an app's HTML responses, on the way out.
+
+- Tracker tags of categories the visitor has not allowed become inert (see ``consentmw.html``).
+- At the very start of ``<head>``: the Google Consent Mode v2 defaults (when the policy uses Google
+  tags), then the banner's ``<link>`` and ``<script defer>``; before ``</body>`` a ``<noscript>``
+  form that records a choice without JavaScript.
+- Headers: Content-Length is fixed (one body message) or dropped (streamed), ``Vary: Cookie`` is
+  merged in (and ``Sec-GPC`` when the policy honours it), a validator (ETag) gets the consent
+  variant appended so caches never mix variants up.
+
+Left alone: bodies with a Content-Encoding (put GZipMiddleware *outside* ConsentMiddleware so it
+compresses what consentmw rewrote), non-HTML types, ``http.response.pathsend`` (a file the server
+sends itself) and HEAD responses, which have no body: their headers are fixed the same way.
+
+CSP nonces: the injected inline script, stylesheet link and banner script carry the page's nonce
+when the app exposes one, looked up in this order:
+
+1. ``scope[csp_nonce_key]`` (default key ``"csp_nonce"``) on the scope the app received, or
+   ``scope["state"][csp_nonce_key]`` (Starlette's ``request.state.csp_nonce = ...``); a ``str`` or
+   a callable returning one;
+2. the ``'nonce-...'`` source in the response's ``Content-Security-Policy`` header (its
+   ``script-src``, else ``default-src`` directive).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from html import escape
+from typing import Any
+
+from starlette.types import Message, Scope, Send
+
+from consentmw.consent import Consent
+from consentmw.consentmode import ConsentModeDefaults
+from consentmw.html import HTMLRewriter, RewriteStream
+from consentmw.policy import Policy, localized
+from consentmw.response import merge_vary
+
+NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
+SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
+
+
+def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    found: dict[bytes, str] = {}
+    for key, value in headers:
+        if key.lower() == b"content-security-policy":
+            for m in NONCE.finditer(value):
+                found.setdefault(m.group(1).lower(), m.group(2).decode("ascii"))
+    return found.get(b"script-src") or found.get(b"default-src")
+
+
+def scope_nonce(scope: Scope, key: str) -> str | None:
+    value = scope.get(key)
+    if value is None:
+        state = scope.get("state")
+        value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
+    if callable(value):
+        value = value()
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return value if isinstance(value, str) and SAFE_NONCE.fullmatch(value) else None
+
+
+class PageRewriting:
+    """Per-middleware: everything about HTML responses that can be worked out once."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        *,
+        prefix: str,
+        asset_versions: dict[str, str],
+        banner_exclude: Iterable[str] | Callable[[str], bool] = (),
+        csp_nonce_key: str = "csp_nonce",
+        rewriter: HTMLRewriter | None = None,
+    ) -> None:
+        self.policy = policy
+        self.prefix = prefix
+        self.rewriter = rewriter if rewriter is not None else HTMLRewriter(policy)
+        self.consent_mode = ConsentModeDefaults(policy)
+        if callable(banner_exclude):
+            self.banner_excluded: Callable[[str], bool] = banner_exclude
+        else:
+            prefixes = tuple(banner_exclude)
+            self.banner_excluded = lambda path: path.startswith(prefixes) if prefixes else False
+        self.csp_nonce_key = csp_nonce_key
+        self.vary = (b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)
+        self.assets = (
+            f'<link rel="stylesheet" href="{prefix}/banner.css?v={asset_versions["banner.css"]}"{{nonce}}>'
+            f'<script src="{prefix}/banner.js?v={asset_versions["banner.js"]}" defer{{nonce}}></script>'
+        )
+        self._forms: dict[str, str] = {}
+
+    def start(self, scope: Scope, consent: Consent, message: Message, send: Send) -> PageResponse | None:
+        """A per-response rewriter for this ``http.response.start``, or None to leave it alone."""
+        headers = message.get("headers") or ()
+        for key, value in headers:
+            if key.lower() == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                return None
+        return PageResponse(self, scope, consent, message, send)
+
+    def head(self, allowed: frozenset[str], nonce: str | None, banner: bool) -> bytes:
+        attr = f' nonce="{nonce}"' if nonce else ""
+        code = self.consent_mode.code(allowed)
+        parts = [f"<script{attr}>{code}</script>" if code else ""]
+        if banner:
+            parts.append(self.assets.replace("{nonce}", attr))
+        return "".join(parts).encode()
+
+    def noscript_form(self, next_url: str) -> bytes:
+        lang = self.policy.language
+        form = self._forms.get(lang)
+        if form is None:
+            text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
+            boxes = "".join(
+                f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(localized(c.name, lang))}</label> '
+                for c in self.policy.categories
+                if not c.required
+            )
+            form = self._forms[lang] = (
+                f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
+                f"<p>{text('noscript_body')}</p>{boxes}"
+                '<input type="hidden" name="next" value="{next}">'
+                f'<button name="accept" value="custom">{text("save")}</button> '
+                f'<button name="accept" value="all">{text("accept_all")}</button> '
+                f'<button name="accept" value="necessary">{text("reject_all")}</button>'
+                "</form></noscript>"
+            )
+        return form.replace("{next}", escape(next_url)).encode()
+
+
+class PageResponse:
+    """Per-response: holds ``http.response.start`` until the first body message, like Starlette's
+    GZipMiddleware, so that Content-Length can be set when the whole body comes at once."""
+
+    __slots__ = ("page", "scope", "consent", "start_message", "send", "stream")
+
+    def __init__(self, page: PageRewriting, scope: Scope, consent: Consent, message: Message, send: Send) -> None:
+        self.page = page
+        self.scope = scope
+        self.consent = consent
+        self.start_message = message
+        self.send = send
+        self.stream: RewriteStream | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.body" and self.start_message is not None:
+            await self.first_body(message)
+        elif message["type"] == "http.response.body" and self.stream is not None:
+            body = self.stream.feed(message.get("body", b""))
+            if not message.get("more_body", False):
+                body += self.stream.close()
+            await self.send({**message, "body": body})
+        else:
+            # pathsend and anything else: the body is not ours to change; the original start goes first.
+            if self.start_message is not None:
+                start, self.start_message = self.start_message, None
+                await self.send(start)
+            await self.send(message)
+
+    async def first_body(self, message: Message) -> None:
+        start, self.start_message = self.start_message, None
+        page = self.page
+        headers = [(k, v) for k, v in start.get("headers") or () if k.lower() != b"content-length"]
+        for name in page.vary:
+            merge_vary(headers, name)
+        allowed = self.consent.allowed
+        self.variant_etag(headers, allowed)
+        if self.scope.get("method") == "HEAD":
+            # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
+            await self.send({**start, "headers": headers})
+            await self.send(message)
+            return
+        nonce = scope_nonce(self.scope, page.csp_nonce_key) or header_nonce(headers)
+        path = self.scope.get("path", "/")
+        banner = not page.banner_excluded(path)
+        query = self.scope.get("query_string", b"").decode("latin-1")
+        body_end = page.noscript_form(path + ("?" + query if query else "")) if banner else b""
+        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner), body_end=body_end)
+        body = stream.feed(message.get("body", b""))
+        more_body = message.get("more_body", False)
+        if not more_body:
+            body += stream.close()
+            headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({**start, "headers": headers})
+        await self.send({**message, "body": body})
+
+    @staticmethod
+    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> None:
+        # The same URL now has one body per consent state: a validator must tell them apart.
+        for i, (key, value) in enumerate(headers):
+            if key.lower() == b"etag" and value.endswith(b'"'):
+                variant = hashlib.sha256(" ".join(sorted(allowed)).encode()).hexdigest()[:8].encode()
+                weak = value if value.startswith(b"W/") else b"W/" + value
+                headers[i] = (key, weak[:-1] + b"-" + variant + b'"')
