@@ -1,14 +1,10 @@
-/* consentmw banner. The page carries nothing visitor-specific: the state comes from GET <prefix>,
-   the texts and categories from GET <prefix>/policy, and choices are POSTed to <prefix>, where the
-   server sets the signed cookie. Inert tags of allowed categories are brought back in document order. */
+// consentmw banner: nothing visitor-specific is in the page; state and texts come from <prefix>.
 (() => {
   "use strict";
   if (window.consentmw) return;
   const d = document;
-  const me = d.currentScript || d.querySelector("script[src*='banner.js']");
-  const prefix = new URL(me.src, location.href).pathname.replace(/\/banner\.js$/, "");
+  const prefix = new URL(d.currentScript.src, location.href).pathname.replace(/\/banner\.js$/, "");
   const showButton = d.documentElement.dataset.consentmwButton !== "off";
-  // Markup of other consent tools too, so a site can switch without editing templates.
   const INERT = "[data-consentmw-category],script[type='text/plain'],[data-cookieconsent],[class*='optanon-category-'],[data-name][data-src]";
   let policy, state, lang, ui, banner, dialog, fab, opener, names;
   let running = Promise.resolve();
@@ -21,13 +17,14 @@
   const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
   const local = (text) => (text && (text[lang] || text[policy.language])) || "";
   const t = (key) => local(policy.texts[key]);
-  const json = (r) => (r.ok ? r.json() : Promise.reject(r));
-  const get = (path) => fetch(prefix + path, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(json);
+  const call = (path, init) =>
+    fetch(prefix + path, { credentials: "same-origin", headers: { Accept: "application/json", "Content-Type": "application/json" }, ...init })
+      .then((r) => (r.ok ? r.json() : Promise.reject(r)));
 
-  // A marked element's categories, or null when one of its names means nothing to this policy.
+  // null when a name means nothing to this policy: such a tag stays inert.
   function categoriesOf(node) {
     const data = node.dataset;
-    if (data.consentmwCategory) return [data.consentmwCategory];
+    if (data.consentmwCategory) return data.consentmwCategory.split(" ");
     const onetrust = /optanon-category-([\w-]+)/.exec(node.className);
     const raw = data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name;
     const found = raw ? raw.split(",").map((name) => names[name.trim().toLowerCase()]) : [];
@@ -51,18 +48,13 @@
         for (const a of node.attributes) {
           if (!/^(type|src|data-(consentmw-)?(src|type))$/.test(a.name)) live.setAttribute(a.name, a.value);
         }
-        const type = data.consentmwType || data.type;
-        if (type) live.type = type;
+        live.type = data.consentmwType || data.type || "";
         live.nonce = node.nonce;
         live.text = node.text;
-        let done;
-        if (src) {
-          live.src = src;
-          if (!node.hasAttribute("async")) {
-            live.async = false;
-            done = new Promise((resolve) => (live.onload = live.onerror = resolve));
-          }
-        }
+        if (src) live.src = src;
+        // Not async: the next script waits for this one, as in the page.
+        live.async = node.hasAttribute("async");
+        const done = src && !live.async && new Promise((resolve) => (live.onload = live.onerror = resolve));
         node.replaceWith(live);
         await done;
       }
@@ -75,6 +67,10 @@
   }
 
   function apply() {
+    // The server switched Google Analytics off for a refused visitor; a grant switches it back on.
+    for (const c of policy.categories) {
+      for (const s of c.services) if (s.id === "google-analytics" && state.choices[c.id]) for (const id of s.ids || []) window["ga-disable-" + id] = false;
+    }
     const mode = policy.google_consent_mode;
     if (mode && mode.enabled) {
       const update = {};
@@ -88,7 +84,6 @@
     ui.lang = fab.lang = lang;
     fab.textContent = t("reopen");
     for (const node of ui.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
-    for (const node of ui.querySelectorAll("[data-tl]")) node.setAttribute("aria-label", t(node.dataset.tl));
     dialog.querySelector(".cmw-gpc").hidden = !state.gpc;
     const browsers = dialog.querySelector("[data-t=browser_guide_link]");
     browsers.href = prefix + "/browsers?lang=" + lang;
@@ -96,7 +91,7 @@
     list.textContent = "";
     for (const cat of policy.categories) {
       const row = el(
-        '<li><label><input type="checkbox" role="switch"><span></span><b></b></label><p></p><p class="cmw-cons"></p></li>'
+        '<li><label><input type="checkbox" role="switch"><span></span><b></b></label><p></p><p></p></li>'
       );
       const [input, name, tag] = row.querySelector("label").children;
       const [desc, cons] = row.querySelectorAll("p");
@@ -132,12 +127,7 @@
     body.method = method;
     say("");
     try {
-      state = await fetch(prefix, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify(body),
-      }).then(json);
+      state = await call("", { method: "POST", body: JSON.stringify(body) });
     } catch (e) {
       say("save_failed");
       return;
@@ -154,16 +144,15 @@
   function onClick(event) {
     const action = event.target.closest("[data-a]");
     if (!action) return;
-    const inDialog = dialog.contains(action);
-    const method = inDialog ? "settings" : "banner";
+    const method = dialog.contains(action) ? "settings" : "banner";
     switch (action.dataset.a) {
       case "all":
       case "necessary":
         return choose({ accept: action.dataset.a }, method);
       case "save": {
         const choices = {};
-        for (const input of dialog.querySelectorAll("input")) if (!input.disabled || input.checked) choices[input.value] = input.checked;
-        for (const id of policy.required) delete choices[id];
+        // Locked: required, or refused by GPC; the server decides those.
+        for (const input of dialog.querySelectorAll("input")) if (!input.disabled) choices[input.value] = input.checked;
         return choose({ choices }, method);
       }
       case "lang":
@@ -177,33 +166,32 @@
   }
 
   function trapFocus(event) {
-    if (event.key !== "Tab") return;
     const stops = [...dialog.querySelectorAll("button,input,a[href]")].filter((n) => !n.disabled && n.getClientRects().length);
-    const edge = event.shiftKey ? stops[0] : stops[stops.length - 1];
-    if (d.activeElement === edge) {
+    if (event.shiftKey) stops.reverse();
+    if (event.key === "Tab" && d.activeElement === stops[stops.length - 1]) {
       event.preventDefault();
-      (event.shiftKey ? stops[stops.length - 1] : stops[0]).focus();
+      stops[0].focus();
     }
   }
 
   function build() {
     const buttons =
-      '<div class="cmw-acts"><button type="button" class="cmw-b" data-a="all" data-t="accept_all"></button>' +
-      '<button type="button" class="cmw-b" data-a="necessary" data-t="reject_all"></button>';
-    const lang = '<button type="button" class="cmw-lang" data-a="lang" data-t="language_switch"></button>';
+      '<div class="cmw-acts"><button class="cmw-b" data-a="all" data-t="accept_all"></button>' +
+      '<button class="cmw-b" data-a="necessary" data-t="reject_all"></button>';
+    const lang = '<button class="cmw-lang" data-a="lang" data-t="language_switch"></button>';
     ui = el(
       '<div class="cmw"><section class="cmw-banner" aria-labelledby="cmw-bt"><h2 id="cmw-bt" data-t="banner_title"></h2>' +
         '<p data-t="banner_body"></p>' + buttons +
-        '<button type="button" class="cmw-b cmw-2" data-a="open" data-t="settings"></button>' + lang + '</div><p class="cmw-msg" role="status"></p></section></div>'
+        '<button class="cmw-b cmw-2" data-a="open" data-t="settings"></button>' + lang + '</div><p class="cmw-msg" role="status"></p></section></div>'
     );
     dialog = el(
       '<dialog class="cmw-dialog" aria-labelledby="cmw-dt"><div class="cmw-head"><h2 id="cmw-dt" data-t="settings_title"></h2>' + lang +
-        '<button type="button" class="cmw-x" data-a="close" data-tl="close">\u00d7</button></div>' +
+        '<button class="cmw-lang" data-a="close" data-t="close"></button></div>' +
         '<p class="cmw-gpc" data-t="gpc_notice"></p><ul></ul><p class="cmw-note" data-t="withdrawal_notice"></p>' +
-        buttons + '<button type="button" class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
+        buttons + '<button class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
         '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
     );
-    fab = el('<button type="button" class="cmw cmw-fab" data-a="open" hidden></button>');
+    fab = el('<button class="cmw cmw-fab" data-a="open" hidden></button>');
     const optOut = dialog.querySelector("[data-t=opt_out_link]");
     if (policy.categories.some((c) => c.services.some((s) => s.id === "google-analytics"))) optOut.href = prefix + "/opt-out";
     else optOut.remove();
@@ -231,10 +219,9 @@
     open: () => api.ready.then(open),
   };
 
-  api.ready = Promise.all([get(""), get("/policy")]).then(([s, p]) => {
+  api.ready = Promise.all([call(""), call("/policy")]).then(([s, p]) => {
     state = s;
     policy = p;
-    policy.required = p.categories.filter((c) => c.required).map((c) => c.id);
     names = { ...p.aliases };
     for (const c of p.categories) for (const s of c.services) names[s.id] = c.id;
     lang = pick(d.documentElement.lang) || (navigator.languages || []).map(pick).find(Boolean) || p.language;
@@ -247,7 +234,7 @@
     });
     if (state.decided) apply();
     return api;
-  }, (error) => console.warn("consentmw: could not read the consent state", error));
+  }, (error) => console.warn("consentmw:", error));
 
   window.consentmw = api;
 })();
