@@ -4,6 +4,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from consentmw.demo import register as register_demo_command
 from consentmw.errors import ConfigError
 from consentmw.policy import load_policy, preset_names
 from consentmw.store.cli import register as register_store_commands
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("presets", help="list the policy presets shipped with consentmw")
     p.set_defaults(func=presets)
     register_store_commands(commands)
+    register_demo_command(commands)
     return parser
 
 

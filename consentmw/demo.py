@@ -1,0 +1,123 @@
+"""``consentmw demo``: serves one of the example sites with uvicorn and an embedded SQLite log.
+
+The examples ship inside the wheel as ``consentmw.examples``; in a source checkout they are the
+top-level ``examples/`` package beside ``consentmw/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from consentmw.errors import ConfigError
+from consentmw.store import DEFAULT_STORE
+
+# site -> (module below the examples package, ASGI attribute, what it needs besides consentmw)
+SITES = {
+    "fastapi": ("fastapi_site.app", "app", "fastapi"),
+    "starlette": ("starlette_site.app", "app", "starlette"),
+    "django": ("django_site.asgi", "application", "django"),
+}
+SOURCE_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def examples_package() -> str:
+    """The importable name of the examples: packaged in the wheel, or the checkout's examples/."""
+    try:
+        importlib.import_module("consentmw.examples")
+        return "consentmw.examples"
+    except ModuleNotFoundError:
+        pass
+    if (SOURCE_CHECKOUT / "examples" / "__init__.py").is_file():
+        if str(SOURCE_CHECKOUT) not in sys.path:
+            sys.path.insert(0, str(SOURCE_CHECKOUT))
+        return "examples"
+    raise ConfigError(
+        "the example sites are not installed: this consentmw was installed without them. Install it from"
+        " a wheel built by this project (pip install 'consentmw[demo]'), or run the demo in a source checkout"
+    )
+
+
+def load_site(site: str) -> ModuleType:
+    module, _, requirement = SITES[site]
+    package = examples_package()
+    try:
+        return importlib.import_module(f"{package}.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != requirement:
+            raise
+        raise ConfigError(
+            f"the {site} example needs {requirement}, which is not installed: pip install {requirement}"
+            " (the demo extra, pip install 'consentmw[demo]', brings fastapi and uvicorn)"
+        ) from None
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port") from None
+    # Listening now, so the URL printed next accepts connections while uvicorn is still starting.
+    sock.listen(128)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def demo(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        print("consentmw demo needs uvicorn: pip install 'consentmw[demo]'", file=sys.stderr)
+        return 1
+    # The example modules read these when they build their app. A fresh key per run is enough for a
+    # demo (choices are forgotten when it stops); a real site sets a fixed CONSENTMW_SECRET_KEY.
+    os.environ.setdefault("CONSENTMW_SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ["CONSENTMW_STORE"] = args.store
+    try:
+        module = load_site(args.site)
+        sock = listening_socket(args.host, args.port)
+    except ConfigError as exc:
+        print(f"consentmw demo: {exc}", file=sys.stderr)
+        return 1
+    app: Any = getattr(module, SITES[args.site][1])
+    url = url_of(sock)
+    print(f"consentmw demo: the {args.site} example site ({module.__name__}), policy {module.POLICY.id!r}")
+    print(f"  open          {url}")
+    print(f"  consent log   {args.store}")
+    print(f"  read the log  python3 -m consentmw log stats --store {args.store}")
+    print("  stop          Ctrl+C", flush=True)
+    # Django has no lifespan protocol; uvicorn's "auto" would log that as if it were a problem.
+    lifespan = "off" if args.site == "django" else "auto"
+    config = uvicorn.Config(app, log_level=args.log_level, lifespan=lifespan)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add `consentmw demo` to the main parser's subcommands."""
+    p = subparsers.add_parser("demo", help="serve an example site (Starlette, FastAPI or Django) with consentmw")
+    p.add_argument("--site", choices=sorted(SITES), default="fastapi", help="which example (default: fastapi)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")
+    p.add_argument(
+        "--store",
+        default=os.environ.get("CONSENTMW_STORE", DEFAULT_STORE),
+        help=f"the consent log (default: $CONSENTMW_STORE, else {DEFAULT_STORE}, a SQLite file here)",
+    )
+    p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    p.set_defaults(func=demo)
