@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import ipaddress
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -10,6 +12,11 @@ from typing import Any, Protocol
 # Every store gives up on a write after this many seconds, so a stuck database costs a visitor a
 # 503 (and a retry from the banner) instead of a request that never ends.
 DEFAULT_TIMEOUT = 5.0
+
+
+# A writer gives up on a record this share of the timeout before its visitor stops waiting: a
+# visitor told "not recorded" (503) must not turn up in the log after all.
+GIVE_UP_EARLY = 0.2
 
 
 class StoreError(Exception):
@@ -92,6 +99,60 @@ def build_stats(
         counts = categories.setdefault(category, {"allowed": 0, "refused": 0})
         counts["allowed" if allowed else "refused"] += count
     return LogStats(records, visitors, dict(sorted(categories.items())), dict(sorted(method_counts)))
+
+
+@dataclass(slots=True, eq=False)
+class PendingWrite:
+    # A record queued for a store's writer, and the request waiting for it.
+    record: ConsentRecord
+    future: asyncio.Future[None]
+    write_by: float  # time.monotonic(); after this the write must not start
+
+    @classmethod
+    def queue(cls, record: ConsentRecord, timeout: float) -> PendingWrite:
+        future = asyncio.get_running_loop().create_future()
+        return cls(record, future, time.monotonic() + timeout * (1 - GIVE_UP_EARLY))
+
+    @property
+    def wanted(self) -> bool:
+        return not self.future.done() and time.monotonic() < self.write_by
+
+    def settle(self, error: StoreError | None) -> None:
+        # On the future's own loop: either a writer thread's call_soon_threadsafe, or the loop itself.
+        if self.future.done():
+            return
+        if error is None:
+            self.future.set_result(None)
+        else:
+            self.future.set_exception(StoreError(str(error)))
+
+    def settle_soon(self, error: StoreError | None) -> None:
+        # From any thread.
+        try:
+            self.future.get_loop().call_soon_threadsafe(self.settle, error)
+        except RuntimeError:  # that event loop is closed: nobody is waiting any more
+            pass
+
+    async def wait(self, timeout: float, where: str) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self.future
+        except TimeoutError:
+            raise StoreError(f"writing to {where} took more than {timeout} s; the record was not kept") from None
+
+
+def writable(batch: list[PendingWrite]) -> tuple[list[PendingWrite], float]:
+    """The writes still wanted, and the seconds left before the first of them must be given up."""
+    now = time.monotonic()
+    live: list[PendingWrite] = []
+    for write in batch:
+        if write.future.done():
+            continue
+        if now < write.write_by:
+            live.append(write)
+        else:
+            write.settle_soon(StoreError("the consent log was too slow; the record was not kept"))
+    return live, (min(w.write_by for w in live) - now if live else 0.0)
 
 
 class ConsentStore(Protocol):

@@ -9,7 +9,16 @@ from typing import Any
 
 from consentmw.errors import ConfigError
 from consentmw.store import sql
-from consentmw.store.base import DEFAULT_TIMEOUT, ConsentRecord, LogStats, StoreError, build_stats, utc
+from consentmw.store.base import (
+    DEFAULT_TIMEOUT,
+    ConsentRecord,
+    LogStats,
+    PendingWrite,
+    StoreError,
+    build_stats,
+    utc,
+    writable,
+)
 
 try:
     import asyncpg
@@ -52,10 +61,28 @@ $$;
 """
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
-INSERT = (
-    f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)})"
-    f" VALUES ({', '.join(f'${i}' for i in range(1, len(sql.INSERT_COLUMNS) + 1))})"
+# One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
+INSERT_MANY = (
+    f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) SELECT * FROM unnest("
+    "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[])"
 )
+BATCH = 500  # records per statement at most
+WRITERS = 4  # batches in flight at once per app server; the next one fills while these commit
+
+
+def _columns(batch: Sequence[PendingWrite]) -> list[list[Any]]:
+    records = [write.record for write in batch]
+    return [
+        [r.created_at for r in records],
+        [r.consent_id for r in records],
+        [r.policy_id for r in records],
+        [r.policy_version for r in records],
+        [json.dumps(r.choices, separators=(",", ":")) for r in records],
+        [r.method for r in records],
+        [r.path for r in records],
+        [r.ip for r in records],
+        [r.user_agent for r in records],
+    ]
 
 
 def _mark(n: int) -> str:
@@ -103,20 +130,25 @@ class PostgresStore:
         self.max_size = max_size
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock: asyncio.Lock | None = None
+        self._lock = asyncio.Lock()
+        self._pending: list[PendingWrite] = []
+        self._writers: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         host = self.dsn.rpartition("@")[2]  # never show a password
         return f"PostgresStore({host!r})"
 
-    async def _get_pool(self) -> Any:
+    def _bind(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        lock = self._lock
-        if self._loop is not loop or lock is None:
+        if self._loop is not loop:
             # A pool belongs to one event loop; a new loop (a test client, a restarted server) gets its own.
-            lock = asyncio.Lock()
-            self._pool, self._loop, self._lock = None, loop, lock
-        async with lock:
+            self._pool, self._loop, self._lock = None, loop, asyncio.Lock()
+            self._pending, self._writers = [], set()
+        return loop
+
+    async def _get_pool(self) -> Any:
+        self._bind()
+        async with self._lock:
             if self._pool is None:
                 pool = await asyncpg.create_pool(
                     self.dsn,
@@ -133,34 +165,46 @@ class PostgresStore:
                 self._pool = pool
         return self._pool
 
-    async def _use(self, what: str, work: Any) -> Any:
+    async def _use(self, what: str, work: Any, timeout: float | None = None) -> Any:
+        timeout = self.timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 return await work(await self._get_pool())
         except TimeoutError:
-            raise StoreError(f"{what} the consent log took more than {self.timeout} s") from None
+            raise StoreError(f"{what} the consent log took more than {timeout:.2f} s") from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"{what} the consent log failed: {exc}") from exc
 
     async def record(self, record: ConsentRecord) -> None:
-        values = (
-            record.created_at,
-            record.consent_id,
-            record.policy_id,
-            record.policy_version,
-            json.dumps(record.choices, separators=(",", ":")),
-            record.method,
-            record.path,
-            record.ip,
-            record.user_agent,
-        )
-        try:
-            await self._use("writing to", lambda pool: pool.execute(INSERT, *values))
-        except StoreError as exc:
-            logger.error("consent log %r: record not written: %s", self, exc)
-            raise
+        loop = self._bind()
+        write = PendingWrite.queue(record, self.timeout)
+        self._pending.append(write)
+        if len(self._writers) < WRITERS:
+            writer = loop.create_task(self._write_batches())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        await write.wait(self.timeout, "the consent log")
+
+    async def _write_batches(self) -> None:
+        while self._pending:
+            batch, budget = writable(self._pending[:BATCH])
+            del self._pending[:BATCH]
+            if not batch:
+                continue
+            error: StoreError | None = None
+            try:
+                columns = _columns(batch)
+                # Cancelled before the first visitor in the batch stops waiting, so no 503 is logged.
+                await self._use("writing to", lambda pool: pool.execute(INSERT_MANY, *columns), budget)
+            except StoreError as exc:
+                logger.error("consent log %r: %d record(s) not written: %s", self, len(batch), exc)
+                error = exc
+            for write in batch:
+                write.settle(error)
 
     async def close(self) -> None:
+        if self._loop is asyncio.get_running_loop() and self._writers:
+            await asyncio.gather(*self._writers, return_exceptions=True)
         pool, self._pool = self._pool, None
         if pool is not None and self._loop is asyncio.get_running_loop():
             await pool.close()

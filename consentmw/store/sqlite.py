@@ -13,7 +13,16 @@ from typing import Any
 
 from consentmw.errors import ConfigError
 from consentmw.store import sql
-from consentmw.store.base import DEFAULT_TIMEOUT, ConsentRecord, LogStats, StoreError, build_stats, utc
+from consentmw.store.base import (
+    DEFAULT_TIMEOUT,
+    ConsentRecord,
+    LogStats,
+    PendingWrite,
+    StoreError,
+    build_stats,
+    utc,
+    writable,
+)
 
 logger = logging.getLogger("consentmw.store")
 
@@ -82,15 +91,6 @@ def _mark(n: int) -> str:
     return "?"
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():  # the request gave up waiting
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
-
-
 class SQLiteStore:
     """The consent log in one SQLite file (WAL).
 
@@ -133,13 +133,9 @@ class SQLiteStore:
     # -- the write side -------------------------------------------------------------------------
 
     async def record(self, record: ConsentRecord) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self._writer_queue().put((record, future))
-        try:
-            async with asyncio.timeout(self.timeout):
-                await future
-        except TimeoutError:
-            raise StoreError(f"writing to the consent log {self.path!r} took more than {self.timeout} s") from None
+        write = PendingWrite.queue(record, self.timeout)
+        self._writer_queue().put(write)
+        await write.wait(self.timeout, f"the consent log {self.path!r}")
 
     def _writer_queue(self) -> queue.SimpleQueue[Any]:
         with self._lock:
@@ -164,19 +160,19 @@ class SQLiteStore:
             if _STOP in batch:
                 stopping = True
                 batch = [item for item in batch if item is not _STOP]
-            # A request that timed out was answered 503; writing its record now would log a choice
-            # the visitor was told had failed.
-            pending = [(record, future) for record, future in batch if not future.done()]
+            pending, budget = writable(batch)
             if not pending:
                 continue
             error: StoreError | None = None
             try:
                 if conn is None:
                     conn = self._connect()
-                conn.execute("BEGIN IMMEDIATE")  # may wait for another process's write lock
+                # Wait for another process's write lock no longer than the first visitor in line can wait.
+                conn.execute(f"PRAGMA busy_timeout = {max(1, int(budget * 1000))}")
+                conn.execute("BEGIN IMMEDIATE")
                 try:
-                    pending = [(record, future) for record, future in pending if not future.done()]
-                    conn.executemany(INSERT, [row_values(record) for record, _ in pending])
+                    pending, _ = writable(pending)
+                    conn.executemany(INSERT, [row_values(w.record) for w in pending])
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -187,11 +183,8 @@ class SQLiteStore:
                 if conn is not None:
                     conn.close()
                     conn = None  # reconnect on the next batch: the file may be back
-            for _, future in pending:
-                try:
-                    future.get_loop().call_soon_threadsafe(_settle, future, error)
-                except RuntimeError:  # that event loop is closed; nobody is waiting any more
-                    pass
+            for write in pending:
+                write.settle_soon(error)
         if conn is not None:
             conn.close()
 

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consentmw.store import ConsentRecord
+
+POSTGRES_ENV = "CONSENTMW_TEST_POSTGRES_URL"
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+def with_query(url: str, **params: str) -> str:
+    extra = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"{url}{'&' if '?' in url else '?'}{extra}"
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A URL whose search_path is a fresh schema, dropped afterwards: each test starts on an empty log."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    import asyncpg
+
+    schema = f"consentmw_test_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        yield with_query(base, search_path=schema)
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'consent.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def log_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty consent log on a real SQLite file, then on a real PostgreSQL server."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "postgres_url")
+
+
+def make_record(consent_id: str = "visitor-1", *, at: dt.datetime = T0, **fields: Any) -> ConsentRecord:
+    values: dict[str, Any] = {
+        "policy_id": "default",
+        "policy_version": "1",
+        "choices": {"necessary": True, "analytics": False, "advertising": False},
+        "method": "banner",
+        "path": "/",
+        "ip": "203.0.113.0",
+        "user_agent": "Firefox",
+    }
+    values.update(fields)
+    return ConsentRecord(consent_id=consent_id, created_at=at, **values)
