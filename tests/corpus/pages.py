@@ -36,7 +36,7 @@ SNIPPETS = {
         Snippet("gtm", A, ("googletagmanager.com/gtm.js", "googletagmanager.com/ns.html")),
         Snippet("meta-pixel", D, ("fbevents.js", "fbq('init'", "facebook.com/tr")),
         Snippet("naver-analytics", A, ("wcslog.js", "wcs_do(")),
-        Snippet("naver-conversion", A | D, ("wcslog.js", "wcs.cnv(")),
+        Snippet("naver-conversion", D, ("wcs.cnv(",)),
         Snippet("kakao-pixel", D, ("kas/static/kp.js", "kakaopixel(")),
         Snippet("hotjar", A, ("static.hotjar.com",)),
         Snippet("clarity", A, ("clarity.ms/tag",)),

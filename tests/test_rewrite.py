@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+
+from consentmw import load_policy
+from consentmw.consentmode import ConsentModeDefaults
+from consentmw.html import HTMLRewriter
+from tests.corpus.pages import HERE, SNIPPETS, live_tags, live_trackers, shop_page
+
+POLICY = load_policy("default")
+REWRITER = HTMLRewriter(POLICY)
+NOBODY = POLICY.required  # an undecided visitor: only the required category
+EVERYTHING = frozenset(c.id for c in POLICY.categories)
+HEAD = b"<!--consentmw:head-->"
+BODY_END = b"<!--consentmw:body-end-->"
+
+
+def rewrite(page: bytes | str, allowed: Iterable[str] = NOBODY, chunk: int | None = None, **kw: bytes) -> bytes:
+    data = page.encode() if isinstance(page, str) else page
+    stream = REWRITER.stream(frozenset(allowed), **kw)
+    size = chunk or len(data) or 1
+    return b"".join(stream.feed(data[i : i + size]) for i in range(0, len(data), size)) + stream.close()
+
+
+def injected(page: str) -> bytes:
+    """The page as consentmw should send it to a visitor who allowed everything."""
+    before, after = page.replace("<head>", "<head>" + HEAD.decode(), 1).rsplit("</body>", 1)
+    return (before + BODY_END.decode() + "</body>" + after).encode()
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_refused_tracker_neither_runs_nor_loads(name: str) -> None:
+    page = shop_page([name])
+    assert live_trackers(page) == {name}  # the oracle sees the official snippet as live
+    assert live_trackers(rewrite(page).decode()) == set()
+
+
+@pytest.mark.parametrize("name", sorted(SNIPPETS))
+def test_allowed_tracker_passes_byte_for_byte(name: str) -> None:
+    page = shop_page([name])
+    allowed = NOBODY | SNIPPETS[name].categories
+    assert rewrite(page, allowed, head=HEAD, body_end=BODY_END) == injected(page)
+
+
+def test_a_tag_of_two_purposes_needs_both() -> None:
+    page = '<script async src="https://www.googletagmanager.com/gtag/js?id=GT-K8Q2ZP3"></script>'
+    assert live_tags(rewrite(page, NOBODY | {"analytics"}).decode()) == []
+    assert live_tags(rewrite(page, NOBODY | {"advertising"}).decode()) == []
+    assert rewrite(page, EVERYTHING) == page.encode()
+    assert b'data-consentmw-category="analytics advertising"' in rewrite(page)
+
+
+def test_each_category_only_releases_its_own_trackers() -> None:
+    page = shop_page(list(SNIPPETS))
+    for category in ("analytics", "advertising"):
+        live = live_trackers(rewrite(page, NOBODY | {category}).decode())
+        assert live == {n for n, s in SNIPPETS.items() if s.categories == {category}}
+
+
+def test_inert_script_keeps_what_the_banner_needs_to_bring_it_back() -> None:
+    out = rewrite('<script async type="text/javascript" src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>')
+    assert out == (
+        b'<script async data-consentmw-type="text/javascript" data-consentmw-src="https://www.googletagmanager.com/gtag/js?id=G-1"'
+        b' type="text/plain" data-consentmw-category="analytics"></script>'
+    )
+
+
+def test_inert_inline_script_keeps_its_code() -> None:
+    code = "\n  fbq('init', '402918374651238');\n  fbq('track', 'PageView');\n"
+    out = rewrite(f"<script>{code}</script>")
+    assert out == f'<script type="text/plain" data-consentmw-category="advertising">{code}</script>'.encode()
+
+
+def test_pixel_image_and_iframe_lose_their_address() -> None:
+    out = rewrite(
+        '<noscript><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1" height="0"></iframe>'
+        '<img height="1" src="https://www.facebook.com/tr?id=1&amp;ev=PageView" /></noscript>'
+    )
+    assert out == (
+        b'<noscript><iframe data-consentmw-src="https://www.googletagmanager.com/ns.html?id=GTM-1" height="0"'
+        b' data-consentmw-category="analytics"></iframe>'
+        b'<img height="1" data-consentmw-src="https://www.facebook.com/tr?id=1&amp;ev=PageView" data-consentmw-category="advertising"/></noscript>'
+    )
+
+
+OWN_CODE = [
+    '<script type="application/ld+json">{"note": "gtag(\'config\', \'G-1\') and fbq(\'init\', \'1\')"}</script>',
+    '<script type="application/json" id="data">{"src": "https://connect.facebook.net/en_US/fbevents.js"}</script>',
+    '<script type="importmap">{"imports": {"a": "https://www.googletagmanager.com/gtag/js?id=G-1"}}</script>',
+    '<script type="text/template"><script src="https://www.googletagmanager.com/gtm.js?id=GTM-1"></script>',
+    "<script>var tip = '<script> tags go in <head>'; if (1 < 2) { console.log('no gtag here'); }</script>",
+    '<script src="/static/app.js" defer></script><script type="module" src="/static/cart.js"></script>',
+    "<!-- <script async src=\"https://www.googletagmanager.com/gtag/js?id=G-OLD\"></script> -->",
+    '<style>/* <img src="https://www.facebook.com/tr?id=1"> */ .a{color:red}</style>',
+    '<textarea><script src="https://connect.facebook.net/en_US/fbevents.js"></script></textarea>',
+    '<title>fbq(\'init\') <script> tutorial</title>',
+    '<img src="https://img.shop.example.kr/p/1.webp" alt="a>b" data-src="/lazy.webp">',
+    "<header><scripts><imgx src='https://www.facebook.com/tr?id=1'></header>",
+]
+
+
+@pytest.mark.parametrize("html", OWN_CODE)
+def test_the_apps_own_scripts_json_and_text_are_never_altered(html: str) -> None:
+    assert rewrite(html) == html.encode()
+    assert rewrite(html, chunk=3) == html.encode()
+
+
+OTHER_TOOLS = [
+    # (markup, refused -> expected, allowed category)
+    (
+        '<script type="text/plain" data-category="analytics" src="https://example.com/a.js"></script>',
+        '<script type="text/plain" data-category="analytics" data-consentmw-src="https://example.com/a.js" data-consentmw-category="analytics"></script>',
+        "analytics",
+    ),
+    (
+        '<script type="text/plain" data-cookieconsent="statistics, marketing">track()</script>',
+        '<script type="text/plain" data-cookieconsent="statistics, marketing" data-consentmw-category="analytics advertising">track()</script>',
+        "analytics advertising",
+    ),
+    (
+        '<script data-cookieconsent="marketing" src="https://example.com/ads.js"></script>',
+        '<script data-cookieconsent="marketing" data-consentmw-src="https://example.com/ads.js" type="text/plain" data-consentmw-category="advertising"></script>',
+        "advertising",
+    ),
+    (
+        '<script type="text/plain" class="optanon-category-C0002">track()</script>',
+        '<script type="text/plain" class="optanon-category-C0002" data-consentmw-category="analytics">track()</script>',
+        "analytics",
+    ),
+    (
+        '<iframe class="optanon-category-C0004" data-src="https://ads.example.com/frame"></iframe>',
+        '<iframe class="optanon-category-C0004" data-src="https://ads.example.com/frame" data-consentmw-src="https://ads.example.com/frame" data-consentmw-category="advertising"></iframe>',
+        "advertising",
+    ),
+    (
+        '<script type="text/plain" data-type="text/javascript" data-name="googleAnalytics" data-src="https://example.com/ga.js"></script>',
+        '<script type="text/plain" data-type="text/javascript" data-name="googleAnalytics" data-src="https://example.com/ga.js" data-consentmw-src="https://example.com/ga.js" data-consentmw-type="text/javascript" data-consentmw-category="analytics"></script>',
+        "analytics",
+    ),
+]
+
+
+@pytest.mark.parametrize(("markup", "refused", "category"), OTHER_TOOLS)
+def test_other_consent_tools_markup_is_made_inert_in_ours(markup: str, refused: str, category: str) -> None:
+    assert rewrite(markup).decode() == refused
+    assert live_tags(rewrite(markup).decode()) == []
+
+
+@pytest.mark.parametrize(("markup", "refused", "category"), OTHER_TOOLS)
+def test_other_consent_tools_markup_runs_once_allowed(markup: str, refused: str, category: str) -> None:
+    out = rewrite(markup, NOBODY | set(category.split())).decode()
+    assert len(live_tags(out)) == 1
+
+
+def test_other_tools_necessary_category_is_always_on() -> None:
+    out = rewrite('<script type="text/plain" data-cookieconsent="necessary" src="/session.js"></script>').decode()
+    assert live_tags(out) == ["src /session.js"]
+
+
+def test_unknown_category_of_another_tool_stays_inert_for_everyone() -> None:
+    markup = '<script type="text/plain" data-category="sparkles" src="/s.js"></script>'
+    assert live_tags(rewrite(markup, EVERYTHING).decode()) == []
+
+
+def test_cookiebot_ignore_is_not_a_category() -> None:
+    markup = '<script data-cookieconsent="ignore" src="/app.js"></script>'
+    assert rewrite(markup) == markup.encode()
+
+
+def test_head_injection_goes_first_and_body_end_before_body_closes() -> None:
+    page = "<!DOCTYPE html>\n<HTML><HEAD lang=ko><script async src='https://www.googletagmanager.com/gtag/js?id=G-1'></script></HEAD><BODY>x</BODY></HTML>"
+    out = rewrite(page, head=HEAD, body_end=BODY_END).decode()
+    assert out.startswith("<!DOCTYPE html>\n<HTML><HEAD lang=ko><!--consentmw:head--><script ")
+    assert out.endswith("x<!--consentmw:body-end--></BODY></HTML>")
+
+
+def test_head_injection_without_a_head_tag() -> None:
+    out = rewrite("<html><script>fbq('init','1')</script><body>x</body></html>", head=HEAD, body_end=BODY_END).decode()
+    assert out.startswith("<html><!--consentmw:head--><script type=")
+
+
+def test_fragments_get_no_banner_but_lose_their_trackers() -> None:
+    fragment = "<div><img src='https://www.facebook.com/tr?id=1'></div>"
+    out = rewrite(fragment, head=HEAD, body_end=BODY_END).decode()
+    assert "consentmw:" not in out and live_tags(out) == []
+
+
+def test_euc_kr_page_is_not_corrupted() -> None:
+    page = (HERE / "legacy-euckr.html").read_bytes()
+    assert page.decode("euc-kr")  # the fixture really is EUC-KR
+    out = rewrite(page, head=HEAD, body_end=BODY_END, chunk=7)
+    assert out.decode("euc-kr").replace(HEAD.decode(), "").replace(BODY_END.decode(), "") != page.decode("euc-kr")
+    untouched = rewrite(page, EVERYTHING, head=HEAD, body_end=BODY_END, chunk=7)
+    assert untouched.replace(HEAD, b"").replace(BODY_END, b"") == page
+    assert live_trackers(out.decode("euc-kr")) == set()
+
+
+def test_consent_mode_defaults_follow_the_visitor() -> None:
+    policy = load_policy({**POLICY.data, "categories": [
+        *POLICY.data["categories"][:2],
+        {**POLICY.data["categories"][2], "services": [{"id": "google-analytics", "ids": ["G-7QX2LCE5N1"]}]},
+        POLICY.data["categories"][3],
+    ]})
+    defaults = ConsentModeDefaults(policy)
+    undecided = defaults.code(policy.required)
+    assert "window[\"ga-disable-G-7QX2LCE5N1\"]=true;" in undecided
+    assert '"ad_storage":"denied","ad_user_data":"denied","ad_personalization":"denied","analytics_storage":"denied"' in undecided
+    assert undecided.index("ga-disable") < undecided.index("gtag('consent','default'")
+    analytics = defaults.code(policy.required | {"analytics"})
+    assert "ga-disable" not in analytics and '"analytics_storage":"granted"' in analytics and '"ad_storage":"denied"' in analytics
+    assert "ads_data_redaction" not in defaults.code(policy.required | {"advertising"})
+
+
+def test_consent_mode_is_off_when_the_policy_has_no_google_tags() -> None:
+    policy = load_policy({"version": "1", "categories": [{"id": "necessary", "required": True, "name": {"en": "N"}}, {"id": "analytics", "name": {"en": "A"}}]})
+    assert ConsentModeDefaults(policy).code(policy.required) == ""

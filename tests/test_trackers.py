@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from consentmw import PolicyError, load_policy
+from consentmw.trackers import TrackerRules, catalog
+
+PRESET = load_policy("default")
+
+SRC_CASES = [
+    # (url as written in a page, tracker ids it belongs to)
+    ("https://www.googletagmanager.com/gtag/js?id=G-7QX2LCE5N1", {"google-analytics"}),
+    ("https://www.googletagmanager.com/gtag/js?id=AW-961247304", {"google-ads"}),
+    ("https://www.googletagmanager.com/gtag/js?id=DC-9284712", {"doubleclick"}),
+    ("https://www.googletagmanager.com/gtag/js?id=GT-K8Q2ZP3", {"google-analytics", "google-ads"}),
+    ("https://www.googletagmanager.com/gtag/js?l=dataLayer2&id=G-ABC", {"google-analytics"}),
+    ("https://www.googletagmanager.com/gtag/js?id=XY-123", {"google-tag"}),
+    ("HTTPS://WWW.GOOGLETAGMANAGER.COM/gtm.js?id=GTM-K4R7ZQ2", {"google-tag-manager"}),
+    ("https://www.googletagmanager.com/ns.html?id=GTM-K4R7ZQ2", {"google-tag-manager"}),
+    ("https://www.google-analytics.com/analytics.js", {"google-analytics"}),
+    ("https://ssl.google-analytics.com/ga.js", {"google-analytics"}),
+    ("//googleads.g.doubleclick.net/pagead/viewthroughconversion/961247304/?guid=ON", {"google-ads"}),
+    ("https://www.googleadservices.com/pagead/conversion.js", {"google-ads"}),
+    ("https://ad.doubleclick.net/ddm/activity/src=9284712;type=sales0", {"doubleclick"}),
+    ("https://securepubads.g.doubleclick.net/tag/js/gpt.js", {"doubleclick"}),
+    ("https://pagead2.googlesyndication.com/pagead/js/adsbygoogle.js?client=ca-pub-1", {"google-adsense"}),
+    ("https://connect.facebook.net/en_US/fbevents.js", {"meta-pixel"}),
+    ("https://www.facebook.com/tr?id=402918374651238&ev=PageView&noscript=1", {"meta-pixel"}),
+    ("//wcs.naver.net/wcslog.js", {"naver-analytics"}),
+    ("//t1.daumcdn.net/kas/static/kp.js", {"kakao-pixel"}),
+    ("https://static.hotjar.com/c/hotjar-3518247.js?sv=6", {"hotjar"}),
+    ("https://www.clarity.ms/tag/k3v9qz1m2x", {"microsoft-clarity"}),
+    # Not trackers: the site's own files, other pages on tracker-owning hosts, look-alike hosts.
+    ("/static/js/app.js", set()),
+    ("https://www.facebook.com/sharer/sharer.php?u=x", set()),
+    ("https://t1.daumcdn.net/postcode/api/core/postcode.js", set()),
+    ("https://fonts.googleapis.com/css2?family=Noto+Sans+KR", set()),
+    ("https://notgoogletagmanager.com/gtag/js?id=G-1", set()),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), SRC_CASES)
+def test_src_is_recognised_by_address_and_id(url: str, expected: set[str]) -> None:
+    rules = TrackerRules(PRESET)
+    assert {t.id for t in rules.match_src(url.encode())} == expected
+
+
+INLINE_CASES = [
+    ("gtag('config', 'G-7QX2LCE5N1');", {"google-analytics"}),
+    ('gtag("config","AW-961247304");', {"google-ads"}),
+    ("gtag('event', 'conversion', {'send_to': 'AW-961247304/abc'});", {"google-ads"}),
+    ("gtag('config', 'G-1'); gtag('config', 'AW-2');", {"google-analytics", "google-ads"}),
+    ("ga('create', 'UA-1-1', 'auto'); ga('send', 'pageview');", {"google-analytics"}),
+    ("var _gaq = _gaq || []; _gaq.push(['_setAccount', 'UA-1-1']);", {"google-analytics"}),
+    ("j.src='https://www.googletagmanager.com/gtm.js?id='+i+dl;", {"google-tag-manager"}),
+    ("fbq('init', '402918374651238');", {"meta-pixel"}),
+    ('wcs_add["wa"] = "s_1"; wcs_do();', {"naver-analytics"}),
+    ('var _nasa={}; if(window.wcs) _nasa["cnv"] = wcs.cnv("1","10000");', {"naver-ads"}),
+    ("kakaoPixel('5172038461926437021').pageView();", {"kakao-pixel"}),
+    ("h._hjSettings={hjid:3518247,hjsv:6};", {"hotjar"}),
+    ('t.src="https://www.clarity.ms/tag/"+i;', {"microsoft-clarity"}),
+    ("(adsbygoogle = window.adsbygoogle || []).push({});", {"google-adsense"}),
+    # The site's own code that only mentions similar words.
+    ("function gtag(){dataLayer.push(arguments);} gtag('js', new Date());", set()),
+    ("const omega = mega(1); console.log('ga');", set()),
+    ("window.__CONFIG__ = {api: '/api'};", set()),
+]
+
+
+@pytest.mark.parametrize(("code", "expected"), INLINE_CASES)
+def test_inline_code_is_recognised_by_its_calls(code: str, expected: set[str]) -> None:
+    rules = TrackerRules(PRESET)
+    assert {t.id for t in rules.match_inline(code.encode())} == expected
+
+
+def test_catalog_covers_the_issue_list_with_default_categories() -> None:
+    defaults = {t.id: t.category for t in catalog()}
+    assert defaults["google-analytics"] == "analytics"
+    assert defaults["google-tag-manager"] == "analytics"
+    assert defaults["google-ads"] == defaults["doubleclick"] == defaults["google-adsense"] == "advertising"
+    assert defaults["meta-pixel"] == defaults["kakao-pixel"] == defaults["naver-ads"] == "advertising"
+    assert defaults["naver-analytics"] == defaults["hotjar"] == defaults["microsoft-clarity"] == "analytics"
+
+
+def policy_with(categories: list[dict[str, Any]]) -> Any:
+    return load_policy({"version": "1", "categories": [{"id": "necessary", "required": True, "name": {"en": "Necessary"}}, *categories]})
+
+
+def test_policy_placement_moves_a_tracker_to_its_category() -> None:
+    policy = policy_with(
+        [
+            {"id": "analytics", "name": {"en": "Stats"}},
+            {"id": "marketing", "name": {"en": "Ads"}, "services": [{"id": "google-tag-manager"}]},
+        ]
+    )
+    rules = TrackerRules(policy)
+    found = rules.match_src(b"https://www.googletagmanager.com/gtm.js?id=GTM-1")
+    assert rules.categories(found) == ("marketing",)
+
+
+def test_aliases_map_default_categories_onto_the_policy() -> None:
+    policy = policy_with([{"id": "statistics", "name": {"en": "Stats"}}])
+    policy = load_policy({**policy.data, "aliases": {"analytics": "statistics"}})
+    rules = TrackerRules(policy)
+    assert rules.categories(rules.match_src(b"//wcs.naver.net/wcslog.js")) == ("statistics",)
+
+
+def test_policy_match_patterns_add_site_specific_trackers() -> None:
+    policy = policy_with(
+        [
+            {
+                "id": "analytics",
+                "name": {"en": "Stats"},
+                "services": [{"id": "matomo", "name": "Matomo", "match": {"src": ["/matomo\\.js$"], "inline": ["_paq\\.push"]}}],
+            }
+        ]
+    )
+    rules = TrackerRules(policy)
+    assert [t.id for t in rules.match_src(b"/stats/matomo.js")] == ["matomo"]
+    assert rules.categories(rules.match_inline(b"var _paq = window._paq || []; _paq.push(['trackPageView']);")) == ("analytics",)
+    assert rules.match_src(b"/stats/app.js") == ()
+
+
+def test_policy_match_extends_a_catalog_tracker() -> None:
+    policy = policy_with(
+        [{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "google-tag-manager", "match": {"src": ["^/gtm/gtm\\.js"]}}]}]
+    )
+    rules = TrackerRules(policy)
+    assert rules.categories(rules.match_src(b"/gtm/gtm.js?id=GTM-1")) == ("analytics",)
+    assert rules.categories(rules.match_src(b"https://www.googletagmanager.com/gtm.js?id=GTM-1")) == ("analytics",)
+
+
+def test_a_broken_match_pattern_names_its_json_path() -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "x", "match": {"inline": ["ok", "(unclosed"]}}]}])
+    with pytest.raises(PolicyError) as info:
+        TrackerRules(policy)
+    assert info.value.path == "$.categories[1].services[0].match.inline[1]"
+
+
+def test_undeclared_category_is_never_allowed_and_warned_once_per_vendor(caplog: pytest.LogCaptureFixture) -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}}])
+    rules = TrackerRules(policy)
+    caplog.set_level(logging.WARNING, logger="consentmw.trackers")
+    for _ in range(3):
+        cats = rules.categories(rules.match_src(b"https://connect.facebook.net/en_US/fbevents.js"))
+        rules.categories(rules.match_inline(b"fbq('init', '1');"))
+    assert cats == ("?advertising",) and cats[0] not in policy.by_id
+    warnings = [r for r in caplog.records if r.name == "consentmw.trackers"]
+    assert len(warnings) == 1 and "Meta" in warnings[0].getMessage()
