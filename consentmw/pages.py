@@ -3,7 +3,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 from collections.abc import Mapping
+from functools import cache
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -18,76 +21,6 @@ from consentmw.policy import LANGUAGES, localized
 if TYPE_CHECKING:
     from consentmw.api import ConsentAPI
 
-# Page wording; a policy's `texts` may override any key. "{host}" stands for the site's host name.
-TEXTS: dict[str, dict[str, str]] = {
-    "browsers_title": {"ko": "브라우저에서 쿠키를 거부하는 방법", "en": "How to refuse cookies in your browser"},
-    "browsers_intro": {
-        "ko": "이 사이트가 쓰는 쿠키는 사이트의 쿠키 설정에서 항목별로 고를 수 있습니다. 브라우저에서 직접 막거나 지우고 싶다면 아래 방법을 따르세요.",
-        "en": "You can choose which of this site's cookies to allow in its cookie settings. To block or delete cookies in the browser itself, follow the steps below.",
-    },
-    "detected": {"ko": "사용 중인 브라우저", "en": "Your browser"},
-    "not_detected": {
-        "ko": "사용 중인 브라우저를 알아내지 못했습니다. 아래 목록에서 고르세요.",
-        "en": "We could not tell which browser you are using. Pick yours from the list below.",
-    },
-    "consent_cookie_warning": {
-        "ko": "브라우저에서 모든 쿠키를 차단하면 이 사이트가 여러분의 선택을 기억하는 쿠키도 차단됩니다. 그러면 방문할 때마다 쿠키 배너가 다시 나타나고, 선택하기 전까지 필수가 아닌 쿠키는 모두 거부된 상태로 유지됩니다.",
-        "en": "Blocking all cookies in the browser also blocks the cookie in which this site remembers your choice, so the cookie banner will ask again on every visit; until you choose, every cookie that is not necessary stays refused.",
-    },
-    "consequences": {"ko": "쿠키를 거부할 때 달라지는 점", "en": "What changes when cookies are refused"},
-    "block_all": {"ko": "모든 쿠키 차단", "en": "Block all cookies"},
-    "block_third_party": {"ko": "서드 파티(제3자) 쿠키만 차단", "en": "Block third-party cookies only"},
-    "delete_site": {"ko": "이 사이트({host})의 쿠키 삭제", "en": "Delete this site's cookies ({host})"},
-    "open_in_browser": {"ko": "평소 쓰는 브라우저로 열기", "en": "Open this page in your browser"},
-    "address_hint": {"ko": "주소창에 복사해 붙여 넣어도 됩니다:", "en": "Or copy this into the address bar:"},
-    "vendor_help": {"ko": "{browser} 공식 도움말", "en": "{browser} help"},
-    "other_browsers": {"ko": "다른 브라우저", "en": "Other browsers"},
-    "guides_reviewed": {"ko": "메뉴 경로 확인: {date}", "en": "Menu paths checked: {date}"},
-    "opt_out_title": {"ko": "방문 분석 거부", "en": "Opt out of analytics"},
-    "opt_out_intro": {
-        "ko": "이 사이트는 동의한 경우에만 방문 분석 도구를 사용합니다. 이 페이지에서 한 번에 거부할 수 있으며, 자바스크립트가 꺼져 있어도 됩니다.",
-        "en": "This site uses analytics tools only if you agree. You can refuse them here in one step, with or without JavaScript.",
-    },
-    "no_analytics": {"ko": "이 사이트는 방문 분석 도구를 사용하지 않습니다.", "en": "This site uses no analytics tools."},
-    "state_title": {"ko": "현재 상태", "en": "Current state"},
-    "state_allowed": {"ko": "방문 분석을 허용한 상태입니다.", "en": "You have allowed analytics."},
-    "state_refused": {"ko": "방문 분석을 거부한 상태입니다.", "en": "You have refused analytics."},
-    "state_undecided": {
-        "ko": "아직 선택하지 않으셨습니다. 선택하기 전까지 방문 분석은 거부된 상태입니다.",
-        "en": "You have not chosen yet; until you do, analytics stays refused.",
-    },
-    "state_gpc": {
-        "ko": "브라우저가 GPC(Global Privacy Control) 신호를 보내고 있어 방문 분석은 거부된 것으로 처리됩니다.",
-        "en": "Your browser sends a Global Privacy Control signal, so analytics is treated as refused.",
-    },
-    "opted_out": {
-        "ko": "방문 분석 거부를 기록했습니다. 이 브라우저에서는 이 사이트의 방문 분석이 더 이상 동작하지 않습니다.",
-        "en": "Your refusal of analytics has been recorded. Analytics no longer runs for you on this site in this browser.",
-    },
-    "opted_out_no_cookie": {
-        "ko": "거부를 기록했지만 이 브라우저가 쿠키를 저장하지 않아 선택을 기억할 수 없습니다. 쿠키가 차단된 동안에도 방문 분석은 거부된 상태로 유지됩니다.",
-        "en": "Your refusal was recorded, but this browser did not keep the cookie that remembers it. While cookies are blocked, analytics stays refused anyway.",
-    },
-    "collects_title": {"ko": "방문 분석으로 수집하는 정보", "en": "What analytics collects"},
-    "purpose": {"ko": "목적", "en": "Purpose"},
-    "collects": {"ko": "수집 항목", "en": "Collected"},
-    "ids": {"ko": "측정 ID", "en": "Measurement IDs"},
-    "retention": {"ko": "보관 기간", "en": "Retention"},
-    "provider": {"ko": "제공자", "en": "Provider"},
-    "privacy_policy": {"ko": "제공자의 개인정보처리방침", "en": "Provider's privacy policy"},
-    "provider_opt_out": {"ko": "제공자의 거부 방법", "en": "Provider's own opt-out"},
-    "opt_out_button": {"ko": "방문 분석 거부하기", "en": "Refuse analytics"},
-    "opt_out_other_choices": {
-        "ko": "다른 항목에 대한 선택은 바뀌지 않습니다. 아직 선택하지 않았다면 다른 항목도 거부된 상태로 남습니다.",
-        "en": "Your choices for other purposes do not change; if you have not chosen yet, they stay refused too.",
-    },
-    "google_addon": {
-        "ko": "Google 애널리틱스를 모든 사이트에서 거부하려면 Google의 브라우저 부가기능(컴퓨터용 브라우저)을 설치할 수 있습니다.",
-        "en": "To refuse Google Analytics on every site, you can install Google's browser add-on (desktop browsers).",
-    },
-    "google_addon_link": {"ko": "Google 애널리틱스 차단 부가기능", "en": "Google Analytics opt-out add-on"},
-    "back_to_site": {"ko": "사이트로 돌아가기", "en": "Back to the site"},
-}
 GOOGLE_ADDON_URL = "https://tools.google.com/dlpage/gaoptout"
 
 # Layout only; the colours and fonts come from banner.css. Hashed so the page runs under a CSP
@@ -112,9 +45,15 @@ CSP = (
 e = html.escape
 
 
+@cache
+def default_texts() -> dict[str, dict[str, str]]:
+    """The pages' own wording; a policy's `texts` may override any key."""
+    return json.loads(resources.files("consentmw").joinpath("page_texts.json").read_text("utf-8"))
+
+
 def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
     """A page text, already HTML-escaped, with {name} placeholders filled by escaped values."""
-    text = localized(api.policy.texts.get(key) or TEXTS.get(key, {}), lang, api.policy.language)
+    text = localized(api.policy.texts.get(key) or default_texts().get(key, {}), lang, api.policy.language)
     text = e(text)
     for name, value in values.items():
         text = text.replace("{" + name + "}", e(value))

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from consentmw import browsers
+from consentmw import browsers, pages
 from consentmw.store import MemoryStore
 from tests.conftest import ORIGIN, client_for, make_app
 from tests.test_browsers import (
@@ -396,3 +396,8 @@ async def test_policy_texts_with_markup_stay_text(path: str) -> None:
 async def test_hostile_host_header_stays_text(reader: httpx.AsyncClient) -> None:
     r, page = await get_page(reader, "/_consent/browsers?browser=chrome", host='x"><script>alert(1)</script>')
     assert page.scripts == 0 and "<script>" not in r.text
+
+
+def test_page_wording_is_bilingual() -> None:
+    texts = pages.default_texts()
+    assert texts and all(set(text) == {"ko", "en"} and all(text.values()) for text in texts.values())
