@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 
 from consentmw import browsers, pages
 from consentmw.store import MemoryStore
-from tests.conftest import ORIGIN, client_for, make_app
+from tests.conftest import client_for, make_app
 from tests.test_browsers import (
     CHROME_ANDROID,
     CHROME_WINDOWS,
