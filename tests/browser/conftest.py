@@ -1,0 +1,143 @@
+"""One uvicorn server and one Chromium for the whole session; a fresh browser context per test."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from consentmw.store import MemoryStore
+
+from .site import make_site
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+TRACKER_HOSTS = re.compile(
+    r"^https?://([\w-]+\.)*(googletagmanager\.com|google-analytics\.com|doubleclick\.net|connect\.facebook\.net"
+    r"|facebook\.com|wcs\.naver\.net|t1\.daumcdn\.net)/"
+)
+# What each tracker's script does when it runs, reduced to leaving a mark the tests can read.
+STUBS = {
+    "/gtag/js": 'window.__ran.push("gtag.js")',
+    "/gtm.js": 'window.__ran.push("gtm.js")',
+    "/en_US/fbevents.js": 'window.__ran.push("fbevents.js")',
+    "/wcslog.js": 'window.wcs = {}; window.wcs_do = function () { window.__ran.push("wcs_do") }; window.__ran.push("wcslog.js")',
+    "/kas/static/kp.js": 'window.kakaoPixel = function () { return { pageView: function () { window.__ran.push("kakao pageView") } } }; window.__ran.push("kp.js")',
+}
+PIXEL_GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Trackers:
+    """Requests the page made to tracker hosts, as (host, path)."""
+
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def hosts(self) -> set[str]:
+        return {host for host, _ in self.requests}
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium package to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(make_site(store=MemoryStore()), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test site did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@pytest.fixture
+def trackers() -> Trackers:
+    return Trackers()
+
+
+@pytest.fixture
+def new_context(chromium, site: str, trackers: Trackers):
+    """Opens browser contexts (visitors) whose tracker requests go to local stubs and are recorded."""
+    contexts = []
+
+    def route_tracker(route) -> None:
+        url = route.request.url
+        host, path = re.match(r"^https?://([^/]+)(/[^?]*)", url).groups()
+        trackers.requests.append((host, path))
+        body = STUBS.get(path)
+        if body is not None:
+            route.fulfill(status=200, content_type="text/javascript", body=body)
+        elif path == "/tr":
+            route.fulfill(status=200, content_type="image/gif", body=PIXEL_GIF)
+        else:
+            route.fulfill(status=204, body="")
+
+    def route_elsewhere(route) -> None:
+        route.abort()
+
+    def factory(**options):
+        options.setdefault("base_url", site)
+        options.setdefault("locale", "ko-KR")
+        context = chromium.new_context(**options)
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), route_elsewhere)
+        context.route(TRACKER_HOSTS, route_tracker)
+        context.set_default_timeout(5000)
+        contexts.append(context)
+        return context
+
+    yield factory
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context):
+    return new_context().new_page()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

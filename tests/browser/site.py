@@ -1,0 +1,132 @@
+"""A small site for the browser tests: pages with real tracker snippets, wrapped by ConsentMiddleware."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+
+SECRET = "browser-test-secret-0123456789abcdef"
+GA_ID = "G-TEST12345"
+
+# The vendors' own snippets, as a site pastes them. Categories in the default preset:
+# GA4 gtag, GTM and Naver Analytics are analytics; the Meta and Kakao pixels advertising.
+GA4 = f"""<script async src="https://www.googletagmanager.com/gtag/js?id={GA_ID}"></script>
+<script>
+  window.dataLayer = window.dataLayer || [];
+  function gtag(){{dataLayer.push(arguments);}}
+  gtag('js', new Date());
+  gtag('config', '{GA_ID}');
+</script>"""
+
+GTM = """<script>(function(w,d,s,l,i){w[l]=w[l]||[];w[l].push({'gtm.start':
+new Date().getTime(),event:'gtm.js'});var f=d.getElementsByTagName(s)[0],
+j=d.createElement(s),dl=l!='dataLayer'?'&l='+l:'';j.async=true;j.src=
+'https://www.googletagmanager.com/gtm.js?id='+i+dl;f.parentNode.insertBefore(j,f);
+})(window,document,'script','dataLayer','GTM-TEST123');</script>"""
+
+META_PIXEL = """<script>
+!function(f,b,e,v,n,t,s)
+{if(f.fbq)return;n=f.fbq=function(){n.callMethod?
+n.callMethod.apply(n,arguments):n.queue.push(arguments)};
+if(!f._fbq)f._fbq=n;n.push=n;n.loaded=!0;n.version='2.0';
+n.queue=[];t=b.createElement(e);t.async=!0;
+t.src=v;s=b.getElementsByTagName(e)[0];
+s.parentNode.insertBefore(t,s)}(window, document,'script',
+'https://connect.facebook.net/en_US/fbevents.js');
+fbq('init', '1234567890');
+fbq('track', 'PageView');
+</script>
+<noscript><img height="1" width="1" style="display:none"
+src="https://www.facebook.com/tr?id=1234567890&ev=PageView&noscript=1"/></noscript>"""
+
+# wcslog.js is loaded without async and the inline call needs it: order matters here.
+NAVER = """<script type="text/javascript" src="//wcs.naver.net/wcslog.js"></script>
+<script type="text/javascript">
+if(!wcs_add) var wcs_add = {};
+wcs_add["wa"] = "testnaver123";
+if(window.wcs) { wcs_do(); }
+</script>"""
+
+KAKAO = """<script type="text/javascript" charset="UTF-8" src="//t1.daumcdn.net/kas/static/kp.js"></script>
+<script type="text/javascript">
+kakaoPixel('1234567890123456789').pageView();
+</script>"""
+
+TRACKERS = "\n".join([GA4, GTM, META_PIXEL, NAVER, KAKAO])
+
+# Tags written for other consent tools, left inert by their authors; consentmw honours them.
+OTHER_TOOLS = """<script type="text/plain" data-category="analytics">window.__ran.push("vanilla-cookieconsent")</script>
+<script type="text/plain" data-cookieconsent="statistics">window.__ran.push("cookiebot")</script>
+<script type="text/plain" class="optanon-category-C0004">window.__ran.push("onetrust")</script>
+<script type="text/plain" data-type="text/javascript" data-name="google-analytics">window.__ran.push("klaro")</script>
+<script type="text/plain">window.__ran.push("unmarked")</script>"""
+
+
+def page(title: str, lang: str, body: str) -> str:
+    return f"""<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<script>window.__ran = []; window.__pageLoads = (window.__pageLoads || 0) + 1;</script>
+{TRACKERS}
+</head>
+<body>
+<header><a href="/">Home</a> <a href="/en">English</a></header>
+<main>
+<h1>{title}</h1>
+{body}
+</main>
+<footer><a href="#" data-consent-open>{"쿠키 설정 변경" if lang == "ko" else "Change cookie settings"}</a></footer>
+</body>
+</html>"""
+
+
+async def home(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("소비자 블로그", "ko", "<p>오늘의 글: 쿠키와 개인정보.</p>"))
+
+
+async def english(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("A consumer blog", "en", "<p>Today: cookies and privacy.</p>"))
+
+
+async def other_tools(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("Other tools", "en", OTHER_TOOLS))
+
+
+async def no_lang(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("No language", "", "<p>The page does not say its language.</p>"))
+
+
+def site_policy() -> dict[str, Any]:
+    """The default preset, naming the site's Google Analytics id as a site owner would."""
+    policy = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
+    for category in policy["categories"]:
+        for service in category.get("services", ()):
+            if service["id"] == "google-analytics":
+                service["ids"] = [GA_ID]
+    return policy
+
+
+def make_site(**options: Any) -> Starlette:
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/en", english),
+            Route("/other-tools", other_tools),
+            Route("/no-lang", no_lang),
+        ]
+    )
+    options.setdefault("secret_key", SECRET)
+    options.setdefault("policy", site_policy())
+    app.add_middleware(ConsentMiddleware, **options)
+    return app
