@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +22,24 @@ def with_query(url: str, **params: str) -> str:
 
 
 @pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
+def postgres_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema, dropped afterwards: each test starts on an empty log."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(f"{POSTGRES_ENV} is not set")
+    schema = f"consentmw_test_{secrets.token_hex(6)}"
+    asyncio.run(_admin(base, f"CREATE SCHEMA {schema}"))
+    yield with_query(base, search_path=schema)
+    asyncio.run(_admin(base, f"DROP SCHEMA {schema} CASCADE"))
+
+
+async def _admin(url: str, statement: str) -> None:
     import asyncpg
 
-    schema = f"consentmw_test_{secrets.token_hex(6)}"
-    conn = await asyncpg.connect(base)
+    conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        yield with_query(base, search_path=schema)
+        await conn.execute(statement)
     finally:
-        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         await conn.close()
 
 

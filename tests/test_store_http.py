@@ -84,8 +84,8 @@ async def test_a_withdrawal_is_a_new_record_under_the_same_consent_id(log_url: s
 
 
 async def test_a_store_that_cannot_write_answers_503_and_the_earlier_choice_stands(log_url: str) -> None:  # noqa: F811
-    store = open_store(log_url, timeout=0.5)
-    async with client_for(make_app(store=store, store_timeout=0.5)) as client:
+    store = open_store(log_url, timeout=1.0)
+    async with client_for(make_app(store=store, store_timeout=1.0)) as client:
         assert (await client.post("/_consent", json={"accept": "necessary"})).status_code == 200
         async with write_lock_held(log_url):
             started = time.monotonic()
