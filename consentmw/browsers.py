@@ -26,35 +26,34 @@ class Browser:
 UNKNOWN = "unknown"
 
 # Tried in order: an in-app browser and every Chromium look-alike carry the token of what it
-# imitates (Chrome/, Safari/), so the more specific token has to win first.
-_FAMILY_TOKENS = [
-    (family, re.compile(pattern, re.IGNORECASE if family in {"kakaotalk", "naver-app"} else 0))
-    for family, pattern in (
-        ("kakaotalk", r"KAKAOTALK[\s/]"),
-        ("naver-app", r"NAVER\(inapp"),
-        ("in-app", r"FBAN/|FBAV/|FB_IAB/|Instagram |\bLine/|DaumApps/|KAKAOSTORY|everytimeApp"),
-        ("whale", r"Whale/"),
-        ("samsung", r"SamsungBrowser/"),
-        ("edge", r"Edg(?:e|A|iOS)?/"),
-        ("opera", r"OPR/|OPX/|OPT/|OPiOS/|Opera[ /]"),
-        ("firefox", r"Firefox/|FxiOS/"),
-        ("chrome", r"CriOS/"),
-        ("in-app", r"; wv\)"),
-        ("chrome", r"Chrome/|Chromium/"),
-        ("safari", r"Safari/"),
-        ("ie", r"Trident/|MSIE "),
-    )
-]
+# imitates (Chrome/, Safari/), so the more specific token has to win first. Plain substrings:
+# Python's re scans alternations far slower than `in` does.
+_FAMILY_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kakaotalk", ("KAKAOTALK ", "KAKAOTALK/")),  # matched on the upper-cased UA
+    ("naver-app", ("NAVER(INAPP",)),  # likewise
+    ("in-app", ("FBAN/", "FBAV/", "FB_IAB/", "Instagram ", " Line/", "DaumApps/", "KAKAOSTORY", "everytimeApp")),
+    ("whale", ("Whale/",)),
+    ("samsung", ("SamsungBrowser/",)),
+    ("edge", ("Edg/", "EdgA/", "EdgiOS/", "Edge/")),
+    ("opera", ("OPR/", "OPX/", "OPT/", "OPiOS/", "Opera ", "Opera/")),
+    ("firefox", ("Firefox/", "FxiOS/")),
+    ("chrome", ("CriOS/",)),
+    ("in-app", ("; wv)",)),
+    ("chrome", ("Chrome/", "Chromium/")),
+    ("safari", ("Safari/",)),
+    ("ie", ("Trident/", "MSIE ")),
+)
+_UPPER_CASE_TOKENS = frozenset({"kakaotalk", "naver-app"})
 _IN_APP_FAMILIES = frozenset({"kakaotalk", "naver-app", "in-app"})
 # Only iOS builds carry these, even when an iPad asks for desktop sites with a Mac UA.
-_IOS_ONLY = re.compile(r"iPhone|iPad|iPod|CriOS/|FxiOS/|EdgiOS/|OPiOS/|OPT/")
-_PLATFORM_TOKENS = [
-    ("android", re.compile(r"Android")),
-    ("windows", re.compile(r"Windows")),
-    ("chromeos", re.compile(r"CrOS")),
-    ("macos", re.compile(r"Macintosh|Mac OS X")),
-    ("linux", re.compile(r"Linux|X11")),
-]
+_IOS_ONLY = ("iPhone", "iPad", "iPod", "CriOS/", "FxiOS/", "EdgiOS/", "OPiOS/", "OPT/")
+_PLATFORM_TOKENS = (
+    ("android", ("Android",)),
+    ("windows", ("Windows",)),
+    ("chromeos", ("CrOS",)),
+    ("macos", ("Macintosh", "Mac OS X")),
+    ("linux", ("Linux", "X11")),
+)
 # Sec-CH-UA brands that name a Chromium look-alike; GREASE brands and "Chromium" match nothing.
 _BRANDS = {
     "microsoft edge": "edge",
@@ -84,7 +83,11 @@ def family(user_agent: str) -> str:
 @lru_cache(maxsize=1024)
 def _detect(user_agent: str, sec_ch_ua: str) -> Browser:
     platform = _platform(user_agent)
-    found = next((name for name, token in _FAMILY_TOKENS if token.search(user_agent)), "other")
+    upper = user_agent.upper()
+    found = next(
+        (name for name, tokens in _FAMILY_TOKENS if any(t in (upper if name in _UPPER_CASE_TOKENS else user_agent) for t in tokens)),
+        "other",
+    )
     if found == "safari" and platform == "ios" and "Version/" not in user_agent:
         found = "in-app"  # an app's WKWebView that kept the Safari token but not Safari's version
     if found == "other" and platform == "ios" and "AppleWebKit/" in user_agent:
@@ -95,9 +98,9 @@ def _detect(user_agent: str, sec_ch_ua: str) -> Browser:
 
 
 def _platform(user_agent: str) -> str:
-    if _IOS_ONLY.search(user_agent):
+    if any(token in user_agent for token in _IOS_ONLY):
         return "ios"
-    return next((name for name, token in _PLATFORM_TOKENS if token.search(user_agent)), "other")
+    return next((name for name, tokens in _PLATFORM_TOKENS if any(t in user_agent for t in tokens)), "other")
 
 
 def _brand_family(sec_ch_ua: str) -> str | None:

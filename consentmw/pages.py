@@ -5,7 +5,7 @@ import hashlib
 import html
 import json
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -144,7 +144,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
         raise api_error(ErrorCode.UNKNOWN_BROWSER, browser=chosen[:64], known=list(browsers.guides()))
     guide_id = chosen or detected.id
     guide = browsers.guides().get(guide_id)
-    order = browsers.resolve([*api.policy.browser_guides, *browsers.guides()])
+    order = guide_order(api.policy.browser_guides)
     vary = "User-Agent, Sec-CH-UA, Accept, Accept-Language"
     if wants_json(scope):
         body = {
@@ -173,6 +173,12 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
     switch = link(api, "/browsers", **params, lang="en" if lang == "ko" else "ko")
     content = render(api, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
     await html_response(content, cache="private, max-age=300", vary=vary)(scope, receive, send)
+
+
+@lru_cache(maxsize=32)
+def guide_order(listed_first: tuple[str, ...]) -> tuple[str, ...]:
+    """Every guide, the policy's own browsers first."""
+    return tuple(browsers.resolve([*listed_first, *browsers.guides()]))
 
 
 def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) -> str:
@@ -213,14 +219,17 @@ def consequences(api: ConsentAPI, lang: str) -> str:
     return out + "</div>\n"
 
 
-def browser_list(api: ConsentAPI, order: list[str], current: str, lang: str) -> str:
+def browser_list(api: ConsentAPI, order: tuple[str, ...], current: str, lang: str) -> str:
     items = []
+    base = e(api.prefix)
     for guide_id in order:
+        # Guide ids and languages are [a-z0-9-]: nothing to encode in the query string.
+        href = f"{base}/browsers?browser={guide_id}&amp;lang={lang}"
         name = e(browsers.guides()[guide_id]["name"][lang])
         if guide_id == current:
-            items.append(f'<li><a href="{link(api, "/browsers", browser=guide_id, lang=lang)}" aria-current="page"><strong>{name}</strong></a></li>')
+            items.append(f'<li><a href="{href}" aria-current="page"><strong>{name}</strong></a></li>')
         else:
-            items.append(f'<li><a href="{link(api, "/browsers", browser=guide_id, lang=lang)}">{name}</a></li>')
+            items.append(f'<li><a href="{href}">{name}</a></li>')
     title = page_text(api, "other_browsers", lang)
     return f'<nav aria-labelledby="browser-list">\n<h2 id="browser-list">{title}</h2>\n<ul>{"".join(items)}</ul>\n</nav>\n'
 
