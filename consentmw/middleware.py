@@ -63,7 +63,7 @@ class ConsentMiddleware:
         self.prefix = prefix
         self.codec = ConsentCodec(keys, self.policy, cache_size=cache_size)
         self.reader = ConsentReader(self.policy, self.codec, cookie_name)
-        self.store = open_store(store)
+        self.store = open_store(store, timeout=store_timeout)
         self.api = ConsentAPI(
             policy=self.policy,
             reader=self.reader,
