@@ -218,10 +218,13 @@ class RewriteStream:
                 out.append(buf[pos:start])
                 pos = start
                 break
-            if low[name_end] not in DELIMITERS or (kind == IMG and not self._maybe_pixel(low, name_end)):
-                # <header>, <scripts>, or an image of no tracker: nothing to do.
+            if low[name_end] not in DELIMITERS:  # <header>, <scripts>: not ours
                 out.append(buf[pos:name_end])
                 pos = name_end
+                continue
+            if kind == IMG and (skip := self._not_pixel(low, name_end)):
+                out.append(buf[pos:skip])
+                pos = skip
                 continue
             tag = TAG_REST.match(buf, name_end)
             if tag is None:
@@ -265,15 +268,20 @@ class RewriteStream:
         self.carry = buf[pos:]
         return b"".join(out)
 
-    def _maybe_pixel(self, low: bytes, start: int) -> bool:
-        # Most images are the site's own: rule them out with a few bounded searches, no parsing.
+    def _not_pixel(self, low: bytes, start: int) -> int:
+        """Where an image tag of no tracker ends, or 0 when it needs a closer look. Most images
+        are the site's own: they are ruled out by a few bounded searches, without parsing."""
         gt = low.find(b">", start)
         if gt < 0 or low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0:
-            return True
+            return 0
+        if low.count(b'"', start, gt) % 2 or low.count(b"'", start, gt) % 2:
+            return 0  # a ">" inside a quoted value: parse it properly
         m = SRC_ATTR.search(low, start, gt)
         while m is not None and low[m.start() - 1] not in SPACE:
             m = SRC_ATTR.search(low, m.end(), gt)
-        return m is not None and bool(self.rw.trackers.match_src(attr_value(m)))
+        if m is not None and self.rw.trackers.match_src(attr_value(m)):
+            return 0
+        return gt + 1
 
     def _structure(self, kind: int, buf: bytes, start: int, tag_end: int, out: list[bytes]) -> int:
         self.document = True

@@ -169,6 +169,12 @@ def test_cookiebot_ignore_is_not_a_category() -> None:
     assert rewrite(markup) == markup.encode()
 
 
+@pytest.mark.parametrize("comment", ["<!-->", "<!--->", "<!---->", "<!-- x -- y -->"])
+def test_a_tracker_after_a_comment_is_still_found(comment: str) -> None:
+    out = rewrite(comment + "<script src='https://connect.facebook.net/en_US/fbevents.js'></script>", chunk=2).decode()
+    assert out.startswith(comment + "<script data-consentmw-src=")
+
+
 def test_head_injection_goes_first_and_body_end_before_body_closes() -> None:
     page = "<!DOCTYPE html>\n<HTML><HEAD lang=ko><script async src='https://www.googletagmanager.com/gtag/js?id=G-1'></script></HEAD><BODY>x</BODY></HTML>"
     out = rewrite(page, head=HEAD, body_end=BODY_END).decode()

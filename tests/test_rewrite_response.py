@@ -1,0 +1,235 @@
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import httpx
+import pytest
+
+from consentmw import ConsentMiddleware
+from consentmw.store import MemoryStore
+from tests.conftest import SECRET, client_for
+from tests.corpus.pages import live_trackers, shop_page
+
+Message = dict[str, Any]
+PAGE = shop_page(["ga4-gtag", "meta-pixel"], 2).encode()
+GTAG = b'<script async src="https://www.googletagmanager.com/gtag/js?id=G-7QX2LCE5N1"></script>'
+
+
+def app_sending(start_headers: list[tuple[bytes, bytes]], *bodies: bytes, extra: list[Message] | None = None, seen: list[dict] | None = None):
+    """A raw ASGI app that sends these headers, then each body as its own message."""
+
+    async def app(scope, receive, send) -> None:
+        if seen is not None:
+            seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": start_headers})
+        for message in extra or ():
+            await send(message)
+        for i, body in enumerate(bodies):
+            await send({"type": "http.response.body", "body": body, "more_body": i < len(bodies) - 1})
+
+    return app
+
+
+def html_headers(body: bytes = PAGE, *more: tuple[bytes, bytes]) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()), *more]
+
+
+async def run(app, method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None, **options: Any) -> list[Message]:
+    options.setdefault("store", MemoryStore())
+    mw = ConsentMiddleware(app, secret_key=SECRET, **options)
+    scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"", "headers": headers or [], "scheme": "http", "server": ("testserver", 80)}
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await mw(scope, receive, send)
+    return sent
+
+
+def header(message: Message, name: bytes) -> list[bytes]:
+    return [v for k, v in message["headers"] if k.lower() == name]
+
+
+def body_of(sent: list[Message]) -> bytes:
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+async def test_single_body_gets_the_exact_new_content_length() -> None:
+    sent = await run(app_sending(html_headers(), PAGE))
+    body = body_of(sent)
+    assert header(sent[0], b"content-length") == [str(len(body)).encode()]
+    assert body != PAGE and live_trackers(body.decode()) == set()
+    assert b"/_consent/banner.js?v=" in body
+
+
+async def test_vary_is_merged_into_the_apps() -> None:
+    sent = await run(app_sending(html_headers(PAGE, (b"vary", b"Accept-Language")), PAGE))
+    assert header(sent[0], b"vary") == [b"Accept-Language, Cookie, Sec-GPC"]
+
+
+async def test_streamed_body_is_rewritten_chunk_by_chunk_without_content_length() -> None:
+    cut = PAGE.index(b"googletagmanager.com/gtag/js") - 20  # inside the gtag <script> tag
+    parts = [PAGE[:cut], PAGE[cut : cut + 9], PAGE[cut + 9 :]]
+    sent = await run(app_sending(html_headers(), *parts))
+    assert header(sent[0], b"content-length") == []
+    bodies = [m for m in sent if m["type"] == "http.response.body"]
+    assert len(bodies) == 3 and [m["more_body"] for m in bodies] == [True, True, False]
+    assert live_trackers(body_of(sent).decode()) == set()
+    whole = body_of(await run(app_sending(html_headers(), PAGE)))
+    assert body_of(sent) == whole
+
+
+async def test_first_chunk_goes_out_before_the_app_has_finished() -> None:
+    order: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html><head></head><body>" + b"x" * 5000, "more_body": True})
+        order.append("app: second chunk")
+        await send({"type": "http.response.body", "body": b"</body></html>"})
+
+    mw = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())
+
+    async def send(message: Message) -> None:
+        order.append(message["type"])
+
+    async def receive() -> Message:
+        return {"type": "http.request"}
+
+    await mw({"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}, receive, send)
+    assert order == ["http.response.start", "http.response.body", "app: second chunk", "http.response.body"]
+
+
+async def test_encoded_body_passes_untouched() -> None:
+    zipped = gzip.compress(PAGE)
+    headers = html_headers(zipped, (b"content-encoding", b"gzip"))
+    sent = await run(app_sending(headers, zipped))
+    assert sent[0]["headers"] == headers and body_of(sent) == zipped
+
+
+@pytest.mark.parametrize("content_type", [b"application/json", b"text/plain; charset=utf-8", b"text/javascript"])
+async def test_other_types_pass_untouched(content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(GTAG)).encode())]
+    sent = await run(app_sending(headers, GTAG))
+    assert sent[0]["headers"] == headers and body_of(sent) == GTAG
+
+
+async def test_pathsend_passes_through_with_its_headers() -> None:
+    headers = html_headers()
+    pathsend = {"type": "http.response.pathsend", "path": "/srv/www/index.html"}
+    sent = await run(app_sending(headers, extra=[pathsend]))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["headers"] == headers
+    assert sent[1] == pathsend
+
+
+async def test_head_request_gets_the_same_headers_and_no_body() -> None:
+    sent = await run(app_sending(html_headers(), b""), method="HEAD")
+    assert header(sent[0], b"content-length") == []
+    assert header(sent[0], b"vary") == [b"Cookie, Sec-GPC"]
+    assert body_of(sent) == b""
+
+
+async def test_etag_names_the_consent_variant() -> None:
+    sent = await run(app_sending(html_headers(PAGE, (b"etag", b'"abc123"')), PAGE))
+    etag = header(sent[0], b"etag")[0]
+    assert etag.startswith(b'W/"abc123-') and etag != b'W/"abc123"'
+
+
+NONCE_CASES = [
+    ({"csp_nonce": "r4nd0m"}, [], "r4nd0m"),
+    ({"csp_nonce": lambda: "fromcallable"}, [], "fromcallable"),
+    ({"state": {"csp_nonce": "fromstate"}}, [], "fromstate"),
+    ({}, [(b"content-security-policy", b"default-src 'self'; script-src 'self' 'nonce-fromheader' 'strict-dynamic'")], "fromheader"),
+    ({"csp_nonce": 'bad" onload="x'}, [], None),
+]
+
+
+@pytest.mark.parametrize(("scope_keys", "csp", "nonce"), NONCE_CASES)
+async def test_injected_tags_carry_the_csp_nonce(scope_keys: dict, csp: list, nonce: str | None) -> None:
+    async def app(scope, receive, send) -> None:
+        scope.update(scope_keys)  # as an inner middleware would
+        await app_sending(html_headers(PAGE, *csp), PAGE)(scope, receive, send)
+
+    body = body_of(await run(app))
+    head = body[: body.index(b"<meta")]
+    if nonce is None:
+        assert b"nonce=" not in head
+    else:
+        assert head.count(f' nonce="{nonce}"'.encode()) == 3  # consent defaults, stylesheet, banner script
+
+
+async def test_banner_can_be_turned_off_per_path_but_trackers_stay_blocked() -> None:
+    sent = await run(app_sending(html_headers(), PAGE), path="/embed/widget", banner_exclude=["/embed/"])
+    body = body_of(sent)
+    assert b"banner.js" not in body and b"<noscript><form" not in body
+    assert b"gtag('consent','default'" in body and live_trackers(body.decode()) == set()
+
+
+async def test_noscript_form_returns_to_the_same_page_escaped() -> None:
+    sent = await run(app_sending(html_headers(), PAGE), path='/p/"><script>')
+    body = body_of(sent)
+    assert b'name="next" value="/p/&quot;&gt;&lt;script&gt;"' in body
+
+
+async def test_visitor_who_accepted_gets_live_trackers_and_granted_defaults() -> None:
+    async def home(scope, receive, send) -> None:
+        await app_sending(html_headers(), PAGE)(scope, receive, send)
+
+    mw = ConsentMiddleware(home, secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        before = await client.get("/")
+        assert live_trackers(before.text) == set() and '"analytics_storage":"denied"' in before.text
+        await client.post("/_consent", json={"accept": "all"})
+        after = await client.get("/")
+    assert live_trackers(after.text) == {"ga4-gtag", "meta-pixel"}
+    assert '"analytics_storage":"granted"' in after.text and '"ad_storage":"granted"' in after.text
+    assert int(after.headers["content-length"]) == len(after.content)
+
+
+async def test_gpc_refuses_analytics_even_after_accept_all() -> None:
+    mw = ConsentMiddleware(app_sending(html_headers(), PAGE), secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        await client.post("/_consent", json={"accept": "all"})
+        page = await client.get("/", headers={"sec-gpc": "1"})
+    assert live_trackers(page.text) == set()
+
+
+async def test_cookie_filtering_still_applies_to_html_responses() -> None:
+    headers = html_headers(PAGE, (b"set-cookie", b"_ga=GA1.1.1; Path=/"), (b"set-cookie", b"sessionid=abc; Path=/"))
+    sent = await run(app_sending(headers, PAGE))
+    assert header(sent[0], b"set-cookie") == [b"sessionid=abc; Path=/"]
+    assert live_trackers(body_of(sent).decode()) == set()
+
+
+async def test_fragment_responses_get_no_banner() -> None:
+    fragment = b"<li><img src='/a.png'></li>"
+    sent = await run(app_sending(html_headers(fragment), fragment))
+    assert body_of(sent) == fragment
+
+
+async def test_through_starlette_and_httpx() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, StreamingResponse
+    from starlette.routing import Route
+
+    async def page(request) -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    async def stream(request) -> StreamingResponse:
+        async def parts():
+            for i in range(0, len(PAGE), 1000):
+                yield PAGE[i : i + 1000]
+
+        return StreamingResponse(parts(), media_type="text/html")
+
+    app = Starlette(routes=[Route("/", page), Route("/stream", stream)])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://testserver") as client:
+        whole, streamed = await client.get("/"), await client.get("/stream")
+    assert whole.text == streamed.text.replace('value="/stream"', 'value="/"')
+    assert live_trackers(whole.text) == set() and "content-length" not in streamed.headers
