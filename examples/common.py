@@ -106,7 +106,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "preferences": "화면 설정",
         "intro": (
             "이 페이지에는 Google 애널리틱스 4(gtag.js)와 네이버 애널리틱스(wcslog.js) 태그가 각 업체가 배포한 그대로"
-            " 들어 있습니다. '방문 통계'를 허용하기 전까지 consentmw가 두 태그를 실행되지 않는 상태로 바꿔 보냅니다."
+            " 들어 있습니다. '{analytics}' 항목을 허용하기 전까지 consentmw가 두 태그를 실행되지 않는 상태로 바꿔 보냅니다."
             " 선택 전후에 페이지 소스를 비교해 보세요."
         ),
         "state": "이 요청에서 서버가 본 동의 상태",
@@ -133,7 +133,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "preferences": "Display preferences",
         "intro": (
             "This page carries the Google Analytics 4 (gtag.js) and Naver Analytics (wcslog.js) tags exactly as"
-            " their vendors publish them. Until you allow 'Analytics', consentmw sends both of them inert."
+            " their vendors publish them. Until you allow '{analytics}', consentmw sends both of them inert."
             " Compare the page source before and after you choose."
         ),
         "state": "Your consent as the server saw it on this request",
@@ -215,7 +215,9 @@ class Pages:
         return f'<h2>{t["state"]}</h2>\n<dl class="consent-state">\n' + "\n".join(rows) + "\n</dl>"
 
     def home(self, consent: Consent, *, theme: str) -> str:
-        body = f"<p>{self.t['intro']}</p>\n{self.consent_state(consent)}"
+        analytics = self.policy.by_id[self.policy.category_for("analytics") or "analytics"]
+        intro = self.t["intro"].format(analytics=html.escape(analytics.name.get(self.lang, analytics.id)))
+        body = f"<p>{intro}</p>\n{self.consent_state(consent)}"
         return self.layout(self.title, body, theme=theme)
 
     def preferences(self, consent: Consent, *, theme: str, chosen: bool) -> str:

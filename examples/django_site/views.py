@@ -15,7 +15,10 @@ def categories() -> list[dict[str, str]]:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "django_site/home.html", {"categories": categories()})
+    policy = site_policy(settings.CONSENTMW_PRESET)
+    analytics = policy.by_id[policy.category_for("analytics") or "analytics"]
+    context = {"categories": categories(), "analytics_name": analytics.name.get("ko", analytics.id)}
+    return render(request, "django_site/home.html", context)
 
 
 def preferences(request: HttpRequest) -> HttpResponse:
