@@ -20,6 +20,7 @@ from consentmw.policy import LANGUAGES, localized
 
 if TYPE_CHECKING:
     from consentmw.api import ConsentAPI
+    from consentmw.consent import Consent
 
 GOOGLE_ADDON_URL = "https://tools.google.com/dlpage/gaoptout"
 
@@ -51,13 +52,16 @@ def default_texts() -> dict[str, dict[str, str]]:
     return json.loads(resources.files("consentmw").joinpath("page_texts.json").read_text("utf-8"))
 
 
-def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
-    """A page text, already HTML-escaped, with {name} placeholders filled by escaped values."""
+def plain_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
+    """A page text (the policy's wording first), with {name} placeholders filled in."""
     text = localized(api.policy.texts.get(key) or default_texts().get(key, {}), lang, api.policy.language)
-    text = e(text)
     for name, value in values.items():
-        text = text.replace("{" + name + "}", e(value))
+        text = text.replace("{" + name + "}", value)
     return text
+
+
+def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
+    return e(plain_text(api, key, lang, **values))
 
 
 def language(api: ConsentAPI, scope: Scope, requested: str | None) -> str:
@@ -152,7 +156,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
             "lang": lang,
             "guide": browsers.localized_guide(guide, lang) if guide else None,
             "guides": [{"id": i, "name": browsers.guides()[i]["name"][lang]} for i in order],
-            "consent_cookie_warning": html.unescape(page_text(api, "consent_cookie_warning", lang)),
+            "consent_cookie_warning": plain_text(api, "consent_cookie_warning", lang),
             "reviewed": browsers.reviewed(),
         }
         await JSONResponse(body, headers={"Cache-Control": "private, max-age=300", "Vary": vary})(scope, receive, send)
@@ -244,8 +248,10 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
         media_type, body = await api.read_body(scope, receive)
         form = api.parse_form(body) if media_type != "application/json" else {}
         lang = language(api, scope, form.get("lang", [None])[-1])
-        if analytics is None or analytics in api.policy.required:
+        if analytics is None:
             raise api_error(ErrorCode.UNKNOWN_CATEGORY, category="analytics", known=[c.id for c in api.policy.categories])
+        if analytics in api.policy.required:
+            raise api_error(ErrorCode.REQUIRED_CATEGORY, category=analytics)
         consent = api.consent(scope)
         kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
         recorded = await api.record_choice(scope, kept - {analytics}, "opt-out", page=api.prefix + "/opt-out")
@@ -270,7 +276,7 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
         parts.append(f"<p>{page_text(api, 'no_analytics', lang)}</p>\n")
     else:
         parts.append(f"<p>{page_text(api, 'opt_out_intro', lang)}</p>\n")
-        if query.get("done") == "1":
+        if query.get("done") == "1" and not consent.allows(analytics):
             key = "opted_out" if consent.decided else "opted_out_no_cookie"
             parts.append(f'<p class="status" role="status">{page_text(api, key, lang)}</p>\n')
         parts.append(state_section(api, consent, analytics, lang))
@@ -282,7 +288,7 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
     await html_response(content, vary="Cookie, Sec-GPC, Accept-Language")(scope, receive, send)
 
 
-def state_section(api: ConsentAPI, consent: Any, analytics: str, lang: str) -> str:
+def state_section(api: ConsentAPI, consent: Consent, analytics: str, lang: str) -> str:
     if not consent.decided:
         state = "state_undecided"
     else:
@@ -291,7 +297,7 @@ def state_section(api: ConsentAPI, consent: Any, analytics: str, lang: str) -> s
     out += f'<p class="state">{page_text(api, state, lang)}</p>\n'
     if consent.gpc and analytics in api.policy.gpc_refuses:
         out += f"<p>{page_text(api, 'state_gpc', lang)}</p>\n"
-    if state != "state_refused":
+    if state != "state_refused" and analytics not in api.policy.required:
         out += (
             f'<form method="post" action="{link(api, "/opt-out")}">'
             f'<input type="hidden" name="lang" value="{lang}">'

@@ -336,6 +336,12 @@ async def test_confirmation_when_the_browser_keeps_no_cookie(ga_client: httpx.As
     assert "did not keep the cookie" in page.text
 
 
+async def test_no_confirmation_claimed_while_analytics_is_allowed(ga_client: httpx.AsyncClient) -> None:
+    await ga_client.post("/_consent", json={"accept": "all"})
+    _, page = await get_page(ga_client, "/_consent/opt-out?done=1&lang=en")
+    assert "has been recorded" not in page.text and "You have allowed analytics" in page.text
+
+
 async def test_opt_out_as_json(ga_client: httpx.AsyncClient, store: MemoryStore) -> None:
     r = await ga_client.post("/_consent/opt-out", json={})
     assert r.status_code == 200
