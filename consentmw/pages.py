@@ -121,7 +121,7 @@ def render(api: ConsentAPI, lang: str, title: str, body: str, switch_href: str) 
     )
 
 
-def html_response(content: str, *, status_code: int = 200, cache: str = "no-store", vary: str = "") -> HTMLResponse:
+def html_response(content: str, *, cache: str = "no-store", vary: str = "") -> HTMLResponse:
     headers = {
         "Content-Security-Policy": CSP,
         "Cache-Control": cache,
@@ -130,7 +130,7 @@ def html_response(content: str, *, status_code: int = 200, cache: str = "no-stor
     }
     if vary:
         headers["Vary"] = vary
-    return HTMLResponse(content, status_code=status_code, headers=headers)
+    return HTMLResponse(content, headers=headers)
 
 
 # -- GET /_consent/browsers -------------------------------------------------------------------
