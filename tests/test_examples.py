@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
-import select
 import signal
 import sqlite3
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,6 +20,7 @@ from consentmw.cli import main
 from consentmw.errors import ConfigError
 from consentmw.store import MemoryStore
 from tests.conftest import SECRET, client_for
+from tests.demo_support import demo_server
 
 PRESETS = {"starlette": "naver-cloud-en", "fastapi": "kakao-enterprise", "django": "naver-cloud"}
 GA_ID = "G-CONSENTMW1"
@@ -268,36 +264,6 @@ def test_readme_uvicorn_commands_name_real_apps(target: str) -> None:
 # -- the demo command, as the README runs it ---------------------------------------------------
 
 
-@pytest.fixture
-def run_demo(tmp_path: Path) -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str) -> tuple[str, subprocess.Popen[bytes]]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
-        command = [sys.executable, "-m", "consentmw", "demo", "--port", "0", "--log-level", "warning", *args]
-        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        processes.append(proc)
-        deadline = time.monotonic() + 30
-        output = b""
-        while (left := deadline - time.monotonic()) > 0 and select.select([proc.stdout], [], [], left)[0]:
-            chunk = os.read(proc.stdout.fileno(), 4096)  # unbuffered: select sees the pipe, not Python's buffer
-            if not chunk:
-                break
-            output += chunk
-            if m := re.search(rb"open\s+(http://127\.0\.0\.1:\d+/)", output):
-                return m.group(1).decode(), proc
-        proc.kill()
-        raise AssertionError(f"the demo printed no URL: {output.decode()} {proc.stderr.read().decode()}")
-
-    yield start
-    for proc in processes:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        proc.stdout.close()
-        proc.stderr.close()
-
-
 def log_records(path: Path) -> list[tuple[str, str]]:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT policy_id, choices FROM consent_log").fetchall()
@@ -305,16 +271,15 @@ def log_records(path: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("site_name", sorted(PRESETS))
-async def test_demo_serves_the_example_and_logs_choices_in_sqlite(run_demo, tmp_path: Path, site_name: str) -> None:
+async def test_demo_serves_the_example_and_logs_choices_in_sqlite(tmp_path: Path, site_name: str) -> None:
     log = tmp_path / "demo-log.db"
-    url, proc = run_demo("--site", site_name, "--store", f"sqlite:///{log}")
-    async with httpx.AsyncClient(base_url=url, headers={"origin": url.rstrip("/")}) as visitor:
-        page = await visitor.get("/")
-        assert page.status_code == 200
-        assert "wcslog.js" in page.text
-        assert (await visitor.post("/_consent", json=ACCEPT_ALL)).status_code == 200
-    proc.send_signal(signal.SIGINT)  # Ctrl+C: uvicorn shuts down, then dies of the signal it caught
-    assert proc.wait(15) in (0, -signal.SIGINT)
+    with demo_server(tmp_path, "--site", site_name, "--store", f"sqlite:///{log}") as server:
+        async with httpx.AsyncClient(base_url=server.url, headers={"origin": server.url.rstrip("/")}) as visitor:
+            page = await visitor.get("/")
+            assert page.status_code == 200
+            assert "wcslog.js" in page.text
+            assert (await visitor.post("/_consent", json=ACCEPT_ALL)).status_code == 200
+        assert server.stop() in (0, -signal.SIGINT)
     [(policy_id, choices)] = log_records(log)
     assert policy_id == PRESETS[site_name]
     assert '"analytics":true' in choices
