@@ -168,6 +168,9 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
         parts.append(f"<p>{page_text(api, 'detected', lang)}: <strong>{name}</strong></p>\n")
     else:
         parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
+    consent = api.consent(scope)
+    refused_here = query.get("refused") == "1" and consent.decided and consent.allowed <= api.policy.required
+    parts.append(site_only_section(api, lang, chosen, refused_here))
     if guide is not None:
         parts.append(guide_section(api, guide, lang, host))
     parts.append(browser_list(api, order, guide_id, lang))
@@ -176,7 +179,24 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
     params = {"browser": chosen} if chosen else {}
     switch = link(api, "/browsers", **params, lang="en" if lang == "ko" else "ko")
     content = render(api, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
-    await html_response(content, cache="private, max-age=300", vary=vary)(scope, receive, send)
+    cache = "no-store" if "refused" in query else "private, max-age=300"
+    await html_response(content, cache=cache, vary=vary)(scope, receive, send)
+
+
+def site_only_section(api: ConsentAPI, lang: str, chosen: str | None, refused: bool) -> str:
+    # Refusing in the browser breaks sign-in; refusing on the site alone does not. Offer that first,
+    # as a plain form to POST /_consent, so it works without JavaScript too.
+    back = f"{api.prefix}/browsers?" + urlencode({**({"browser": chosen} if chosen else {}), "lang": lang, "refused": "1"})
+    out = f'<section aria-labelledby="site-only">\n<h2 id="site-only">{page_text(api, "site_only_title", lang)}</h2>\n'
+    out += f"<p>{page_text(api, 'site_only_body', lang)}</p>\n"
+    if refused:
+        out += f'<p class="status" role="status">{page_text(api, "site_only_done", lang)}</p>\n'
+    out += (
+        f'<form method="post" action="{e(api.prefix)}"><input type="hidden" name="accept" value="necessary">'
+        f'<input type="hidden" name="next" value="{e(back)}">'
+        f'<button type="submit">{page_text(api, "reject_all", lang)}</button></form>\n'
+    )
+    return out + "</section>\n"
 
 
 @lru_cache(maxsize=32)

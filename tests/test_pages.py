@@ -41,6 +41,7 @@ class Page(HTMLParser):
         super().__init__()
         self.links: list[str] = []
         self.forms: list[dict[str, str]] = []
+        self.inputs: dict[str, str] = {}
         self.scripts = 0
         self.styles: list[str] = []
         self.codes: list[str] = []
@@ -58,6 +59,8 @@ class Page(HTMLParser):
             self.links.append(attributes.get("href", ""))
         elif tag == "form":
             self.forms.append(attributes)
+        elif tag == "input":
+            self.inputs[attributes.get("name", "")] = attributes.get("value", "")
         elif tag == "script":
             self.scripts += 1
         elif tag == "html":
@@ -127,8 +130,8 @@ async def test_browsers_page_shows_the_visitors_own_browser(reader: httpx.AsyncC
     name = browsers.guides()[guide]["name"]["ko"]
     assert page.lang == "ko"
     assert f"사용 중인 브라우저: {name}" in page.text
-    assert page.headings[1] == name
-    assert [h for h in page.headings if h.startswith(("모든 쿠키", "서드 파티", "이 사이트"))] == [
+    assert name in page.headings
+    assert [h for h in page.headings if h.startswith(("모든 쿠키", "서드 파티", "이 사이트("))] == [
         "모든 쿠키 차단",
         "서드 파티(제3자) 쿠키만 차단",
         "이 사이트(testserver)의 쿠키 삭제",
@@ -176,6 +179,26 @@ async def test_every_guide_renders_in_both_languages(reader: httpx.AsyncClient, 
             assert action["address"] in page.codes
     other = "ko" if lang == "en" else "en"
     assert f"/_consent/browsers?browser={guide_id}&lang={other}" in page.links
+
+
+async def test_refusing_on_this_site_only_without_javascript(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    await client.post("/_consent", json={"accept": "all"})
+    _, page = await get_page(client, "/_consent/browsers?browser=safari&lang=en")
+    assert "Refuse on this site only" in page.headings
+    assert page.forms == [{"method": "post", "action": "/_consent"}]
+    # The form the page carries, posted as a browser with JavaScript off posts it.
+    assert page.inputs == {"accept": "necessary", "next": "/_consent/browsers?browser=safari&lang=en&refused=1"}
+    r = await client.post("/_consent", data=page.inputs, follow_redirects=True)
+    page = Page(r.text)
+    assert "All of this site's non-essential cookies are now refused." in page.text
+    assert r.headers["cache-control"] == "no-store"
+    assert (await client.get("/_consent")).json()["choices"] == {"necessary": True, "personalisation": False, "analytics": False, "advertising": False}
+    assert [rec.method for rec in store.records] == ["api", "form"]
+
+
+async def test_refused_confirmation_needs_a_real_refusal(reader: httpx.AsyncClient) -> None:
+    _, page = await get_page(reader, "/_consent/browsers?lang=en&refused=1")
+    assert "are now refused" not in page.text
 
 
 async def test_settings_addresses_are_text_to_copy_never_links(reader: httpx.AsyncClient) -> None:
