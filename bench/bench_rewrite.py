@@ -14,6 +14,7 @@ what was allocated before the first chunk. Target: under 1 MB.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consentmw.html import HTMLRewriter  # noqa: E402
+from consentmw.html import SCAN, HTMLRewriter  # noqa: E402
 from consentmw.policy import load_policy  # noqa: E402
 from tests.corpus.pages import page_of_size, products, shop_page  # noqa: E402
 
@@ -55,16 +56,24 @@ def speed(runs: int, rounds: int) -> None:
         stream.feed(body)
         stream.close()
 
+    def floor() -> None:
+        # What any rewriter built on re must do at least: lowercase once, find the tags that matter.
+        for _ in SCAN.finditer(body.lower()):
+            pass
+
     out = rewriter.stream(allowed).feed(body)
-    changed = out.count(b'type="text/plain" data-consentmw-category=')
-    scan_t = rewrite_t = float("inf")
+    changed = out.count(b'data-consentmw-category="')
+    hits = sum(1 for _ in SCAN.finditer(body.lower()))
+    scan_t = rewrite_t = floor_t = float("inf")
     for _ in range(rounds):
         scan_t = min(scan_t, fastest(scan, runs))
+        floor_t = min(floor_t, fastest(floor, runs))
         rewrite_t = min(rewrite_t, fastest(rewrite, runs))
-    print(f"page: {len(body):,} bytes, {body.count(b'<'):,} tags, {body.count(b'<script')} scripts, {changed} tags made inert")
-    print(f"re.finditer(b'<script') scan: {scan_t * 1e6:8.1f} us")
-    print(f"rewrite (one feed + close):    {rewrite_t * 1e6:8.1f} us")
-    print(f"ratio: {rewrite_t / scan_t:.2f}x (target <= 2x)")
+    print(f"page: {len(body):,} bytes, {body.count(b'<'):,} tags, {body.count(b'<script')} scripts, {hits} tags looked at, {changed} made inert")
+    print(f"re.finditer(b'<script') scan:     {scan_t * 1e6:8.1f} us")
+    print(f"lower() + SCAN of the tags:        {floor_t * 1e6:8.1f} us  ({floor_t / scan_t:.2f}x)")
+    print(f"rewrite (one feed + close):        {rewrite_t * 1e6:8.1f} us  ({rewrite_t / scan_t:.2f}x, target <= 2x)")
+    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def memory() -> None:

@@ -96,7 +96,7 @@ def quoted(value: bytes) -> bytes:
 
 
 def url_of(value: bytes) -> bytes:
-    return value.replace(b"&amp;", b"&").replace(b"&#38;", b"&")
+    return value.replace(b"&amp;", b"&").replace(b"&#38;", b"&") if b"&" in value else value
 
 
 class HTMLRewriter:

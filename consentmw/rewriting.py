@@ -168,7 +168,7 @@ class PageResponse:
             merge_vary(headers, name)
         allowed = self.consent.allowed
         self.variant_etag(headers, allowed)
-        if self.scope.get("method") == "HEAD":
+        if self.scope.get("method") == "HEAD" or start.get("status") in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
             await self.send({**start, "headers": headers})
             await self.send(message)

@@ -99,6 +99,7 @@ class TrackerRules:
         self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
         self.warned: set[str] = set()
         self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
+        self._inline: dict[bytes, tuple[Tracker, ...]] = {}
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
@@ -124,11 +125,17 @@ class TrackerRules:
     def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
         """Trackers whose official loader or call appears in inline script code."""
         code = code.lower()
-        candidates: list[Tracker] = list(self.ungated_inline)
-        for keyword, trackers in self.by_keyword.items():
-            if keyword in code:
-                candidates.extend(trackers)
-        return self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)])
+        found = self._inline.get(code)
+        if found is None:
+            candidates: list[Tracker] = list(self.ungated_inline)
+            for keyword, trackers in self.by_keyword.items():
+                if keyword in code:
+                    candidates.extend(trackers)
+            found = self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)])
+            # Sites send the same snippets and app bootstrap code on every page.
+            if len(code) <= 8192 and len(self._inline) < 1024:
+                self._inline[code] = found
+        return found
 
     @staticmethod
     def _narrow(matched: list[Tracker]) -> tuple[Tracker, ...]:

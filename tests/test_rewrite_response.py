@@ -127,8 +127,13 @@ async def test_pathsend_passes_through_with_its_headers() -> None:
     assert sent[1] == pathsend
 
 
-async def test_head_request_gets_the_same_headers_and_no_body() -> None:
-    sent = await run(app_sending(html_headers(), b""), method="HEAD")
+@pytest.mark.parametrize(("method", "status"), [("HEAD", 200), ("GET", 304)])
+async def test_bodiless_responses_get_the_same_headers_and_no_body(method: str, status: int) -> None:
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": html_headers()})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent = await run(app, method=method)
     assert header(sent[0], b"content-length") == []
     assert header(sent[0], b"vary") == [b"Cookie, Sec-GPC"]
     assert body_of(sent) == b""
