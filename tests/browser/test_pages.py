@@ -64,3 +64,11 @@ def test_kakaotalk_visitor_is_sent_to_a_real_browser(new_context) -> None:
     page.get_by_role("heading", name="평소 쓰는 브라우저로 열기").wait_for()
     assert page.get_by_text("카카오톡 안의 브라우저로 열려 있습니다").is_visible()
     assert page.get_by_role("link", name="삼성 인터넷").is_visible()
+
+
+def test_refusing_on_this_site_only_with_javascript_off(new_context) -> None:
+    page = new_context(java_script_enabled=False).new_page()
+    page.goto("/_consent/browsers?browser=safari-ios")
+    page.get_by_role("button", name="필수 쿠키만 허용").click()
+    page.get_by_role("status").filter(has_text="이 사이트의 필수가 아닌 쿠키를 모두 거부했습니다").wait_for()
+    assert page.get_by_role("heading", name="Safari (iPhone·iPad)").is_visible()
