@@ -39,6 +39,7 @@ from consentmw.policy import Policy, localized
 from consentmw.response import merge_vary
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
+WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 
 
@@ -97,8 +98,11 @@ class PageRewriting:
         """A per-response rewriter for this ``http.response.start``, or None to leave it alone."""
         headers = message.get("headers") or ()
         for key, value in headers:
-            if key.lower() == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            key = key.lower()
+            if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
                 return None
+            if key == b"content-type" and WIDE_CHARSET.search(value):
+                return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
         return PageResponse(self, scope, consent, message, send)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool) -> bytes:
@@ -128,7 +132,9 @@ class PageRewriting:
                 f'<button name="accept" value="necessary">{text("reject_all")}</button>'
                 "</form></noscript>"
             )
-        return form.replace("{next}", escape(next_url)).encode()
+        # ASCII with character references: the same bytes are right in UTF-8, EUC-KR or any
+        # other ASCII-compatible charset the page may be in.
+        return form.replace("{next}", escape(next_url)).encode("ascii", "xmlcharrefreplace")
 
 
 class PageResponse:

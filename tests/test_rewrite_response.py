@@ -9,7 +9,7 @@ import pytest
 from consentmw import ConsentMiddleware
 from consentmw.store import MemoryStore
 from tests.conftest import SECRET, client_for
-from tests.corpus.pages import live_trackers, shop_page
+from tests.corpus.pages import HERE, live_trackers, shop_page
 
 Message = dict[str, Any]
 PAGE = shop_page(["ga4-gtag", "meta-pixel"], 2).encode()
@@ -209,6 +209,20 @@ async def test_cookie_filtering_still_applies_to_html_responses() -> None:
     sent = await run(app_sending(headers, PAGE))
     assert header(sent[0], b"set-cookie") == [b"sessionid=abc; Path=/"]
     assert live_trackers(body_of(sent).decode()) == set()
+
+
+async def test_euc_kr_page_stays_euc_kr() -> None:
+    page = (HERE / "legacy-euckr.html").read_bytes()
+    headers = [(b"content-type", b"text/html; charset=euc-kr")]
+    sent = await run(app_sending(headers, page[:301], page[301:]))
+    text = body_of(sent).decode("euc-kr")  # strict: one stray UTF-8 byte would fail here
+    assert "한국상사" in text and "&#" in text and live_trackers(text) == set()
+
+
+async def test_utf16_pages_pass_untouched() -> None:
+    page = "<html><head></head><body><script src='https://connect.facebook.net/en_US/fbevents.js'></script></body></html>".encode("utf-16")
+    headers = [(b"content-type", b"text/html; charset=UTF-16")]
+    assert body_of(await run(app_sending(headers, page))) == page
 
 
 async def test_fragment_responses_get_no_banner() -> None:
