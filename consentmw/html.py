@@ -48,6 +48,8 @@ ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>
 # search skips ahead quickly; the caller checks that a space comes before (not data-src=).
 QUICK_ATTRS = re.compile(rb"""(src|type)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
 SRC_ATTR = re.compile(rb"""src\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
+# Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
+IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
 SPACE = frozenset(b" \t\n\r\f")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -110,6 +112,7 @@ class HTMLRewriter:
         # A start tag longer than this is passed through as it is (a huge data: URL is no tracker).
         self.max_tag = max_tag
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
+        self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
     def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"") -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
@@ -253,7 +256,7 @@ class RewriteStream:
                     break
                 self.raw_end = b"</script"
             else:
-                replacement = self._element(kind, buf, start, name_end, tag_end)
+                replacement = self._element(kind, buf, low, start, name_end, tag_end)
                 if kind == IFRAME:
                     self.raw_end = b"</iframe"
             if not self.head_done and self.document:
@@ -270,17 +273,19 @@ class RewriteStream:
 
     def _not_pixel(self, low: bytes, start: int) -> int:
         """Where an image tag of no tracker ends, or 0 when it needs a closer look. Most images
-        are the site's own: they are ruled out by a few bounded searches, without parsing."""
+        are the site's own: they are ruled out by their hosts, without parsing the tag."""
         gt = low.find(b">", start)
-        if gt < 0 or low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0:
+        if gt < 0:
             return 0
-        if low.count(b'"', start, gt) % 2 or low.count(b"'", start, gt) % 2:
-            return 0  # a ">" inside a quoted value: parse it properly
-        m = SRC_ATTR.search(low, start, gt)
-        while m is not None and low[m.start() - 1] not in SPACE:
-            m = SRC_ATTR.search(low, m.end(), gt)
-        if m is not None and self.rw.trackers.match_src(attr_value(m)):
+        tag = low[start:gt]
+        if b"data-" in tag or b"optanon" in tag or tag.count(b'"') & 1 or tag.count(b"'") & 1:
+            return 0  # another tool's marking, or a ">" inside a quoted value: parse it properly
+        trackers = self.rw.trackers
+        if trackers.ungated_src and b"src" in tag:
             return 0
+        for host in IMG_HOSTS.findall(tag):
+            if trackers.candidates(host):
+                return 0
         return gt + 1
 
     def _structure(self, kind: int, buf: bytes, start: int, tag_end: int, out: list[bytes]) -> int:
@@ -330,16 +335,33 @@ class RewriteStream:
             found = self.rw.trackers.match_inline(low[tag_end:code_end])
         if not found:
             return True
-        attrs = parse_attrs(buf, name_end, tag_end)
-        return self._rewrite(SCRIPT, buf, start, tag_end, attrs, self.rw.trackers.categories(found), type_of(attrs.get(b"type")))
+        return self._rewrite_known(SCRIPT, buf, start, name_end, tag_end, self.rw.trackers.categories(found))
 
-    def _element(self, kind: int, buf: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
+    def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
+        if low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0:
+            m = SRC_ATTR.search(low, name_end, tag_end)
+            while m is not None and low[m.start() - 1] not in SPACE:
+                m = SRC_ATTR.search(low, m.end(), tag_end)
+            found = self.rw.trackers.match_src(attr_value(m)) if m is not None else ()
+            return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
         attrs = parse_attrs(buf, name_end, tag_end)
         cats = self.rw.marked_categories(kind, attrs, None)
         if cats is None and (src := attrs.get(b"src")) is not None:
             found = self.rw.trackers.match_src(url_of(src.value or b"").strip().lower())
             cats = self.rw.trackers.categories(found) if found else None
         return self._rewrite(kind, buf, start, tag_end, attrs, cats, None)
+
+    def _rewrite_known(self, kind: int, buf: bytes, start: int, name_end: int, tag_end: int, cats: tuple[str, ...]) -> bytes | bool:
+        # The same tracker tags come on every page: their rewritten form is remembered.
+        tag = buf[start:tag_end]
+        key = (tag, cats, all(c in self.allowed for c in cats))
+        done = self.rw.rewritten.get(key)
+        if done is None:
+            attrs = parse_attrs(buf, name_end, tag_end)
+            done = self._rewrite(kind, buf, start, tag_end, attrs, cats, type_of(attrs.get(b"type")) if kind == SCRIPT else None)
+            if len(tag) <= 4096 and len(self.rw.rewritten) < 4096:
+                self.rw.rewritten[key] = done
+        return done
 
     def _rewrite(self, kind: int, buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes | bool:
         if cats is None:

@@ -105,15 +105,17 @@ class TrackerRules:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
         url = url.strip().lower()
         m = HOST.match(url)
-        host = m.group(1) if m else b""
-        candidates = self._by_host.get(host)
-        if candidates is None:
-            candidates = self.ungated_src + self._host_trackers(host)
+        candidates = self.candidates(m.group(1) if m else b"")
+        return self._narrow([t for t in candidates if any(p.search(url) for p in t.src)]) if candidates else ()
+
+    def candidates(self, host: bytes) -> tuple[Tracker, ...]:
+        """Trackers a tag loading from ``host`` (lowercase; b"" for a relative URL) could be."""
+        found = self._by_host.get(host)
+        if found is None:
+            found = self.ungated_src + self._host_trackers(host)
             if len(self._by_host) < 4096:  # images of one site come from a handful of hosts
-                self._by_host[host] = candidates
-        if not candidates:
-            return ()
-        return self._narrow([t for t in candidates if any(p.search(url) for p in t.src)])
+                self._by_host[host] = found
+        return found
 
     def _host_trackers(self, host: bytes) -> tuple[Tracker, ...]:
         found: list[Tracker] = []
