@@ -93,6 +93,10 @@ def analytics_snippet() -> str:
     return text.replace("{{ ga_measurement_id }}", GA_MEASUREMENT_ID).replace("{{ naver_site_id }}", NAVER_SITE_ID)
 
 
+def site_css() -> str:
+    return (SNIPPETS / "site.css").read_text("utf-8")
+
+
 def chosen_theme(cookies: dict[str, str], query: str | None = None) -> str:
     for value in (query, cookies.get(PREFS_COOKIE)):
         if value in THEMES:
@@ -157,15 +161,6 @@ TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-STYLE = """
-body { font: 16px/1.6 system-ui, sans-serif; max-width: 46rem; margin: 0 auto; padding: 1rem; }
-body.theme-dark { background: #15181c; color: #e8eaed; }
-body.theme-dark a { color: #8ab4f8; }
-nav a, footer a, footer button { margin-right: 1rem; }
-footer { margin-top: 3rem; border-top: 1px solid #8884; padding-top: 1rem; }
-dl.consent-state { display: grid; grid-template-columns: max-content auto; gap: .25rem 1rem; }
-dd { margin: 0; }
-"""
 
 
 class Pages:
@@ -186,7 +181,7 @@ class Pages:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>{STYLE}</style>
+<style>{site_css()}</style>
 {analytics_snippet()}
 </head>
 <body class="theme-{theme}">
