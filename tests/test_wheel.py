@@ -51,6 +51,7 @@ def test_wheel_contains_schema_presets_and_static(wheel: Path) -> None:
     assert "consentmw/policy.schema.json" in names
     assert "consentmw/presets/default.json" in names
     assert {"consentmw/static/banner.js", "consentmw/static/banner.css"} <= names
+    assert {"consentmw/examples/fastapi_site/app.py", "consentmw/examples/snippets/analytics.html"} <= names
 
 
 @pytest.mark.slow
