@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from consentmw import Consent, Policy, load_policy
+from consentmw import ConfigError, Consent, Policy, load_policy
 
 logger = logging.getLogger("examples")
 
@@ -74,8 +74,11 @@ SERVICES: list[dict[str, Any]] = [
 def site_policy(preset: str) -> Policy:
     """A preset with this site's analytics declared in its analytics category; a service the
     preset already names keeps its texts and gains this site's ids."""
-    data = copy.deepcopy(load_policy(preset).data)
-    target = load_policy(preset).category_for("analytics")
+    base = load_policy(preset)
+    target = base.category_for("analytics")
+    if target is None:
+        raise ConfigError(f"the {preset!r} preset has no analytics category for the site's GA and Naver tags")
+    data = copy.deepcopy(base.data)
     category = next(c for c in data["categories"] if c["id"] == target)
     services = category.setdefault("services", [])
     for service in SERVICES:
@@ -87,12 +90,14 @@ def site_policy(preset: str) -> Policy:
     return Policy(data)
 
 
+@functools.cache
 def analytics_snippet() -> str:
     # The same file the Django templates include; its {{ }} placeholders are Django's syntax.
     text = (SNIPPETS / "analytics.html").read_text("utf-8")
     return text.replace("{{ ga_measurement_id }}", GA_MEASUREMENT_ID).replace("{{ naver_site_id }}", NAVER_SITE_ID)
 
 
+@functools.cache
 def site_css() -> str:
     return (SNIPPETS / "site.css").read_text("utf-8")
 
@@ -160,7 +165,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "current": "Current theme: {theme}",
     },
 }
-
 
 
 class Pages:
