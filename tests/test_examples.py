@@ -158,6 +158,15 @@ async def test_analytics_tags_run_after_consent(site: httpx.AsyncClient, choice:
     assert f"ga-disable-{GA_ID}" not in page
 
 
+async def test_gpc_keeps_analytics_off_even_after_accept_all(site: httpx.AsyncClient) -> None:
+    await choose(site, ACCEPT_ALL)
+    page = (await site.get("/", headers={"sec-gpc": "1"})).text
+    for name, tag in tracker_tags(page).items():
+        assert is_inert(tag), f"{name} would run despite Sec-GPC: {tag.attrs}"
+    assert consent_state(page)["analytics"] == "refused"
+    assert re.search(r'<dd data-state="gpc">(sent|보냄)</dd>', page)
+
+
 @pytest.mark.parametrize(
     ("choice", "expected"),
     [
