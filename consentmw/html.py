@@ -4,8 +4,8 @@ One ``HTMLRewriter`` per policy holds what is worked out once (the tracker rules
 other consent tools' names); ``HTMLRewriter.stream(allowed, ...)`` makes the per-response
 ``RewriteStream`` with ``feed(bytes) -> bytes`` and ``close() -> bytes``.
 
-The stream scans for the few tags that matter (``<script``, ``<iframe``, ``<img``, comments,
-raw-text elements, ``<head>`` and ``</body>``) and copies everything else as it came, so any
+The stream scans for the few tags that matter (``<script``, ``<iframe``, ``<img``, resource
+hints in ``<link>``, comments, raw-text elements, ``<head>`` and ``</body>``) and copies everything else as it came, so any
 ASCII-compatible charset (UTF-8, EUC-KR, ...) passes unchanged. It keeps back only an unfinished
 tag, or an inline script up to ``inline_limit`` bytes while it cannot yet tell what the script
 is; nothing else is buffered.
@@ -18,17 +18,18 @@ from collections.abc import Collection
 from typing import NamedTuple
 
 from consentmw.policy import Policy
-from consentmw.trackers import Tracker, TrackerRules
+from consentmw.trackers import HOST, Tracker, TrackerRules
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.
-SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!--|i(?:mg|frame)|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
-SCRIPT, COMMENT, IMG, IFRAME, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML = range(10)
+SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!--|i(?:mg|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
+SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML = range(11)
 KINDS = {
     b"script": SCRIPT,
     b"!--": COMMENT,
     b"img": IMG,
     b"iframe": IFRAME,
+    b"link": LINK,
     b"head": HEAD,
     b"/head": HEAD_END,
     b"body": BODY,
@@ -50,6 +51,8 @@ QUICK_ATTRS = re.compile(rb"""(src|type)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][
 SRC_ATTR = re.compile(rb"""src\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
 IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
+HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
+HREF_ATTR = re.compile(rb"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
 SPACE = frozenset(b" \t\n\r\f")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -225,7 +228,7 @@ class RewriteStream:
                 out.append(buf[pos:name_end])
                 pos = name_end
                 continue
-            if kind == IMG and (skip := self._not_pixel(low, name_end)):
+            if kind in (IMG, LINK) and (skip := self._not_tracker(kind, low, name_end)):
                 out.append(buf[pos:skip])
                 pos = skip
                 continue
@@ -271,19 +274,28 @@ class RewriteStream:
         self.carry = buf[pos:]
         return b"".join(out)
 
-    def _not_pixel(self, low: bytes, start: int) -> int:
-        """Where an image tag of no tracker ends, or 0 when it needs a closer look. Most images
+    def _not_tracker(self, kind: int, low: bytes, start: int) -> int:
+        """Where an image or link tag of no tracker ends, or 0 when it needs a closer look. Most
         are the site's own: they are ruled out by their hosts, without parsing the tag."""
         gt = low.find(b">", start)
         if gt < 0:
             return 0
         tag = low[start:gt]
-        if b"data-" in tag or b"optanon" in tag or tag.count(b'"') & 1 or tag.count(b"'") & 1:
-            return 0  # another tool's marking, or a ">" inside a quoted value: parse it properly
+        if tag.count(b'"') & 1 or tag.count(b"'") & 1:
+            return 0  # a ">" inside a quoted value: parse it properly
+        if kind == LINK:
+            # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
+            if b"pre" not in tag:
+                return gt + 1
+            hosts = HREF_HOSTS.findall(tag)
+        else:
+            if b"data-" in tag or b"optanon" in tag:
+                return 0  # maybe another consent tool's marking
+            hosts = IMG_HOSTS.findall(tag)
         trackers = self.rw.trackers
-        if trackers.ungated_src and b"src" in tag:
+        if trackers.ungated_src and (b"src" in tag or b"href" in tag):
             return 0
-        for host in IMG_HOSTS.findall(tag):
+        for host in hosts:
             if trackers.candidates(host):
                 return 0
         return gt + 1
@@ -338,11 +350,15 @@ class RewriteStream:
         return self._rewrite_known(SCRIPT, buf, start, name_end, tag_end, self.rw.trackers.categories(found))
 
     def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
-        if low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0:
-            m = SRC_ATTR.search(low, name_end, tag_end)
+        if kind == LINK or (low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0):
+            address = HREF_ATTR if kind == LINK else SRC_ATTR
+            m = address.search(low, name_end, tag_end)
             while m is not None and low[m.start() - 1] not in SPACE:
-                m = SRC_ATTR.search(low, m.end(), tag_end)
+                m = address.search(low, m.end(), tag_end)
             found = self.rw.trackers.match_src(attr_value(m)) if m is not None else ()
+            if kind == LINK and not found and m is not None and (host := HOST.match(attr_value(m).lower())):
+                # preconnect to a tracker's host: it serves every purpose its trackers have.
+                found = self.rw.trackers.candidates(host.group(1))
             return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
         attrs = parse_attrs(buf, name_end, tag_end)
         cats = self.rw.marked_categories(kind, attrs, None)
@@ -382,6 +398,12 @@ class RewriteStream:
                 add.append((b"src", held))
             if not drop and not add:
                 return True
+        elif kind == LINK:
+            # A resource hint: nothing to bring back later, the tracker's own tag loads it then.
+            if b"href" in attrs:
+                rename[b"href"] = b"data-consentmw-href"
+                drop.add(b"data-consentmw-href")
+            add.append((b"data-consentmw-category", " ".join(cats).encode()))
         else:
             if b"src" in attrs:
                 rename[b"src"] = b"data-consentmw-src"

@@ -85,7 +85,23 @@ def test_pixel_image_and_iframe_lose_their_address() -> None:
     )
 
 
+HINTS = [
+    '<link rel="preload" as="script" href="https://www.googletagmanager.com/gtag/js?id=G-1">',
+    "<link rel=preconnect href=https://connect.facebook.net crossorigin>",
+    '<link rel="dns-prefetch" href="//wcs.naver.net">',
+]
+
+
+@pytest.mark.parametrize("hint", HINTS)
+def test_resource_hints_to_trackers_wait_for_consent(hint: str) -> None:
+    out = rewrite(hint, chunk=5).decode()
+    assert "href=" not in out.replace("data-consentmw-href=", "") and "data-consentmw-category=" in out
+    assert rewrite(hint, EVERYTHING) == hint.encode()
+
+
 OWN_CODE = [
+    '<link rel="preload" href="/static/app.js" as="script"><link rel="preconnect" href="https://img.shop.example.kr">',
+    '<link rel="stylesheet" href="https://www.googletagmanager.com/x.css"><link rel="prev" href="/p/1">',
     '<script type="application/ld+json">{"note": "gtag(\'config\', \'G-1\') and fbq(\'init\', \'1\')"}</script>',
     '<script type="application/json" id="data">{"src": "https://connect.facebook.net/en_US/fbevents.js"}</script>',
     '<script type="importmap">{"imports": {"a": "https://www.googletagmanager.com/gtag/js?id=G-1"}}</script>',
