@@ -5,8 +5,9 @@ other consent tools' names); ``HTMLRewriter.stream(allowed, ...)`` makes the per
 ``RewriteStream`` with ``feed(bytes) -> bytes`` and ``close() -> bytes``.
 
 The stream scans for the few tags that matter (``<script``, ``<iframe``, ``<img``, resource
-hints in ``<link>``, comments, raw-text elements, ``<head>`` and ``</body>``) and copies everything else as it came, so any
-ASCII-compatible charset (UTF-8, EUC-KR, ...) passes unchanged. It keeps back only an unfinished
+hints in ``<link>``, comments, raw-text elements, ``<head>`` and ``</body>``) and copies
+everything else as it came, so any ASCII-compatible charset (UTF-8, EUC-KR, ...) passes
+unchanged. It keeps back only an unfinished
 tag, or an inline script up to ``inline_limit`` bytes while it cannot yet tell what the script
 is; nothing else is buffered.
 """
@@ -127,10 +128,9 @@ class HTMLRewriter:
     def marked_categories(self, tag: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
         names: list[bytes]
-        tool = "consentmw"
         if (a := attrs.get(b"data-consentmw-category")) and a.value:
-            return tuple(n.decode("ascii", "replace") for n in a.value.split())
-        if (a := attrs.get(b"data-cookieconsent")) and a.value and a.value.strip().lower() != b"ignore":
+            names, tool = a.value.split(), "consentmw"
+        elif (a := attrs.get(b"data-cookieconsent")) and a.value and a.value.strip().lower() != b"ignore":
             names, tool = [n.strip() for n in a.value.split(b",") if n.strip()], "Cookiebot"
         elif (a := attrs.get(b"class")) and a.value and (m := OPTANON.search(a.value)):
             names, tool = [n for n in m.group(1).split(b"-") if n], "OneTrust"

@@ -170,6 +170,12 @@ def test_other_consent_tools_markup_runs_once_allowed(markup: str, refused: str,
     assert len(live_tags(out)) == 1
 
 
+def test_tags_the_site_marked_for_consentmw_follow_the_choice() -> None:
+    markup = '<script type="text/plain" data-consentmw-category="statistics" data-consentmw-src="/stats.js"></script>'
+    assert rewrite(markup) == markup.encode()  # already inert and marked: nothing to add
+    assert live_tags(rewrite(markup, NOBODY | {"analytics"}).decode()) == ["src /stats.js"]
+
+
 def test_other_tools_necessary_category_is_always_on() -> None:
     out = rewrite('<script type="text/plain" data-cookieconsent="necessary" src="/session.js"></script>').decode()
     assert live_tags(out) == ["src /session.js"]
