@@ -1,0 +1,331 @@
+"""Throughput and errors of the FastAPI example site under load, with and without ConsentMiddleware.
+
+Two uvicorn servers run in subprocesses on 127.0.0.1, one worker each, both serving the FastAPI
+example's own router (its HTML pages and its JSON endpoint, examples/fastapi_site/app.py) plus its
+stylesheet as a static file:
+
+- bare: the same routes with no middleware; the pages' consent dependency is overridden with a
+  constant "not decided" Consent, so the handlers do the same work without consentmw reading anything;
+- consentmw: the same routes behind ConsentMiddleware (the example's policy, a SQLite consent log in
+  a temporary directory).
+
+How it is measured. The client is this process: one asyncio loop, a bounded number of keep-alive
+connections (--connections, default 32), each sending pre-built HTTP/1.1 request bytes and reading
+the response by its Content-Length (or chunks). No HTTP library on the client side, because the
+client and the server share this machine's two cores: the cheaper the client, the more of the
+figure is the server's. Each kind of request (HTML page, JSON, static file) is driven alone for a
+segment, closed loop (a connection sends its next request when the last answer is in), against one
+server and then the other; rounds alternate which server goes first, so noise from the rest of the
+machine falls on both alike. Consent posts go to the consentmw server only (the bare site has no
+such endpoint), in a mixed segment where every connection cycles through pages, JSON, static files
+and a consent post. The load lasts --seconds in all (default 30), split evenly over the segments.
+
+Printed per kind: requests/s summed over its segments, the server's CPU time per request (from
+/proc, so the figure that matters is not hidden by what the client costs), the ratio consentmw/bare
+of requests/s, and errors: any status other than the expected one, or a transport error.
+
+    python bench/bench_load.py [--seconds 30] [--connections 32] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-load-secret-key-0123456789abcdef"
+HOST = "127.0.0.1"
+
+
+# -- the server side (run in a subprocess: python bench/bench_load.py --serve bare|consentmw) -------
+
+
+def site(wrapped: bool, store: str) -> object:
+    os.environ.setdefault("CONSENTMW_SECRET_KEY", SECRET)
+    os.environ.setdefault("CONSENTMW_STORE", "memory://")  # for the module-level app the import builds
+    sys.path.insert(0, str(ROOT))
+    from fastapi import FastAPI
+    from starlette.staticfiles import StaticFiles
+
+    from consentmw import ConsentMiddleware
+    from consentmw.consent import ConsentReader
+    from consentmw.cookie import ConsentCodec
+    from examples.common import SNIPPETS
+    from examples.fastapi_site import app as example
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(example.router)
+    app.mount("/static", StaticFiles(directory=SNIPPETS), name="static")
+    if wrapped:
+        app.add_middleware(ConsentMiddleware, secret_key=SECRET, policy=example.POLICY, store=store)
+    else:
+        reader = ConsentReader(example.POLICY, ConsentCodec([SECRET], example.POLICY), "consentmw")
+        undecided = reader({"headers": []})
+        app.dependency_overrides[example.visitor_consent] = lambda: undecided
+    return app
+
+
+def serve(kind: str, store: str) -> None:
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((HOST, 0))
+    sock.listen(1024)
+    app = site(kind == "consentmw", store)
+    print(sock.getsockname()[1], flush=True)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", backlog=1024)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+# -- the client side ------------------------------------------------------------------------------
+
+
+class Server:
+    def __init__(self, kind: str, store: str) -> None:
+        self.kind = kind
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, "--store", store],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if not line.strip().isdigit():
+            self.stop()
+            raise SystemExit(f"the {kind} server did not start")
+        self.port = int(line)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str
+    raw: bytes
+    expected: int
+
+
+def build(method: str, path: str, port: int, headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}", "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0 bench"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def requests_for(port: int, cookie: str) -> dict[str, list[Request]]:
+    """Per kind, the requests a connection cycles through: half from visitors who chose, half not."""
+    chose = {"Cookie": f"consentmw={cookie}; prefs_theme=dark; _ga=GA1.1.123.456"}
+    html = {"Accept": "text/html"}
+    kinds: dict[str, list[Request]] = {
+        "html": [
+            Request("html", build("GET", "/", port, html), 200),
+            Request("html", build("GET", "/preferences", port, {**html, **chose}), 200),
+            Request("html", build("GET", "/preferences?theme=dark", port, html), 200),
+            Request("html", build("GET", "/", port, {**html, **chose}), 200),
+        ],
+        "json": [
+            Request("json", build("GET", "/api/consent", port, {"Accept": "application/json"}), 200),
+            Request("json", build("GET", "/api/consent", port, {"Accept": "application/json", **chose}), 200),
+        ],
+        "static": [
+            Request("static", build("GET", "/static/site.css", port, {"Accept": "text/css"}), 200),
+            Request("static", build("GET", "/static/site.css", port, {"Accept": "text/css", **chose}), 200),
+        ],
+    }
+    origin = {"Origin": f"http://{HOST}:{port}", "Content-Type": "application/json"}
+    kinds["consent post"] = [
+        Request("consent post", build("POST", "/_consent", port, origin, json.dumps({"accept": "all"}).encode()), 200),
+        Request("consent post", build("POST", "/_consent", port, {**origin, **chose}, b'{"choices": {"analytics": false}}'), 200),
+    ]
+    return kinds
+
+
+class HTTPError(Exception):
+    pass
+
+
+async def read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length, chunked = None, False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    elif length is not None:
+        await reader.readexactly(length)
+    else:
+        raise HTTPError("a response with neither Content-Length nor chunks")
+    return status
+
+
+@dataclass
+class Tally:
+    done: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    cpu: float = 0.0
+    samples: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for k, v in other.done.items():
+            self.done[k] = self.done.get(k, 0) + v
+        for k, v in other.errors.items():
+            self.errors[k] = self.errors.get(k, 0) + v
+        self.seconds += other.seconds
+        self.cpu += other.cpu
+        self.samples += other.samples[: 5 - len(self.samples)]
+
+
+async def connection(port: int, sequence: list[Request], offset: int, until: float, tally: Tally) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        for request in itertools.islice(itertools.cycle(sequence), offset, None):
+            if time.perf_counter() >= until:
+                break
+            try:
+                writer.write(request.raw)
+                status = await read_response(reader)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, HTTPError, ValueError) as exc:
+                tally.errors[request.kind] = tally.errors.get(request.kind, 0) + 1
+                tally.samples.append(f"{request.kind}: {type(exc).__name__}: {exc}")
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, port)
+                continue
+            if status == request.expected:
+                tally.done[request.kind] = tally.done.get(request.kind, 0) + 1
+            else:
+                tally.errors[request.kind] = tally.errors.get(request.kind, 0) + 1
+                tally.samples.append(f"{request.kind}: status {status}, expected {request.expected}")
+    finally:
+        writer.close()
+
+
+async def segment(server: Server, sequence: list[Request], seconds: float, connections: int) -> Tally:
+    tally = Tally()
+    cpu = server.cpu_seconds()
+    started = time.perf_counter()
+    until = started + seconds
+    await asyncio.gather(*(connection(server.port, sequence, i, until, tally) for i in range(connections)))
+    tally.seconds = time.perf_counter() - started
+    tally.cpu = server.cpu_seconds() - cpu
+    return tally
+
+
+async def consent_cookie(port: int) -> str:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    writer.write(build("POST", "/_consent", port, {"Origin": f"http://{HOST}:{port}", "Content-Type": "application/json"}, b'{"accept": "all"}'))
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"set-cookie: consentmw="):
+            return line.split(b"=", 1)[1].split(b";")[0].decode()
+    raise SystemExit("the consentmw server set no consent cookie")
+
+
+def mixed(kinds: dict[str, list[Request]]) -> list[Request]:
+    # Per 8 requests: 3 pages, 2 JSON, 2 static files, 1 consent post.
+    h, j, s, p = (itertools.cycle(kinds[k]) for k in ("html", "json", "static", "consent post"))
+    return [r for _ in range(4) for r in (next(h), next(j), next(s), next(h), next(p), next(j), next(s), next(h))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the whole load (default 30)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds alternating which server goes first (default 3)")
+    args = parser.parse_args()
+    compared = ("html", "json", "static")
+    with tempfile.TemporaryDirectory(prefix="consentmw-bench-") as tmp:
+        store = f"sqlite:///{Path(tmp) / 'consent.db'}"
+        servers = {"bare": Server("bare", store), "consentmw": Server("consentmw", store)}
+        try:
+            cookie = await consent_cookie(servers["consentmw"].port)
+            plans = {name: requests_for(s.port, cookie) for name, s in servers.items()}
+            per_round = len(compared) * 2 + 1
+            length = args.seconds / (args.rounds * per_round)
+            # Warm both up (imports, first-request caches) outside the measurement.
+            for name, s in servers.items():
+                for kind in compared:
+                    await segment(s, plans[name][kind], 0.2, 4)
+            tallies: dict[tuple[str, str], Tally] = {}
+            for r in range(args.rounds):
+                order = ["bare", "consentmw"] if r % 2 == 0 else ["consentmw", "bare"]
+                for kind in compared:
+                    for name in order:
+                        tallies.setdefault((name, kind), Tally()).add(await segment(servers[name], plans[name][kind], length, args.connections))
+                tallies.setdefault(("consentmw", "mixed"), Tally()).add(
+                    await segment(servers["consentmw"], mixed(plans["consentmw"]), length, args.connections)
+                )
+        finally:
+            for s in servers.values():
+                s.stop()
+    report(tallies, compared, args)
+
+
+def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], args: argparse.Namespace) -> None:
+    print(f"{args.connections} keep-alive connections, {args.rounds} rounds, {args.seconds:.0f} s of load in all; uvicorn, 1 worker each")
+    print(f"{'kind':<16}{'bare req/s':>12}{'consentmw req/s':>17}{'ratio':>8}{'bare CPU µs/req':>17}{'consentmw CPU µs/req':>22}{'errors':>8}")
+    errors = 0
+    worst_non_html = None
+    for kind in compared:
+        b, w = tallies[("bare", kind)], tallies[("consentmw", kind)]
+        nb, nw = b.done.get(kind, 0), w.done.get(kind, 0)
+        rb, rw = nb / b.seconds, nw / w.seconds
+        err = sum(b.errors.values()) + sum(w.errors.values())
+        errors += err
+        ratio = rw / rb if rb else 0.0
+        if kind != "html":
+            worst_non_html = ratio if worst_non_html is None else min(worst_non_html, ratio)
+        print(f"{kind:<16}{rb:>12.0f}{rw:>17.0f}{ratio:>8.3f}{b.cpu / max(nb, 1) * 1e6:>17.0f}{w.cpu / max(nw, 1) * 1e6:>22.0f}{err:>8}")
+    m = tallies[("consentmw", "mixed")]
+    total = sum(m.done.values())
+    err = sum(m.errors.values())
+    errors += err
+    parts = ", ".join(f"{k} {m.done.get(k, 0) / m.seconds:.0f}" for k in (*compared, "consent post"))
+    print(f"{'mixed':<16}{'-':>12}{total / m.seconds:>17.0f}{'':>8}{'':>17}{m.cpu / max(total, 1) * 1e6:>22.0f}{err:>8}")
+    print(f"  mixed, consentmw only (the bare site has no consent endpoint), req/s per kind: {parts}")
+    for t in tallies.values():
+        for sample in t.samples:
+            print(f"  error: {sample}")
+    print(f"errors: {errors} (target 0): {'OK' if errors == 0 else 'FAILED'}")
+    verdict = "OK" if worst_non_html is not None and worst_non_html >= 0.90 else "UNDER"
+    print(f"non-HTML throughput, worst consentmw/bare ratio {worst_non_html:.3f} (target >= 0.90): {verdict}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[sys.argv.index("--store") + 1])
+    else:
+        asyncio.run(main())
