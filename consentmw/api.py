@@ -248,7 +248,7 @@ class ConsentAPI:
         if not isinstance(data, dict):
             raise ApiError(ErrorCode.INVALID_BODY)
         method = data.get("method", "api")
-        if method not in JSON_METHODS:
+        if not isinstance(method, str) or method not in JSON_METHODS:  # a list or object is unhashable
             method = "api"
         page = data.get("page")
         page = page if isinstance(page, str) and SAFE_NEXT.match(page) else None
