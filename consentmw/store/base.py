@@ -127,11 +127,7 @@ class PendingWrite:
             self.future.set_exception(StoreError(str(error)))
 
     def settle_soon(self, error: StoreError | None) -> None:
-        # From any thread.
-        try:
-            self.future.get_loop().call_soon_threadsafe(self.settle, error)
-        except RuntimeError:  # that event loop is closed: nobody is waiting any more
-            pass
+        settle_all([self], error)
 
     async def wait(self, timeout: float, where: str) -> None:
         try:
@@ -139,6 +135,23 @@ class PendingWrite:
                 await self.future
         except TimeoutError:
             raise StoreError(f"writing to {where} took more than {timeout} s; the record was not kept") from None
+
+
+def settle_all(writes: list[PendingWrite], error: StoreError | None) -> None:
+    """Settle writes from any thread: one wake-up per event loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[PendingWrite]] = {}
+    for write in writes:
+        by_loop.setdefault(write.future.get_loop(), []).append(write)
+    for loop, group in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_group, group, error)
+        except RuntimeError:  # that event loop is closed: nobody is waiting any more
+            pass
+
+
+def _settle_group(writes: list[PendingWrite], error: StoreError | None) -> None:
+    for write in writes:
+        write.settle(error)
 
 
 def writable(batch: list[PendingWrite]) -> tuple[list[PendingWrite], float]:

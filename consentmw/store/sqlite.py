@@ -21,6 +21,7 @@ from consentmw.store.base import (
     StoreError,
     build_stats,
     utc,
+    settle_all,
     writable,
 )
 
@@ -183,8 +184,7 @@ class SQLiteStore:
                 if conn is not None:
                     conn.close()
                     conn = None  # reconnect on the next batch: the file may be back
-            for write in pending:
-                write.settle_soon(error)
+            settle_all(pending, error)
         if conn is not None:
             conn.close()
 

@@ -1,4 +1,7 @@
-"""One uvicorn server and one Chromium for the whole session; a fresh browser context per test."""
+"""One uvicorn server and one Chromium for the browser tests; a fresh browser context per test.
+
+Package scope, not session: Playwright's sync API holds an event loop marked as running until it
+stops, and the asyncio tests that run after this package need the thread's loop to themselves."""
 
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ class Trackers:
         self.requests.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium package to run the browser tests")
@@ -73,7 +76,7 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def site() -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))

@@ -70,9 +70,9 @@ OTHER_TOOLS = """<script type="text/plain" data-category="analytics">window.__ra
 <script type="text/plain">window.__ran.push("unmarked")</script>"""
 
 
-def page(title: str, lang: str, body: str) -> str:
+def page(title: str, lang: str, body: str, html_attrs: str = "") -> str:
     return f"""<!doctype html>
-<html lang="{lang}">
+<html lang="{lang}"{html_attrs}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -107,6 +107,10 @@ async def no_lang(request: Request) -> HTMLResponse:
     return HTMLResponse(page("No language", "", "<p>The page does not say its language.</p>"))
 
 
+async def no_button(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("No floating button", "en", "<p>The site turned the floating button off.</p>", ' data-consentmw-button="off"'))
+
+
 def site_policy() -> dict[str, Any]:
     """The default preset, naming the site's Google Analytics id as a site owner would."""
     policy = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
@@ -124,6 +128,7 @@ def make_site(**options: Any) -> Starlette:
             Route("/en", english),
             Route("/other-tools", other_tools),
             Route("/no-lang", no_lang),
+            Route("/no-button", no_button),
         ]
     )
     options.setdefault("secret_key", SECRET)

@@ -173,6 +173,30 @@ def test_data_consent_open_elements_reopen_the_settings(page):
     assert dialog.get_by_role("switch", name="방문 통계").is_checked() is False
 
 
+def test_the_floating_button_can_be_turned_off(page):
+    page.goto("/no-button")
+    page.get_by_role("button", name="Reject non-essential").click()
+    page.wait_for_function("consentmw.decided")
+    assert page.get_by_role("button", name="Cookie settings").count() == 0
+    page.get_by_role("link", name="Change cookie settings").click()
+    assert page.get_by_role("dialog", name="Cookie settings").is_visible()
+
+
+def test_a_page_cached_for_someone_else_follows_this_visitors_choice(new_context, page, trackers):
+    # What a shared cache would hold: the page as an undecided visitor got it, trackers inert.
+    cached = new_context().request.get("/").text()
+    open_banner(page).get_by_role("button", name=ACCEPT_KO).click()
+    wait_for_marks(page, ANALYTICS_MARKS + ADVERTISING_MARKS)
+    page.route("**/", lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=cached))
+    trackers.clear()
+    page.goto("/")
+    wait_for_marks(page, ANALYTICS_MARKS + ADVERTISING_MARKS)
+
+    assert 'type="text/plain"' in cached
+    assert banner(page).is_hidden()
+    assert trackers.hosts == ANALYTICS_HOSTS | ADVERTISING_HOSTS
+
+
 def test_other_consent_tools_markup_follows_the_choice(page):
     page.goto("/other-tools")
     page.get_by_role("button", name="Settings", exact=True).first.click()

@@ -1,0 +1,95 @@
+"""The whole tracker corpus in a real Chromium: what the browser actually requests, before and
+after consent. Third-party requests never leave the machine: they are recorded and answered
+with empty bodies, which is enough for the inline loaders to ask for their next script."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+from consentmw.store import MemoryStore
+from tests.conftest import SECRET
+from tests.corpus.pages import SNIPPETS, shop_page
+
+PAGE = shop_page(sorted(SNIPPETS), 4)
+# Hosts each category's snippets reach when they run.
+# (With scripting on, the <noscript> pixels are not loaded whatever the choice.)
+ANALYTICS = {"www.googletagmanager.com", "www.google-analytics.com", "wcs.naver.net", "static.hotjar.com", "www.clarity.ms"}
+# Google Ads' gtag.js (id AW-...) comes from the same host as Google Analytics' (id G-...).
+ADVERTISING = {"www.googletagmanager.com", "connect.facebook.net", "t1.daumcdn.net", "pagead2.googlesyndication.com", "securepubads.g.doubleclick.net"}
+SITE_CDN = "img.shop.example.kr"  # the shop's own product images
+
+pytestmark = pytest.mark.browser
+
+
+async def shop(request: Request) -> HTMLResponse:
+    return HTMLResponse(PAGE)
+
+
+@pytest.fixture(scope="module")
+def shop_site() -> Iterator[str]:
+    app = Starlette(routes=[Route("/", shop)])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def third_party_hosts(browser, site: str, choice: dict | None) -> set[str]:
+    """Hosts other than the site that a visitor's browser asked for while loading the page."""
+    hosts: set[str] = set()
+    context = browser.new_context(base_url=site)
+    try:
+
+        def record(route) -> None:
+            host = re.match(r"^\w+://([^/:]+)", route.request.url).group(1)
+            if host != SITE_CDN:
+                hosts.add(host)
+            route.fulfill(status=200, body="")
+
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), record)
+        if choice is not None:
+            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+        page = context.new_page()
+        page.goto("/", wait_until="load")
+        page.wait_for_timeout(300)  # loaders that add a script after load
+    finally:
+        context.close()
+    return hosts
+
+
+def test_undecided_visitor_requests_no_tracker(chromium, shop_site: str) -> None:
+    assert third_party_hosts(chromium, shop_site, None) == set()
+
+
+def test_refusing_requests_no_tracker(chromium, shop_site: str) -> None:
+    assert third_party_hosts(chromium, shop_site, {"accept": "necessary"}) == set()
+
+
+@pytest.mark.parametrize(("category", "expected"), [("analytics", ANALYTICS), ("advertising", ADVERTISING)])
+def test_allowing_one_category_requests_its_trackers_only(chromium, shop_site: str, category: str, expected: set[str]) -> None:
+    assert third_party_hosts(chromium, shop_site, {"choices": {category: True}}) == expected
+
+
+def test_accepting_all_requests_every_tracker(chromium, shop_site: str) -> None:
+    assert third_party_hosts(chromium, shop_site, {"accept": "all"}) == ANALYTICS | ADVERTISING
