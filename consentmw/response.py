@@ -37,7 +37,7 @@ def needs_filter(message: Message) -> bool:
     """Whether a response start carries anything consentmw may change: cookies or an HTML body."""
     for key, value in message.get("headers") or ():
         if key in CONTENT_TYPE:
-            if b"html" in value or b"HTML" in value:
+            if b"html" in value.lower():  # media types are case-insensitive: "Text/Html" is HTML too
                 return True
         elif key in SET_COOKIE:
             return True
