@@ -267,6 +267,12 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
     if method == "POST":
         media_type, body = await api.read_body(scope, receive)
         form = api.parse_form(body) if media_type != "application/json" else {}
+        if media_type == "application/json":
+            # The body carries nothing an opt-out needs, but a broken one is refused like anywhere else.
+            try:
+                json.loads(body)
+            except (ValueError, RecursionError):
+                raise api_error(ErrorCode.MALFORMED_JSON) from None
         lang = language(api, scope, form.get("lang", [None])[-1])
         if analytics is None:
             raise api_error(ErrorCode.UNKNOWN_CATEGORY, category="analytics", known=[c.id for c in api.policy.categories])
