@@ -163,7 +163,9 @@ cookie_headers = st.one_of(
 
 def mangled(value: str, rng: random.Random) -> str:
     """The genuine cookie with one character changed, dropped or added: a forgery attempt."""
-    i = rng.randrange(len(value))
+    # Not the last character: it carries two unused bits of the base64 signature, and a change
+    # there alone may decode to the same signature bytes.
+    i = rng.randrange(len(value) - 1)
     how = rng.choice(["change", "drop", "add"])
     alphabet = "0123456789abcdefABCDEF-_."
     if how == "change":
@@ -330,6 +332,7 @@ def check_post(app: ConsentMiddleware, store: MemoryStore, path: str, content_ty
 
 @FAST
 @given(choice_objects)
+@example({"choices": {}, "method": []})  # was a 500: an unhashable "method"
 def test_json_choices_are_recorded_exactly_when_valid(data: dict) -> None:
     app, store = site()
     allowed = expected_json_choice(data)
@@ -393,7 +396,7 @@ def test_any_form_body_is_a_choice_or_a_clean_4xx(body: bytes, path: str) -> Non
 @given(st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode())))
 @example(b"{not json")
 @example(b"")
-@example(b"[" * 4000 + b"]" * 4000)
+@example(b"[" * 4000 + b"]" * 4000)  # "{not json" and "" were recorded as opt-outs
 def test_opt_out_json_body_is_json_or_a_clean_4xx(body: bytes) -> None:
     # The opt-out needs nothing from the body, but a broken body is refused as everywhere else.
     try:
@@ -466,7 +469,7 @@ def serving(body: bytes, content_type: str, cuts: list[int]) -> Any:
 
 @settings(max_examples=80, deadline=None)
 @given(hostile_pages(), st.sets(st.sampled_from(OPTIONAL)), st.sampled_from(CONTENT_TYPES), st.lists(st.integers(0, 1 << 16), max_size=8))
-@example((SNIPPETS["ga4-gtag"].text, ["ga4-gtag"]), set(), "Text/Html", [])
+@example((SNIPPETS["ga4-gtag"].text, ["ga4-gtag"]), set(), "Text/Html", [])  # was left live: the type in mixed case
 def test_hostile_markup_around_trackers_leaves_no_refused_tracker_live(
     page: tuple[str, list[str]], allowed: set[str], content_type: str, cuts: list[int]
 ) -> None:
