@@ -43,7 +43,7 @@ def consent_cookie(response: httpx.Response) -> str | None:
 @contextlib.asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[tuple[str, uvicorn.Server]]:
     """The app under a real uvicorn on 127.0.0.1, lifespan and all, in this test's event loop."""
-    sock = socket.socket()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2))
     task = asyncio.create_task(server.serve(sockets=[sock]))
