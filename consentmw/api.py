@@ -257,15 +257,17 @@ class ConsentAPI:
         choices = data.get("choices")
         if not isinstance(choices, dict):
             raise ApiError(ErrorCode.INVALID_BODY)
-        allowed = set()
+        given: dict[str, bool] = {}
         for name, value in choices.items():
             if not isinstance(value, bool):
                 raise ApiError(ErrorCode.INVALID_CHOICE, category=name)
-            if self.category(name) in self.policy.optional and value:
-                allowed.add(self.category(name))
-            elif value is False and self.category(name) in self.policy.required:
+            category = self.category(name)
+            if value is False and category in self.policy.required:
                 raise ApiError(ErrorCode.REQUIRED_CATEGORY, category=name)
-        return allowed, method, page
+            # An alias and its category (or two aliases) answered differently: neither answer is the choice.
+            if given.setdefault(category, value) is not value:
+                raise ApiError(ErrorCode.CONFLICTING_CHOICES, category=category)
+        return {c for c, value in given.items() if value and c in self.policy.optional}, method, page
 
     def parse_form_choice(self, form: dict[str, list[str]]) -> set[str]:
         accept = form.get("accept", ["custom"])[-1]

@@ -28,6 +28,7 @@ class ErrorCode(enum.Enum):
     INVALID_CHOICE = (422, "Each choice must be true or false.")
     UNKNOWN_CATEGORY = (422, "The policy has no such category.")
     REQUIRED_CATEGORY = (422, "A required category cannot be refused.")
+    CONFLICTING_CHOICES = (422, "The same category was both allowed and refused (under two of its names).")
     NOT_FOUND = (404, "No such consent endpoint.")
     UNKNOWN_BROWSER = (404, "There is no cookie guide for that browser; see 'known'.")
     UNKNOWN_LANGUAGE = (400, "The language must be one of 'known'.")

@@ -113,6 +113,7 @@ BAD_BODIES = [
     pytest.param(b'{"choices": {"analytics": "yes"}}', "application/json", 422, "invalid_choice", id="non-bool"),
     pytest.param(b'{"choices": {"tracking": true}}', "application/json", 422, "unknown_category", id="unknown-category"),
     pytest.param(b'{"choices": {"necessary": false}}', "application/json", 422, "required_category", id="refuse-required"),
+    pytest.param(b'{"choices": {"statistics": true, "analytics": false}}', "application/json", 422, "conflicting_choices", id="alias-disagrees"),
     pytest.param(b"accept=custom&category=nope", "application/x-www-form-urlencoded", 422, "unknown_category", id="form-unknown"),
     pytest.param(b"accept=maybe", "application/x-www-form-urlencoded", 422, "invalid_accept", id="form-bad-accept"),
     pytest.param(b"\xff\xfe=1", "application/x-www-form-urlencoded", 400, "malformed_form", id="form-not-utf8"),

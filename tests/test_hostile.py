@@ -304,6 +304,8 @@ def expected_json_choice(data: Any) -> frozenset[str] | None:
     categories = {name: POLICY.category_for(name) for name in choices}
     if None in categories.values() or any(not v and categories[n] in POLICY.required for n, v in choices.items()):
         return None
+    if any(choices[a] != choices[b] for a in choices for b in choices if categories[a] == categories[b]):
+        return None  # two names of one category answered differently
     return frozenset(categories[n] for n, v in choices.items() if v and categories[n] in POLICY.optional)
 
 
