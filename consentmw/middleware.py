@@ -59,6 +59,14 @@ class ConsentMiddleware:
             raise ConfigError(f"prefix must start with '/' and not end with one, like '/_consent' (got {prefix!r})")
         if not 256 <= max_body_size <= 1 << 20:
             raise ConfigError("max_body_size must be between 256 bytes and 1 MiB")
+        # Browsers drop "__Host-"/"__Secure-" cookies that lack Secure (and, for __Host-, that name a
+        # domain or a path other than "/"): refuse such a set-up now rather than lose every choice.
+        if cookie_name.startswith(("__Host-", "__Secure-")):
+            if cookie_secure is False:
+                raise ConfigError(f"cookie_name {cookie_name!r} needs Secure cookies; drop cookie_secure=False")
+            cookie_secure = True
+        if cookie_name.startswith("__Host-") and (cookie_domain is not None or cookie_path != "/"):
+            raise ConfigError(f"cookie_name {cookie_name!r} allows neither cookie_domain nor a cookie_path other than '/'")
         self.policy = load_policy(policy)
         self.prefix = prefix
         self.codec = ConsentCodec(keys, self.policy, cache_size=cache_size)

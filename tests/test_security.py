@@ -17,7 +17,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.errors import ConfigError
 from consentmw.store import MemoryStore, SQLiteStore
-from tests.conftest import ORIGIN, client_for, make_app
+from tests.conftest import ORIGIN, SECRET, client_for, make_app
 
 OLD_KEY = "old-signing-key-" + "o" * 32
 NEW_KEY = "new-signing-key-" + "n" * 32
@@ -167,6 +167,29 @@ async def test_form_post_cookie_is_secure_on_https_too() -> None:
         r = await client.post("/_consent", data={"accept": "all", "next": "/"})
     assert r.status_code == 303
     assert "Secure" in consent_cookie(r) and "HttpOnly" in consent_cookie(r)
+
+
+async def test_host_prefixed_cookie_is_always_secure_and_read_back() -> None:
+    # Behind a TLS proxy the app may see http; a __Host- cookie without Secure would be dropped.
+    async with client_for(make_app(cookie_name="__Host-consentmw"), base_url="https://example.com") as client:
+        r = await client.post("/_consent", json={"accept": "all"})
+        assert (await client.get("/")).json()["analytics"] is True
+    consent = next(c for c in r.headers.get_list("set-cookie") if c.startswith("__Host-consentmw="))
+    assert "Secure" in consent and "Path=/" in consent and "domain=" not in consent.lower()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"cookie_name": "__Host-consentmw", "cookie_secure": False}, id="host-not-secure"),
+        pytest.param({"cookie_name": "__Secure-consentmw", "cookie_secure": False}, id="secure-not-secure"),
+        pytest.param({"cookie_name": "__Host-consentmw", "cookie_domain": ".example.com"}, id="host-with-domain"),
+        pytest.param({"cookie_name": "__Host-consentmw", "cookie_path": "/shop"}, id="host-with-path"),
+    ],
+)
+def test_prefixed_cookie_names_that_browsers_would_drop_are_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="__(Host|Secure)-consentmw"):
+        ConsentMiddleware(Starlette(), secret_key=SECRET, store=MemoryStore(), **options)
 
 
 # -- headers of what consentmw serves -------------------------------------------------------------
