@@ -25,6 +25,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.store import ConsentStore, MemoryStore, SQLiteStore, open_store
 from tests.conftest import ORIGIN, SECRET, client_for, make_app
+from tests.conftest import http_scope as plain_http_scope
 from tests.store_support import postgres_url  # noqa: F401
 
 STORE_TIMEOUT = 0.5
@@ -96,20 +97,7 @@ async def run_raw(app: Any, scope: dict, body: list[dict] | None = None) -> tupl
 
 
 def http_scope(method: str = "GET", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"origin", ORIGIN.encode()), *(headers or [])],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 80),
-    }
+    return plain_http_scope(method, path, [(b"origin", ORIGIN.encode()), *(headers or [])])
 
 
 @pytest.mark.parametrize("content_type", [b"text/html; charset=utf-8", b"application/json", b"text/event-stream"])

@@ -28,7 +28,7 @@ from consentmw import ConsentMiddleware, load_policy
 from consentmw.cookie import ConsentCodec
 from consentmw.errors import ErrorCode
 from consentmw.store import MemoryStore
-from tests.conftest import SECRET
+from tests.conftest import SECRET, http_scope
 from tests.corpus.pages import SNIPPETS, live_tags, live_trackers, shop_page
 
 HOST = "testserver"
@@ -105,20 +105,7 @@ async def call(
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", HOST.encode()), *headers],
-        "client": ("203.0.113.9", 50000),
-        "server": (HOST, 80),
-    }
+    scope = http_scope(method, path, headers, query=query, client=("203.0.113.9", 50000))
     async with asyncio.timeout(5):
         await app(scope, receive, send)
     return Answer(sent)

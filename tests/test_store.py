@@ -246,3 +246,17 @@ def test_store_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 def test_store_settings_that_cannot_work_are_refused(store: object, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         open_store(store)  # type: ignore[arg-type]
+
+
+async def test_servers_opening_a_new_sqlite_log_at_the_same_moment_all_write(tmp_path: Path) -> None:
+    # Several app servers started together on one new file: creating it must not fail any of them.
+    path = tmp_path / "consent.db"
+    for attempt in range(12):
+        path.unlink(missing_ok=True)
+        stores = [SQLiteStore(path) for _ in range(6)]
+        try:
+            await asyncio.gather(*(s.record(make_record(consent_id=f"visitor-{attempt}-{i}")) for i, s in enumerate(stores)))
+        finally:
+            for s in stores:
+                await s.close()
+        assert len(await history(SQLiteStore(path))) == 6

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -71,18 +70,9 @@ WRITERS = 4  # batches in flight at once per app server; the next one fills whil
 
 
 def _columns(batch: Sequence[PendingWrite]) -> list[list[Any]]:
-    records = [write.record for write in batch]
-    return [
-        [r.created_at for r in records],
-        [r.consent_id for r in records],
-        [r.policy_id for r in records],
-        [r.policy_version for r in records],
-        [json.dumps(r.choices, separators=(",", ":")) for r in records],
-        [r.method for r in records],
-        [r.path for r in records],
-        [r.ip for r in records],
-        [r.user_agent for r in records],
-    ]
+    """The batch as one array per column, for a single INSERT ... SELECT FROM unnest(...)."""
+    rows = [sql.row_values(write.record, write.record.created_at) for write in batch]
+    return [list(column) for column in zip(*rows)]
 
 
 def _mark(n: int) -> str:
@@ -90,19 +80,7 @@ def _mark(n: int) -> str:
 
 
 def from_row(row: Sequence[Any]) -> ConsentRecord:
-    id_, created_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
-    return ConsentRecord(
-        consent_id=consent_id,
-        policy_id=policy_id,
-        policy_version=policy_version,
-        choices=json.loads(choices),
-        method=method,
-        path=path,
-        ip=ip,
-        user_agent=user_agent,
-        created_at=created_at,
-        id=id_,
-    )
+    return sql.from_row(row, lambda created_at: created_at)
 
 
 async def create_schema(pool: Any) -> None:

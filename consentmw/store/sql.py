@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -12,6 +13,38 @@ COLUMNS = ("id", "created_at", "consent_id", "policy_id", "policy_version", "cho
 INSERT_COLUMNS = COLUMNS[1:]
 PAGE = 1000  # rows per read while exporting
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"
+
+
+def row_values(record: ConsentRecord, created_at: Any) -> tuple[Any, ...]:
+    """A record as the values of INSERT_COLUMNS, its time already in the database's form."""
+    return (
+        created_at,
+        record.consent_id,
+        record.policy_id,
+        record.policy_version,
+        json.dumps(record.choices, separators=(",", ":")),
+        record.method,
+        record.path,
+        record.ip,
+        record.user_agent,
+    )
+
+
+def from_row(row: Sequence[Any], created_at: Callable[[Any], dt.datetime]) -> ConsentRecord:
+    """A row of COLUMNS as a record; `created_at` reads the database's form of the time."""
+    id_, stored_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
+    return ConsentRecord(
+        consent_id=consent_id,
+        policy_id=policy_id,
+        policy_version=policy_version,
+        choices=json.loads(choices),
+        method=method,
+        path=path,
+        ip=ip,
+        user_agent=user_agent,
+        created_at=created_at(stored_at),
+        id=id_,
+    )
 
 
 def where(

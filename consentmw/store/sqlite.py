@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import os
 import queue
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from consentmw.errors import ConfigError
@@ -58,34 +58,8 @@ def timestamp(moment: dt.datetime) -> str:
     return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def row_values(record: ConsentRecord) -> tuple[Any, ...]:
-    return (
-        timestamp(record.created_at),
-        record.consent_id,
-        record.policy_id,
-        record.policy_version,
-        json.dumps(record.choices, separators=(",", ":")),
-        record.method,
-        record.path,
-        record.ip,
-        record.user_agent,
-    )
-
-
-def from_row(row: tuple[Any, ...]) -> ConsentRecord:
-    id_, created_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
-    return ConsentRecord(
-        consent_id=consent_id,
-        policy_id=policy_id,
-        policy_version=policy_version,
-        choices=json.loads(choices),
-        method=method,
-        path=path,
-        ip=ip,
-        user_agent=user_agent,
-        created_at=dt.datetime.fromisoformat(created_at),
-        id=id_,
-    )
+def from_row(row: Sequence[Any]) -> ConsentRecord:
+    return sql.from_row(row, dt.datetime.fromisoformat)
 
 
 def _mark(n: int) -> str:
@@ -120,12 +94,25 @@ class SQLiteStore:
         if not create and not os.path.exists(self.path):
             raise StoreError(f"there is no consent log at {self.path!r}")
         conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False, isolation_level=None)
+        deadline = time.monotonic() + self.timeout
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-            if create:
-                conn.executescript(SCHEMA)
+            while True:
+                # Another server opening a new log at the same moment can make these fail at once,
+                # without the busy timeout's wait (switching to WAL, or a schema read gone stale):
+                # try again until the timeout. The schema is written under the write lock up front.
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    if create:
+                        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
         except BaseException:
             conn.close()
             raise
@@ -173,7 +160,7 @@ class SQLiteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     pending, _ = writable(pending)
-                    conn.executemany(INSERT, [row_values(w.record) for w in pending])
+                    conn.executemany(INSERT, [sql.row_values(w.record, timestamp(w.record.created_at)) for w in pending])
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
