@@ -13,7 +13,7 @@ from consentmw.consent import Consent, ConsentReader
 from consentmw.cookie import ConsentCodec, secret_list
 from consentmw.errors import ConfigError
 from consentmw.policy import Policy, load_policy
-from consentmw.response import CONTENT_TYPE, SET_COOKIE, ResponseFilter, html_verdict
+from consentmw.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, ResponseFilter, html_verdict
 from consentmw.rewriting import PageRewriting
 from consentmw.store import ConsentStore, open_store
 
@@ -126,7 +126,8 @@ class ConsentMiddleware:
                     return send(message)
                 for key, value in message.get("headers") or ():
                     # Cookies to check, or an HTML body to rewrite.
-                    if key in SET_COOKIE or (key in CONTENT_TYPE and html_verdict(value)):
+                    # (A content type already judged not HTML is settled by the lookup alone.)
+                    if key in SET_COOKIE or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
                         break
                 else:
                     return send(message)

@@ -31,19 +31,19 @@ def merge_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
 # ASGI header names are lowercase; the capitalised spellings cover apps that ignore that.
 CONTENT_TYPE = frozenset((b"content-type", b"Content-Type"))
 SET_COOKIE = frozenset((b"set-cookie", b"Set-Cookie"))
-_HTML_VERDICTS: dict[bytes, bool] = {}
+HTML_VERDICTS: dict[bytes, bool] = {}
 
 
 def html_verdict(content_type: bytes) -> bool:
     """Whether a Content-Type value names an HTML body; an app answers with a handful of content
     types, so the verdict for each is remembered."""
-    html = _HTML_VERDICTS.get(content_type)
+    html = HTML_VERDICTS.get(content_type)
     if html is None:
         # Media types are case-insensitive ("Text/Html" is HTML too). find() rather than `in`:
         # bytes.__contains__ first tries the needle as an int and pays for a TypeError.
         html = content_type.lower().find(b"html") >= 0
-        if len(_HTML_VERDICTS) < 64:
-            _HTML_VERDICTS[content_type] = html
+        if len(HTML_VERDICTS) < 64:
+            HTML_VERDICTS[content_type] = html
     return html
 
 
