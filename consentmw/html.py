@@ -191,20 +191,21 @@ class RewriteStream:
         n = len(buf)
         out: list[bytes] = []
         pos = 0  # buf[:pos] is in out
+        at = 0  # where the scan goes on; buf[pos:at] is copied as it came, in one piece when needed
+        search = SCAN.search
         while True:
             if self.raw_end is not None:
-                end, keep = find_end(low, self.raw_end, pos, final)
+                end, keep = find_end(low, self.raw_end, at, final)
                 if end < 0:
                     out.append(buf[pos:keep])
                     pos = keep
                     break
-                out.append(buf[pos:end])
-                pos = end
+                at = end
                 self.raw_end = None
-            m = SCAN.search(low, pos)
+            m = search(low, at)
             if m is None:
                 # Keep back what could be the start of a tag name cut by the chunk's end.
-                lt = -1 if final else low.rfind(b"<", max(pos, n - SCAN_TAIL))
+                lt = -1 if final else low.rfind(b"<", max(at, n - SCAN_TAIL))
                 safe = lt if lt >= 0 else n
                 out.append(buf[pos:safe])
                 pos = safe
@@ -212,8 +213,7 @@ class RewriteStream:
             start, name_end = m.span()
             kind = KINDS[low[start + 1 : name_end]]
             if kind == COMMENT:
-                out.append(buf[pos : start + 2])
-                pos = start + 2  # "<!-->" and "<!--->" are whole comments
+                at = start + 2  # "<!-->" and "<!--->" are whole comments
                 self.raw_end = b"-->"
                 continue
             if name_end >= n:
@@ -225,18 +225,15 @@ class RewriteStream:
                 pos = start
                 break
             if low[name_end] not in DELIMITERS:  # <header>, <scripts>: not ours
-                out.append(buf[pos:name_end])
-                pos = name_end
+                at = name_end
                 continue
-            if kind in (IMG, LINK) and (skip := self._not_tracker(kind, low, name_end)):
-                out.append(buf[pos:skip])
-                pos = skip
+            if (kind == IMG or kind == LINK) and (skip := self._not_tracker(kind, low, name_end)):
+                at = skip
                 continue
             tag = TAG_REST.match(buf, name_end)
             if tag is None:
                 if final or n - start > self.rw.max_tag:
-                    out.append(buf[pos:name_end])
-                    pos = name_end
+                    at = name_end
                     continue
                 out.append(buf[pos:start])
                 pos = start
@@ -244,11 +241,10 @@ class RewriteStream:
             tag_end = tag.end()
             if kind >= HEAD:
                 out.append(buf[pos:start])
-                pos = self._structure(kind, buf, start, tag_end, out)
+                pos = at = self._structure(kind, buf, start, tag_end, out)
                 continue
             if kind == RAWTEXT:
-                out.append(buf[pos:tag_end])
-                pos = tag_end
+                at = tag_end
                 self.raw_end = b"</" + low[start + 1 : name_end]
                 continue
             if kind == SCRIPT:
@@ -266,11 +262,10 @@ class RewriteStream:
                 out += (buf[pos:start], self.head)
                 self.head_done = True
                 pos = start
-            if replacement is True:
-                out.append(buf[pos:tag_end])
-            else:
+            if replacement is not True:
                 out += (buf[pos:start], replacement)
-            pos = tag_end
+                pos = tag_end
+            at = tag_end
         self.carry = buf[pos:]
         return b"".join(out)
 
@@ -280,23 +275,27 @@ class RewriteStream:
         gt = low.find(b">", start)
         if gt < 0:
             return 0
-        tag = low[start:gt]
-        if tag.count(b'"') & 1 or tag.count(b"'") & 1:
+        # bytes' "in" first tries its operand as an int, which costs a caught TypeError: find().
+        if low.count(b'"', start, gt) & 1 or low.count(b"'", start, gt) & 1:
             return 0  # a ">" inside a quoted value: parse it properly
         if kind == LINK:
             # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
-            if b"pre" not in tag:
+            if low.find(b"pre", start, gt) < 0:
                 return gt + 1
-            hosts = HREF_HOSTS.findall(tag)
+            hosts = HREF_HOSTS.findall(low, start, gt)
         else:
-            if b"data-" in tag or b"optanon" in tag:
+            if low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0:
                 return 0  # maybe another consent tool's marking
-            hosts = IMG_HOSTS.findall(tag)
+            hosts = IMG_HOSTS.findall(low, start, gt)
         trackers = self.rw.trackers
-        if trackers.ungated_src and (b"src" in tag or b"href" in tag):
+        if trackers.ungated_src and (low.find(b"src", start, gt) >= 0 or low.find(b"href", start, gt) >= 0):
             return 0
+        known = trackers._by_host
         for host in hosts:
-            if trackers.candidates(host):
+            found = known.get(host)
+            if found is None:
+                found = trackers.candidates(host)
+            if found:
                 return 0
         return gt + 1
 

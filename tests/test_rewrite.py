@@ -244,3 +244,31 @@ def test_consent_mode_defaults_follow_the_visitor() -> None:
 def test_consent_mode_is_off_when_the_policy_has_no_google_tags() -> None:
     policy = load_policy({"version": "1", "categories": [{"id": "necessary", "required": True, "name": {"en": "N"}}, {"id": "analytics", "name": {"en": "A"}}]})
     assert ConsentModeDefaults(policy).code(policy.required) == ""
+
+
+SITE_IMAGES = "".join(f'<li data-id="{i}"><img src="https://img.shop.example.kr/p/{i}.webp" alt="item {i}"></li>' for i in range(6))
+PIXEL = '<img height="1" width="1" style="display:none" src="https://www.facebook.com/tr?id=1&ev=PageView&noscript=1"/>'
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 3, 17, 64])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        PIXEL,
+        '<link rel="preload" as="script" href="https://www.googletagmanager.com/gtm.js?id=GTM-X">',
+        '<link rel="preconnect" href="//www.google-analytics.com">',
+    ],
+)
+def test_a_tracker_among_the_sites_images_is_found_at_any_chunk_size(tag: str, chunk: int | None) -> None:
+    page = f"<body><ul>{SITE_IMAGES}{tag}{SITE_IMAGES}</ul></body>"
+    out = rewrite(page, chunk=chunk).decode()
+    assert out.count("data-consentmw-category=") == 1
+    assert out.replace(out[out.index(tag[:10]) :].split(">", 1)[0] + ">", tag, 1) == page
+    assert "https://img.shop.example.kr/p/5.webp" in out
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 4])
+def test_an_image_with_a_tracker_only_in_data_src_loads_nothing_and_is_left_alone(chunk: int | None) -> None:
+    page = f'{SITE_IMAGES}<img data-src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">{SITE_IMAGES}'
+    assert rewrite(page, chunk=chunk).decode() == page
