@@ -44,7 +44,12 @@ DELIMITERS = frozenset(b" \t\n\r\f/>")
 # The rest of a start tag after its name, up to and including ">"; atomic groups keep a tag that
 # never ends from backtracking. An unquoted value may not start with a quote, so a quoted value
 # cut off by the end of a chunk fails to match (more data needed) instead of ending early.
-TAG_REST = re.compile(rb"""(?>\s+|/|[^\s>/][^\s>/=]*(?>\s*=\s*(?>"[^"]*"|'[^']*'|[^\s>"'][^\s>]*))?)*>""")
+# Once "name=" is followed by a quote the value runs to the closing quote, as in a browser: an
+# attribute that is not followed by a complete value may not be followed by "=" either, so an
+# unclosed quote never lets the "=" be read again as the start of another attribute.
+TAG_REST = re.compile(
+    rb"""(?>\s+|/|[^\s>/][^\s>/=]*(?>\s*=\s*(?>"[^"]*"|'[^']*'|[^\s>"'][^\s>]*|(?=>))|(?!\s*=)))*>"""
+)
 ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*)))?""")
 # src= and type= values, found without parsing the whole tag. They start with a literal so the
 # search skips ahead quickly; the caller checks that a space comes before (not data-src=).

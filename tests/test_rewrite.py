@@ -272,3 +272,14 @@ def test_a_tracker_among_the_sites_images_is_found_at_any_chunk_size(tag: str, c
 def test_an_image_with_a_tracker_only_in_data_src_loads_nothing_and_is_left_alone(chunk: int | None) -> None:
     page = f'{SITE_IMAGES}<img data-src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">{SITE_IMAGES}'
     assert rewrite(page, chunk=chunk).decode() == page
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5, 13])
+def test_a_quoted_value_holding_markup_is_part_of_its_tag_at_any_chunk_size(chunk: int | None) -> None:
+    # A browser reads a quoted value to its closing quote, '>' and '<script' included: this is one
+    # image with a long alt text, never a script. The text inside stays as the site wrote it.
+    alt = 'a > b <script src="https://connect.facebook.net/en_US/fbevents.js"></script>'
+    page = f"<body><p>{SITE_IMAGES}<img alt='{alt}' src=\"/x.png\"></p></body>"
+    out = rewrite(page, chunk=chunk).decode()
+    assert alt in out
+    assert out == rewrite(page).decode()
