@@ -51,15 +51,10 @@ TAG_REST = re.compile(
     rb"""(?>\s+|/|[^\s>/][^\s>/=]*(?>\s*=\s*(?>"[^"]*"|'[^']*'|[^\s>"'][^\s>]*|(?=>))|(?!\s*=)))*>"""
 )
 ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*)))?""")
-# src= and type= values, found without parsing the whole tag. They start with a literal so the
-# search skips ahead quickly; the caller checks that a space comes before (not data-src=).
-QUICK_ATTRS = re.compile(rb"""(src|type)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
-SRC_ATTR = re.compile(rb"""src\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
 IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
 HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
-HREF_ATTR = re.compile(rb"""href\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*))""")
-SPACE = frozenset(b" \t\n\r\f")
+SRC_AND_TYPE = (b"src", b"type")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -92,10 +87,18 @@ def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
     return attrs
 
 
-def attr_value(m: re.Match[bytes]) -> bytes:
-    """The value of a QUICK_ATTRS / SRC_ATTR match, as a URL or type to match (lowercase)."""
-    value = m.group(m.lastindex or 0)
-    return url_of(value).strip() if value is not None else b""
+def first_values(low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    """The first value of each of `names` in a lowercased tag, as URLs or types to match. Read
+    attribute by attribute, so "src=" written inside another attribute's quoted value (an alt
+    text, a title) is never taken for the tag's own address."""
+    found: dict[bytes, bytes] = {}
+    for m in ATTR.finditer(low, start, end):
+        name = m.group(1)
+        if name in names and name not in found:
+            value = m.group(m.lastindex or 0) if (m.lastindex or 0) > 1 else None
+            if value is not None:
+                found[name] = url_of(value).strip()
+    return found
 
 
 def type_of(attr: Attr | None) -> bytes:
@@ -331,14 +334,9 @@ class RewriteStream:
             if cats is not None:
                 return self._rewrite(SCRIPT, buf, start, tag_end, attrs, cats, script_type)
         # The common case: only src and type matter, read without parsing every attribute.
-        src = script_type = None
-        for m in QUICK_ATTRS.finditer(low, name_end, tag_end):
-            if low[m.start() - 1] not in SPACE:
-                continue
-            if m.group(1) == b"src" and src is None:
-                src = attr_value(m)
-            elif m.group(1) == b"type" and script_type is None:
-                script_type = attr_value(m).split(b";")[0].strip()
+        values = first_values(low, name_end, tag_end, SRC_AND_TYPE)
+        src = values.get(b"src")
+        script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
         if (script_type or b"") not in JS_TYPES:
             return True
         if src is not None:
@@ -355,12 +353,10 @@ class RewriteStream:
 
     def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
         if kind == LINK or (low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0):
-            address = HREF_ATTR if kind == LINK else SRC_ATTR
-            m = address.search(low, name_end, tag_end)
-            while m is not None and low[m.start() - 1] not in SPACE:
-                m = address.search(low, m.end(), tag_end)
-            found = self.rw.trackers.match_src(attr_value(m)) if m is not None else ()
-            if kind == LINK and not found and m is not None and (host := HOST.match(attr_value(m).lower())):
+            name = b"href" if kind == LINK else b"src"
+            address = first_values(low, name_end, tag_end, (name,)).get(name)
+            found = self.rw.trackers.match_src(address) if address is not None else ()
+            if kind == LINK and not found and address is not None and (host := HOST.match(address.lower())):
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host.group(1))
             return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True

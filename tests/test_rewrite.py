@@ -283,3 +283,22 @@ def test_a_quoted_value_holding_markup_is_part_of_its_tag_at_any_chunk_size(chun
     out = rewrite(page, chunk=chunk).decode()
     assert alt in out
     assert out == rewrite(page).decode()
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 7])
+@pytest.mark.parametrize(
+    ("page", "address"),
+    [
+        pytest.param('<img alt="x src=/a.png" src="https://www.facebook.com/tr?id=1&ev=PageView">', "https://www.facebook.com/tr", id="img"),
+        pytest.param('<iframe title="x src=/a.html" src="https://www.googletagmanager.com/ns.html?id=GTM-X"></iframe>', "https://www.googletagmanager.com/ns.html", id="iframe"),
+        pytest.param('<link title="a href=/x" rel=preload as=script href="https://www.googletagmanager.com/gtm.js?id=GTM-X">', "https://www.googletagmanager.com/gtm.js", id="link"),
+        pytest.param('<script title="x src=/a.js" src="https://www.googletagmanager.com/gtag/js?id=G-1" async></script>', "https://www.googletagmanager.com/gtag/js", id="script"),
+    ],
+)
+def test_an_address_written_inside_another_attribute_neither_hides_nor_fakes_the_real_one(page: str, address: str, chunk: int | None) -> None:
+    out = rewrite(f"<p>{page}</p>", chunk=chunk).decode()
+    assert f'data-consentmw-src="{address}' in out or f'data-consentmw-href="{address}' in out
+    assert live_trackers(out) == set()
+    # The other way round: a tracker's address in an alt text does not make the site's image inert.
+    own = """<p><img alt='a > b src="https://www.facebook.com/tr"' src="/x.png"></p>"""
+    assert rewrite(own, chunk=chunk).decode() == own
