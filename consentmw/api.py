@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import get_route_path
 from starlette.types import Message, Receive, Scope, Send
 
 from consentmw import pages
@@ -58,6 +59,12 @@ def error_response(code: ErrorCode, **detail: Any) -> Response:
         headers["Allow"] = detail["allow"]
     body = {"error": code.name.lower(), "message": code.message, **detail}
     return JSONResponse(body, status_code=code.status, headers=headers)
+
+
+def mounted_prefix(root_path: str, prefix: str) -> str:
+    """The prefix as the browser sees it under the app's root path; percent-encoded, since a
+    Mount("/{tenant}") puts what the visitor typed there, and the result goes into markup and headers."""
+    return quote(root_path.rstrip("/"), safe="/") + prefix
 
 
 def with_security_headers(send: Send) -> Send:
@@ -133,8 +140,27 @@ class ConsentAPI:
         }
         self.routes.update(pages.ROUTES)
 
+    def route(self, scope: Scope) -> str | None:
+        """The path under the prefix ("" for the prefix itself), or None when the request is the app's.
+        An app under a root path (a Mount, uvicorn --root-path) sees it in front of the prefix."""
+        path = get_route_path(scope)
+        prefix = self.prefix
+        if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
+            return path[len(prefix) :]
+        return None
+
+    def base(self, scope: Scope) -> str:
+        """The prefix as the browser reaches it for this request."""
+        root_path = scope.get("root_path", "")
+        return mounted_prefix(root_path, self.prefix) if root_path else self.prefix
+
+    def site_root(self, scope: Scope) -> str:
+        root = quote(scope.get("root_path", "").rstrip("/"), safe="/") + "/"
+        return root if SAFE_NEXT.match(root) else "/"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = self.routes.get(scope["path"][len(self.prefix) :])
+        route = self.route(scope)
+        handler = self.routes.get(route) if route is not None else None
         send = with_security_headers(send)
         try:
             if handler is None:
@@ -295,7 +321,7 @@ class ConsentAPI:
         referer = urlsplit(Headers(scope=scope).get("referer", ""))
         if referer.path and SAFE_NEXT.match(referer.path) and referer.netloc.lower() == Headers(scope=scope).get("host", "").lower():
             return referer.path + (f"?{referer.query}" if referer.query else "")
-        return "/"
+        return self.site_root(scope)
 
     async def record_choice(self, scope: Scope, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
         """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""

@@ -95,8 +95,9 @@ def wants_json(scope: Scope) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def link(api: ConsentAPI, path: str, **params: str) -> str:
-    return e(api.prefix + path + ("?" + urlencode(params) if params else ""))
+def link(base: str, path: str, **params: str) -> str:
+    # base: the prefix as this request reaches it (ConsentAPI.base), the app's root path in front.
+    return e(base + path + ("?" + urlencode(params) if params else ""))
 
 
 def external_link(url: str | None, label: str) -> str:
@@ -108,14 +109,14 @@ def external_link(url: str | None, label: str) -> str:
     return f'<a href="{e(url)}" rel="noopener noreferrer">{label}</a>'
 
 
-def render(api: ConsentAPI, lang: str, title: str, body: str, switch_href: str) -> str:
+def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_href: str) -> str:
     css = api.assets["banner.css"].version
     other = "en" if lang == "ko" else "ko"
     return (
         f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n'
         f"<title>{title}</title>\n"
-        f'<link rel="stylesheet" href="{e(api.prefix)}/banner.css?v={e(css)}">\n<style>{PAGE_CSS}</style>\n</head>\n'
+        f'<link rel="stylesheet" href="{e(base)}/banner.css?v={e(css)}">\n<style>{PAGE_CSS}</style>\n</head>\n'
         f'<body class="consentmw-page">\n<nav class="lang"><a href="{switch_href}" hreflang="{other}" lang="{other}">'
         f"{page_text(api, 'language_switch', lang)}</a></nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
     )
@@ -141,6 +142,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
         raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
     query = QueryParams(scope["query_string"])
     lang = language(api, scope, query.get("lang"))
+    base = api.base(scope)
     headers = Headers(scope=scope)
     detected = browsers.detect(headers.get("user-agent", ""), headers.get("sec-ch-ua"))
     chosen = query.get("browser")
@@ -170,29 +172,29 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
         parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
     consent = api.consent(scope)
     refused_here = query.get("refused") == "1" and consent.decided and consent.allowed <= api.policy.required
-    parts.append(site_only_section(api, lang, chosen, refused_here))
+    parts.append(site_only_section(api, base, lang, chosen, refused_here))
     if guide is not None:
         parts.append(guide_section(api, guide, lang, host))
-    parts.append(browser_list(api, order, guide_id, lang))
-    parts.append(f'<p><a href="{link(api, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
+    parts.append(browser_list(api, base, order, guide_id, lang))
+    parts.append(f'<p><a href="{link(base, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
     parts.append(f"<p><small>{page_text(api, 'guides_reviewed', lang, date=browsers.reviewed())}</small></p>\n")
     params = {"browser": chosen} if chosen else {}
-    switch = link(api, "/browsers", **params, lang="en" if lang == "ko" else "ko")
-    content = render(api, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
+    switch = link(base, "/browsers", **params, lang="en" if lang == "ko" else "ko")
+    content = render(api, base, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
     cache = "no-store" if "refused" in query else "private, max-age=300"
     await html_response(content, cache=cache, vary=vary)(scope, receive, send)
 
 
-def site_only_section(api: ConsentAPI, lang: str, chosen: str | None, refused: bool) -> str:
+def site_only_section(api: ConsentAPI, base: str, lang: str, chosen: str | None, refused: bool) -> str:
     # Refusing in the browser breaks sign-in; refusing on the site alone does not. Offer that first,
     # as a plain form to POST /_consent, so it works without JavaScript too.
-    back = f"{api.prefix}/browsers?" + urlencode({**({"browser": chosen} if chosen else {}), "lang": lang, "refused": "1"})
+    back = f"{base}/browsers?" + urlencode({**({"browser": chosen} if chosen else {}), "lang": lang, "refused": "1"})
     out = f'<section aria-labelledby="site-only">\n<h2 id="site-only">{page_text(api, "site_only_title", lang)}</h2>\n'
     out += f"<p>{page_text(api, 'site_only_body', lang)}</p>\n"
     if refused:
         out += f'<p class="status" role="status">{page_text(api, "site_only_done", lang)}</p>\n'
     out += (
-        f'<form method="post" action="{e(api.prefix)}"><input type="hidden" name="accept" value="necessary">'
+        f'<form method="post" action="{e(base)}"><input type="hidden" name="accept" value="necessary">'
         f'<input type="hidden" name="next" value="{e(back)}">'
         f'<button type="submit">{page_text(api, "reject_all", lang)}</button></form>\n'
     )
@@ -243,12 +245,11 @@ def consequences(api: ConsentAPI, lang: str) -> str:
     return out + "</div>\n"
 
 
-def browser_list(api: ConsentAPI, order: tuple[str, ...], current: str, lang: str) -> str:
+def browser_list(api: ConsentAPI, base: str, order: tuple[str, ...], current: str, lang: str) -> str:
     items = []
-    base = e(api.prefix)
     for guide_id in order:
         # Guide ids and languages are [a-z0-9-]: nothing to encode in the query string.
-        href = f"{base}/browsers?browser={guide_id}&amp;lang={lang}"
+        href = f"{e(base)}/browsers?browser={guide_id}&amp;lang={lang}"
         name = e(browsers.guides()[guide_id]["name"][lang])
         if guide_id == current:
             items.append(f'<li><a href="{href}" aria-current="page"><strong>{name}</strong></a></li>')
@@ -280,13 +281,13 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
             raise api_error(ErrorCode.REQUIRED_CATEGORY, category=analytics)
         consent = api.consent(scope)
         kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
-        recorded = await api.record_choice(scope, kept - {analytics}, "opt-out", page=api.prefix + "/opt-out")
+        recorded = await api.record_choice(scope, kept - {analytics}, "opt-out", page=api.base(scope) + "/opt-out")
         response: Response
         if media_type == "application/json":
             response = JSONResponse(api.state_after(scope, recorded), headers={"Cache-Control": "no-store"})
         else:
             # Post/redirect/get: the confirmation survives a reload without posting again.
-            target = api.prefix + "/opt-out?" + urlencode({"done": "1", "lang": lang})
+            target = api.base(scope) + "/opt-out?" + urlencode({"done": "1", "lang": lang})
             response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         for header in recorded.cookies:
             response.raw_headers.append((b"set-cookie", header))
@@ -296,6 +297,7 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
         raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
     query = QueryParams(scope["query_string"])
     lang = language(api, scope, query.get("lang"))
+    base = api.base(scope)
     consent = api.consent(scope)
     parts = [f"<h1>{page_text(api, 'opt_out_title', lang)}</h1>\n"]
     if analytics is None:
@@ -305,16 +307,16 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
         if query.get("done") == "1" and not consent.allows(analytics):
             key = "opted_out" if consent.decided else "opted_out_no_cookie"
             parts.append(f'<p class="status" role="status">{page_text(api, key, lang)}</p>\n')
-        parts.append(state_section(api, consent, analytics, lang))
+        parts.append(state_section(api, base, consent, analytics, lang))
         parts.append(collects_section(api, analytics, lang))
-    parts.append(f'<p><a href="{link(api, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
-    parts.append(f'<p><a href="/">{page_text(api, "back_to_site", lang)}</a></p>\n')
-    switch = link(api, "/opt-out", lang="en" if lang == "ko" else "ko")
-    content = render(api, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
+    parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
+    parts.append(f'<p><a href="{e(api.site_root(scope))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
+    switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
+    content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
     await html_response(content, vary="Cookie, Sec-GPC, Accept-Language")(scope, receive, send)
 
 
-def state_section(api: ConsentAPI, consent: Consent, analytics: str, lang: str) -> str:
+def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, lang: str) -> str:
     if not consent.decided:
         state = "state_undecided"
     else:
@@ -325,7 +327,7 @@ def state_section(api: ConsentAPI, consent: Consent, analytics: str, lang: str) 
         out += f"<p>{page_text(api, 'state_gpc', lang)}</p>\n"
     if state != "state_refused" and analytics not in api.policy.required:
         out += (
-            f'<form method="post" action="{link(api, "/opt-out")}">'
+            f'<form method="post" action="{link(base, "/opt-out")}">'
             f'<input type="hidden" name="lang" value="{lang}">'
             f'<button type="submit">{page_text(api, "opt_out_button", lang)}</button></form>\n'
             f"<p><small>{page_text(api, 'opt_out_other_choices', lang)}</small></p>\n"

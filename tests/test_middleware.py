@@ -177,3 +177,68 @@ async def test_prefix_is_configurable() -> None:
 def test_repr_hides_the_secret() -> None:
     mw = wrap(raw_app([]))
     assert SECRET not in repr(mw)
+
+
+def mounted_site(store: MemoryStore) -> Any:
+    """A shop mounted under /shop (starlette's Mount: the scope's path keeps the mount, root_path names it)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Mount, Route
+
+    async def page(request: Any) -> HTMLResponse:
+        return HTMLResponse("<html><head></head><body>shop</body></html>")
+
+    shop = Starlette(routes=[Route("/", page), Route("/cart", page)])
+    shop.add_middleware(ConsentMiddleware, secret_key=SECRET, store=store)
+    return Starlette(routes=[Mount("/shop", shop)])
+
+
+def root_path_site(store: MemoryStore) -> Any:
+    """uvicorn --root-path /shop behind a proxy that strips /shop: uvicorn puts it back in front of the
+    path (the ASGI spec's path includes root_path) and names it in root_path."""
+    inner = wrap(raw_app([(b"content-type", b"text/html")], b"<html><head></head><body>shop</body></html>"), store=store)
+
+    async def server(scope: Scope, receive, send) -> None:
+        if scope["type"] == "http":
+            scope = {**scope, "root_path": "/shop"}
+        await inner(scope, receive, send)
+
+    return server
+
+
+@pytest.mark.parametrize("site", [mounted_site, root_path_site], ids=["starlette-mount", "uvicorn-root-path"])
+async def test_an_app_under_a_root_path_gets_working_endpoints_banner_and_form(site) -> None:
+    store = MemoryStore()
+    async with client_for(site(store)) as client:
+        page = (await client.get("/shop/cart")).text
+        assert 'src="/shop/_consent/banner.js?v=' in page and 'href="/shop/_consent/banner.css?v=' in page
+        assert 'action="/shop/_consent"' in page and 'name="next" value="/shop/cart"' in page
+        assert (await client.get("/shop/_consent")).json()["decided"] is False
+        assert (await client.get("/shop/_consent/banner.js")).status_code == 200
+        r = await client.post("/shop/_consent", data={"accept": "all", "next": "/shop/cart"})
+        assert r.status_code == 303 and r.headers["location"] == "/shop/cart"
+        assert (await client.get("/shop/_consent")).json()["decided"] is True
+        assert len(store.records) == 1
+        # The pages link to the endpoints and the site under the mount too.
+        opt_out = (await client.get("/shop/_consent/opt-out?lang=en")).text
+        assert 'action="/shop/_consent/opt-out"' in opt_out and 'href="/shop/_consent/banner.css?v=' in opt_out
+        assert 'href="/shop/"' in opt_out and 'href="/shop/_consent/browsers?lang=en"' in opt_out
+        r = await client.post("/shop/_consent/opt-out", data={"lang": "en"})
+        assert r.status_code == 303 and r.headers["location"].startswith("/shop/_consent/opt-out?")
+        browsers = (await client.get("/shop/_consent/browsers?lang=en")).text
+        assert 'action="/shop/_consent"' in browsers and 'href="/shop/_consent/browsers?browser=' in browsers
+        assert 'value="/shop/_consent/browsers?' in browsers
+
+
+async def test_a_root_path_holding_markup_is_escaped_in_what_is_injected() -> None:
+    # A Mount("/{tenant}") puts what the visitor typed into root_path.
+    inner = wrap(raw_app([(b"content-type", b"text/html")], b"<html><head></head><body>x</body></html>"))
+    tenant = '/a"><script>alert(1)</script>'
+
+    async def server(scope: Scope, receive, send) -> None:
+        await inner({**scope, "root_path": tenant, "path": tenant + scope["path"]}, receive, send)
+
+    async with client_for(server) as client:
+        page = (await client.get("/")).text
+        assert "<script>alert(1)" not in page
+        assert 'src="/a%22%3E%3Cscript%3Ealert%281%29%3C/script%3E/_consent/banner.js?v=' in page
