@@ -81,9 +81,11 @@ def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
     attrs: dict[bytes, Attr] = {}
     for m in ATTR.finditer(buf, start, end):
         name = m.group(1).lower()
-        if name not in attrs:  # the first of a repeated attribute wins, as in browsers
-            value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
-            attrs[name] = Attr(name, m.start(), m.end(1), m.end(), value)
+        value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
+        # The first of a repeated attribute wins, as in browsers; the others are kept under a key
+        # no real name has, so that moving a src aside moves them all (else the next one takes over).
+        key = name if name not in attrs else name + b" %d" % m.start()
+        attrs[key] = Attr(name, m.start(), m.end(1), m.end(), value)
     return attrs
 
 
@@ -95,9 +97,8 @@ def first_values(low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> 
     for m in ATTR.finditer(low, start, end):
         name = m.group(1)
         if name in names and name not in found:
-            value = m.group(m.lastindex or 0) if (m.lastindex or 0) > 1 else None
-            if value is not None:
-                found[name] = url_of(value).strip()
+            # A valueless attribute is the empty string: it wins over a later repeat all the same.
+            found[name] = url_of(m.group(m.lastindex)).strip() if (m.lastindex or 0) > 1 else b""
     return found
 
 

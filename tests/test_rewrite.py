@@ -302,3 +302,23 @@ def test_an_address_written_inside_another_attribute_neither_hides_nor_fakes_the
     # The other way round: a tracker's address in an alt text does not make the site's image inert.
     own = """<p><img alt='a > b src="https://www.facebook.com/tr"' src="/x.png"></p>"""
     assert rewrite(own, chunk=chunk).decode() == own
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        pytest.param('<img src="https://www.facebook.com/tr?id=1" src="https://www.facebook.com/tr?id=2">', id="img-two-pixels"),
+        pytest.param('<iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1" SRC="https://www.googletagmanager.com/ns.html?id=GTM-2"></iframe>', id="iframe"),
+    ],
+)
+def test_a_repeated_src_does_not_take_over_once_the_first_is_moved(page: str) -> None:
+    # A browser reads the first of repeated attributes: moving only the first would hand the
+    # element to the second, a tracker the page never loaded before.
+    out = rewrite(page).decode()
+    assert live_tags(out) == [] and " src" not in out.lower().replace("data-consentmw-src", "")
+    assert rewrite(page, EVERYTHING).decode() == page
+
+
+def test_a_valueless_type_is_javascript_and_a_later_type_does_not_count() -> None:
+    page = '<script type type="text/plain" src="https://connect.facebook.net/en_US/fbevents.js"></script>'
+    assert 'data-consentmw-src="https://connect.facebook.net/' in rewrite(page).decode()
