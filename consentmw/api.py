@@ -58,7 +58,10 @@ def error_response(code: ErrorCode, **detail: Any) -> Response:
     if code is ErrorCode.METHOD_NOT_ALLOWED and "allow" in detail:
         headers["Allow"] = detail["allow"]
     body = {"error": code.name.lower(), "message": code.message, **detail}
-    return JSONResponse(body, status_code=code.status, headers=headers)
+    # The detail quotes what the visitor sent, which JSON lets hold lone surrogates: UTF-8 cannot,
+    # so they become U+FFFD instead of failing the answer.
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
+    return Response(content, status_code=code.status, headers=headers, media_type="application/json")
 
 
 def mounted_prefix(root_path: str, prefix: str) -> str:
@@ -277,7 +280,9 @@ class ConsentAPI:
         if not isinstance(method, str) or method not in JSON_METHODS:  # a list or object is unhashable
             method = "api"
         page = data.get("page")
-        page = page if isinstance(page, str) and SAFE_NEXT.match(page) else None
+        page = page if isinstance(page, str) and SAFE_NEXT.match(page) and utf8(page) else None
+        if "accept" in data and "choices" in data:
+            raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
         if "accept" in data:
             return self.accept(data["accept"]), method, page
         choices = data.get("choices")
@@ -358,7 +363,8 @@ class ConsentAPI:
             )
         ]
         refused = set(self.policy.optional) - allowed
-        request_cookies = cookie_parser(headers.get("cookie", ""))
+        # HTTP/2 clients may send each cookie on its own header line.
+        request_cookies = cookie_parser("; ".join(headers.getlist("cookie")))
         cookies += expire_headers(self.policy, request_cookies, refused, secure)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
@@ -378,6 +384,15 @@ class ConsentAPI:
 
     def secure(self, scope: Scope) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else scope.get("scheme") == "https"
+
+
+def utf8(text: str) -> bool:
+    """Whether UTF-8 (and so every store) can hold the text: a JSON string may carry lone surrogates."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def user_agent_family(user_agent: str) -> str:

@@ -23,7 +23,7 @@ class ErrorCode(enum.Enum):
     BODY_TOO_LARGE = (413, "The request body is larger than the limit.")
     MALFORMED_JSON = (400, "The request body is not valid JSON.")
     MALFORMED_FORM = (400, "The form data could not be read.")
-    INVALID_BODY = (422, "The request must contain either 'choices' or 'accept'.")
+    INVALID_BODY = (422, "The request must contain either 'choices' or 'accept', not both.")
     INVALID_ACCEPT = (422, "'accept' must be 'all' or 'necessary'.")
     INVALID_CHOICE = (422, "Each choice must be true or false.")
     UNKNOWN_CATEGORY = (422, "The policy has no such category.")

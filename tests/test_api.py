@@ -114,6 +114,11 @@ BAD_BODIES = [
     pytest.param(b'{"choices": {"tracking": true}}', "application/json", 422, "unknown_category", id="unknown-category"),
     pytest.param(b'{"choices": {"necessary": false}}', "application/json", 422, "required_category", id="refuse-required"),
     pytest.param(b'{"choices": {"statistics": true, "analytics": false}}', "application/json", 422, "conflicting_choices", id="alias-disagrees"),
+    # A lone surrogate is valid JSON but cannot be written back in UTF-8: the error naming it must not fail.
+    pytest.param(b'{"choices": {"\\ud800": true}}', "application/json", 422, "unknown_category", id="lone-surrogate-category"),
+    pytest.param(b'{"choices": {"\\udfff": "yes"}}', "application/json", 422, "invalid_choice", id="lone-surrogate-non-bool"),
+    # Both forms at once: which one the visitor meant is unknown, so neither is recorded.
+    pytest.param(b'{"accept": "all", "choices": {"analytics": false}}', "application/json", 422, "invalid_body", id="accept-and-choices"),
     pytest.param(b"accept=custom&category=nope", "application/x-www-form-urlencoded", 422, "unknown_category", id="form-unknown"),
     pytest.param(b"accept=maybe", "application/x-www-form-urlencoded", 422, "invalid_accept", id="form-bad-accept"),
     pytest.param(b"\xff\xfe=1", "application/x-www-form-urlencoded", 400, "malformed_form", id="form-not-utf8"),
@@ -134,6 +139,14 @@ async def test_bad_input_is_a_4xx_and_the_earlier_choice_stands(
     assert "set-cookie" not in r.headers
     assert len(store.records) == 1
     assert (await client.get("/_consent")).json()["choices"] == ALL
+
+
+async def test_a_page_that_utf8_cannot_hold_is_dropped_not_a_503(tmp_path) -> None:
+    # "page" only labels the record; a lone surrogate in it made every store fail to write (503, logged).
+    async with client_for(make_app(store=f"sqlite:///{tmp_path}/consent.db")) as client:
+        r = await client.post("/_consent", content=b'{"accept": "all", "page": "/shop\\ud800"}', headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+        assert (await client.get("/_consent")).json()["decided"] is True
 
 
 async def test_json_nesting_within_the_size_cap_is_a_4xx(client: httpx.AsyncClient) -> None:
@@ -174,6 +187,18 @@ async def test_withdrawal_expires_the_refused_categories_cookies(client: httpx.A
     expired = [c for c in r.headers.get_list("set-cookie") if "Max-Age=0" in c]
     assert sorted(c.split("=", 1)[0] for c in expired) == ["_ga", "_ga_ABC"]
     assert all("Path=/" in c for c in expired)
+
+
+async def test_withdrawal_expires_cookies_sent_on_several_cookie_lines(client: httpx.AsyncClient) -> None:
+    # HTTP/2 browsers may send each cookie as its own header line; every line is the request's cookies.
+    state = await client.post("/_consent", json={"accept": "all"})
+    consent = f"consentmw={state.cookies['consentmw']}"
+    client.cookies.clear()
+    headers = [("cookie", consent), ("cookie", "_ga=GA1.1.5"), ("cookie", "_fbp=fb.1; sessionid=keep"), ("content-type", "application/json")]
+    r = await client.post("/_consent", content=b'{"choices": {"personalisation": true}}', headers=headers)
+    assert r.status_code == 200 and r.json()["id"] == state.json()["id"]
+    expired = [c for c in r.headers.get_list("set-cookie") if "Max-Age=0" in c]
+    assert sorted(c.split("=", 1)[0] for c in expired) == ["_fbp", "_ga"]
 
 
 async def test_expiry_covers_the_policys_domain_and_path_variants(store: MemoryStore) -> None:

@@ -283,6 +283,8 @@ def expected_json_choice(data: Any) -> frozenset[str] | None:
     """The categories a valid choice allows, or None when the body must be refused."""
     if not isinstance(data, dict):
         return None
+    if "accept" in data and "choices" in data:
+        return None  # both at once: which one was meant is unknown
     if "accept" in data:
         return {"all": frozenset(OPTIONAL), "necessary": frozenset()}.get(data["accept"]) if isinstance(data["accept"], str) else None
     choices = data.get("choices")
