@@ -335,7 +335,9 @@ class ConsentAPI:
         headers = Headers(scope=scope)
         if page is None:
             referer = urlsplit(headers.get("referer", ""))
-            page = referer.path if referer.netloc.lower() == headers.get("host", "").lower() else ""
+            same_site = referer.netloc.lower() == headers.get("host", "").lower()
+            # Held to the return URL's rule: no control characters (PostgreSQL text cannot hold NUL).
+            page = referer.path if same_site and SAFE_NEXT.match(referer.path) else ""
         record = ConsentRecord(
             consent_id=consent_id,
             policy_id=self.policy.id,
