@@ -15,7 +15,18 @@ if TYPE_CHECKING:
 logger = logging.getLogger("consentmw")
 
 # An app may always delete a cookie, whatever its category.
-DELETION = re.compile(rb"(?i)(?:^|;)\s*(?:max-age\s*=\s*(?:0|-\d+)|expires\s*=[^;]*\b19[0-6]\d\b|expires\s*=[^;]*\b1970\b)")
+PAST_EXPIRES = re.compile(rb"(?i)(?:^|;)\s*expires\s*=[^;]*\b(?:19[0-6]\d|1970)\b")
+MAX_AGE = re.compile(rb"(?i)(?:^|;)\s*max-age\s*=\s*([^;]*)")
+MAX_AGE_VALUE = re.compile(rb"-?\d+")
+
+
+def is_deletion(set_cookie: bytes) -> bool:
+    """Whether a Set-Cookie value expires its cookie. As browsers read it (RFC 6265 5.2.2, 5.3):
+    the last Max-Age that is a number decides and outranks Expires."""
+    ages = [age for age in (a.strip() for a in MAX_AGE.findall(set_cookie)) if MAX_AGE_VALUE.fullmatch(age)]
+    if ages:
+        return int(ages[-1]) <= 0
+    return PAST_EXPIRES.search(set_cookie) is not None
 
 
 def merge_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
@@ -92,7 +103,7 @@ class ResponseFilter:
             if key.lower() == b"set-cookie":
                 name = value.split(b"=", 1)[0].strip().decode("latin-1")
                 category = self.policy.cookie_category(name)
-                if category is not None and category not in allowed and not DELETION.search(value):
+                if category is not None and category not in allowed and not is_deletion(value):
                     logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
                     dropped = True
                     continue

@@ -89,6 +89,26 @@ async def test_set_cookie_of_refused_categories_is_dropped(body: dict | None, ke
         assert "Cookie" in r.headers["vary"]
 
 
+@pytest.mark.parametrize(
+    ("cookie", "kept"),
+    [
+        (b"_ga=; Max-Age=0; Path=/", True),
+        (b"_ga=; max-age = -1", True),
+        (b"_ga=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        (b"_ga=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0", True),
+        # Browsers read Max-Age as a number, and the last one wins over any other and over Expires.
+        (b"_ga=GA1.1.1; Max-Age=0123456", False),
+        (b"_ga=GA1.1.1; Max-Age=0; Max-Age=31536000", False),
+        (b"_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=31536000", False),
+        (b"_ga=GA1.1.1; Max-Age=-5x; Max-Age=31536000", False),
+    ],
+)
+async def test_only_a_real_deletion_of_a_refused_cookie_passes(cookie: bytes, kept: bool) -> None:
+    async with client_for(wrap(raw_app([(b"content-type", b"text/plain"), (b"set-cookie", cookie)]))) as client:
+        r = await client.get("/")
+    assert (r.headers.get_list("set-cookie") == [cookie.decode()]) is kept
+
+
 async def test_vary_is_merged_into_the_apps() -> None:
     headers = [(b"content-type", b"text/plain"), (b"vary", b"Accept-Encoding"), (b"set-cookie", b"_ga=1")]
     async with client_for(wrap(raw_app(headers))) as client:
