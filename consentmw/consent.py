@@ -38,8 +38,8 @@ class Consent:
                 m = self._reader.cookie_re.search(value)
                 if m:
                     cookie_value = m.group(1).decode("latin-1")
-            elif key == b"sec-gpc":
-                gpc = value.strip() == b"1"
+            elif key == b"sec-gpc" and value.strip() == b"1":
+                gpc = True  # a later line (a proxy's, say) never undoes a refusal
         policy = self._reader.policy
         decision = self._reader.codec.loads(cookie_value) if cookie_value else None
         allowed = set(policy.required)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -132,6 +133,34 @@ async def test_gpc_refuses_marked_categories_in_the_app() -> None:
         state = (await client.get("/", headers={"sec-gpc": "1"})).json()
     assert state["gpc"] is True
     assert state["choices"] == {"necessary": True, "personalisation": True, "analytics": False, "advertising": False}
+
+
+@pytest.mark.parametrize(
+    ("lines", "gpc"),
+    [
+        ([b"1"], True),
+        ([b" 1 "], True),
+        ([b"0"], False),
+        ([b"true"], False),
+        # Repeated lines (a proxy adding its own): a signal to refuse is never undone by another line.
+        ([b"1", b"0"], True),
+        ([b"0", b"1"], True),
+    ],
+)
+async def test_sec_gpc_values(lines: list[bytes], gpc: bool) -> None:
+    from tests.conftest import http_scope, make_app
+
+    app = make_app()
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(http_scope("GET", "/_consent", [(b"sec-gpc", line) for line in lines]), receive, send)
+    assert json.loads(sent[1]["body"])["gpc"] is gpc
 
 
 async def test_bad_cookies_never_fail_the_request() -> None:
