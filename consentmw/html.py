@@ -14,12 +14,13 @@ is; nothing else is buffered.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Collection
 from typing import NamedTuple
 
 from consentmw.policy import Policy
-from consentmw.trackers import HOST, Tracker, TrackerRules
+from consentmw.trackers import HOST, Tracker, TrackerRules, normalize_url
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.
@@ -52,9 +53,16 @@ TAG_REST = re.compile(
 )
 ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*)))?""")
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
-IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
-HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?\s*(?:https?:)?//([^/"'\s>?#:@]+)""")
+# An address's host as a URL parser reads it: after controls and spaces, with "\\" for "/", and
+# "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
+# and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
+IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+# A host a browser reads otherwise than it is written: user info, escapes, character references,
+# tabs or newlines, a trailing dot. Such a tag gets a closer look.
+ODD_HOST = re.compile(rb"[@%&\t\n\r\f]|\.\Z")
 SRC_AND_TYPE = (b"src", b"type")
+CHARREF = re.compile(rb"&[#a-zA-Z]")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -89,21 +97,22 @@ def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
     return attrs
 
 
-def first_values(low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
-    """The first value of each of `names` in a lowercased tag, as URLs or types to match. Read
-    attribute by attribute, so "src=" written inside another attribute's quoted value (an alt
-    text, a title) is never taken for the tag's own address."""
+def first_values(buf: bytes, low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    """The first value of each of `names` in a tag (`low` is `buf` lowercased), decoded and
+    lowercased, as URLs or types to match. Read attribute by attribute, so "src=" written inside
+    another attribute's quoted value (an alt text, a title) is never taken for the tag's own address."""
     found: dict[bytes, bytes] = {}
     for m in ATTR.finditer(low, start, end):
         name = m.group(1)
         if name in names and name not in found:
             # A valueless attribute is the empty string: it wins over a later repeat all the same.
-            found[name] = url_of(m.group(m.lastindex)).strip() if (m.lastindex or 0) > 1 else b""
+            i = m.lastindex or 0
+            found[name] = (url_of(buf[m.start(i) : m.end(i)]).lower() if low.find(b"&", m.start(i), m.end(i)) >= 0 else m.group(i)).strip() if i > 1 else b""
     return found
 
 
 def type_of(attr: Attr | None) -> bytes:
-    return (attr.value or b"").split(b";")[0].strip().lower() if attr is not None else b""
+    return url_of(attr.value or b"").split(b";")[0].strip().lower() if attr is not None else b""
 
 
 def quoted(value: bytes) -> bytes:
@@ -111,7 +120,13 @@ def quoted(value: bytes) -> bytes:
 
 
 def url_of(value: bytes) -> bytes:
-    return value.replace(b"&amp;", b"&").replace(b"&#38;", b"&") if b"&" in value else value
+    """An attribute value as the browser reads it: character references decoded (named ones are
+    case-sensitive, so this takes the value as written, not lowercased)."""
+    if b"&" not in value:
+        return value
+    if CHARREF.search(value.replace(b"&amp;", b"")) is None:
+        return value.replace(b"&amp;", b"&")
+    return html.unescape(value.decode("latin-1")).encode("utf-8", "replace")
 
 
 class HTMLRewriter:
@@ -289,7 +304,7 @@ class RewriteStream:
             return 0  # a ">" inside a quoted value: parse it properly
         if kind == LINK:
             # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
-            if low.find(b"pre", start, gt) < 0:
+            if low.find(b"pre", start, gt) < 0 and low.find(b"&", start, gt) < 0:  # rel="p&#114;eload"
                 return gt + 1
             hosts = HREF_HOSTS.findall(low, start, gt)
         else:
@@ -302,6 +317,8 @@ class RewriteStream:
         known = trackers._by_host
         for host in hosts:
             found = known.get(host)
+            if found is None and ODD_HOST.search(host):
+                return 0
             if found is None:
                 found = trackers.candidates(host)
             if found:
@@ -335,7 +352,7 @@ class RewriteStream:
             if cats is not None:
                 return self._rewrite(SCRIPT, buf, start, tag_end, attrs, cats, script_type)
         # The common case: only src and type matter, read without parsing every attribute.
-        values = first_values(low, name_end, tag_end, SRC_AND_TYPE)
+        values = first_values(buf, low, name_end, tag_end, SRC_AND_TYPE)
         src = values.get(b"src")
         script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
         if (script_type or b"") not in JS_TYPES:
@@ -355,16 +372,16 @@ class RewriteStream:
     def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
         if kind == LINK or (low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0):
             name = b"href" if kind == LINK else b"src"
-            address = first_values(low, name_end, tag_end, (name,)).get(name)
+            address = first_values(buf, low, name_end, tag_end, (name,)).get(name)
             found = self.rw.trackers.match_src(address) if address is not None else ()
-            if kind == LINK and not found and address is not None and (host := HOST.match(address.lower())):
+            if kind == LINK and not found and address is not None and (host := HOST.match(normalize_url(address.lower()))):
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host.group(1))
             return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
         attrs = parse_attrs(buf, name_end, tag_end)
         cats = self.rw.marked_categories(kind, attrs, None)
         if cats is None and (src := attrs.get(b"src")) is not None:
-            found = self.rw.trackers.match_src(url_of(src.value or b"").strip().lower())
+            found = self.rw.trackers.match_src(url_of(src.value or b"").lower())
             cats = self.rw.trackers.categories(found) if found else None
         return self._rewrite(kind, buf, start, tag_end, attrs, cats, None)
 

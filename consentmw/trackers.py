@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from consentmw.errors import PolicyError
 from consentmw.policy import Policy
@@ -15,6 +16,54 @@ from consentmw.policy import Policy
 logger = logging.getLogger("consentmw.trackers")
 
 HOST = re.compile(rb"\s*(?:https?:)?//([^/?#\s:@]+)")
+# Anything a URL parser reads differently from how it is written: controls and spaces (stripped
+# or removed), backslashes (slashes in http URLs), percent-escapes, user info, a port, a host's
+# trailing dot, "https:" without two slashes, three or more slashes, dot segments.
+ODD_URL = re.compile(rb"[\x00-\x20\\%@]|/\.|\.(?:[/:?#]|\Z)|:(?!//)|///")
+AUTHORITY = re.compile(rb"(?:https?:/*|//+)([^/?#]*)")
+DOT_SEGMENTS = re.compile(rb"/(?:\.\.?(?=[/?#]|\Z))")
+C0_AND_SPACE = bytes(range(33))
+
+
+def normalize_url(url: bytes) -> bytes:
+    """``url`` (lowercased) as a browser's URL parser reads it, for matching: ``//host/path``
+    for an http(s) or scheme-relative address, the URL as it was for anything else."""
+    if ODD_URL.search(url) is None:
+        return url
+    url = url.strip(C0_AND_SPACE).translate(None, b"\t\n\r").replace(b"\\", b"/")
+    m = AUTHORITY.match(url)
+    if m is None:
+        return url
+    host = m.group(1).rpartition(b"@")[2].partition(b":")[0]
+    host = unquote_to_bytes(host).lower().rstrip(b".") if b"%" in host else host.rstrip(b".")
+    path = url[m.end() :]
+    if b"%" in path:
+        path = UNRESERVED_ESCAPE.sub(lambda e: unquote_to_bytes(e.group()).lower(), path)
+    if DOT_SEGMENTS.search(path):
+        path = remove_dot_segments(path)
+    return b"//" + host + path
+
+
+UNRESERVED_ESCAPE = re.compile(rb"%(?:2[de]|5f|7e|[46][1-9a-f]|[57][0-9a]|3[0-9])", re.IGNORECASE)
+
+
+def remove_dot_segments(path: bytes) -> bytes:
+    cut = min((i for i in (path.find(b"?"), path.find(b"#")) if i >= 0), default=len(path))
+    out: list[bytes] = []
+    segments = path[:cut].split(b"/")
+    for i, segment in enumerate(segments[1:], 1):
+        last = i == len(segments) - 1
+        if segment == b"..":
+            if out:
+                out.pop()
+            if last:
+                out.append(b"")
+        elif segment == b".":
+            if last:
+                out.append(b"")
+        else:
+            out.append(segment)
+    return b"/" + b"/".join(out) + path[cut:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +152,7 @@ class TrackerRules:
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
-        url = url.strip().lower()
+        url = normalize_url(url.strip().lower())
         m = HOST.match(url)
         candidates = self.candidates(m.group(1) if m else b"")
         return self._narrow([t for t in candidates if any(p.search(url) for p in t.src)]) if candidates else ()

@@ -322,3 +322,59 @@ def test_a_repeated_src_does_not_take_over_once_the_first_is_moved(page: str) ->
 def test_a_valueless_type_is_javascript_and_a_later_type_does_not_count() -> None:
     page = '<script type type="text/plain" src="https://connect.facebook.net/en_US/fbevents.js"></script>'
     assert 'data-consentmw-src="https://connect.facebook.net/' in rewrite(page).decode()
+
+
+# Addresses a browser reads as a tracker's although they are not written the usual way: character
+# references (decoded in attribute values), and what the URL parser forgives (spaces, tabs and
+# newlines, backslashes, extra slashes, user info, the default port, a trailing dot, percent-escapes
+# in the host, dot segments in the path).
+GTM_JS = "https://www.googletagmanager.com/gtm.js?id=GTM-X"
+DISGUISED = [
+    "https:&#x2F;&#x2F;www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https&colon;&sol;&sol;www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https:&#47&#47www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https://www.googletagmanager&period;com/gtm&#46;js?id=GTM-X",
+    "https://www.google&Tab;tagmanager.com/gtm.js&NewLine;?id=GTM-X",
+    "https://www.google\ttagmanager.com/gtm.js?id=GTM-X",
+    "\x01https://www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https:\\\\www.googletagmanager.com/gtm.js?id=GTM-X",
+    "\\\\www.googletagmanager.com/gtm.js?id=GTM-X",
+    "///www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https://x@www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https://www.googletagmanager.com:443/gtm.js?id=GTM-X",
+    "https://www.googletagmanager.com./gtm.js?id=GTM-X",
+    "https://www.googletagmanager%2Ecom/gtm.js?id=GTM-X",
+    "https://www.googletagmanager.com/x/../gtm%2Ejs?id=GTM-X",
+    "ht\ntps:/\t/www.googletagmanager.com/gtm.js?id=GTM-X",
+    "h&#116;tps://www.googletagmanager.com/gtm.js?id=GTM-X",
+    "https:www.googletagmanager.com/gtm.js?id=GTM-X",
+]
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+@pytest.mark.parametrize("address", DISGUISED)
+@pytest.mark.parametrize(
+    "template",
+    [
+        '<script async src="{}"></script>',
+        '<iframe src="{}" height="0"></iframe>',
+        '<p><img src="{}" alt=""></p>',
+        '<link rel="preload" as="script" href="{}">',
+    ],
+)
+def test_a_trackers_address_written_another_way_is_still_recognised(template: str, address: str, chunk: int | None) -> None:
+    page = template.format(address)
+    out = rewrite(page, chunk=chunk).decode()
+    assert "data-consentmw-category=\"analytics\"" in out
+    assert not any(f" {a}=" in out.replace("\n", " ") for a in ("src", "href"))
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+def test_character_references_in_a_script_type_are_decoded_as_a_browser_does() -> None:
+    page = f'<script type="text/javascript&#x20;" src="{GTM_JS}"></script>'
+    assert live_tags(rewrite(page).decode()) == []
+
+
+def test_a_resource_hint_written_with_a_character_reference_is_still_a_hint() -> None:
+    page = f'<link rel="p&#114;eload" as="script" href="{GTM_JS}">'
+    assert "data-consentmw-href=" in rewrite(page).decode()
