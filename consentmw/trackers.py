@@ -176,6 +176,8 @@ class TrackerRules:
     def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
         """Trackers whose official loader or call appears in inline script code."""
         code = code.lower()
+        if code.find(b"\\/") >= 0:  # "https:\/\/host\/path": slashes escaped in a JS string (json_encode)
+            code = code.replace(b"\\/", b"/")
         found = self._inline.get(code)
         if found is None:
             candidates: list[Tracker] = list(self.ungated_inline)

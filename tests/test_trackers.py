@@ -63,6 +63,15 @@ INLINE_CASES = [
     ("h._hjSettings={hjid:3518247,hjsv:6};", {"hotjar"}),
     ('t.src="https://www.clarity.ms/tag/"+i;', {"microsoft-clarity"}),
     ("(adsbygoogle = window.adsbygoogle || []).push({});", {"google-adsense"}),
+    # Loaders written another way: the tracker's address in a string, however it is put in the page.
+    ("var s=d.createElement('script');s.src='https://www.googletagmanager.com/gtag/js?id=G-1';d.head.appendChild(s);", {"google-analytics"}),
+    ("s.src='https://www.googletagmanager.com/gtag/js?id=AW-961247304';", {"google-ads"}),
+    ("s.src='https://www.googletagmanager.com/gtag/js?id='+id;", {"google-tag"}),
+    ("document.write('<script src=\"https://www.googletagmanager.com/gtag/js?id=G-1\"><\\/script>')", {"google-analytics"}),
+    ("document.write('<img src=\"https://www.facebook.com/tr?id=1&ev=PageView\">')", {"meta-pixel"}),
+    ("s.src='//t1.daumcdn.net/kas/static/kp.js';", {"kakao-pixel"}),
+    ("s.src='https://pagead2.googlesyndication.com/pagead/js/adsbygoogle.js?client=ca-pub-1';", {"google-adsense"}),
+    ('j.src="https:\\/\\/www.googletagmanager.com\\/gtm.js?id="+i;', {"google-tag-manager"}),
     # The site's own code that only mentions similar words.
     ("function gtag(){dataLayer.push(arguments);} gtag('js', new Date());", set()),
     ("const omega = mega(1); console.log('ga');", set()),
