@@ -24,11 +24,12 @@ from consentmw.trackers import HOST, Tracker, TrackerRules, normalize_url
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.
-SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!--|i(?:mg|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
-SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML = range(11)
+SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!(?:--|doctype)|i(?:mg|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
+SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML, DOCTYPE = range(12)
 KINDS = {
     b"script": SCRIPT,
     b"!--": COMMENT,
+    b"!doctype": DOCTYPE,
     b"img": IMG,
     b"iframe": IFRAME,
     b"link": LINK,
@@ -239,6 +240,12 @@ class RewriteStream:
             if kind == COMMENT:
                 at = start + 2  # "<!-->" and "<!--->" are whole comments
                 self.raw_end = b"-->"
+                continue
+            if kind == DOCTYPE:
+                # A whole document even if it leaves out <html>, <head> and <body>: what goes
+                # first in <head> goes before its first tag that matters.
+                self.document = True
+                at = name_end
                 continue
             if name_end >= n:
                 if final:

@@ -378,3 +378,14 @@ def test_character_references_in_a_script_type_are_decoded_as_a_browser_does() -
 def test_a_resource_hint_written_with_a_character_reference_is_still_a_hint() -> None:
     page = f'<link rel="p&#114;eload" as="script" href="{GTM_JS}">'
     assert "data-consentmw-href=" in rewrite(page).decode()
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 4])
+@pytest.mark.parametrize("doctype", ["<!DOCTYPE html>", "\ufeff<!doctype html>\n", "<!-- build 7 -->\n<!doctype html>"])
+def test_consent_mode_goes_before_the_first_tag_of_a_page_without_head_tags(doctype: str, chunk: int | None) -> None:
+    # <html>, <head> and <body> may all be left out of a page; its doctype still makes it a whole
+    # document, and an allowed Google tag must not run before the Consent Mode defaults.
+    tag = "<script async src='https://www.googletagmanager.com/gtag/js?id=G-1'></script>"
+    page = f"{doctype}<meta charset=utf-8>{tag}<title>x</title><p>hi"
+    out = rewrite(page, NOBODY | {"analytics"}, chunk=chunk, head=HEAD, body_end=BODY_END).decode()
+    assert out == f"{doctype}<meta charset=utf-8>{HEAD.decode()}{tag}<title>x</title><p>hi{BODY_END.decode()}"
