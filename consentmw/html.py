@@ -24,13 +24,14 @@ from consentmw.trackers import HOST, Tracker, TrackerRules, normalize_url
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.
-SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!(?:--|doctype)|i(?:mg|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
+SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!(?:--|doctype)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
 SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML, DOCTYPE = range(12)
 KINDS = {
     b"script": SCRIPT,
     b"!--": COMMENT,
     b"!doctype": DOCTYPE,
     b"img": IMG,
+    b"image": IMG,  # the HTML parser reads <image> as <img>
     b"iframe": IFRAME,
     b"link": LINK,
     b"head": HEAD,
@@ -62,7 +63,7 @@ HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
 # tabs or newlines, a trailing dot. Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f]|\.\Z")
-SRC_AND_TYPE = (b"src", b"type")
+SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 CHARREF = re.compile(rb"&[#a-zA-Z]")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -274,9 +275,13 @@ class RewriteStream:
                 out.append(buf[pos:start])
                 pos = at = self._structure(kind, buf, start, tag_end, out)
                 continue
+            # "<style/>", "<script/>" close themselves in SVG: what follows is markup there (and
+            # is looked at as such; a script's code is classified all the same).
+            closed = buf[tag_end - 2] == 47  # "/"
             if kind == RAWTEXT:
                 at = tag_end
-                self.raw_end = b"</" + low[start + 1 : name_end]
+                if not closed:
+                    self.raw_end = b"</" + low[start + 1 : name_end]
                 continue
             if kind == SCRIPT:
                 replacement = self._script(buf, low, name_end, tag_end, final)
@@ -284,7 +289,8 @@ class RewriteStream:
                     out.append(buf[pos:start])
                     pos = start
                     break
-                self.raw_end = b"</script"
+                if not closed:
+                    self.raw_end = b"</script"
             else:
                 replacement = self._element(kind, buf, low, start, name_end, tag_end)
                 if kind == IFRAME:
@@ -360,7 +366,7 @@ class RewriteStream:
                 return self._rewrite(SCRIPT, buf, start, tag_end, attrs, cats, script_type)
         # The common case: only src and type matter, read without parsing every attribute.
         values = first_values(buf, low, name_end, tag_end, SRC_AND_TYPE)
-        src = values.get(b"src")
+        src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
         script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
         if (script_type or b"") not in JS_TYPES:
             return True

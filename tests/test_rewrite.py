@@ -389,3 +389,30 @@ def test_consent_mode_goes_before_the_first_tag_of_a_page_without_head_tags(doct
     page = f"{doctype}<meta charset=utf-8>{tag}<title>x</title><p>hi"
     out = rewrite(page, NOBODY | {"analytics"}, chunk=chunk, head=HEAD, body_end=BODY_END).decode()
     assert out == f"{doctype}<meta charset=utf-8>{HEAD.decode()}{tag}<title>x</title><p>hi{BODY_END.decode()}"
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+@pytest.mark.parametrize(
+    ("page", "category"),
+    [
+        # The HTML parser reads <image> as <img>.
+        pytest.param('<p><image src="https://www.facebook.com/tr?id=1&amp;ev=PageView"></p>', "advertising", id="image"),
+        # An SVG script loads and runs its href.
+        pytest.param('<svg><script href="https://www.googletagmanager.com/gtm.js?id=GTM-X"></script></svg>', "analytics", id="svg-href"),
+        pytest.param('<svg><script xlink:href="https://connect.facebook.net/en_US/fbevents.js"/></svg>', "advertising", id="svg-xlink"),
+    ],
+)
+def test_other_spellings_of_a_tracker_tag_are_made_inert(page: str, category: str, chunk: int | None) -> None:
+    out = rewrite(page, chunk=chunk).decode()
+    assert f'data-consentmw-category="{category}"' in out
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 5])
+@pytest.mark.parametrize("closed", ['<svg><style/></svg>', '<svg><title/></svg>', '<svg><script href="/icons.js"/></svg>'])
+def test_a_self_closed_svg_element_does_not_hide_the_tags_after_it(closed: str, chunk: int | None) -> None:
+    # In SVG "<style/>" and "<script/>" are whole elements: what follows is markup, not their text.
+    page = f"<body>{closed}<script async src='{GTM_JS}'></script><p>x</p></body>"
+    out = rewrite(page, chunk=chunk).decode()
+    assert f"data-consentmw-src='{GTM_JS}'" in out
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
