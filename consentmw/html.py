@@ -477,12 +477,19 @@ def find_end(low: bytes, marker: bytes, pos: int, final: bool) -> tuple[int, int
     ``(index, index)``, or ``(-1, keep)`` when it is not there yet, ``low[keep:]`` being what could
     still turn out to be its beginning."""
     n = len(low)
-    is_tag = marker[:2] == b"</"
+    if marker == b"-->":
+        # A comment ends at "-->", and in browsers at "--!>" as well; the index is its end.
+        i = low.find(b"--", pos)
+        while i >= 0:
+            if low.startswith(b">", i + 2):
+                return i + 3, i + 3
+            if low.startswith(b"!>", i + 2):
+                return i + 4, i + 4
+            i = low.find(b"--", i + 1)
+        return (-1, n) if final else (-1, max(pos, n - 3))
     i = low.find(marker, pos)
     while i >= 0:
         after = i + len(marker)
-        if not is_tag:
-            return i + len(marker), i + len(marker)
         if after >= n:
             return (i, i) if final else (-1, i)
         if low[after] in DELIMITERS:

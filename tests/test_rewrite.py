@@ -416,3 +416,12 @@ def test_a_self_closed_svg_element_does_not_hide_the_tags_after_it(closed: str, 
     out = rewrite(page, chunk=chunk).decode()
     assert f"data-consentmw-src='{GTM_JS}'" in out
     assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 2, 3, 5])
+def test_a_comment_closed_with_bang_does_not_hide_the_tag_after_it(chunk: int | None) -> None:
+    # Browsers end a comment at "--!>" as well as at "-->".
+    page = f"<!-- x --!><script async src='{GTM_JS}'></script><!-- y -->"
+    out = rewrite(page, chunk=chunk).decode()
+    assert f"data-consentmw-src='{GTM_JS}'" in out
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
