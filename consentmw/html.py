@@ -109,7 +109,8 @@ def first_values(buf: bytes, low: bytes, start: int, end: int, names: tuple[byte
         if name in names and name not in found:
             # A valueless attribute is the empty string: it wins over a later repeat all the same.
             i = m.lastindex or 0
-            found[name] = (url_of(buf[m.start(i) : m.end(i)]).lower() if low.find(b"&", m.start(i), m.end(i)) >= 0 else m.group(i)).strip() if i > 1 else b""
+            value = m.group(i) if i > 1 else b""
+            found[name] = (url_of(buf[m.start(i) : m.end(i)]).lower() if value.find(b"&") >= 0 else value).strip()
     return found
 
 

@@ -149,13 +149,20 @@ class TrackerRules:
         self.warned: set[str] = set()
         self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
         self._inline: dict[bytes, tuple[Tracker, ...]] = {}
+        self._src: dict[bytes, tuple[Tracker, ...]] = {}
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
-        url = normalize_url(url.strip().lower())
-        m = HOST.match(url)
-        candidates = self.candidates(m.group(1) if m else b"")
-        return self._narrow([t for t in candidates if any(p.search(url) for p in t.src)]) if candidates else ()
+        found = self._src.get(url)
+        if found is None:
+            address = normalize_url(url.strip().lower())
+            m = HOST.match(address)
+            candidates = self.candidates(m.group(1) if m else b"")
+            found = self._narrow([t for t in candidates if any(p.search(address) for p in t.src)]) if candidates else ()
+            # Sites load the same scripts on every page.
+            if len(url) <= 1024 and len(self._src) < 4096:
+                self._src[url] = found
+        return found
 
     def candidates(self, host: bytes) -> tuple[Tracker, ...]:
         """Trackers a tag loading from ``host`` (lowercase; b"" for a relative URL) could be."""
