@@ -24,7 +24,7 @@ from consentmw.trackers import HOST, Tracker, TrackerRules, normalize_url
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.
-SCAN = re.compile(rb"<(?:s(?:cript|tyle)|!(?:--|doctype)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
+SCAN = re.compile(rb"<(?:s(?:cript|tyle|ource)|!(?:--|doctype)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
 SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML, DOCTYPE = range(12)
 KINDS = {
     b"script": SCRIPT,
@@ -32,6 +32,7 @@ KINDS = {
     b"!doctype": DOCTYPE,
     b"img": IMG,
     b"image": IMG,  # the HTML parser reads <image> as <img>
+    b"source": IMG,  # <picture>'s and <video>'s: loads its src or srcset like an image
     b"iframe": IFRAME,
     b"link": LINK,
     b"head": HEAD,
@@ -58,12 +59,15 @@ ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>
 # An address's host as a URL parser reads it: after controls and spaces, with "\\" for "/", and
 # "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
-IMG_HOSTS = re.compile(rb"""src\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+IMG_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+# The hosts of a srcset's candidates after the first (an image picks one by its own rules).
+SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
 # tabs or newlines, a trailing dot. Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f]|\.\Z")
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
+SRC_AND_SRCSET = (b"src", b"srcset")
 CHARREF = re.compile(rb"&[#a-zA-Z]")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -325,6 +329,8 @@ class RewriteStream:
             if low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0:
                 return 0  # maybe another consent tool's marking
             hosts = IMG_HOSTS.findall(low, start, gt)
+            if low.find(b",", start, gt) >= 0:
+                hosts += SRCSET_HOSTS.findall(low, start, gt)
         trackers = self.rw.trackers
         if trackers.ungated_src and (low.find(b"src", start, gt) >= 0 or low.find(b"href", start, gt) >= 0):
             return 0
@@ -385,19 +391,29 @@ class RewriteStream:
 
     def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
         if kind == LINK or (low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0):
-            name = b"href" if kind == LINK else b"src"
-            address = first_values(buf, low, name_end, tag_end, (name,)).get(name)
+            values = first_values(buf, low, name_end, tag_end, (b"href",) if kind == LINK else SRC_AND_SRCSET)
+            address = values.get(b"href" if kind == LINK else b"src")
             found = self.rw.trackers.match_src(address) if address is not None else ()
+            if b"srcset" in values:
+                found += self.srcset_trackers(values[b"srcset"])
             if kind == LINK and not found and address is not None and (host := HOST.match(normalize_url(address.lower()))):
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host.group(1))
             return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
         attrs = parse_attrs(buf, name_end, tag_end)
         cats = self.rw.marked_categories(kind, attrs, None)
-        if cats is None and (src := attrs.get(b"src")) is not None:
-            found = self.rw.trackers.match_src(url_of(src.value or b"").lower())
+        if cats is None and ((src := attrs.get(b"src")) is not None or b"srcset" in attrs):
+            found = self.rw.trackers.match_src(url_of(src.value or b"").lower()) if src is not None else ()
+            if (srcset := attrs.get(b"srcset")) is not None:
+                found += self.srcset_trackers(url_of(srcset.value or b"").lower())
             cats = self.rw.trackers.categories(found) if found else None
         return self._rewrite(kind, buf, start, tag_end, attrs, cats, None)
+
+    def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
+        found: tuple[Tracker, ...] = ()
+        for url in srcset_urls(srcset):
+            found += self.rw.trackers.match_src(url)
+        return found
 
     def _rewrite_known(self, kind: int, buf: bytes, start: int, name_end: int, tag_end: int, cats: tuple[str, ...]) -> bytes | bool:
         # The same tracker tags come on every page: their rewritten form is remembered.
@@ -437,6 +453,9 @@ class RewriteStream:
                 drop.add(b"data-consentmw-href")
             add.append((b"data-consentmw-category", " ".join(cats).encode()))
         else:
+            if b"srcset" in attrs and kind != SCRIPT:
+                rename[b"srcset"] = b"data-consentmw-srcset"
+                drop.add(b"data-consentmw-srcset")
             if b"src" in attrs:
                 rename[b"src"] = b"data-consentmw-src"
                 drop.add(b"data-consentmw-src")
@@ -471,6 +490,27 @@ def edit_tag(buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], ren
         pieces += [b" ", name, b"=", quoted(value)]
     pieces.append(buf[close_at:tag_end])
     return b"".join(pieces)
+
+
+def srcset_urls(srcset: bytes) -> list[bytes]:
+    """The candidates' URLs of a srcset, as the HTML spec splits it: a URL runs to whitespace (a
+    trailing comma ends the candidate), its descriptors to the next comma."""
+    urls = []
+    i, n = 0, len(srcset)
+    while i < n:
+        while i < n and srcset[i] in b" \t\n\r\f,":
+            i += 1
+        j = i
+        while j < n and srcset[j] not in b" \t\n\r\f":
+            j += 1
+        if j > i:
+            url = srcset[i:j]
+            urls.append(url.rstrip(b","))
+            if url[-1:] != b",":
+                comma = srcset.find(b",", j)
+                j = n if comma < 0 else comma + 1
+        i = j
+    return urls
 
 
 def find_end(low: bytes, marker: bytes, pos: int, final: bool) -> tuple[int, int]:

@@ -425,3 +425,23 @@ def test_a_comment_closed_with_bang_does_not_hide_the_tag_after_it(chunk: int | 
     out = rewrite(page, chunk=chunk).decode()
     assert f"data-consentmw-src='{GTM_JS}'" in out
     assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 6])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '<img srcset="https://www.facebook.com/tr?id=1&amp;ev=PageView 1x" alt="">',
+        '<img src="/s.gif" srcset="/s.gif 1x, https://www.facebook.com/tr?id=1&amp;ev=PageView 2x">',
+        '<img data-id="7" srcset="//www.facebook.com/tr?id=1 1x">',
+        '<picture><source srcset="https://www.facebook.com/tr?id=1&amp;ev=PageView"><img src="/s.gif"></picture>',
+        '<video><source src="https://www.facebook.com/tr?id=1&amp;ev=PageView"></video>',
+    ],
+)
+def test_a_tracker_pixel_in_srcset_or_a_source_is_made_inert(tag: str, chunk: int | None) -> None:
+    page = f"<body>{SITE_IMAGES}{tag}{SITE_IMAGES}</body>"
+    out = rewrite(page, chunk=chunk).decode()
+    assert out.count('data-consentmw-category="advertising"') == 1
+    assert not any(f' {a}="{u}' in out for a in ("src", "srcset") for u in ("https://www.facebook", "//www.facebook", "/s.gif 1x, https"))
+    assert "https://img.shop.example.kr/p/5.webp" in out
+    assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
