@@ -39,6 +39,7 @@
         const data = node.dataset;
         const src = data.consentmwSrc || data.src || data.cookieblockSrc;
         if (node.tagName !== "SCRIPT") {
+          if (data.consentmwSrcset && !node.hasAttribute("srcset")) node.srcset = data.consentmwSrcset;
           if (src && !node.hasAttribute("src")) node.src = src;
           continue;
         }

@@ -111,6 +111,12 @@ async def no_button(request: Request) -> HTMLResponse:
     return HTMLResponse(page("No floating button", "en", "<p>The site turned the floating button off.</p>", ' data-consentmw-button="off"'))
 
 
+async def pixel(request: Request) -> HTMLResponse:
+    # A tracking pixel given as a srcset only (no src), as responsive-image markup writes it.
+    img = '<img srcset="https://www.facebook.com/tr?id=1&amp;ev=PageView 1x" width="1" height="1" alt="">'
+    return HTMLResponse(page("픽셀", "ko", f"<p>광고 측정 픽셀이 있는 페이지.</p>{img}"))
+
+
 def site_policy() -> dict[str, Any]:
     """The default preset, naming the site's Google Analytics id as a site owner would."""
     policy = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
@@ -129,6 +135,7 @@ def make_site(**options: Any) -> Starlette:
             Route("/other-tools", other_tools),
             Route("/no-lang", no_lang),
             Route("/no-button", no_button),
+            Route("/pixel", pixel),
         ]
     )
     options.setdefault("secret_key", SECRET)

@@ -197,6 +197,19 @@ def test_a_page_cached_for_someone_else_follows_this_visitors_choice(new_context
     assert trackers.hosts == ANALYTICS_HOSTS | ADVERTISING_HOSTS
 
 
+def test_an_inert_srcset_pixel_loads_when_advertising_is_allowed(page, trackers):
+    open_banner(page, "/pixel")
+    mark_window(page)
+    assert ("www.facebook.com", "/tr") not in trackers.requests
+    banner(page).get_by_role("button", name=ACCEPT_KO).click()
+    for _ in range(50):
+        if ("www.facebook.com", "/tr") in trackers.requests:
+            break
+        page.wait_for_timeout(100)
+    assert ("www.facebook.com", "/tr") in trackers.requests
+    assert same_document(page)
+
+
 def test_other_consent_tools_markup_follows_the_choice(page):
     page.goto("/other-tools")
     page.get_by_role("button", name="Settings", exact=True).first.click()
