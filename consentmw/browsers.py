@@ -32,14 +32,15 @@ _FAMILY_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kakaotalk", ("KAKAOTALK ", "KAKAOTALK/")),  # matched on the upper-cased UA
     ("naver-app", ("NAVER(INAPP",)),  # likewise
     ("in-app", ("FBAN/", "FBAV/", "FB_IAB/", "Instagram ", " Line/", "DaumApps/", "KAKAOSTORY", "everytimeApp")),
+    # Any other app's Android web view, before Whale/ and the rest: NAVER's web view carries
+    # Whale/1.0.0.0 without having the Whale browser's menus.
+    ("in-app", ("; wv)",)),
     ("whale", ("Whale/",)),
     ("samsung", ("SamsungBrowser/",)),
     ("edge", ("Edg/", "EdgA/", "EdgiOS/", "Edge/")),
     ("opera", ("OPR/", "OPX/", "OPT/", "OPiOS/", "Opera ", "Opera/")),
     ("firefox", ("Firefox/", "FxiOS/")),
-    ("chrome", ("CriOS/",)),
-    ("in-app", ("; wv)",)),
-    ("chrome", ("Chrome/", "Chromium/")),
+    ("chrome", ("CriOS/", "Chrome/", "Chromium/")),
     ("safari", ("Safari/",)),
     ("ie", ("Trident/", "MSIE ")),
 )

@@ -42,10 +42,14 @@ SAMSUNG_OLD = "Mozilla/5.0 (Linux; Android 10; SM-G975F) AppleWebKit/537.36 (KHT
 SAMSUNG_DESKTOP_MODE = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Safari/537.36"
 WHALE_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/142.0.0.0 Whale/4.35.351.16 Safari/537.36"
 WHALE_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Whale/3.26.244.21 Safari/537.36"
-WHALE_ANDROID = "Mozilla/5.0 (Linux; Android 12; SM-A536N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/90.0.4430.232 Whale/1.0.0.0 Crosswalk/26.90.3.25 Mobile Safari/537.36"
+# The Whale browser app itself: a real version and no "; wv" (it is not a web view).
+WHALE_ANDROID = "Mozilla/5.0 (Linux; Android 14; SM-S921N) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.0.0 Mobile Safari/537.36 Whale/3.27.91.18"
 OPERA_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 OPR/110.0.0.0"
 OPERA_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/114.0.0.0 Safari/537.36 OPR/100.0.0.0"
 OPERA_ANDROID = "Mozilla/5.0 (Linux; Android 13; TECNO KI5q) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/119.0.6045.193 Mobile Safari/537.36 OPR/80.0.2254.73545"
+OPERA_GX_ANDROID = "Mozilla/5.0 (Linux; Android 8.0.0; Infinix X608 Build/OPR1.170623.032) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/91.0.4472.120 Mobile Safari/537.36 OPX/1.0"
+OPERA_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1 OPT/5.0.2"
+OPERA_MINI_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) OPiOS/16.0.14.122053 Mobile/16C101 Safari/9537.53"
 OPERA_MINI_PRESTO = "Opera/9.80 (J2ME/MIDP; Opera Mini/5.1.21214/28.2725; U; ru) Presto/2.8.119 Version/11.10"
 IE11_WINDOWS10 = "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko"
 IE11_WINDOWS7 = "Mozilla/5.0 (Windows NT 6.1; WOW64; Trident/7.0; rv:11.0) like Gecko"
@@ -57,6 +61,11 @@ NAVER_APP_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_5 like Mac OS X) Apple
 NAVER_APP_IPHONE_SAFARI_TOKENS = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.4 Mobile/15E148 Safari/605.1 NAVER(inapp; search; 2000; 12.13.0; 16PROMAX)"
 # The NAVER app's Android web view also carries Whale/ and Chrome/.
 NAVER_APP_ANDROID = "Mozilla/5.0 (Linux; Android 15; SM-S911N Build/AP3A.240905.015.A2; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/128.0.0.0 Whale/1.0.0.0 Crosswalk/29.128.0.15 Mobile Safari/537.36 NAVER(inapp; search; 2000; 12.14.32)"
+# NAVER's Whale-based web view (Whale/1.0.0.0 Crosswalk/) inside an app that adds no NAVER(inapp
+# token: "; wv)" says in-app before Whale/ can say the Whale browser, whose menus it does not have.
+NAVER_WEBVIEW_ANDROID = "Mozilla/5.0 (Linux; Android 12; SM-A536N Build/SP1A.210812.016; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/90.0.4430.232 Whale/1.0.0.0 Crosswalk/26.90.3.25 Mobile Safari/537.36"
+# KakaoTalk's link-preview fetcher: "KAKAOTALK" followed by neither a space nor "/".
+KAKAOTALK_SCRAPER = "facebookexternalhit/1.1; kakaotalk-scrap/1.0; +https://devtalk.kakao.com/t/scrap/33984"
 FACEBOOK_ANDROID = "Mozilla/5.0 (Linux; Android 13; SM-S908N Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/430.0.0.23.113;]"
 INSTAGRAM_IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 320.0.0.0.0"
 ANDROID_WEBVIEW = "Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230805.001; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/133.0.0.0 Mobile Safari/537.36"
@@ -98,6 +107,9 @@ UA_TABLE = [
     (OPERA_WINDOWS, "opera", "opera", "windows"),
     (OPERA_MAC, "opera", "opera", "macos"),
     (OPERA_ANDROID, "opera", "opera", "android"),
+    (OPERA_GX_ANDROID, "opera", "opera", "android"),
+    (OPERA_IPHONE, "opera", "opera", "ios"),
+    (OPERA_MINI_IPHONE, "opera", "opera", "ios"),
     (OPERA_MINI_PRESTO, "opera", "opera", "other"),
     (IE11_WINDOWS10, "ie", "ie", "windows"),
     (IE11_WINDOWS7, "ie", "ie", "windows"),
@@ -111,7 +123,9 @@ UA_TABLE = [
     (FACEBOOK_ANDROID, "in-app", "in-app", "android"),
     (INSTAGRAM_IPHONE, "in-app", "in-app", "ios"),
     (ANDROID_WEBVIEW, "in-app", "in-app", "android"),
+    (NAVER_WEBVIEW_ANDROID, "in-app", "in-app", "android"),
     (IOS_WEBVIEW, "in-app", "in-app", "ios"),
+    (KAKAOTALK_SCRAPER, "unknown", "other", "other"),
     (CURL, "unknown", "other", "other"),
     (GOOGLEBOT, "unknown", "other", "other"),
     ("", "unknown", "other", "other"),
@@ -135,6 +149,7 @@ def test_in_app_browsers_are_flagged() -> None:
     assert detect(KAKAOTALK_ANDROID).in_app
     assert detect(NAVER_APP_ANDROID).in_app
     assert not detect(WHALE_ANDROID).in_app
+    assert detect(NAVER_WEBVIEW_ANDROID).in_app
     assert not detect(CHROME_ANDROID).in_app
 
 
@@ -145,6 +160,10 @@ CH_WHALE = '"Whale";v="4", "Not-A.Brand";v="8", "Chromium";v="142"'
 CH_SAMSUNG = '"Samsung Internet";v="25.0", "Chromium";v="121", "Not.A/Brand";v="24"'
 CH_CHROME = '"Google Chrome";v="124", "Chromium";v="124", "Not-A.Brand";v="99"'
 CH_CHROMIUM = '"Chromium";v="124", "Not-A.Brand";v="99"'
+# The same brands in other orders, with newer GREASE brands that hold ";" and "=": presence counts.
+CH_EDGE_LAST = '"Not)A;Brand";v="8", "Chromium";v="138", "Microsoft Edge";v="138"'
+CH_EDGE_FIRST = '"Microsoft Edge";v="131", "Chromium";v="131", "Not_A Brand";v="24"'
+CH_CHROME_GREASE_FIRST = '"Not;A=Brand";v="99", "Google Chrome";v="139", "Chromium";v="139"'
 CH_WEBVIEW = '"Android WebView";v="133", "Chromium";v="133", "Not(A:Brand";v="99"'
 
 
@@ -158,6 +177,9 @@ CH_WEBVIEW = '"Android WebView";v="133", "Chromium";v="133", "Not(A:Brand";v="99
         (CHROME_ANDROID, CH_SAMSUNG, "samsung"),
         (CHROME_ANDROID, CH_CHROME, "chrome-android"),
         (CHROME_WINDOWS, CH_CHROMIUM, "chrome"),
+        (CHROME_WINDOWS, CH_EDGE_LAST, "edge"),
+        (CHROME_MAC, CH_EDGE_FIRST, "edge"),
+        (CHROME_ANDROID, CH_CHROME_GREASE_FIRST, "chrome-android"),
         (CHROME_ANDROID, CH_WEBVIEW, "in-app"),
         # The in-app token in the UA is more specific than any brand.
         (KAKAOTALK_ANDROID, CH_WEBVIEW, "kakaotalk"),
