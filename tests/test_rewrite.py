@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 
 import pytest
@@ -239,6 +241,21 @@ def test_consent_mode_defaults_follow_the_visitor() -> None:
     analytics = defaults.code(policy.required | {"analytics"})
     assert "ga-disable" not in analytics and '"analytics_storage":"granted"' in analytics and '"ad_storage":"denied"' in analytics
     assert "ads_data_redaction" not in defaults.code(policy.required | {"advertising"})
+
+
+def test_consent_mode_defaults_wait_for_the_banners_update() -> None:
+    # wait_for_update holds Google tags back this long, so a choice made on this page arrives first.
+    policy = load_policy({**POLICY.data, "categories": [
+        *POLICY.data["categories"][:2],
+        {**POLICY.data["categories"][2], "services": [{"id": "google-analytics", "ids": ["G-7QX2LCE5N1"]}]},
+        POLICY.data["categories"][3],
+    ]})
+    default_command = re.search(r"gtag\('consent','default',(\{.*?\})\);", ConsentModeDefaults(policy).code(policy.required))
+    assert default_command and json.loads(default_command.group(1))["wait_for_update"] == 500
+    longer = load_policy({**policy.data, "google_consent_mode": {"wait_for_update": 2000}})
+    assert '"wait_for_update":2000' in ConsentModeDefaults(longer).code(longer.required)
+    none = load_policy({**policy.data, "google_consent_mode": {"wait_for_update": 0}})
+    assert "wait_for_update" not in ConsentModeDefaults(none).code(none.required)
 
 
 def test_consent_mode_is_off_when_the_policy_has_no_google_tags() -> None:
