@@ -6,6 +6,9 @@ from collections.abc import Collection
 from consentmw.policy import Policy
 
 
+V2_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+
+
 class ConsentModeDefaults:
     """The inline script that goes first in ``<head>``: Google Consent Mode v2 defaults from the
     visitor's current choices (denied while undecided) and ``window['ga-disable-<ID>'] = true``
@@ -35,8 +38,11 @@ class ConsentModeDefaults:
         lines = []
         if self.ga_ids and self.ga_category is not None and self.ga_category not in allowed:
             lines += [f"window[{json.dumps('ga-disable-' + i)}]=true;" for i in self.ga_ids]
-        if self.enabled and self.signals:
-            state = {signal: "granted" if cat in allowed else "denied" for signal, cat in self.signals.items()}
+        if self.enabled:
+            # All four v2 signals, always: one that no category of the policy can grant stays
+            # denied, rather than being left without a default.
+            state = dict.fromkeys(V2_SIGNALS, "denied")
+            state.update((signal, "granted" if cat in allowed else "denied") for signal, cat in self.signals.items())
             if self.wait_for_update:
                 state["wait_for_update"] = self.wait_for_update
             if self.region:

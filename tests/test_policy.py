@@ -35,6 +35,7 @@ INVALID = [
     pytest.param(changed(["consent_max_age_days"], 0), "$.consent_max_age_days", id="zero-lifetime"),
     pytest.param(changed(["colour"], "red"), "$", id="unknown-key"),
     pytest.param(changed(["google_consent_mode"], {"signals": {"ad_storage": "ads-x"}}), "$.google_consent_mode.signals.ad_storage", id="signal-to-nothing"),
+    pytest.param(changed(["google_consent_mode"], {"region": ["KR", "EU"]}), "$.google_consent_mode.region[1]", id="region-eu"),
 ]
 
 

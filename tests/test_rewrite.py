@@ -462,3 +462,17 @@ def test_a_tracker_pixel_in_srcset_or_a_source_is_made_inert(tag: str, chunk: in
     assert not any(f' {a}="{u}' in out for a in ("src", "srcset") for u in ("https://www.facebook", "//www.facebook", "/s.gif 1x, https"))
     assert "https://img.shop.example.kr/p/5.webp" in out
     assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
+
+
+def test_consent_mode_denies_the_signals_no_category_can_grant() -> None:
+    # A site with Google Analytics but no advertising category: nobody can allow ads, so the ad
+    # signals are denied outright instead of being left without a default.
+    policy = load_policy({"version": "1", "categories": [
+        {"id": "necessary", "required": True, "name": {"en": "N"}},
+        {"id": "analytics", "name": {"en": "A"}, "services": [{"id": "google-analytics", "ids": ["G-7QX2LCE5N1"]}]},
+    ]})
+    default_command = re.search(r"gtag\('consent','default',(\{.*?\})\);", ConsentModeDefaults(policy).code(policy.required | {"analytics"}))
+    assert default_command is not None
+    state = json.loads(default_command.group(1))
+    assert {k: state[k] for k in ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")} == {
+        "ad_storage": "denied", "ad_user_data": "denied", "ad_personalization": "denied", "analytics_storage": "granted"}
