@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -19,6 +21,9 @@ from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
 from consentmw.store import MemoryStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
+from tests.asgi_support import http_scope  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 
@@ -54,23 +59,10 @@ def wrapped_app() -> Starlette:
 
 
 def scope_for(cookie: str | None) -> dict:
-    headers = [(b"host", b"example.com"), (b"user-agent", b"Mozilla/5.0 bench"), (b"accept", b"application/json")]
+    headers = [(b"user-agent", b"Mozilla/5.0 bench"), (b"accept", b"application/json")]
     if cookie:
         headers.append((b"cookie", f"theme=dark; consentmw={cookie}; _ga=GA1.1.1".encode()))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/api/items",
-        "raw_path": b"/api/items",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    return http_scope("GET", "/api/items", headers, host="example.com")
 
 
 async def run(app, scope: dict, n: int) -> float:

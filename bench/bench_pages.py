@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
@@ -19,6 +21,9 @@ from starlette.routing import Route
 
 from consentmw import ConsentMiddleware, browsers
 from consentmw.store import MemoryStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
+from tests.asgi_support import http_scope  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 UA = "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921N) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36"
@@ -29,10 +34,8 @@ async def home(request):
 
 
 def scope_for(path: str, query: bytes = b"") -> dict:
-    headers = [(b"host", b"example.com"), (b"user-agent", UA.encode()), (b"accept", b"text/html"), (b"accept-language", b"ko-KR,ko;q=0.9")]
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-            "raw_path": path.encode(), "query_string": query, "root_path": "", "headers": headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}  # fmt: skip
+    headers = [(b"user-agent", UA.encode()), (b"accept", b"text/html"), (b"accept-language", b"ko-KR,ko;q=0.9")]
+    return http_scope("GET", path, headers, query=query, host="example.com")
 
 
 async def per_request(app, scope: dict, n: int) -> float:

@@ -20,6 +20,7 @@ import secrets
 import sys
 import tempfile
 import time
+from pathlib import Path
 from collections.abc import Callable
 
 from starlette.applications import Starlette
@@ -29,6 +30,9 @@ from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
 from consentmw.store import open_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
+from tests.asgi_support import http_scope  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 BODIES = [b'{"accept":"all"}', b'{"accept":"necessary"}', b'{"choices":{"analytics":true}}']
@@ -50,27 +54,13 @@ def consent_app(store: object) -> Starlette:
 
 def scope_for(i: int, body: bytes) -> dict:
     headers = [
-        (b"host", b"example.com"),
         (b"origin", b"http://example.com"),
         (b"referer", b"http://example.com/products/42"),
         (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"),
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/_consent",
-        "raw_path": b"/_consent",
-        "query_string": b"",
-        "root_path": "",
-        "headers": headers,
-        "client": (f"198.51.{i % 250}.{i % 200 + 1}", 50000),
-        "server": ("example.com", 80),
-    }
+    return http_scope("POST", "/_consent", headers, host="example.com", client=(f"198.51.{i % 250}.{i % 200 + 1}", 50000))
 
 
 async def post(app: Callable, i: int) -> int:

@@ -12,34 +12,10 @@ from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
 from consentmw.store import MemoryStore
+from tests.asgi_support import http_scope  # noqa: F401  (tests import it from here)
 
 SECRET = "test-secret-key-0123456789abcdef"
 ORIGIN = "http://testserver"
-
-
-def http_scope(
-    method: str = "GET",
-    path: str = "/",
-    headers: list[tuple[bytes, bytes]] | tuple = (),
-    *,
-    query: bytes = b"",
-    client: tuple[str, int] = ("127.0.0.1", 50000),
-) -> dict[str, Any]:
-    """An HTTP scope as a server would pass it, for calling an ASGI app directly with any bytes."""
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode("utf-8", "surrogateescape"),
-        "query_string": query,
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": client,
-        "server": ("testserver", 80),
-    }
 
 
 async def whoami(request: Request) -> JSONResponse:

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
+from tests.corpus.pages import SNIPPETS
 
 SECRET = "browser-test-secret-0123456789abcdef"
 GA_ID = "G-TEST12345"
@@ -26,26 +27,9 @@ GA4 = f"""<script async src="https://www.googletagmanager.com/gtag/js?id={GA_ID}
   gtag('config', '{GA_ID}');
 </script>"""
 
-GTM = """<script>(function(w,d,s,l,i){w[l]=w[l]||[];w[l].push({'gtm.start':
-new Date().getTime(),event:'gtm.js'});var f=d.getElementsByTagName(s)[0],
-j=d.createElement(s),dl=l!='dataLayer'?'&l='+l:'';j.async=true;j.src=
-'https://www.googletagmanager.com/gtm.js?id='+i+dl;f.parentNode.insertBefore(j,f);
-})(window,document,'script','dataLayer','GTM-TEST123');</script>"""
-
-META_PIXEL = """<script>
-!function(f,b,e,v,n,t,s)
-{if(f.fbq)return;n=f.fbq=function(){n.callMethod?
-n.callMethod.apply(n,arguments):n.queue.push(arguments)};
-if(!f._fbq)f._fbq=n;n.push=n;n.loaded=!0;n.version='2.0';
-n.queue=[];t=b.createElement(e);t.async=!0;
-t.src=v;s=b.getElementsByTagName(e)[0];
-s.parentNode.insertBefore(t,s)}(window, document,'script',
-'https://connect.facebook.net/en_US/fbevents.js');
-fbq('init', '1234567890');
-fbq('track', 'PageView');
-</script>
-<noscript><img height="1" width="1" style="display:none"
-src="https://www.facebook.com/tr?id=1234567890&ev=PageView&noscript=1"/></noscript>"""
+# The corpus's copies of the vendors' snippets (the noscript parts never load with JavaScript on).
+GTM = SNIPPETS["gtm"].text
+META_PIXEL = SNIPPETS["meta-pixel"].text
 
 # wcslog.js is loaded without async and the inline call needs it: order matters here.
 NAVER = """<script type="text/javascript" src="//wcs.naver.net/wcslog.js"></script>
