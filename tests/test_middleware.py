@@ -90,6 +90,15 @@ async def test_set_cookie_of_refused_categories_is_dropped(body: dict | None, ke
         assert "Cookie" in r.headers["vary"]
 
 
+@pytest.mark.parametrize("name", [b"set-cookie", b"Set-Cookie", b"SET-COOKIE", b"set-Cookie", b"sEt-CoOkIe"])
+async def test_set_cookie_is_filtered_whatever_the_case_of_its_name(name: bytes) -> None:
+    # ASGI asks for lowercase header names; an app that ignores that must not slip a tracker cookie out.
+    headers = [(b"content-type", b"text/plain"), (name, b"_ga=GA1.1.1; Path=/"), (name, b"sessionid=abc; Path=/")]
+    async with client_for(wrap(raw_app(headers))) as client:
+        r = await client.get("/page")
+    assert [c.split("=", 1)[0] for c in r.headers.get_list("set-cookie")] == ["sessionid"]
+
+
 @pytest.mark.parametrize(
     ("cookie", "kept"),
     [

@@ -105,6 +105,14 @@ async def test_first_chunk_goes_out_before_the_app_has_finished() -> None:
     assert order == ["http.response.start", "http.response.body", "app: second chunk", "http.response.body"]
 
 
+@pytest.mark.parametrize("name", [b"Content-Type", b"CONTENT-TYPE", b"content-TYPE", b"cOnTeNt-TyPe"])
+async def test_html_is_rewritten_whatever_the_case_of_the_content_type_name(name: bytes) -> None:
+    sent = await run(app_sending([(name, b"text/html; charset=utf-8")], PAGE))
+    page = body_of(sent).decode()
+    assert live_trackers(PAGE.decode()) == {"ga4-gtag", "meta-pixel"}
+    assert live_trackers(page) == set() and 'data-consentmw-category="analytics"' in page
+
+
 async def test_encoded_body_passes_untouched() -> None:
     zipped = gzip.compress(PAGE)
     headers = html_headers(zipped, (b"content-encoding", b"gzip"))
