@@ -93,15 +93,21 @@ class LiveTags(html.parser.HTMLParser):
         self._script: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
+        a: dict[str, str | None] = {}
+        for name, value in attrs:
+            a.setdefault(name, value)  # the first of a repeated attribute counts, as in browsers
         if tag == "script":
             if (a.get("type") or "").strip().lower() in JS_TYPES:
                 if a.get("src") is not None:
                     self.live.append("src " + a["src"])
                 else:
                     self._script = []
-        elif tag in ("img", "iframe") and a.get("src"):
+        elif tag in ("img", "image", "iframe") and a.get("src"):
             self.live.append("src " + a["src"])
+        if tag in ("img", "image", "source") and a.get("srcset"):
+            self.live.extend("src " + c.split()[0] for c in a["srcset"].split(",") if c.strip())
+        if tag == "link" and a.get("href") and set((a.get("rel") or "").lower().split()) & {"preload", "prefetch", "modulepreload", "preconnect", "dns-prefetch"}:
+            self.live.append("src " + a["href"])
         if tag in ("textarea", "title", "iframe"):
             self.set_cdata_mode(tag)  # their content is text, not tags
 
