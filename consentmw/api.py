@@ -19,7 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from consentmw import pages
 from consentmw.consent import Consent, ConsentReader
-from consentmw.cookie import ConsentCodec, cookie_header, expire_headers, new_consent_id
+from consentmw.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id
 from consentmw.errors import ErrorCode
 from consentmw.policy import Policy
 from consentmw.store import ConsentRecord, ConsentStore, truncate_ip
@@ -43,7 +43,7 @@ SECURITY_HEADERS = (
 class Recorded(NamedTuple):
     consent_id: str
     allowed: frozenset[str]
-    cookies: list[bytes]  # Set-Cookie values: the consent cookie, then expiries
+    cookies: list[bytes]  # Set-Cookie values: stale consent cookies' expiries, the consent cookie, refused cookies' expiries
 
 
 class ApiError(Exception):
@@ -354,7 +354,10 @@ class ConsentAPI:
             logger.exception("consentmw: could not write the consent log; the visitor's choice was not applied")
             raise ApiError(ErrorCode.STORE_UNAVAILABLE) from None
         secure = self.secure(scope)
-        cookies = [
+        # Expiries first: a browser that takes a stale cookie and the new one for the same cookie
+        # (RFC 6265 on the bare domain) then ends with the new one.
+        cookies = self.stale_consent_cookies(scope, secure)
+        cookies.append(
             cookie_header(
                 self.cookie_name,
                 self.codec.dumps(allowed, consent_id),
@@ -363,12 +366,23 @@ class ConsentAPI:
                 domain=self.cookie_domain,
                 secure=secure,
             )
-        ]
+        )
         refused = set(self.policy.optional) - allowed
         # HTTP/2 clients may send each cookie on its own header line.
         request_cookies = cookie_parser("; ".join(headers.getlist("cookie")))
         cookies += expire_headers(self.policy, request_cookies, refused, secure)
         return Recorded(consent_id, frozenset(allowed), cookies)
+
+    def stale_consent_cookies(self, scope: Scope, secure: bool) -> list[bytes]:
+        """Expiries for consent cookies the new one will not replace, as far as the server can name
+        them: the host-only cookie a visitor kept from before cookie_domain was set. Domains and paths
+        used before are not known here; reading the newest cookie keeps those from counting."""
+        if not self.cookie_domain or not self.reader.cookie_values(scope["headers"]):
+            return []
+        host = Headers(scope=scope).get("host", "").split(":", 1)[0].lower()
+        if not domain_matches(host, self.cookie_domain):
+            return []  # the browser refuses the Domain cookie here: the host-only one is all the visitor has
+        return [cookie_header(self.cookie_name, "", max_age=0, path=self.cookie_path, secure=secure)]
 
     def state_after(self, scope: Scope, recorded: Recorded) -> dict[str, Any]:
         """What GET /_consent will answer once the visitor's browser has stored the new cookie."""

@@ -6,6 +6,10 @@ from typing import Any
 from consentmw.cookie import ConsentCodec, Decision
 from consentmw.policy import Policy
 
+# A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
+# many are verified, since each may cost an HMAC and a slot in the verification cache.
+MAX_CONSENT_COOKIES = 8
+
 
 class ConsentReader:
     """What the middleware works out once to read a visitor's consent from a request."""
@@ -14,10 +18,37 @@ class ConsentReader:
         self.policy = policy
         self.codec = codec
         self.cookie_name = cookie_name
-        self.cookie_re = re.compile(rb"(?:^|;)\s*" + re.escape(cookie_name.encode()) + rb"=\"?([^;\"\s]*)")
+        # The name where a cookie starts (the line's start, or after ';' or a space): not the end of
+        # another cookie's name. The name comes first, so the search runs at the speed of a find().
+        name = re.escape(cookie_name.encode()) + b"="
+        self.cookie_re = re.compile(name + rb"(?<![^;\s]" + name + rb")\"?([^;\"\s]*)")
 
     def __call__(self, scope: dict[str, Any]) -> Consent:
         return Consent(self, scope["headers"])
+
+    def cookie_values(self, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
+        values: list[bytes] = []
+        for key, value in headers:
+            if key == b"cookie":
+                values += self.cookie_re.findall(value)
+        return values
+
+    def newest(self, values: list[bytes]) -> Decision | None:
+        """The newest decision among the values that verify. A browser holding one consent cookie per
+        domain and path sends them all, longest path then oldest first: the order says nothing of age."""
+        loads = self.codec.loads
+        newest = None
+        for value in values[:MAX_CONSENT_COOKIES]:
+            decision = loads(value.decode("latin-1"))
+            # Two signed in the same second cannot be ordered: the one allowing less is the safe reading.
+            if decision is not None and (
+                newest is None
+                or decision.issued_at > newest.issued_at
+                or (decision.issued_at == newest.issued_at and len(decision.allowed) < len(newest.allowed))
+            ):
+                newest = decision
+        return newest
 
 
 class Consent:
@@ -31,17 +62,19 @@ class Consent:
         self._resolved = False
 
     def _resolve(self) -> None:
-        cookie_value = None
+        reader = self._reader
+        values: list[bytes] = []
         gpc = False
         for key, value in self._headers:
-            if key == b"cookie" and cookie_value is None:
-                m = self._reader.cookie_re.search(value)
-                if m:
-                    cookie_value = m.group(1).decode("latin-1")
+            if key == b"cookie":
+                values += reader.cookie_re.findall(value)  # every one: the first may be stale or forged
             elif key == b"sec-gpc" and value.strip() == b"1":
                 gpc = True  # a later line (a proxy's, say) never undoes a refusal
-        policy = self._reader.policy
-        decision = self._reader.codec.loads(cookie_value) if cookie_value else None
+        policy = reader.policy
+        if len(values) == 1:  # the common case
+            decision = reader.codec.loads(values[0].decode("latin-1"))
+        else:
+            decision = reader.newest(values) if values else None
         allowed = set(policy.required)
         if decision is not None and decision.current:
             allowed |= decision.allowed

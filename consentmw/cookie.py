@@ -104,6 +104,12 @@ def cookie_header(
     return "; ".join(parts).encode("latin-1")
 
 
+def domain_matches(host: str, domain: str) -> bool:
+    """Whether a browser on `host` (lower case, no port) keeps a cookie set with Domain=`domain` (RFC 6265 5.1.3)."""
+    domain = domain.lstrip(".").lower()
+    return host == domain or host.endswith("." + domain)
+
+
 def expire_headers(policy: Policy, request_cookies: Mapping[str, str], refused: Iterable[str], secure: bool) -> list[bytes]:
     """Set-Cookie headers that expire the refused categories' cookies this request carries."""
     refused = set(refused)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
+from consentmw.cookie import ConsentCodec
+from consentmw.policy import Policy, load_policy
 from consentmw.store import MemoryStore
 from tests.asgi_support import http_scope  # noqa: F401  (tests import it from here)
 
@@ -30,6 +33,14 @@ async def set_cookies(request: Request) -> PlainTextResponse:
     for name in request.query_params.getlist("name"):
         response.set_cookie(name, "v")
     return response
+
+
+def consent_value(allowed: set[str], consent_id: str, *, ago: int = 0, secret: str = SECRET, policy: Policy | None = None) -> str:
+    """A consent cookie value as the middleware would have signed it `ago` seconds ago."""
+    codec = ConsentCodec([secret], policy or load_policy("default"))
+    issued_at = int(time.time()) - ago
+    codec.signer.get_timestamp = lambda: issued_at  # type: ignore[method-assign]
+    return codec.dumps(allowed, consent_id)
 
 
 def make_app(**options: Any) -> Starlette:

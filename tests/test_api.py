@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from consentmw.store import MemoryStore
-from tests.conftest import ORIGIN, client_for, http_scope, make_app
+from tests.conftest import ORIGIN, client_for, consent_value, http_scope, make_app
 
 ALL = {"necessary": True, "personalisation": True, "analytics": True, "advertising": True}
 NONE = {"necessary": True, "personalisation": False, "analytics": False, "advertising": False}
@@ -262,3 +262,70 @@ async def test_gpc_visitor_accepting_all_still_refuses_gpc_categories(client: ht
     assert r.json()["choices"] == {**ALL, "analytics": False, "advertising": False}
     assert (await client.get("/", headers={"sec-gpc": "1"})).json()["analytics"] is False
     assert (await client.get("/")).json()["analytics"] is True
+
+
+# -- several consent cookies on one request ----------------------------------------------------
+
+OLDER_ALL = ("older", {"personalisation", "analytics", "advertising"}, 3600)
+NEWER_SOME = ("newer", {"personalisation", "analytics"}, 60)
+
+
+def duplicate_consent_cookies() -> str:
+    # The older first: a browser orders by path length, then age, never by which choice is newest.
+    return "; ".join(f"consentmw={consent_value(allowed, cid, ago=ago)}" for cid, allowed, ago in (OLDER_ALL, NEWER_SOME))
+
+
+async def test_a_new_choice_keeps_the_consent_id_of_the_newest_cookie(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    r = await client.post("/_consent", json={"accept": "necessary"}, headers={"cookie": duplicate_consent_cookies()})
+    assert r.status_code == 200
+    assert r.json()["id"] == "newer"
+    assert [rec.consent_id for rec in store.records] == ["newer"]
+
+
+async def test_opt_out_keeps_the_other_categories_of_the_newest_choice(client: httpx.AsyncClient, store: MemoryStore) -> None:
+    r = await client.post("/_consent/opt-out", json={}, headers={"cookie": duplicate_consent_cookies()})
+    assert r.status_code == 200
+    assert r.json()["choices"] == {**NONE, "personalisation": True}
+    assert store.records[0].choices == {**NONE, "personalisation": True}
+
+
+async def test_opt_out_page_shows_the_newest_choice(client: httpx.AsyncClient) -> None:
+    older = consent_value({"analytics"}, "older", ago=3600)
+    newer = consent_value(set(), "newer", ago=60)
+    r = await client.get("/_consent/opt-out?lang=en", headers={"cookie": f"consentmw={older}; consentmw={newer}"})
+    assert r.status_code == 200
+    assert "You have refused analytics." in r.text
+    assert 'action="/_consent/opt-out"' not in r.text  # nothing left to opt out of
+
+
+CONSENT_COOKIE_CASES = [
+    # (cookie_domain, host, the request carries a consent cookie, a host-only expiry is sent)
+    pytest.param(".example.com", "www.example.com", True, True, id="subdomain-with-domain-cookie"),
+    pytest.param(".example.com", "example.com", True, True, id="apex-with-domain-cookie"),
+    pytest.param("example.com", "shop.example.com:8000", True, True, id="domain-without-dot-and-port"),
+    pytest.param(".example.com", "www.example.com", False, False, id="no-consent-cookie-to-expire"),
+    pytest.param(None, "www.example.com", True, False, id="host-only-is-the-cookie-itself"),
+    # The browser refuses a Domain cookie this host is not in: the visitor's only cookie must stay.
+    pytest.param(".example.com", "www.example.org", True, False, id="host-outside-the-domain"),
+]
+
+
+@pytest.mark.parametrize(("cookie_domain", "host", "carries", "expired"), CONSENT_COOKIE_CASES)
+async def test_a_choice_expires_the_host_only_twin_of_a_domain_consent_cookie(
+    store: MemoryStore, cookie_domain: str | None, host: str, carries: bool, expired: bool
+) -> None:
+    # A site that set cookie_domain after visitors had chosen: they hold a host-only cookie beside the
+    # shared one. The new choice replaces the shared one; the host-only one can only be expired.
+    base_url = f"http://{host}"
+    headers = {"cookie": f"consentmw={consent_value(set(), 'old', ago=3600)}"} if carries else {}
+    async with client_for(make_app(store=store, cookie_domain=cookie_domain), base_url=base_url) as client:
+        r = await client.post("/_consent", json={"accept": "all"}, headers=headers)
+    assert r.status_code == 200
+    consent_cookies = [c for c in r.headers.get_list("set-cookie") if c.startswith("consentmw=")]
+    if expired:
+        # The expiry goes first: where a browser takes the two for one cookie, the new one is set last.
+        assert consent_cookies[0] == "consentmw=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        assert f"Domain={cookie_domain}" in consent_cookies[1] and "Max-Age=0" not in consent_cookies[1]
+        assert len(consent_cookies) == 2
+    else:
+        assert len(consent_cookies) == 1 and "Max-Age=0" not in consent_cookies[0]

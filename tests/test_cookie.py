@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from consentmw.consent import ConsentReader
+from consentmw.consent import MAX_CONSENT_COOKIES, ConsentReader
 from consentmw.cookie import ConsentCodec
 from consentmw.policy import load_policy
+from tests.conftest import consent_value
 
 KEY = "k" * 32
 POLICY = load_policy("default")
@@ -111,3 +112,112 @@ def test_verification_cache_is_bounded() -> None:
     for i in range(50):
         consent_for(codec, codec.dumps({"analytics"}, f"id{i}")).decided
     assert len(codec._cache) <= 8
+
+
+# -- several consent cookies on one request ----------------------------------------------------
+# A browser holds one cookie per (name, domain, path): after cookie_domain or cookie_path changes it
+# sends them all, longest path first, then oldest first, which says nothing about which is newest.
+
+
+def read(codec: ConsentCodec, *cookie_lines: str):
+    headers = [(b"cookie", line.encode("latin-1")) for line in cookie_lines]
+    return ConsentReader(codec.policy, codec, "consentmw")({"headers": headers})
+
+
+def test_the_newest_of_several_consent_cookies_wins_in_either_order() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    older = consent_value(set(POLICY.optional), "older", ago=3600, secret=KEY)
+    newer = consent_value({"analytics"}, "newer", ago=60, secret=KEY)
+    for first, second in [(older, newer), (newer, older)]:
+        consent = read(codec, f"consentmw={first}; theme=dark; consentmw={second}")
+        assert consent.id == "newer"
+        assert consent.allowed == {"necessary", "analytics"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(lambda v: v[:-5] + ("A" if v[-5] != "A" else "B") + v[-4:], id="signature"),
+        pytest.param(lambda v: "f" + v[1:], id="payload"),
+        pytest.param(lambda v: "garbage", id="garbage"),
+        pytest.param(lambda v: "", id="empty"),
+        pytest.param(lambda v: v * 20, id="oversized"),
+        pytest.param(lambda v: consent_value(set(POLICY.optional), "forged", secret="another-key-" + "x" * 20), id="other-key"),
+    ],
+)
+def test_a_cookie_that_does_not_verify_hides_no_valid_one(bad) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    # The bad value claims everything and looks newer: none of it may count.
+    valid = consent_value({"personalisation"}, "valid", ago=3600, secret=KEY)
+    consent = read(codec, f"consentmw={bad(consent_value(set(POLICY.optional), 'x', secret=KEY))}; consentmw={valid}")
+    assert consent.decided and consent.id == "valid"
+    assert consent.allowed == {"necessary", "personalisation"}
+
+
+def test_an_expired_cookie_hides_no_valid_one() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    expired = consent_value(set(POLICY.optional), "expired", ago=POLICY.max_age + 60, secret=KEY)
+    valid = consent_value({"advertising"}, "valid", ago=60, secret=KEY)
+    consent = read(codec, f"consentmw={expired}; consentmw={valid}")
+    assert consent.decided and consent.id == "valid"
+    assert consent.allowed == {"necessary", "advertising"}
+
+
+def test_a_choice_under_an_earlier_policy_version_hides_no_newer_current_one() -> None:
+    data = copy.deepcopy(POLICY.data)
+    data["version"] = "2"
+    newer_policy = load_policy(data)
+    outdated = consent_value(set(POLICY.optional), "old-version", ago=3600, secret=KEY)
+    current = consent_value({"analytics"}, "current", ago=60, secret=KEY, policy=newer_policy)
+    consent = read(ConsentCodec([KEY], newer_policy), f"consentmw={outdated}; consentmw={current}")
+    assert consent.decided and not consent.outdated and consent.id == "current"
+
+
+def test_consent_cookies_on_several_cookie_lines_are_all_read() -> None:
+    # HTTP/2 browsers may send each cookie on its own header line.
+    codec = ConsentCodec([KEY], POLICY)
+    older = consent_value(set(POLICY.optional), "older", ago=3600, secret=KEY)
+    newer = consent_value(set(), "newer", ago=60, secret=KEY)
+    consent = read(codec, f"theme=dark; consentmw={older}", "sessionid=1", f"consentmw={newer}")
+    assert consent.decided and consent.id == "newer"
+    assert consent.allowed == {"necessary"}
+
+
+def test_two_choices_signed_in_the_same_second_read_as_the_one_allowing_less() -> None:
+    # Their order cannot be known; reading the narrower one never grants what the visitor may have withdrawn.
+    codec = ConsentCodec([KEY], POLICY)
+    wide = consent_value(set(POLICY.optional), "wide", secret=KEY)
+    narrow = consent_value({"personalisation"}, "narrow", secret=KEY)
+    assert read(codec, f"consentmw={wide}; consentmw={narrow}").id == "narrow"
+    assert read(codec, f"consentmw={narrow}; consentmw={wide}").id == "narrow"
+
+
+@pytest.mark.parametrize(
+    ("line", "read_as"),
+    [
+        pytest.param("myconsentmw={other}; consentmw={value}", "value", id="a-longer-name-ending-in-it"),
+        pytest.param("a=b;consentmw={value}", "value", id="no-space-after-semicolon"),
+        pytest.param('consentmw="{value}"', "value", id="quoted"),
+        pytest.param("theme=consentmw={other}; consentmw={value}", "value", id="inside-another-value"),
+    ],
+)
+def test_only_cookies_named_consentmw_are_read(line: str, read_as: str) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    values = {"value": consent_value({"analytics"}, "value", ago=3600, secret=KEY), "other": consent_value(set(), "other", secret=KEY)}
+    assert read(codec, line.format(**values)).id == read_as
+
+
+def test_only_the_first_few_consent_cookies_are_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A browser sends a few at most; a made-up header of thousands must not cost an HMAC each.
+    codec = ConsentCodec([KEY], POLICY)
+    verified: list[str] = []
+    verify = codec._verify
+    monkeypatch.setattr(codec, "_verify", lambda value: verified.append(value) or verify(value))
+    genuine = consent_value({"analytics"}, "genuine", secret=KEY)
+    forged = [f"{i:x}.{genuine.split('.', 1)[1]}" for i in range(8, 1000)]  # other bits, the same signature
+    within = read(codec, "; ".join(f"consentmw={v}" for v in [*forged[-(MAX_CONSENT_COOKIES - 1) :], genuine]))
+    assert within.decided and within.id == "genuine"
+    verified.clear()
+    beyond = read(codec, "; ".join(f"consentmw={v}" for v in [*forged, genuine]))
+    assert not beyond.decided
+    assert len(verified) == MAX_CONSENT_COOKIES

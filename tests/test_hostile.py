@@ -190,13 +190,15 @@ def test_the_genuine_cookie_does_grant_so_the_forgeries_above_mean_something() -
     assert state["decided"] is True and all(state["choices"].values())
 
 
-def test_a_forged_cookie_before_the_genuine_one_wins_nothing() -> None:
-    # Two cookies of the same name (a sibling subdomain can set one for the parent domain): only
-    # the first is read, and a forged first one means "not decided", never "allowed".
+def test_a_forged_cookie_beside_the_genuine_one_wins_nothing() -> None:
+    # Two cookies of the same name (a sibling subdomain can set one for the parent domain): a forged
+    # one, first or last, neither grants what it claims nor hides the visitor's own choice.
     app, _ = site()
     forged = CODEC.dumps(OPTIONAL, "x")[:-2] + "AA"
-    state = run(call(app, "GET", "/", [(b"cookie", f"consentmw={forged}; consentmw={GENUINE_ALL}".encode())])).json()
-    assert state["decided"] is False and state["choices"] == NOT_DECIDED
+    genuine_none = CODEC.dumps((), "visitor-id-2")
+    for cookie in (f"consentmw={forged}; consentmw={genuine_none}", f"consentmw={genuine_none}; consentmw={forged}"):
+        state = run(call(app, "GET", "/_consent", [(b"cookie", cookie.encode())])).json()
+        assert state["decided"] is True and state["choices"] == NOT_DECIDED and state["id"] == "visitor-id-2"
 
 
 def test_a_cookie_signed_with_the_right_key_but_another_salt_or_payload_is_refused() -> None:
@@ -244,6 +246,7 @@ def test_oversized_and_numerous_cookies_are_read_quickly_and_do_not_fail() -> No
         "8 KB consent cookie": (f"consentmw={huge}", False),
         "8 KB cookie beside a genuine one": (f"big={huge}; consentmw={GENUINE_ALL}", True),
         "600 cookies, then the genuine one": (f"{many}; consentmw={GENUINE_ALL}", True),
+        "2000 forged consent cookies": ("; ".join(f"consentmw={i:x}.{GENUINE_ALL.split('.', 1)[1]}" for i in range(8, 2008)), False),
         "64 KB of separators": (";" * 32768 + " " * 32768, False),
     }
     for name, (header, decided) in cases.items():

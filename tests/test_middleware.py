@@ -300,3 +300,19 @@ async def test_a_root_path_holding_markup_is_escaped_in_what_is_injected() -> No
         page = (await client.get("/")).text
         assert "<script>alert(1)" not in page
         assert 'src="/a%22%3E%3Cscript%3Ealert%281%29%3C/script%3E/_consent/banner.js?v=' in page
+
+
+async def test_the_app_and_get_consent_agree_on_the_newest_of_duplicate_consent_cookies() -> None:
+    from tests.conftest import consent_value, make_app
+
+    older = consent_value({"personalisation", "analytics", "advertising"}, "older", ago=3600)
+    newer = consent_value({"personalisation"}, "newer", ago=60)
+    # The older one first, as a browser sends a cookie of a longer path; and on a line of its own.
+    headers = [("cookie", f"consentmw={older}; theme=dark"), ("cookie", f"consentmw={newer}")]
+    async with client_for(make_app()) as client:
+        in_app = (await client.get("/", headers=headers)).json()
+        from_api = (await client.get("/_consent", headers=headers)).json()
+    expected = {"necessary": True, "personalisation": True, "analytics": False, "advertising": False}
+    assert in_app["choices"] == from_api["choices"] == expected
+    assert in_app["analytics"] is False
+    assert from_api["id"] == "newer"
