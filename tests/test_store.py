@@ -3,6 +3,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import hashlib
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -16,6 +18,27 @@ from consentmw.store.postgres import PostgresStore
 from tests.store_support import T0, log_url, make_record, postgres_url, sqlite_url  # noqa: F401
 
 DAY = dt.timedelta(days=1)
+
+# Records a log refuses, found by writing them to each database rather than guessed. Both: a NULL
+# consent id (NOT NULL) and a lone surrogate (neither asyncpg nor sqlite3 can encode it as UTF-8).
+# PostgreSQL only: NUL in text (22021) or as \u0000 in jsonb (22P05), both of which SQLite stores,
+# and a consent id too big for the btree index on it (54000, past 2704 bytes: hex does not compress).
+REFUSED_BY_BOTH = {
+    "null-consent-id": {"consent_id": None},
+    "lone-surrogate-in-path": {"path": "/\ud800"},
+}
+REFUSED_BY_POSTGRES = {
+    "nul-in-path": {"path": "/a\x00b"},
+    "nul-in-a-choice-name": {"choices": {"analytics\x00": True}},
+    "consent-id-too-long-for-its-index": {"consent_id": "".join(hashlib.sha256(bytes([i])).hexdigest() for i in range(50))},
+}
+REFUSALS = [
+    *(pytest.param("sqlite", fields, id=f"sqlite-{name}") for name, fields in REFUSED_BY_BOTH.items()),
+    *(
+        pytest.param("postgres", fields, id=f"postgresql-{name}", marks=pytest.mark.postgres)
+        for name, fields in {**REFUSED_BY_BOTH, **REFUSED_BY_POSTGRES}.items()
+    ),
+]
 
 
 async def history(store: object, **filters: object) -> list[ConsentRecord]:
@@ -260,3 +283,87 @@ async def test_servers_opening_a_new_sqlite_log_at_the_same_moment_all_write(tmp
             for s in stores:
                 await s.close()
         assert len(await history(SQLiteStore(path))) == 6
+
+
+@pytest.fixture
+def backend_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty log on the backend the test is parametrized with ("sqlite" or "postgres")."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def refused_record(fields: dict[str, object]) -> ConsentRecord:
+    return make_record(**{"consent_id": "refused", **fields})  # type: ignore[arg-type]
+
+
+async def written_alone(url: str, record: ConsentRecord) -> StoreError:
+    """The error the record's visitor gets when nobody else is writing at the same moment."""
+    store = open_store(url)
+    try:
+        with pytest.raises(StoreError) as refused:
+            await store.record(record)
+        return refused.value
+    finally:
+        await store.close()
+
+
+def first_line(error: BaseException) -> str:
+    # PostgreSQL's DETAIL for a NOT NULL violation shows the row with its (always new) id.
+    return str(error).splitlines()[0]
+
+
+@pytest.mark.parametrize(("backend_url", "fields"), REFUSALS, indirect=["backend_url"])
+async def test_a_refused_record_fails_alone_and_the_records_written_with_it_are_kept(
+    backend_url: str, fields: dict[str, object]
+) -> None:
+    bad = refused_record(fields)
+    alone = await written_alone(backend_url, bad)
+    good = [make_record(f"visitor-{i}") for i in range(20)]
+    log = open_store(backend_url)
+    # Submitted together, so the store writes them as one batch.
+    results = await asyncio.gather(*map(log.record, [*good[:10], bad, *good[10:]]), return_exceptions=True)
+    stored = await history(log)
+    await log.close()
+    assert isinstance(results[10], StoreError)
+    assert first_line(results[10]) == first_line(alone)
+    assert results[:10] + results[11:] == [None] * 20
+    assert sorted(r.consent_id for r in stored) == sorted(r.consent_id for r in good)
+
+
+@pytest.mark.parametrize(
+    ("backend_url", "refusals"),
+    [
+        pytest.param("sqlite", REFUSED_BY_BOTH, id="sqlite"),
+        pytest.param("postgres", {**REFUSED_BY_BOTH, **REFUSED_BY_POSTGRES}, id="postgresql", marks=pytest.mark.postgres),
+    ],
+    indirect=["backend_url"],
+)
+async def test_each_of_several_refused_records_in_one_batch_gets_its_own_error(
+    backend_url: str, refusals: dict[str, dict[str, object]]
+) -> None:
+    bad = {name: refused_record(fields) for name, fields in refusals.items()}
+    alone = {name: first_line(await written_alone(backend_url, record)) for name, record in bad.items()}
+    good = [make_record(f"visitor-{i}") for i in range(200)]
+    # Refused records first, last and in between; inserted from the end so earlier spots stay put.
+    step = len(good) // (len(bad) - 1)
+    batch = list(good)
+    for n, record in reversed(list(enumerate(bad.values()))):
+        batch.insert(n * step, record)
+    log = open_store(backend_url)
+    results = dict(zip(map(id, batch), await asyncio.gather(*map(log.record, batch), return_exceptions=True)))
+    stored = await history(log)
+    await log.close()
+    assert {name: first_line(results[id(record)]) for name, record in bad.items()} == alone  # type: ignore[arg-type]
+    assert [results[id(record)] for record in good] == [None] * len(good)
+    assert sorted(r.consent_id for r in stored) == sorted(r.consent_id for r in good)
+
+
+async def test_a_database_that_is_down_fails_a_batch_once_not_record_by_record(caplog: pytest.LogCaptureFixture) -> None:
+    # Splitting a batch only helps when a record is at fault; against a database that is down it
+    # would only repeat the failure (and the wait) for every part.
+    log = open_store("postgresql://consentmw@127.0.0.1:9/nowhere", timeout=1.0)
+    with caplog.at_level(logging.ERROR, logger="consentmw.store"):
+        results = await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(20)), return_exceptions=True)
+    await log.close()
+    assert all(isinstance(r, StoreError) for r in results)
+    [logged] = caplog.records
+    assert "20 record(s) not written" in logged.getMessage()

@@ -75,6 +75,24 @@ def _columns(batch: Sequence[PendingWrite]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows)]
 
 
+def _refused_record(exc: BaseException) -> bool:
+    """Whether a write failed for a value in it, so that smaller groups get the other records in.
+
+    Not a server that is down, slow or locked: trying again in parts would only repeat the wait.
+    """
+    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    return isinstance(
+        cause,
+        (
+            asyncpg.DataError,  # class 22: NUL in text, bad JSON; asyncpg's own for a lone surrogate
+            asyncpg.IntegrityConstraintViolationError,  # 23: NOT NULL, a CHECK the site added
+            asyncpg.ProgramLimitExceededError,  # 54: a value too big for its index
+            TypeError,  # and ValueError: choices json.dumps cannot write
+            ValueError,
+        ),
+    )
+
+
 def _mark(n: int) -> str:
     return f"${n}"
 
@@ -165,20 +183,31 @@ class PostgresStore:
 
     async def _write_batches(self) -> None:
         while self._pending:
-            batch, budget = writable(self._pending[:BATCH])
+            batch = self._pending[:BATCH]
             del self._pending[:BATCH]
-            if not batch:
-                continue
-            error: StoreError | None = None
-            try:
-                columns = _columns(batch)
-                # Cancelled before the first visitor in the batch stops waiting, so no 503 is logged.
-                await self._use("writing to", lambda pool: pool.execute(INSERT_MANY, *columns), budget)
-            except StoreError as exc:
-                logger.error("consent log %r: %d record(s) not written: %s", self, len(batch), exc)
-                error = exc
-            for write in batch:
-                write.settle(error)
+            await self._write(batch)
+
+    async def _write(self, batch: list[PendingWrite]) -> None:
+        batch, budget = writable(batch)
+        if not batch:
+            return
+        error: StoreError | None = None
+        try:
+            columns = _columns(batch)
+            # Cancelled before the first visitor in the batch stops waiting, so no 503 is logged.
+            await self._use("writing to", lambda pool: pool.execute(INSERT_MANY, *columns), budget)
+        except (StoreError, TypeError, ValueError) as exc:
+            if len(batch) > 1 and _refused_record(exc):
+                # One record PostgreSQL refuses must not cost the others their proof of consent:
+                # write the halves apart until it is alone, within the same time budget.
+                half = len(batch) // 2
+                await self._write(batch[:half])
+                await self._write(batch[half:])
+                return
+            error = exc if isinstance(exc, StoreError) else StoreError(f"writing to the consent log failed: {exc}")
+            logger.error("consent log %r: %d record(s) not written: %s", self, len(batch), error)
+        for write in batch:
+            write.settle(error)
 
     async def close(self) -> None:
         if self._loop is asyncio.get_running_loop() and self._writers:

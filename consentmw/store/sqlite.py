@@ -51,6 +51,9 @@ INSERT = f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) VALUES ({',
 BATCH = 512  # records per transaction at most; one commit (one fsync) covers them all
 PRUNE_CHUNK = 5000  # rows per delete, so a big prune never holds the write lock for long
 _STOP = object()
+# What one record can cause (a constraint, a value sqlite3 cannot bind or encode, choices that are not
+# JSON), unlike a log that is locked, full or unreadable: only these are worth trying record by record.
+REFUSALS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, ValueError, TypeError, OverflowError)
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -64,6 +67,29 @@ def from_row(row: Sequence[Any]) -> ConsentRecord:
 
 def _mark(n: int) -> str:
     return "?"
+
+
+def _row(write: PendingWrite) -> tuple[Any, ...]:
+    return sql.row_values(write.record, timestamp(write.record.created_at))
+
+
+def _insert(conn: sqlite3.Connection, writes: list[PendingWrite]) -> dict[PendingWrite, Exception]:
+    """Insert the records in the open transaction; those refused are left out, with the reason."""
+    conn.execute("SAVEPOINT batch")
+    try:
+        conn.executemany(INSERT, [_row(w) for w in writes])
+        return {}
+    except REFUSALS:
+        # One refused record must not cost the others their proof of consent. SQLite undoes only
+        # the statement that fails, so: undo the rows already in, then insert one at a time.
+        conn.execute("ROLLBACK TO batch")
+    refused: dict[PendingWrite, Exception] = {}
+    for write in writes:
+        try:
+            conn.execute(INSERT, _row(write))
+        except REFUSALS as exc:
+            refused[write] = exc
+    return refused
 
 
 class SQLiteStore:
@@ -152,6 +178,7 @@ class SQLiteStore:
             if not pending:
                 continue
             error: StoreError | None = None
+            refused: dict[PendingWrite, Exception] = {}
             try:
                 if conn is None:
                     conn = self._connect()
@@ -160,7 +187,7 @@ class SQLiteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     pending, _ = writable(pending)
-                    conn.executemany(INSERT, [sql.row_values(w.record, timestamp(w.record.created_at)) for w in pending])
+                    refused = _insert(conn, pending)
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -168,10 +195,14 @@ class SQLiteStore:
             except Exception as exc:
                 logger.error("consent log %s: %d record(s) not written: %s", self.path, len(pending), exc)
                 error = StoreError(f"cannot write the consent log {self.path!r}: {exc}")
+                refused = {}
                 if conn is not None:
                     conn.close()
                     conn = None  # reconnect on the next batch: the file may be back
-            settle_all(pending, error)
+            for write, reason in refused.items():
+                logger.error("consent log %s: 1 record(s) not written: %s", self.path, reason)
+                write.settle_soon(StoreError(f"cannot write the consent log {self.path!r}: {reason}"))
+            settle_all([w for w in pending if w not in refused], error)
         if conn is not None:
             conn.close()
 
