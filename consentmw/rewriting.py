@@ -36,7 +36,7 @@ from consentmw.consent import Consent
 from consentmw.consentmode import ConsentModeDefaults
 from consentmw.html import HTMLRewriter, RewriteStream
 from consentmw.policy import Policy, localized
-from consentmw.response import merge_vary
+from consentmw.response import logger, merge_vary
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -93,6 +93,7 @@ class PageRewriting:
             f'<script src="{prefix}/banner.js?v={asset_versions["banner.js"]}" defer{{nonce}}></script>'
         )
         self._forms: dict[str, str] = {}
+        self.warned_encoded = False
 
     def start(self, scope: Scope, consent: Consent, message: Message, send: Send) -> PageResponse | None:
         """A per-response rewriter for this ``http.response.start``, or None to leave it alone."""
@@ -100,6 +101,16 @@ class PageRewriting:
         for key, value in headers:
             key = key.lower()
             if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                if not self.warned_encoded:
+                    # Silent, this looks like working consent while every tracker on the site runs.
+                    self.warned_encoded = True
+                    logger.warning(
+                        "consentmw: the HTML response to %s came %s-encoded, so its trackers were NOT blocked and it got "
+                        "no banner; put compression outside ConsentMiddleware (in Starlette/FastAPI, add GZipMiddleware "
+                        "after it; in Django, drop django.middleware.gzip.GZipMiddleware). Said once per app.",
+                        scope.get("path"),
+                        value.strip().decode("latin-1"),
+                    )
                 return None
             if key == b"content-type" and WIDE_CHARSET.search(value):
                 return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise

@@ -120,6 +120,43 @@ async def test_encoded_body_passes_untouched() -> None:
     assert sent[0]["headers"] == headers and body_of(sent) == zipped
 
 
+async def test_compression_inside_consentmw_is_reported_once(caplog: pytest.LogCaptureFixture) -> None:
+    # GZipMiddleware added before ConsentMiddleware ends up inside it: every page then passes with
+    # its trackers live. The site owner is told, once, instead of believing the site is compliant.
+    from starlette.applications import Starlette
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    app = Starlette(routes=[Route("/shop", lambda request: HTMLResponse(PAGE))])
+    app.add_middleware(GZipMiddleware, minimum_size=10)
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    async with client_for(app) as client:
+        with caplog.at_level("WARNING", logger="consentmw"):
+            first = await client.get("/shop", headers={"accept-encoding": "gzip"})
+            second = await client.get("/shop", headers={"accept-encoding": "gzip"})
+    assert first.headers["content-encoding"] == "gzip" and live_trackers(second.text) == {"ga4-gtag", "meta-pixel"}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "consentmw" and r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "/shop" in warnings[0] and "gzip" in warnings[0] and "NOT blocked" in warnings[0] and "GZipMiddleware" in warnings[0]
+
+
+async def test_compression_outside_consentmw_compresses_the_rewritten_page_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware.gzip import GZipMiddleware
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    app = Starlette(routes=[Route("/shop", lambda request: HTMLResponse(PAGE))])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    app.add_middleware(GZipMiddleware, minimum_size=10)
+    async with client_for(app) as client:
+        with caplog.at_level("WARNING", logger="consentmw"):
+            r = await client.get("/shop", headers={"accept-encoding": "gzip"})
+    assert r.headers["content-encoding"] == "gzip" and live_trackers(r.text) == set()
+    assert not [rec for rec in caplog.records if rec.name == "consentmw" and rec.levelname == "WARNING"]
+
+
 @pytest.mark.parametrize("content_type", [b"application/json", b"text/plain; charset=utf-8", b"text/javascript"])
 async def test_other_types_pass_untouched(content_type: bytes) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(GTAG)).encode())]
