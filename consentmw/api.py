@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
@@ -192,7 +192,8 @@ class ConsentAPI:
             form = self.parse_form(body)
             allowed = self.parse_form_choice(form)
             target = self.return_path(scope, form)
-            recorded = await self.record_choice(scope, allowed, "form", page=target)
+            # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
+            recorded = await self.record_choice(scope, allowed, "form", page=target.split("?", 1)[0])
             response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
         for header in recorded.cookies:
             response.raw_headers.append((b"set-cookie", header))
@@ -229,7 +230,11 @@ class ConsentAPI:
         site = headers.get("sec-fetch-site")
         if origin is not None and origin in self.trusted_origins:
             return True
-        if site is not None and site not in ("same-origin", "none"):
+        if site == "same-origin":
+            # The browser itself says so (no page can set Sec-Fetch-Site), whatever a reverse proxy
+            # did to Host; Origin is compared with Host only for browsers that do not send it.
+            return True
+        if site is not None and site != "none":
             return False
         if origin is not None:
             return origin != "null" and urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
@@ -280,7 +285,7 @@ class ConsentAPI:
         if not isinstance(method, str) or method not in JSON_METHODS:  # a list or object is unhashable
             method = "api"
         page = data.get("page")
-        page = page if isinstance(page, str) and SAFE_NEXT.match(page) and utf8(page) else None
+        page = page.split("?", 1)[0] if isinstance(page, str) and SAFE_NEXT.match(page) and utf8(page) else None
         if "accept" in data and "choices" in data:
             raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
         if "accept" in data:
@@ -323,10 +328,17 @@ class ConsentAPI:
         target = form.get("next", [""])[-1]
         if SAFE_NEXT.match(target):
             return target
-        referer = urlsplit(Headers(scope=scope).get("referer", ""))
-        if referer.path and SAFE_NEXT.match(referer.path) and referer.netloc.lower() == Headers(scope=scope).get("host", "").lower():
+        referer = self.own_referer(Headers(scope=scope))
+        if referer is not None:
             return referer.path + (f"?{referer.query}" if referer.query else "")
         return self.site_root(scope)
+
+    @staticmethod
+    def own_referer(headers: Headers) -> SplitResult | None:
+        """The Referer, when it is a page of this site whose path is safe to go back to and to log."""
+        referer = urlsplit(headers.get("referer", ""))
+        same_site = headers.get("sec-fetch-site") == "same-origin" or referer.netloc.lower() == headers.get("host", "").lower()
+        return referer if same_site and referer.path and SAFE_NEXT.match(referer.path) else None
 
     async def record_choice(self, scope: Scope, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
         """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""
@@ -334,10 +346,9 @@ class ConsentAPI:
         consent_id = previous.id or new_consent_id()
         headers = Headers(scope=scope)
         if page is None:
-            referer = urlsplit(headers.get("referer", ""))
-            same_site = referer.netloc.lower() == headers.get("host", "").lower()
             # Held to the return URL's rule: no control characters (PostgreSQL text cannot hold NUL).
-            page = referer.path if same_site and SAFE_NEXT.match(referer.path) else ""
+            referer = self.own_referer(headers)
+            page = referer.path if referer is not None else ""
         record = ConsentRecord(
             consent_id=consent_id,
             policy_id=self.policy.id,

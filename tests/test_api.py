@@ -105,6 +105,33 @@ async def test_trusted_origin_may_post(store: MemoryStore) -> None:
     assert r.status_code == 200
 
 
+# Behind a reverse proxy that rewrites Host (nginx's default), the app sees Host 127.0.0.1:8000
+# while the browser is on https://shop.example.
+PROXIED = "http://127.0.0.1:8000"
+BROWSER = {"origin": "https://shop.example", "referer": "https://shop.example/products?sort=new"}
+
+
+async def test_a_browser_saying_same_origin_may_post_through_a_proxy_that_rewrites_host(store: MemoryStore) -> None:
+    async with client_for(make_app(store=store), base_url=PROXIED) as client:
+        r = await client.post("/_consent", json={"accept": "all"}, headers={**BROWSER, "sec-fetch-site": "same-origin"})
+        form = await client.post("/_consent", data={"accept": "necessary"}, headers={**BROWSER, "sec-fetch-site": "same-origin"})
+    assert r.status_code == 200 and r.json()["choices"] == ALL
+    # The no-JS form goes back to the page it came from.
+    assert form.status_code == 303 and form.headers["location"] == "/products?sort=new"
+    # The log names that page by its path only, as for JSON posts: a query string may carry personal data.
+    assert [rec.path for rec in store.records] == ["/products", "/products"]
+
+
+async def test_without_sec_fetch_site_a_post_through_a_host_rewriting_proxy_needs_trusted_origins(store: MemoryStore) -> None:
+    # An older browser (no Sec-Fetch-Site): only Origin against Host is left, and they differ.
+    async with client_for(make_app(store=store), base_url=PROXIED) as client:
+        refused = await client.post("/_consent", json={"accept": "all"}, headers=BROWSER)
+    async with client_for(make_app(store=store, trusted_origins=["https://shop.example"]), base_url=PROXIED) as client:
+        trusted = await client.post("/_consent", json={"accept": "all"}, headers=BROWSER)
+    assert refused.status_code == 403 and refused.json()["error"] == "cross_site"
+    assert trusted.status_code == 200 and len(store.records) == 1
+
+
 BAD_BODIES = [
     pytest.param(b"{not json", "application/json", 400, "malformed_json", id="malformed-json"),
     pytest.param(b"[1, 2]", "application/json", 422, "invalid_body", id="not-an-object"),
@@ -147,6 +174,15 @@ async def test_a_page_that_utf8_cannot_hold_is_dropped_not_a_503(tmp_path) -> No
         r = await client.post("/_consent", content=b'{"accept": "all", "page": "/shop\\ud800"}', headers={"content-type": "application/json"})
         assert r.status_code == 200, r.text
         assert (await client.get("/_consent")).json()["decided"] is True
+
+
+async def test_the_page_logged_keeps_no_query_string(store: MemoryStore) -> None:
+    # A query string may carry a search, an e-mail address, a token: the log needs only the page.
+    async with client_for(make_app(store=store)) as client:
+        await client.post("/_consent", json={"accept": "all", "page": "/search?q=kim%40example.kr"})
+        await client.post("/_consent", json={"accept": "all"}, headers={"referer": f"{ORIGIN}/search?q=kim%40example.kr"})
+        await client.post("/_consent", data={"accept": "all", "next": "/search?q=kim%40example.kr"})
+    assert [r.path for r in store.records] == ["/search"] * 3
 
 
 @pytest.mark.parametrize("path", ["/a\x00b", "/a\x01b", "/a b\x7f"])
