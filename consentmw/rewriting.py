@@ -9,7 +9,8 @@
   variant appended so caches never mix variants up.
 
 Left alone: bodies with a Content-Encoding (put GZipMiddleware *outside* ConsentMiddleware so it
-compresses what consentmw rewrote), non-HTML types, ``http.response.pathsend`` (a file the server
+compresses what consentmw rewrote), partial content (206: a byte range of the app's document;
+rewritten pages carry no Accept-Ranges, and their weak ETag fails any If-Range), non-HTML types, ``http.response.pathsend`` (a file the server
 sends itself) and HEAD responses, which have no body: their headers are fixed the same way.
 
 CSP nonces: the injected inline script, stylesheet link and banner script carry the page's nonce
@@ -97,6 +98,10 @@ class PageRewriting:
 
     def start(self, scope: Scope, consent: Consent, message: Message, send: Send) -> PageResponse | None:
         """A per-response rewriter for this ``http.response.start``, or None to leave it alone."""
+        if message.get("status") == 206:
+            # A byte range of the app's document: rewriting the slice would break what Content-Range
+            # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
+            return None
         headers = message.get("headers") or ()
         for key, value in headers:
             key = key.lower()
@@ -180,7 +185,8 @@ class PageResponse:
     async def first_body(self, message: Message) -> None:
         start, self.start_message = self.start_message, None
         page = self.page
-        headers = [(k, v) for k, v in start.get("headers") or () if k.lower() != b"content-length"]
+        # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
+        headers = [(k, v) for k, v in start.get("headers") or () if k.lower() not in (b"content-length", b"accept-ranges")]
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.consent.allowed

@@ -113,6 +113,29 @@ async def test_html_is_rewritten_whatever_the_case_of_the_content_type_name(name
     assert live_trackers(page) == set() and 'data-consentmw-category="analytics"' in page
 
 
+async def test_html_file_served_in_ranges_stays_consistent(tmp_path) -> None:
+    # StaticFiles answers Range requests with 206 and a Content-Range over the file's bytes: a
+    # rewritten slice would no longer be that range, and reassembled ranges would be a broken page.
+    from starlette.applications import Starlette
+    from starlette.staticfiles import StaticFiles
+
+    (tmp_path / "index.html").write_bytes(PAGE)
+    app = Starlette()
+    app.mount("/", StaticFiles(directory=tmp_path, html=True))
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    async with client_for(app) as client:
+        whole = await client.get("/index.html")
+        first = await client.get("/index.html", headers={"range": "bytes=0-99"})
+        rest = await client.get("/index.html", headers={"range": "bytes=100-"})
+        if_range = await client.get("/index.html", headers={"range": "bytes=0-99", "if-range": whole.headers["etag"]})
+    assert whole.status_code == 200 and "accept-ranges" not in whole.headers and live_trackers(whole.text) == set()
+    assert first.status_code == rest.status_code == 206
+    assert first.content + rest.content == PAGE
+    assert first.headers["content-range"] == f"bytes 0-99/{len(PAGE)}" and int(first.headers["content-length"]) == 100
+    # A range asked against the rewritten page's validator gets the whole rewritten page.
+    assert if_range.status_code == 200 and if_range.content == whole.content
+
+
 async def test_encoded_body_passes_untouched() -> None:
     zipped = gzip.compress(PAGE)
     headers = html_headers(zipped, (b"content-encoding", b"gzip"))
