@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -14,6 +15,20 @@ from consentmw.store import ConsentRecord
 
 POSTGRES_ENV = "CONSENTMW_TEST_POSTGRES_URL"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+# Records a log refuses, found by writing them to each database rather than guessed. Both: a NULL
+# consent id (NOT NULL) and a lone surrogate (neither asyncpg nor sqlite3 can encode it as UTF-8).
+# PostgreSQL only: NUL in text (22021) or as \u0000 in jsonb (22P05), both of which SQLite stores,
+# and a consent id too big for the btree index on it (54000, past 2704 bytes: hex does not compress).
+REFUSED_BY_BOTH = {
+    "null-consent-id": {"consent_id": None},
+    "lone-surrogate-in-path": {"path": "/\ud800"},
+}
+REFUSED_BY_POSTGRES = {
+    "nul-in-path": {"path": "/a\x00b"},
+    "nul-in-a-choice-name": {"choices": {"analytics\x00": True}},
+    "consent-id-too-long-for-its-index": {"consent_id": "".join(hashlib.sha256(bytes([i])).hexdigest() for i in range(50))},
+}
 
 
 def with_query(url: str, **params: str) -> str:

@@ -6,17 +6,30 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import re
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
+import asyncpg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from consentmw.cli import main
 from consentmw.store import ConsentRecord, open_store
+from consentmw.store import cli as store_cli
 from consentmw.store.export import _cell, _uncell, read
-from tests.store_support import T0, log_url, make_record, postgres_url, sqlite_url  # noqa: F401
+from tests.store_support import (  # noqa: F401
+    REFUSED_BY_BOTH,
+    REFUSED_BY_POSTGRES,
+    T0,
+    log_url,
+    make_record,
+    postgres_url,
+    sqlite_url,
+    with_query,
+)
 
 NOW = dt.datetime.now(dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -180,6 +193,223 @@ def test_import_refuses_a_file_that_is_not_an_export(sqlite_url: str, tmp_path: 
     other.write_text("name,email\nkim,kim@example.com\n")
     status, _, err = cli(capsys, "log", "import", str(other), "--store", sqlite_url)
     assert status == 1 and "not a consent log export" in err
+
+
+def jsonl_lines(records: list[ConsentRecord]) -> list[str]:
+    # As `log export --format jsonl` writes them, but ASCII-escaped so that a lone surrogate or a
+    # NUL the target will refuse still makes a valid UTF-8 file.
+    return [json.dumps(r.as_dict()) + "\n" for r in records]
+
+
+def import_file(capsys: pytest.CaptureFixture[str], url: str, path: Path, *args: str) -> tuple[int, str, str]:
+    return cli(capsys, "log", "import", str(path), "--store", url, *args)
+
+
+def named_lines(err: str) -> list[int]:
+    """The input lines the import says it did not write, in the order it names them."""
+    return [int(n) for n in re.findall(r"^consentmw: line (\d+): ", err, re.MULTILINE)]
+
+
+def same_records(records: list[ConsentRecord]) -> list[tuple[str, dt.datetime]]:
+    return sorted((r.consent_id, r.created_at) for r in records)
+
+
+SECOND = dt.timedelta(seconds=1)
+REFUSED_ON = {
+    "sqlite": REFUSED_BY_BOTH,
+    "postgres": {**REFUSED_BY_BOTH, **REFUSED_BY_POSTGRES},
+}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_import_writes_every_record_the_log_accepts_and_names_each_it_refuses(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A log moved from SQLite (which took these values) to PostgreSQL (which does not), over
+    # several import chunks: one refused record must not stop the import or hide the rest.
+    url = request.getfixturevalue(f"{backend}_url")
+    good = [make_record(f"visitor-{i}", at=T0 + i * SECOND) for i in range(1200)]
+    refused = [make_record(**{"consent_id": f"refused-{name}", **fields}, at=T0) for name, fields in REFUSED_ON[backend].items()]
+    lines = jsonl_lines(good)
+    spots = [0, 499, 500, 777, len(lines)][: len(refused)]  # first, either side of a chunk, last
+    for spot, record in reversed(list(zip(spots, refused))):
+        lines[spot:spot] = jsonl_lines([record])
+    dump = tmp_path / "log.jsonl"
+    dump.write_text("".join(lines), encoding="utf-8")
+    status, out, err = import_file(capsys, url, dump)
+    assert status == 1
+    assert out.startswith("1200 record(s) imported into")
+    refused_at = [lines.index(line) + 1 for line in jsonl_lines(refused)]
+    assert named_lines(err) == sorted(refused_at)
+    assert f"{len(refused)} record(s) not imported" in err
+    assert same_records(logged(url)) == same_records(good)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_import_names_malformed_lines_and_writes_the_others(
+    sqlite_url: str, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    seed(source, HOSTILE)
+    dump = tmp_path / f"log.{fmt}"
+    assert cli(capsys, "log", "export", "--store", source, "--format", fmt, "-o", str(dump))[0] == 0
+    lines = dump.read_bytes().splitlines(keepends=True)
+    if fmt == "jsonl":
+        # After "newline" (the fifth record): bad JSON, a record with a bad choice, a byte that is
+        # not UTF-8, then a good record again.
+        lines[4:4] = [b"{not json\n", b'{"consent_id": "x", "choices": {"analytics": "yes"}}\n', b'{"consent_id": "\xff"}\n']
+        bad = [5, 6, 7]
+    else:
+        # The "newline" record spans lines 6 and 7: the count is of lines in the file, not of rows.
+        lines[5:5] = [b"1,2026-03-01,short row\n"]
+        lines[1:1] = [b'99,2026-03-01T12:00:00+00:00,x,,1,{"analytics": yes},banner,/,,\n']
+        bad = [2, 7]
+    dump.write_bytes(b"".join(lines))
+    status, out, err = import_file(capsys, sqlite_url, dump)
+    assert status == 1
+    assert out.startswith("5 record(s) imported")
+    assert named_lines(err) == bad
+    assert "not a consent record" in err
+    assert [dataclasses.replace(r, id=None) for r in logged(sqlite_url)] == [
+        dataclasses.replace(r, id=None) for r in logged(source)
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_importing_the_same_export_again_writes_nothing_twice(
+    log_url: str, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Includes what each database normalises (PostgreSQL reorders choices, CSV has no NULL policy
+    # id) and what a CSV reader must not (a carriage return inside a cell).
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    seed(source, [*HOSTILE, make_record("carriage-return", at=T0 + 5 * DAY, path="/a\r\nb", user_agent="Fire\rfox")])
+    dump = tmp_path / f"log.{fmt}"
+    assert cli(capsys, "log", "export", "--store", source, "--format", fmt, "-o", str(dump))[0] == 0
+    assert import_file(capsys, log_url, dump)[:2] == (0, f"6 record(s) imported into {open_store(log_url)!r}\n")
+    before = logged(log_url)
+    assert [r.identity() for r in before] == [r.identity() for r in logged(source)]
+    status, out, err = import_file(capsys, log_url, dump)
+    assert (status, err) == (0, "")
+    assert out.startswith("0 record(s) imported") and "6 already in the log" in out
+    assert logged(log_url) == before
+    # Back into the log it came from, which the app wrote: nothing new either.
+    assert import_file(capsys, source, dump)[0] == 0
+    assert len(logged(source)) == 6
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_an_import_run_again_after_fixing_refused_lines_writes_only_those(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    records = [make_record(f"visitor-{i}", at=T0 + i * SECOND) for i in range(10)]
+    broken = dataclasses.replace(records[4], path="/cart\ud800")
+    dump = tmp_path / "log.jsonl"
+    dump.write_text("".join(jsonl_lines([*records[:4], broken, *records[5:]])), encoding="utf-8")
+    status, out, err = import_file(capsys, url, dump)
+    assert status == 1 and out.startswith("9 record(s) imported")
+    assert named_lines(err) == [5]
+    dump.write_text("".join(jsonl_lines(records)), encoding="utf-8")  # the auditor fixes line 5
+    status, out, err = import_file(capsys, url, dump)
+    assert (status, err) == (0, "")
+    assert out.startswith("1 record(s) imported") and "9 already in the log" in out
+    assert same_records(logged(url)) == same_records(records)
+
+
+NEAR_COPIES = {
+    "consent id": {"consent_id": "visitor-2"},
+    "a microsecond later": {"at": T0 + dt.timedelta(microseconds=1)},
+    "a choice": {"choices": {"necessary": True, "analytics": True, "advertising": False}},
+    "a category more": {"choices": {"necessary": True, "analytics": False, "advertising": False, "x": False}},
+    "policy id": {"policy_id": "other"},
+    "policy version": {"policy_version": "2"},
+    "method": {"method": "settings"},
+    "page": {"path": "/other"},
+    "network": {"ip": "198.51.100.0"},
+    "browser": {"user_agent": "Chrome"},
+}
+
+
+def test_a_record_that_differs_in_any_field_from_a_logged_one_is_imported(
+    log_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # "Already in the log" means identical in every field but the id; anything less would drop proof.
+    logged_one = make_record("visitor-1", at=T0)
+    seed(log_url, [logged_one])
+    near = [make_record(**{"consent_id": "visitor-1", "at": T0, **fields}) for fields in NEAR_COPIES.values()]
+    dump = tmp_path / "log.jsonl"
+    dump.write_text("".join(jsonl_lines([logged_one, *near])), encoding="utf-8")
+    status, out, _ = import_file(capsys, log_url, dump)
+    assert status == 0
+    assert out.startswith(f"{len(near)} record(s) imported") and "1 already in the log" in out
+    assert Counter(r.identity() for r in logged(log_url)) == Counter(r.identity() for r in [logged_one, *near])
+
+
+@pytest.mark.postgres
+async def test_an_import_the_log_stops_partway_finishes_when_run_again(
+    postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Another session holds a lock that blocks inserts (a long migration, a backup tool) longer
+    # than the import may wait: the import stops, says where, and a second run completes it.
+    url = with_query(postgres_url, lock_timeout="200")
+    records = [make_record(f"visitor-{i}", at=T0 + i * SECOND) for i in range(1200)]
+    dump = tmp_path / "log.jsonl"
+    dump.write_text("".join(jsonl_lines(records[:600])), encoding="utf-8")
+    assert (await asyncio.to_thread(import_file, capsys, url, dump))[0] == 0
+    dump.write_text("".join(jsonl_lines(records)), encoding="utf-8")
+    blocker = await asyncpg.connect(postgres_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE consent_log IN SHARE MODE")
+            status, out, err = await asyncio.to_thread(import_file, capsys, url, dump)
+    finally:
+        await blocker.close()
+    assert status == 1
+    assert out.startswith("0 record(s) imported") and "600 already in the log" in out
+    assert named_lines(err) == []  # a log that fails is not blamed on the records
+    assert "consentmw: stopped at line 501: " in err and "lock timeout" in err
+    status, out, err = await asyncio.to_thread(import_file, capsys, url, dump)
+    assert (status, err) == (0, "")
+    assert out.startswith("600 record(s) imported") and "600 already in the log" in out
+    assert same_records(await asyncio.to_thread(logged, url)) == same_records(records)
+
+
+@pytest.mark.parametrize("chunk", [2, 3, 500])
+def test_overlapping_exports_import_as_their_union(
+    sqlite_url: str, tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Two exports whose periods overlap, put in one file: the record in both is written once,
+    # whether its two copies are read in one chunk or in two.
+    monkeypatch.setattr(store_cli, "IMPORT_CHUNK", chunk)
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    seed(source, HOSTILE)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    for path, since, until in [(first, T0, T0 + 3 * DAY), (second, T0 + 2 * DAY, T0 + 5 * DAY)]:
+        args = ("--since", since.isoformat(), "--until", until.isoformat(), "--format", "jsonl", "-o", str(path))
+        assert cli(capsys, "log", "export", "--store", source, *args)[0] == 0
+    both = tmp_path / "both.jsonl"
+    both.write_text(first.read_text(encoding="utf-8") + second.read_text(encoding="utf-8"), encoding="utf-8")
+    status, out, _ = import_file(capsys, sqlite_url, both)
+    assert status == 0
+    assert out.startswith("5 record(s) imported") and "1 already in the log" in out
+    assert same_records(logged(sqlite_url)) == same_records(HOSTILE)
+
+
+def test_import_reads_a_csv_saved_with_a_byte_order_mark(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Spreadsheets save "CSV UTF-8" with a BOM: the file an auditor fixed by hand must still import.
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    seed(source, HOSTILE)
+    dump = tmp_path / "log.csv"
+    assert cli(capsys, "log", "export", "--store", source, "-o", str(dump))[0] == 0
+    dump.write_bytes(b"\xef\xbb\xbf" + dump.read_bytes())
+    status, out, _ = import_file(capsys, sqlite_url, dump)
+    assert status == 0 and out.startswith("5 record(s) imported")
 
 
 def test_migrate_creates_the_log(log_url: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811

@@ -7,6 +7,7 @@ from consentmw.store.base import (
     ConsentRecord,
     ConsentStore,
     LogStats,
+    RefusedRecord,
     StoreError,
     truncate_ip,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "ConsentStore",
     "LogStats",
     "MemoryStore",
+    "RefusedRecord",
     "SQLiteStore",
     "StoreError",
     "open_store",

@@ -5,7 +5,7 @@ import datetime as dt
 import functools
 import ipaddress
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,13 @@ GIVE_UP_EARLY = 0.2
 
 class StoreError(Exception):
     """The consent log could not be written or read."""
+
+
+class RefusedRecord(StoreError):
+    """The log refused this record for a value in it: written again, it would be refused again.
+
+    Any other StoreError is about the log (down, slow, locked, full), not about the record.
+    """
 
 
 def utc(moment: dt.datetime) -> dt.datetime:
@@ -46,6 +53,24 @@ class ConsentRecord:
         # Truncating twice changes nothing, so a raw address slipped in by mistake never reaches a log.
         object.__setattr__(self, "ip", truncate_ip(self.ip))
         object.__setattr__(self, "created_at", utc(self.created_at))
+
+    def identity(self) -> tuple[Any, ...]:
+        """Every field but the store's id, so that equal identities are the same proof of consent.
+
+        Choices compare without their order (PostgreSQL's jsonb sorts them) and no policy id as
+        none (a CSV export cannot tell '' from null).
+        """
+        return (
+            self.created_at,
+            self.consent_id,
+            self.policy_id or None,
+            self.policy_version,
+            frozenset(self.choices.items()),
+            self.method,
+            self.path,
+            self.ip,
+            self.user_agent,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +149,8 @@ class PendingWrite:
         if error is None:
             self.future.set_result(None)
         else:
-            self.future.set_exception(StoreError(str(error)))
+            # A fresh exception per waiter (a batch shares one error), of the same class.
+            self.future.set_exception(type(error)(str(error)))
 
     def settle_soon(self, error: StoreError | None) -> None:
         settle_all([self], error)
@@ -135,6 +161,11 @@ class PendingWrite:
                 await self.future
         except TimeoutError:
             raise StoreError(f"writing to {where} took more than {timeout} s; the record was not kept") from None
+
+
+def already_in(records: Sequence[ConsentRecord], stored: Iterable[ConsentRecord]) -> list[bool]:
+    logged = {record.identity() for record in stored}
+    return [record.identity() in logged for record in records]
 
 
 def settle_all(writes: list[PendingWrite], error: StoreError | None) -> None:
@@ -183,6 +214,10 @@ class ConsentLog(ConsentStore, Protocol):
     ) -> AsyncIterator[ConsentRecord]: ...
 
     async def prune(self, before: dt.datetime) -> int: ...
+
+    async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
+        """For each record, whether the log holds one with the same identity()."""
+        ...
 
     async def stats(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False

@@ -4,17 +4,27 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from consentmw.errors import ConfigError
-from consentmw.store import DEFAULT_STORE, ConsentLog, ConsentRecord, LogStats, StoreError, open_store
+from consentmw.store import (
+    DEFAULT_STORE,
+    ConsentLog,
+    ConsentRecord,
+    LogStats,
+    RefusedRecord,
+    StoreError,
+    open_store,
+)
 from consentmw.store import export
 
 STORE_ENV = "CONSENTMW_STORE"
-IMPORT_CHUNK = 500  # records written concurrently while importing: the stores batch them
+IMPORT_CHUNK = 500  # records looked up, then written concurrently, while importing: the stores batch them
 
 
 def register(subparsers: Any) -> None:
@@ -59,9 +69,11 @@ def register(subparsers: Any) -> None:
     prune.set_defaults(func=_command(_prune))
 
     import_cmd = actions.add_parser(
-        "import", parents=[store_option], help="append records from an export (e.g. to move from SQLite to PostgreSQL)"
+        "import", parents=[store_option], help="add the records of an export the log does not hold yet (e.g. to move from SQLite to PostgreSQL)"
     )
-    import_cmd.add_argument("file", type=argparse.FileType("r", encoding="utf-8"))
+    # utf-8-sig: spreadsheets save "CSV UTF-8" with a BOM. surrogateescape: a byte that is not UTF-8
+    # costs its own line (named in the report), not the rest of the file.
+    import_cmd.add_argument("file", type=argparse.FileType("r", encoding="utf-8-sig", errors="surrogateescape"))
     import_cmd.add_argument("--format", choices=export.FORMATS, help="default: from the file name, else csv")
     import_cmd.set_defaults(func=_command(_import))
 
@@ -182,16 +194,85 @@ async def _prune(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> in
     return 0
 
 
+@dataclass
+class _ImportReport:
+    imported: int = 0
+    present: int = 0  # already in the log, identical in every field but the id
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (line, why), for each record not written
+
+
 async def _import(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
+    # Safe to run again: a record already in the log (an earlier run, an overlapping export, the
+    # log the export came from) is not written twice. Nothing else identifies a record across logs:
+    # the id is the source store's own.
     fmt = args.format or ("jsonl" if args.file.name.endswith((".jsonl", ".ndjson")) else "csv")
-    count = 0
-    chunk: list[ConsentRecord] = []
+    if fmt == "csv":
+        args.file.reconfigure(newline="")  # as csv needs: a \r inside a quoted cell stays a \r
+    report = _ImportReport()
+    stopped: tuple[int, Exception] | None = None
+    chunk: list[tuple[int, ConsentRecord]] = []
+    await store.migrate()  # the look-ups read the log before anything is written to it
+    # The report names every record not written, with its line; the store's own error lines (for
+    # a server's log) would repeat them without it.
+    store_log = logging.getLogger("consentmw.store")
+    store_log.addFilter(_silent)
     with args.file:
-        for record in export.read(args.file, fmt):
-            chunk.append(record)
-            if len(chunk) == IMPORT_CHUNK:
-                count += len(await asyncio.gather(*map(store.record, chunk)))
-                chunk = []
-        count += len(await asyncio.gather(*map(store.record, chunk)))
-    print(f"{count} record(s) imported into {store!r}", file=out)
-    return 0
+        try:
+            for number, entry in export.entries(args.file, fmt):
+                if isinstance(entry, ValueError):
+                    report.refused.append((number, str(entry)))
+                    continue
+                chunk.append((number, entry))
+                if len(chunk) == IMPORT_CHUNK:
+                    await _import_chunk(store, chunk, report)
+                    chunk = []
+            await _import_chunk(store, chunk, report)
+        except StoreError as exc:
+            # The log itself failed (down, slow, locked): every other record would fail the same way.
+            stopped = (chunk[0][0], exc)
+        finally:
+            store_log.removeFilter(_silent)
+    present = f"; {report.present} already in the log, not written again" if report.present else ""
+    print(f"{report.imported} record(s) imported into {store!r}{present}", file=out)
+    for _, why in sorted(report.refused):
+        print(f"consentmw: {why}", file=sys.stderr)
+    again = "run the same import again: records already in the log are not written twice"
+    if stopped is not None:
+        print(f"consentmw: stopped at line {stopped[0]}: {stopped[1]}; once the log works, {again}", file=sys.stderr)
+    elif report.refused:
+        print(f"consentmw: {len(report.refused)} record(s) not imported; to add them, fix those lines and {again}", file=sys.stderr)
+    return 1 if stopped or report.refused else 0
+
+
+def _silent(record: logging.LogRecord) -> bool:
+    return False
+
+
+async def _import_chunk(store: ConsentLog, chunk: list[tuple[int, ConsentRecord]], report: _ImportReport) -> None:
+    """Write the records of the chunk the log does not hold yet; raise StoreError if the log fails."""
+    if not chunk:
+        return
+    records = [record for _, record in chunk]
+    first_copy: dict[tuple[Any, ...], int] = {}  # identity -> the record written for it
+    copy_of: dict[int, int] = {}  # a record that repeats an earlier one of the chunk -> that one
+    for i, (record, present) in enumerate(zip(records, await store.already_logged(records))):
+        if present:
+            report.present += 1
+        else:
+            copy_of[i] = first_copy.setdefault(record.identity(), i)
+    writing = sorted(first_copy.values())
+    results = dict(zip(writing, await asyncio.gather(*(store.record(records[i]) for i in writing), return_exceptions=True)))
+    failure: BaseException | None = None
+    for i, first in sorted(copy_of.items()):
+        number, result = chunk[i][0], results[first]
+        if result is None:
+            if i == first:
+                report.imported += 1
+            else:
+                report.present += 1  # the same record twice in the file: it is in the log now
+        elif isinstance(result, RefusedRecord):
+            report.refused.append((number, f"line {number}: refused by the log ({result})"))
+        else:
+            failure = failure or result
+    if failure is not None:
+        raise failure

@@ -49,17 +49,55 @@ async def write(records: AsyncIterable[ConsentRecord], out: TextIO, fmt: str) ->
 
 def read(lines: TextIO, fmt: str) -> Iterator[ConsentRecord]:
     """Records back from an export, for an audit script or to move a log to another store."""
+    for _, entry in entries(lines, fmt):
+        if isinstance(entry, ValueError):
+            raise entry
+        yield entry
+
+
+def entries(lines: TextIO, fmt: str) -> Iterator[tuple[int, ConsentRecord | ValueError]]:
+    """(line number, record) for each record of an export, and (line number, error) for each line
+    that is not one, so that one bad line costs only itself. The number is of the line in the file
+    where the record starts (a CSV record can span lines). Open the file with
+    errors="surrogateescape" to have bytes that are not UTF-8 named here rather than stop the read.
+
+    A file that is not an export at all (no header with the log's columns) raises ValueError.
+    """
     if fmt == "jsonl":
         for number, line in enumerate(lines, 1):
-            if line.strip():
-                yield _parse(json.loads, line, number)
+            if _NOT_UTF8.search(line):
+                yield number, _not_a_record(number, "bytes that are not UTF-8 text")
+            elif line.strip():
+                yield number, _parse(json.loads, line, number)
         return
-    reader = csv.DictReader(lines)
-    missing = set(COLUMNS) - set(reader.fieldnames or ())
-    if missing:
-        raise ValueError(f"not a consent log export: no column {', '.join(sorted(missing))}")
-    for row in reader:
-        yield _parse(_from_csv_row, row, reader.line_num)
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield start, _not_a_record(start, str(exc))
+            continue
+        if not row:
+            continue  # a blank line
+        if header is None:
+            header = row
+            missing = set(COLUMNS) - set(header)
+            if missing:
+                raise ValueError(f"not a consent log export: no column {', '.join(sorted(missing))}")
+        elif any(_NOT_UTF8.search(cell) for cell in row):
+            yield start, _not_a_record(start, "bytes that are not UTF-8 text")
+        elif len(row) != len(header):
+            yield start, _not_a_record(start, f"{len(row)} fields where the header has {len(header)}")
+        else:
+            yield start, _parse(_from_csv_row, dict(zip(header, row)), start)
+
+
+# What errors="surrogateescape" turns bytes that are not UTF-8 into: valid UTF-8 never decodes to these.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _from_csv_row(row: dict[str, str]) -> dict[str, Any]:
@@ -69,8 +107,12 @@ def _from_csv_row(row: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _parse(load: Callable[[Any], dict[str, Any]], data: Any, number: int) -> ConsentRecord:
+def _not_a_record(number: int, reason: str) -> ValueError:
+    return ValueError(f"line {number}: not a consent record ({reason})")
+
+
+def _parse(load: Callable[[Any], dict[str, Any]], data: Any, number: int) -> ConsentRecord | ValueError:
     try:
         return ConsentRecord.from_dict(load(data))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"line {number}: not a consent record ({exc!r})") from exc
+        return _not_a_record(number, repr(exc))

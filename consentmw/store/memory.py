@@ -3,9 +3,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
-from consentmw.store.base import ConsentRecord, LogStats, build_stats, utc
+from consentmw.store.base import ConsentRecord, LogStats, already_in, build_stats, utc
 
 
 class MemoryStore:
@@ -48,6 +48,9 @@ class MemoryStore:
         removed = len(self.records) - len(kept)
         self.records = kept
         return removed
+
+    async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
+        return already_in(records, self.records)
 
     async def stats(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False

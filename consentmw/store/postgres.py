@@ -13,7 +13,9 @@ from consentmw.store.base import (
     ConsentRecord,
     LogStats,
     PendingWrite,
+    RefusedRecord,
     StoreError,
+    already_in,
     build_stats,
     utc,
     writable,
@@ -65,6 +67,8 @@ INSERT_MANY = (
     f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) SELECT * FROM unnest("
     "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[])"
 )
+# The rows at any of the given times: the created_at index finds them.
+AT_TIMES = f"{sql.SELECT} WHERE created_at = ANY($1::timestamptz[])"
 BATCH = 500  # records per statement at most
 WRITERS = 4  # batches in flight at once per app server; the next one fills while these commit
 
@@ -205,6 +209,8 @@ class PostgresStore:
                 await self._write(batch[half:])
                 return
             error = exc if isinstance(exc, StoreError) else StoreError(f"writing to the consent log failed: {exc}")
+            if _refused_record(exc):
+                error = RefusedRecord(str(error))
             logger.error("consent log %r: %d record(s) not written: %s", self, len(batch), error)
         for write in batch:
             write.settle(error)
@@ -237,6 +243,11 @@ class PostgresStore:
             "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
         )
         return int(status.split()[-1])
+
+    async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
+        times = list({r.created_at for r in records})
+        rows = await self._use("reading", lambda pool: pool.fetch(AT_TIMES, times))
+        return already_in(records, map(from_row, rows))
 
     async def stats(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import queue
@@ -18,7 +19,9 @@ from consentmw.store.base import (
     ConsentRecord,
     LogStats,
     PendingWrite,
+    RefusedRecord,
     StoreError,
+    already_in,
     build_stats,
     utc,
     settle_all,
@@ -47,6 +50,8 @@ BEGIN
     SELECT RAISE(ABORT, 'the consent log is append-only: record a new choice instead');
 END;
 """
+# The rows at any of the given times (a JSON array): the created_at index finds them.
+AT_TIMES = f"{sql.SELECT} WHERE created_at IN (SELECT value FROM json_each(?))"
 INSERT = f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(sql.INSERT_COLUMNS))})"
 BATCH = 512  # records per transaction at most; one commit (one fsync) covers them all
 PRUNE_CHUNK = 5000  # rows per delete, so a big prune never holds the write lock for long
@@ -201,7 +206,7 @@ class SQLiteStore:
                     conn = None  # reconnect on the next batch: the file may be back
             for write, reason in refused.items():
                 logger.error("consent log %s: 1 record(s) not written: %s", self.path, reason)
-                write.settle_soon(StoreError(f"cannot write the consent log {self.path!r}: {reason}"))
+                write.settle_soon(RefusedRecord(f"cannot write the consent log {self.path!r}: {reason}"))
             settle_all([w for w in pending if w not in refused], error)
         if conn is not None:
             conn.close()
@@ -259,6 +264,11 @@ class SQLiteStore:
                     return removed
 
         return await self._run(delete)
+
+    async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
+        times = json.dumps(sorted({timestamp(r.created_at) for r in records}))
+        rows = await self._run(lambda conn: conn.execute(AT_TIMES, (times,)).fetchall())
+        return already_in(records, map(from_row, rows))
 
     async def stats(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
