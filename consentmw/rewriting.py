@@ -10,8 +10,10 @@
 
 Left alone: bodies with a Content-Encoding (put GZipMiddleware *outside* ConsentMiddleware so it
 compresses what consentmw rewrote), partial content (206: a byte range of the app's document;
-rewritten pages carry no Accept-Ranges, and their weak ETag fails any If-Range), non-HTML types, ``http.response.pathsend`` (a file the server
-sends itself) and HEAD responses, which have no body: their headers are fixed the same way.
+rewritten pages carry no Accept-Ranges, and their weak ETag fails any If-Range), non-HTML types,
+downloads (``Content-Disposition: attachment``: a file to save, not a page),
+``http.response.pathsend`` (a file the server sends itself) and HEAD responses, which have no
+body: their headers are fixed the same way.
 
 CSP nonces: the injected inline script, stylesheet link and banner script carry the page's nonce
 when the app exposes one, looked up in this order:
@@ -105,6 +107,8 @@ class PageRewriting:
         headers = message.get("headers") or ()
         for key, value in headers:
             key = key.lower()
+            if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
+                return None  # a file to save, not a page the site shows: the visitor gets it as it is
             if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
                 if not self.warned_encoded:
                     # Silent, this looks like working consent while every tracker on the site runs.

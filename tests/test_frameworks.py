@@ -1,0 +1,92 @@
+"""Real framework responses (Starlette, Django through its ASGI handler) as they come
+through consentmw: what the visitor's browser gets."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import FileResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware, demo
+from consentmw.store import MemoryStore
+from tests.conftest import SECRET, client_for
+from tests.corpus.pages import shop_page
+
+# Django's ASGI handler says so for every FileResponse (it reads files with a sync iterator).
+pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+
+PAGE = shop_page(["ga4-gtag", "meta-pixel"], 2).encode()
+DJANGO_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+@pytest.fixture
+def django_site() -> Any:
+    """Wraps Django URL patterns in Django's own ASGI handler (the example project's settings, its
+    URLs and middleware overridden), then in ConsentMiddleware as the README says."""
+    demo.load_site("django")  # configures Django once per process
+    from django.core.asgi import get_asgi_application
+    from django.test import override_settings
+
+    overrides: list[Any] = []
+
+    def site(*urlpatterns: Any) -> ConsentMiddleware:
+        urls = types.ModuleType("consentmw_test_urls")
+        urls.urlpatterns = list(urlpatterns)  # type: ignore[attr-defined]
+        override = override_settings(ROOT_URLCONF=urls, MIDDLEWARE=DJANGO_MIDDLEWARE, DEBUG=False)
+        override.enable()
+        overrides.append(override)
+        return ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
+
+    yield site
+    for override in reversed(overrides):
+        override.disable()
+
+
+@pytest.fixture
+def html_file(tmp_path: Path) -> Path:
+    path = tmp_path / "report.html"
+    path.write_bytes(PAGE)
+    return path
+
+
+def starlette_site(*routes: Any) -> Starlette:
+    app = Starlette(routes=list(routes))
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    return app
+
+
+# -- downloads --------------------------------------------------------------------------------
+
+
+def starlette_download(path: Path) -> Any:
+    return starlette_site(Route("/download", lambda request: FileResponse(path, filename="report.html")))
+
+
+def django_download(path: Path, django_site: Callable[..., Any]) -> Any:
+    from django.http import FileResponse as DjangoFileResponse
+    from django.urls import path as url
+
+    return django_site(url("download", lambda request: DjangoFileResponse(path.open("rb"), as_attachment=True)))
+
+
+@pytest.mark.parametrize("make", [lambda f, d: starlette_download(f), django_download], ids=["starlette", "django"])
+async def test_an_html_file_offered_as_a_download_is_saved_as_it_is(make: Callable[..., Any], html_file: Path, django_site: Any) -> None:
+    # Content-Disposition: attachment: the browser saves the file, it does not show a page. A saved
+    # report that came back with the banner's scripts and a consent form in it is not the file.
+    async with client_for(make(html_file, django_site)) as client:
+        r = await client.get("/download")
+    assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
+    assert r.content == PAGE
+
+
