@@ -6,7 +6,8 @@
   form that records a choice without JavaScript.
 - Headers: Content-Length is fixed (one body message) or dropped (streamed), ``Vary: Cookie`` is
   merged in (and ``Sec-GPC`` when the policy honours it), a validator (ETag) gets the consent
-  variant appended so caches never mix variants up.
+  variant appended so caches never mix variants up; without an ETag, Last-Modified is dropped
+  (a date cannot tell the variants apart).
 
 Left alone: bodies with a Content-Encoding (put GZipMiddleware *outside* ConsentMiddleware so it
 compresses what consentmw rewrote), partial content (206: a byte range of the app's document;
@@ -194,7 +195,11 @@ class PageResponse:
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.consent.allowed
-        self.variant_etag(headers, allowed)
+        if not self.variant_etag(headers, allowed):
+            # A date cannot tell consent variants apart: a browser revalidating with only
+            # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
+            # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
+            headers = [(k, v) for k, v in headers if k.lower() != b"last-modified"]
         if self.scope.get("method") == "HEAD" or start.get("status") in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
             await self.send({**start, "headers": headers})
@@ -215,10 +220,14 @@ class PageResponse:
         await self.send({**message, "body": body})
 
     @staticmethod
-    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> None:
+    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> bool:
+        """Whether the response has an ETag; it now names the consent variant."""
         # The same URL now has one body per consent state: a validator must tell them apart.
+        found = False
         for i, (key, value) in enumerate(headers):
             if key.lower() == b"etag" and value.endswith(b'"'):
                 variant = hashlib.sha256(" ".join(sorted(allowed)).encode()).hexdigest()[:8].encode()
                 weak = value if value.startswith(b"W/") else b"W/" + value
                 headers[i] = (key, weak[:-1] + b"-" + variant + b'"')
+                found = True
+        return found

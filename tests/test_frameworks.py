@@ -3,25 +3,29 @@ through consentmw: what the visitor's browser gets."""
 
 from __future__ import annotations
 
+import datetime
 import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import FileResponse
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 
 from consentmw import ConsentMiddleware, demo
 from consentmw.store import MemoryStore
 from tests.conftest import SECRET, client_for
-from tests.corpus.pages import shop_page
+from tests.corpus.pages import live_trackers, shop_page
 
 # Django's ASGI handler says so for every FileResponse (it reads files with a sync iterator).
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 
 PAGE = shop_page(["ga4-gtag", "meta-pixel"], 2).encode()
+BOTH = {"ga4-gtag", "meta-pixel"}
 DJANGO_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,3 +94,65 @@ async def test_an_html_file_offered_as_a_download_is_saved_as_it_is(make: Callab
     assert r.content == PAGE
 
 
+# -- revalidation across consent states --------------------------------------------------------
+
+
+def django_last_modified(path: Path, django_site: Callable[..., Any]) -> Any:
+    from django.http import HttpResponse
+    from django.urls import path as url
+    from django.views.decorators.http import last_modified
+
+    @last_modified(lambda request: datetime.datetime(2026, 1, 5, tzinfo=datetime.timezone.utc))
+    def page(request: Any) -> HttpResponse:
+        return HttpResponse(PAGE)
+
+    return django_site(url("page", page))
+
+
+def django_static_serve(path: Path, django_site: Callable[..., Any]) -> Any:
+    from django.urls import path as url
+    from django.views.static import serve
+
+    return django_site(url("page", serve, {"path": path.name, "document_root": str(path.parent)}))
+
+
+def starlette_file_response(path: Path, django_site: Any) -> Any:
+    return starlette_site(Route("/page", lambda request: FileResponse(path)))
+
+
+def starlette_static_files(path: Path, django_site: Any) -> Any:
+    from starlette.routing import Mount
+
+    return starlette_site(Mount("/page", StaticFiles(directory=path.parent, html=True)))
+
+
+REVALIDATING_SITES = {
+    "django-last_modified": (django_last_modified, "/page"),
+    "django-static-serve": (django_static_serve, "/page"),
+    "starlette-FileResponse": (starlette_file_response, "/page"),
+    "starlette-StaticFiles": (starlette_static_files, "/page/report.html"),
+}
+
+
+def conditional_headers(response: httpx.Response) -> dict[str, str]:
+    """What a browser sends to revalidate its cached copy of `response`."""
+    headers = {}
+    if "etag" in response.headers:
+        headers["if-none-match"] = response.headers["etag"]
+    if "last-modified" in response.headers:
+        headers["if-modified-since"] = response.headers["last-modified"]
+    return headers
+
+
+@pytest.mark.parametrize(("make", "url"), REVALIDATING_SITES.values(), ids=REVALIDATING_SITES.keys())
+async def test_a_cached_page_is_not_revalidated_into_another_consent_state(make: Callable[..., Any], url: str, html_file: Path, django_site: Any) -> None:
+    # The page cached while the visitor allowed everything has live trackers. After a withdrawal
+    # the banner reloads the page; a browser that revalidates it with only the Last-Modified date
+    # got 304 and ran the cached trackers again.
+    async with client_for(make(html_file, django_site)) as client:
+        await client.post("/_consent", json={"accept": "all"})
+        cached = await client.get(url)
+        assert cached.status_code == 200 and live_trackers(cached.text) == BOTH
+        await client.post("/_consent", json={"accept": "necessary"})
+        revalidated = await client.get(url, headers=conditional_headers(cached))
+    assert revalidated.status_code == 200 and live_trackers(revalidated.text) == set()
