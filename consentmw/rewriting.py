@@ -3,7 +3,8 @@
 - Tracker tags of categories the visitor has not allowed become inert (see ``consentmw.html``).
 - At the very start of ``<head>``: the Google Consent Mode v2 defaults (when the policy uses Google
   tags), then the banner's ``<link>`` and ``<script defer>``; before ``</body>`` a ``<noscript>``
-  form that records a choice without JavaScript.
+  form that records a choice without JavaScript. XHTML (``application/xhtml+xml``) gets them
+  well-formed, and no ``<noscript>``, which XML documents do not have.
 - Headers: Content-Length is fixed (one body message) or dropped (streamed), ``Vary: Cookie`` is
   merged in (and ``Sec-GPC`` when the policy honours it), a validator (ETag) gets the consent
   variant appended so caches never mix variants up; without an ETag, Last-Modified is dropped
@@ -92,10 +93,12 @@ class PageRewriting:
             self.banner_excluded = lambda path: path.startswith(prefixes) if prefixes else False
         self.csp_nonce_key = csp_nonce_key
         self.vary = (b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)
-        self.assets = (
-            f'<link rel="stylesheet" href="{prefix}/banner.css?v={asset_versions["banner.css"]}"{{nonce}}>'
-            f'<script src="{prefix}/banner.js?v={asset_versions["banner.js"]}" defer{{nonce}}></script>'
-        )
+        css = f"{prefix}/banner.css?v={asset_versions['banner.css']}"
+        js = f"{prefix}/banner.js?v={asset_versions['banner.js']}"
+        self.assets = f'<link rel="stylesheet" href="{css}"{{nonce}}><script src="{js}" defer{{nonce}}></script>'
+        # An XHTML page is parsed as XML: one tag that is not well-formed and the visitor gets a
+        # parse error instead of the page.
+        self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
         self._forms: dict[str, str] = {}
         self.warned_encoded = False
 
@@ -106,6 +109,7 @@ class PageRewriting:
             # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
             return None
         headers = message.get("headers") or ()
+        xml = False
         for key, value in headers:
             key = key.lower()
             if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
@@ -122,16 +126,20 @@ class PageRewriting:
                         value.strip().decode("latin-1"),
                     )
                 return None
-            if key == b"content-type" and WIDE_CHARSET.search(value):
-                return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-        return PageResponse(self, scope, consent, message, send)
+            if key == b"content-type":
+                if WIDE_CHARSET.search(value):
+                    return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
+                xml = value.split(b";")[0].strip().lower() == b"application/xhtml+xml"
+        return PageResponse(self, scope, consent, message, send, xml)
 
-    def head(self, allowed: frozenset[str], nonce: str | None, banner: bool) -> bytes:
+    def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
         code = self.consent_mode.code(allowed)
+        if code and xml:
+            code = f"//<![CDATA[\n{code}\n//]]>"
         parts = [f"<script{attr}>{code}</script>" if code else ""]
         if banner:
-            parts.append(self.assets.replace("{nonce}", attr))
+            parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
         return "".join(parts).encode()
 
     def noscript_form(self, next_url: str) -> bytes:
@@ -162,15 +170,16 @@ class PageResponse:
     """Per-response: holds ``http.response.start`` until the first body message, like Starlette's
     GZipMiddleware, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "scope", "consent", "start_message", "send", "stream")
+    __slots__ = ("page", "scope", "consent", "start_message", "send", "stream", "xml")
 
-    def __init__(self, page: PageRewriting, scope: Scope, consent: Consent, message: Message, send: Send) -> None:
+    def __init__(self, page: PageRewriting, scope: Scope, consent: Consent, message: Message, send: Send, xml: bool = False) -> None:
         self.page = page
         self.scope = scope
         self.consent = consent
         self.start_message = message
         self.send = send
         self.stream: RewriteStream | None = None
+        self.xml = xml  # application/xhtml+xml
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.body" and self.start_message is not None:
@@ -209,8 +218,9 @@ class PageResponse:
         path = self.scope.get("path", "/")
         banner = not page.banner_excluded(path)
         query = self.scope.get("query_string", b"").decode("latin-1")
-        body_end = page.noscript_form(path + ("?" + query if query else "")) if banner else b""
-        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner), body_end=body_end)
+        # XHTML has no <noscript>: the form would show to everyone.
+        body_end = page.noscript_form(path + ("?" + query if query else "")) if banner and not self.xml else b""
+        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
         body = stream.feed(message.get("body", b""))
         more_body = message.get("more_body", False)
         if not more_body:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import types
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
@@ -92,6 +93,38 @@ async def test_an_html_file_offered_as_a_download_is_saved_as_it_is(make: Callab
         r = await client.get("/download")
     assert r.status_code == 200 and r.headers["content-disposition"].startswith("attachment")
     assert r.content == PAGE
+
+
+# -- XHTML ------------------------------------------------------------------------------------
+
+XHTML = (
+    b'<?xml version="1.0" encoding="utf-8"?>\n<!DOCTYPE html>\n'
+    b'<html xmlns="http://www.w3.org/1999/xhtml"><head><meta charset="utf-8"/><title>Shop</title>'
+    b'<script async="async" src="https://www.googletagmanager.com/gtag/js?id=G-7QX2LCE5N1"></script>'
+    b"</head><body><p>Hello</p></body></html>"
+)
+
+
+async def test_an_xhtml_page_stays_well_formed_xml() -> None:
+    # A browser parses application/xhtml+xml as XML: one tag that is not well-formed (a <link>
+    # without "/>", a bare "defer") and the visitor sees a parse error instead of the page.
+    app = starlette_site(Route("/", lambda request: Response(XHTML, media_type="application/xhtml+xml")))
+    async with client_for(app) as client:
+        r = await client.get("/")
+    root = ET.fromstring(r.content)  # raises on a page the browser would not show
+    ns = "{http://www.w3.org/1999/xhtml}"
+    scripts = root.iter(f"{ns}script")
+    assert [s.get("src") for s in scripts if s.get("src")] == [f"/_consent/banner.js?v={app_versions(app)['banner.js']}"]
+    assert live_trackers(r.text) == set() and "gtag('consent','default'" in r.text
+    # No <noscript> in XHTML: its form would show to every visitor.
+    assert root.find(f".//{ns}noscript") is None and int(r.headers["content-length"]) == len(r.content)
+
+
+def app_versions(app: Starlette) -> dict[str, str]:
+    middleware = app.middleware_stack
+    while not isinstance(middleware, ConsentMiddleware):
+        middleware = middleware.app
+    return middleware.asset_versions
 
 
 # -- revalidation across consent states --------------------------------------------------------
