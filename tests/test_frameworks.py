@@ -189,3 +189,26 @@ async def test_a_cached_page_is_not_revalidated_into_another_consent_state(make:
         await client.post("/_consent", json={"accept": "necessary"})
         revalidated = await client.get(url, headers=conditional_headers(cached))
     assert revalidated.status_code == 200 and live_trackers(revalidated.text) == set()
+
+
+# -- error pages ------------------------------------------------------------------------------
+
+
+async def test_a_starlette_app_wrapped_whole_gets_its_500_page_rewritten() -> None:
+    # add_middleware puts consentmw inside ServerErrorMiddleware, which renders the 500 handler's
+    # page (README limits); wrapping the whole app, as the README says to, covers that page too.
+    from starlette.responses import HTMLResponse
+
+    def fail(request: Any) -> None:
+        raise RuntimeError("the database is down")
+
+    async def error_page(request: Any, exc: Exception) -> HTMLResponse:
+        return HTMLResponse(PAGE, status_code=500)
+
+    site = Starlette(routes=[Route("/", fail)], exception_handlers={500: error_page})
+    app = ConsentMiddleware(site, secret_key=SECRET, store=MemoryStore())
+    transport = httpx.ASGITransport(app, raise_app_exceptions=False)  # Starlette re-raises for the server's log
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        r = await client.get("/")
+    assert r.status_code == 500 and live_trackers(PAGE.decode()) == BOTH
+    assert live_trackers(r.text) == set() and r.text.count("/_consent/banner.js") == 1
