@@ -46,6 +46,23 @@ from consentmw.response import logger, merge_vary
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
+META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+# Browsers look for <meta charset> in this many bytes at the start of a page.
+PRESCAN = 1024
+
+
+def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
+    """Put the page's own <meta charset> into a Content-Type that names none. What consentmw adds
+    at the start of <head> can push that tag past the bytes browsers look through for it, and an
+    EUC-KR page would then be read in another encoding."""
+    for i, (key, value) in enumerate(headers):
+        if key.lower() == b"content-type":
+            if value.lower().find(b"charset") < 0 and (m := META_CHARSET.search(COMMENT.sub(b"", start[:PRESCAN]))):
+                label = m.group(1)
+                if not WIDE_CHARSET.match(b"charset=" + label):  # a meta saying UTF-16 means UTF-8
+                    headers[i] = (key, value + b"; charset=" + label)
+            return
 
 
 def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -221,6 +238,8 @@ class PageResponse:
         # XHTML has no <noscript>: the form would show to everyone.
         body_end = page.noscript_form(path + ("?" + query if query else "")) if banner and not self.xml else b""
         self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
+        if not self.xml:
+            declare_charset(headers, message.get("body", b""))
         body = stream.feed(message.get("body", b""))
         more_body = message.get("more_body", False)
         if not more_body:

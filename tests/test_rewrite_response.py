@@ -287,6 +287,32 @@ async def test_euc_kr_page_stays_euc_kr() -> None:
     assert "한국상사" in text and "&#" in text and live_trackers(text) == set()
 
 
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        (b"text/html", b"text/html; charset=euc-kr"),  # Django's FileResponse or static serve of an .html file
+        (b"text/html; charset=utf-8", b"text/html; charset=utf-8"),  # the header names one: it wins anyway
+    ],
+)
+async def test_a_page_whose_meta_charset_the_injection_pushes_out_of_reach_names_it_in_its_header(content_type: bytes, expected: bytes) -> None:
+    # Browsers look for <meta charset> in the first 1,024 bytes; what consentmw adds after <head>
+    # can push it beyond them, and an EUC-KR page would then be read in a guessed encoding.
+    legacy = (HERE / "legacy-euckr.html").read_bytes()
+    page = legacy.replace(b"<HEAD>", b"<!-- " + b"site header, kept by the CMS " * 24 + b"-->\n<HEAD>", 1)
+    assert 700 < page.find(b"<META") < 1024
+    sent = await run(app_sending([(b"content-type", content_type)], page))
+    out = body_of(sent)
+    assert out.find(b"<META") > 1024 and out.decode("euc-kr").count("한국상사") == legacy.decode("euc-kr").count("한국상사")
+    assert header(sent[0], b"content-type") == [expected]
+
+
+async def test_a_meta_charset_in_a_comment_or_past_the_first_kilobyte_is_not_taken() -> None:
+    late = b"<html><head>" + b" " * 1100 + b'<meta charset="euc-kr"></head><body>x</body></html>'
+    commented = b'<html><head><!-- <meta charset="iso-8859-1"> --><meta charset="utf-8"></head><body>x</body></html>'
+    assert header((await run(app_sending([(b"content-type", b"text/html")], late)))[0], b"content-type") == [b"text/html"]
+    assert header((await run(app_sending([(b"content-type", b"text/html")], commented)))[0], b"content-type") == [b"text/html; charset=utf-8"]
+
+
 async def test_utf16_pages_pass_untouched() -> None:
     page = "<html><head></head><body><script src='https://connect.facebook.net/en_US/fbevents.js'></script></body></html>".encode("utf-16")
     headers = [(b"content-type", b"text/html; charset=UTF-16")]
