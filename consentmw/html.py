@@ -320,6 +320,8 @@ class RewriteStream:
         # bytes' "in" first tries its operand as an int, which costs a caught TypeError: find().
         if low.count(b'"', start, gt) & 1 or low.count(b"'", start, gt) & 1:
             return 0  # a ">" inside a quoted value: parse it properly
+        if low.find(b"@", start, gt) >= 0:
+            return 0  # user info ("site.example:x@tracker/"): the host is not the first name in the URL
         if kind == LINK:
             # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
             if low.find(b"pre", start, gt) < 0 and low.find(b"&", start, gt) < 0:  # rel="p&#114;eload"
