@@ -11,7 +11,7 @@
 
   const el = (html) => {
     const t = d.createElement("template");
-    t.innerHTML = html; // constant markup only: every text below goes in with textContent
+    t.innerHTML = html; // constant markup only, well-formed XML for XHTML pages: every text below goes in with textContent
     return t.content.firstElementChild;
   };
   const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
@@ -38,7 +38,7 @@
         if (!cats || !cats.every((c) => state.choices[c])) continue;
         const data = node.dataset;
         const src = data.consentmwSrc || data.src || data.cookieblockSrc;
-        if (node.tagName !== "SCRIPT") {
+        if (node.localName !== "script") {
           if (data.consentmwSrcset && !node.hasAttribute("srcset")) node.srcset = data.consentmwSrcset;
           if (src && !node.hasAttribute("src")) node.src = src;
           continue;
@@ -92,7 +92,7 @@
     list.textContent = "";
     for (const cat of policy.categories) {
       const row = el(
-        '<li><label><input type="checkbox" role="switch"><span></span><b></b></label><p></p><p></p></li>'
+        '<li><label><input type="checkbox" role="switch"/><span></span><b></b></label><p></p><p></p></li>'
       );
       const [input, name, tag] = row.querySelector("label").children;
       const [desc, cons] = row.querySelectorAll("p");
@@ -192,7 +192,7 @@
         buttons + '<button class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
         '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
     );
-    fab = el('<button class="cmw cmw-fab" data-a="open" hidden></button>');
+    fab = el('<button class="cmw cmw-fab" data-a="open" hidden=""></button>');
     const optOut = dialog.querySelector("[data-t=opt_out_link]");
     if (policy.categories.some((c) => c.services.some((s) => s.id === "google-analytics"))) optOut.href = prefix + "/opt-out";
     else optOut.remove();

@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
@@ -101,6 +101,28 @@ async def pixel(request: Request) -> HTMLResponse:
     return HTMLResponse(page("픽셀", "ko", f"<p>광고 측정 픽셀이 있는 페이지.</p>{img}"))
 
 
+# Parsed as XML: every tag well-formed, boolean attributes written out, inline code free of < and &.
+XHTML_TRACKERS = "\n".join([GA4.replace("<script async ", '<script async="async" '), NAVER, KAKAO])
+
+
+async def xhtml(request: Request) -> Response:
+    body = f"""<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE html>
+<html xmlns="http://www.w3.org/1999/xhtml" lang="ko" xml:lang="ko">
+<head>
+<meta charset="utf-8"/>
+<title>XHTML 블로그</title>
+<script>window.__ran = []; window.__pageLoads = (window.__pageLoads || 0) + 1;</script>
+{XHTML_TRACKERS}
+</head>
+<body>
+<main><h1>XHTML 블로그</h1><p>application/xhtml+xml로 보내는 페이지.</p></main>
+<footer><a href="#" data-consent-open="">쿠키 설정 변경</a></footer>
+</body>
+</html>"""
+    return Response(body, media_type="application/xhtml+xml")
+
+
 def site_policy() -> dict[str, Any]:
     """The default preset, naming the site's Google Analytics id as a site owner would."""
     policy = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
@@ -120,6 +142,7 @@ def make_site(**options: Any) -> Starlette:
             Route("/no-lang", no_lang),
             Route("/no-button", no_button),
             Route("/pixel", pixel),
+            Route("/xhtml", xhtml),
         ]
     )
     options.setdefault("secret_key", SECRET)
