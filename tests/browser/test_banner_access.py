@@ -28,28 +28,33 @@ def tab_to(page, name: str, limit: int = 30) -> None:
     raise AssertionError(f"{name!r} cannot be reached with Tab")
 
 
+def open_settings_by_keyboard(page, settings: str, dialog_name: str):
+    """Opens the settings dialog from the banner with the keyboard alone and checks its focus trap:
+    focus goes in, stays in both ways round, and Escape closes it onto the button that opened it.
+    Reopens it with Enter and returns it."""
+    tab_to(page, settings)
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name=dialog_name)
+    dialog.wait_for()
+    assert dialog.evaluate("d => d.matches(':modal')")
+    assert focused(page)["inDialog"]
+    for key in ["Tab"] * 14 + ["Shift+Tab"] * 14:
+        page.keyboard.press(key)
+        assert focused(page)["inDialog"], key
+    page.keyboard.press("Escape")
+    assert dialog.is_hidden()
+    assert focused(page)["name"] == settings
+    page.keyboard.press("Enter")
+    return dialog
+
+
 def test_keyboard_alone_can_open_the_settings_choose_and_save(page):
     page.goto("/")
     page.get_by_role("region", name=TEXTS["ko"]["banner"]).wait_for()
     # The banner comes first in the tab order.
     page.keyboard.press("Tab")
     assert focused(page)["name"] == TEXTS["ko"]["accept"]
-    tab_to(page, TEXTS["ko"]["settings"])
-    page.keyboard.press("Enter")
-    dialog = page.get_by_role("dialog", name=TEXTS["ko"]["dialog"])
-    dialog.wait_for()
-    assert focused(page)["inDialog"]
-
-    # Focus stays in the dialog, both ways round.
-    for key in ["Tab"] * 14 + ["Shift+Tab"] * 14:
-        page.keyboard.press(key)
-        assert focused(page)["inDialog"], key
-
-    page.keyboard.press("Escape")
-    assert dialog.is_hidden()
-    assert focused(page)["name"] == TEXTS["ko"]["settings"]
-
-    page.keyboard.press("Enter")
+    dialog = open_settings_by_keyboard(page, TEXTS["ko"]["settings"], TEXTS["ko"]["dialog"])
     tab_to(page, "")  # the first switch: the locked one is skipped, so this is the first optional category
     analytics = dialog.get_by_role("switch", name="방문 통계")
     while not analytics.evaluate("el => el === document.activeElement"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_banner_access import focused, tab_to
+from .test_banner_access import focused, open_settings_by_keyboard, tab_to
 from .test_banner_consent import ACCEPT_KO, BANNER_KO, REOPEN_KO, SAVE_KO, SETTINGS_KO, mark_window, ran, same_document, wait_for_marks
 
 pytestmark = pytest.mark.browser
@@ -49,22 +49,7 @@ def test_keyboard_alone_can_choose_on_an_xhtml_page(page, trackers):
     errors = open_xhtml(page)
     page.keyboard.press("Tab")
     assert focused(page)["name"] == ACCEPT_KO
-    tab_to(page, SETTINGS_KO)
-    page.keyboard.press("Enter")
-    dialog = page.get_by_role("dialog", name="쿠키 설정")
-    dialog.wait_for()
-    assert dialog.evaluate("d => d.matches(':modal')")
-    assert focused(page)["inDialog"]
-
-    for key in ["Tab"] * 14 + ["Shift+Tab"] * 14:
-        page.keyboard.press(key)
-        assert focused(page)["inDialog"], key
-
-    page.keyboard.press("Escape")
-    assert dialog.is_hidden()
-    assert focused(page)["name"] == SETTINGS_KO
-
-    page.keyboard.press("Enter")
+    dialog = open_settings_by_keyboard(page, SETTINGS_KO, "쿠키 설정")
     necessary = dialog.get_by_role("switch", name="필수")
     assert necessary.is_checked() and necessary.is_disabled()
     analytics = dialog.get_by_role("switch", name="방문 통계")
