@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import sys
 
-from consentmw.api import static_dir
+from consentmw.core.api import static_dir
 
 BUDGET = 5 * 1024
 FILES = ("banner.js", "banner.css")

@@ -20,8 +20,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.consent import Consent
-from consentmw.store import MemoryStore
+from consentmw.core.consent import Consent
+from consentmw.core.store import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
 from tests.asgi_support import http_scope  # noqa: E402

@@ -58,8 +58,8 @@ def site(wrapped: bool, store: str) -> object:
     from starlette.staticfiles import StaticFiles
 
     from consentmw import ConsentMiddleware
-    from consentmw.consent import ConsentReader
-    from consentmw.cookie import ConsentCodec
+    from consentmw.core.consent import ConsentReader
+    from consentmw.core.cookie import ConsentCodec
     from examples.common import SNIPPETS
     from examples.fastapi_site import app as example
 

@@ -20,7 +20,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware, browsers
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
 from tests.asgi_support import http_scope  # noqa: E402

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from consentmw.html import SCAN, HTMLRewriter  # noqa: E402
-from consentmw.policy import load_policy  # noqa: E402
+from consentmw.core.html import SCAN, HTMLRewriter  # noqa: E402
+from consentmw.core.policy import load_policy  # noqa: E402
 from tests.corpus.pages import page_of_size, products, shop_page  # noqa: E402
 
 TRACKERS = ["ga4-gtag", "gtm", "meta-pixel", "naver-analytics", "kakao-pixel"]

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.store import open_store
+from consentmw.core.store import open_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tests/
 from tests.asgi_support import http_scope  # noqa: E402

@@ -1,6 +1,6 @@
-from consentmw.consent import Consent
-from consentmw.errors import ConfigError, PolicyError
-from consentmw.middleware import ConsentMiddleware
-from consentmw.policy import Policy, load_policy
+from consentmw.core.consent import Consent
+from consentmw.core.errors import ConfigError, PolicyError
+from consentmw.asgi import ConsentMiddleware
+from consentmw.core.policy import Policy, load_policy
 
 __all__ = ["ConfigError", "Consent", "ConsentMiddleware", "Policy", "PolicyError", "load_policy"]

@@ -5,9 +5,9 @@ import sys
 from collections.abc import Sequence
 
 from consentmw.demo import register as register_demo_command
-from consentmw.errors import ConfigError
-from consentmw.policy import load_policy, preset_names
-from consentmw.store.cli import register as register_store_commands
+from consentmw.core.errors import ConfigError
+from consentmw.core.policy import load_policy, preset_names
+from consentmw.core.store.cli import register as register_store_commands
 
 
 def validate(args: argparse.Namespace) -> int:

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from consentmw.errors import ConfigError
-from consentmw.store import DEFAULT_STORE
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import DEFAULT_STORE
 
 # site -> (module below the examples package, ASGI attribute, what it needs besides consentmw)
 SITES = {

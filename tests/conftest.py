@@ -12,9 +12,9 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.cookie import ConsentCodec
-from consentmw.policy import Policy, load_policy
-from consentmw.store import MemoryStore
+from consentmw.core.cookie import ConsentCodec
+from consentmw.core.policy import Policy, load_policy
+from consentmw.core.store import MemoryStore
 from tests.asgi_support import http_scope  # noqa: F401  (tests import it from here)
 
 SECRET = "test-secret-key-0123456789abcdef"

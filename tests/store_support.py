@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from consentmw.store import ConsentRecord
+from consentmw.core.store import ConsentRecord
 
 POSTGRES_ENV = "CONSENTMW_TEST_POSTGRES_URL"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)

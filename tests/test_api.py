@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 from tests.conftest import ORIGIN, client_for, consent_value, http_scope, make_app
 
 ALL = {"necessary": True, "personalisation": True, "analytics": True, "advertising": True}
@@ -258,7 +258,7 @@ async def test_withdrawal_expires_cookies_sent_on_several_cookie_lines(client: h
 
 
 async def test_expiry_covers_the_policys_domain_and_path_variants(store: MemoryStore) -> None:
-    from consentmw.policy import load_policy
+    from consentmw.core.policy import load_policy
 
     data = load_policy("default").data
     data["cookie_domains"] = ["", ".example.com"]

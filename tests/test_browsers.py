@@ -8,9 +8,9 @@ from importlib import resources
 import jsonschema
 import pytest
 
-from consentmw import browsers
-from consentmw.browsers import detect, family
-from consentmw.errors import ConfigError
+from consentmw.core import browsers
+from consentmw.core.browsers import detect, family
+from consentmw.core.errors import ConfigError
 
 # Real User-Agent strings as browsers and apps send them (versions vary; the tokens are what matter).
 CHROME_WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -200,13 +200,13 @@ def test_huge_user_agent_is_cut_not_crashed() -> None:
 
 
 def test_guides_file_validates_against_its_schema() -> None:
-    data = json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
+    data = json.loads(resources.files("consentmw.core").joinpath("browsers.json").read_text("utf-8"))
     jsonschema.Draft202012Validator.check_schema(browsers.schema())
     assert list(jsonschema.Draft202012Validator(browsers.schema()).iter_errors(data)) == []
 
 
 def test_a_broken_guide_is_refused_with_its_json_path() -> None:
-    data = json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
+    data = json.loads(resources.files("consentmw.core").joinpath("browsers.json").read_text("utf-8"))
     broken = copy.deepcopy(data)
     del broken["guides"][2]["actions"]["delete_site"]
     with pytest.raises(ConfigError, match=r"\$\.guides\[2\]\.actions"):

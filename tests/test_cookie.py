@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from consentmw.consent import MAX_CONSENT_COOKIES, ConsentReader
-from consentmw.cookie import ConsentCodec
-from consentmw.policy import load_policy
+from consentmw.core.consent import MAX_CONSENT_COOKIES, ConsentReader
+from consentmw.core.cookie import ConsentCodec
+from consentmw.core.policy import load_policy
 from tests.conftest import consent_value
 
 KEY = "k" * 32
@@ -76,7 +76,7 @@ def test_expired_cookie_means_not_decided(monkeypatch: pytest.MonkeyPatch) -> No
     value = codec.dumps({"analytics"})
     assert consent_for(codec, value).decided  # verified and cached now
     later = time.time() + POLICY.max_age + 60
-    monkeypatch.setattr("consentmw.cookie.time.time", lambda: later)
+    monkeypatch.setattr("consentmw.core.cookie.time.time", lambda: later)
     consent = consent_for(codec, value)
     assert not consent.decided and not consent.allows("analytics")
 

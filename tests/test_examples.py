@@ -17,8 +17,8 @@ import pytest
 
 from consentmw import demo, load_policy
 from consentmw.cli import main
-from consentmw.errors import ConfigError
-from consentmw.store import MemoryStore
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.demo_support import demo_server
 

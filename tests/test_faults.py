@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.store import ConsentStore, MemoryStore, SQLiteStore, open_store
+from consentmw.core.store import ConsentStore, MemoryStore, SQLiteStore, open_store
 from tests.conftest import ORIGIN, SECRET, client_for, make_app
 from tests.conftest import http_scope as plain_http_scope
 from tests.store_support import postgres_url  # noqa: F401
@@ -310,7 +310,7 @@ async def test_slow_postgresql_log_answers_503_in_bounded_time(postgres_url: str
 
 
 async def test_policy_file_removed_after_start_keeps_working(tmp_path: Path) -> None:
-    data = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
+    data = json.loads(resources.files("consentmw.core").joinpath("presets/default.json").read_text("utf-8"))
     data["version"] = "from-file-1"
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(json.dumps(data), "utf-8")

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from consentmw import ConsentMiddleware, demo
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import live_trackers, shop_page
 

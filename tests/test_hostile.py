@@ -25,9 +25,9 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware, load_policy
-from consentmw.cookie import ConsentCodec
-from consentmw.errors import ErrorCode
-from consentmw.store import MemoryStore
+from consentmw.core.cookie import ConsentCodec
+from consentmw.core.errors import ErrorCode
+from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, http_scope
 from tests.corpus.pages import SNIPPETS, live_tags, live_trackers, shop_page
 

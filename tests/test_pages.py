@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from consentmw import browsers, pages
-from consentmw.store import MemoryStore
+from consentmw.core import browsers, pages
+from consentmw.core.store import MemoryStore
 from tests.conftest import client_for, make_app
 from tests.test_browsers import (
     CHROME_ANDROID,
@@ -85,7 +85,7 @@ class Page(HTMLParser):
 
 
 def kakao_enterprise_with(**changes: Any) -> dict[str, Any]:
-    data = json.loads(resources.files("consentmw").joinpath("presets", "kakao-enterprise.json").read_text("utf-8"))
+    data = json.loads(resources.files("consentmw.core").joinpath("presets", "kakao-enterprise.json").read_text("utf-8"))
     data["categories"][2]["services"][0]["ids"] = [GA_ID]
     data.update(changes)
     return data

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from consentmw import ConfigError, ConsentMiddleware, PolicyError, load_policy
-from consentmw.policy import preset_names, schema
+from consentmw.core.policy import preset_names, schema
 
 BASE = load_policy("default").data
 

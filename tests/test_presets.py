@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from consentmw import browsers
-from consentmw.policy import Policy, load_policy, preset_names, schema
+from consentmw.core import browsers
+from consentmw.core.policy import Policy, load_policy, preset_names, schema
 
 # The privacy policies the presets come from; outside the package, so checked only where present.
 SEEDS = Path(os.environ.get("CONSENTMW_SEEDS", "/work/shared/seeds"))
@@ -88,7 +88,7 @@ def preset(name: str) -> Policy:
 
 
 def raw_preset(name: str) -> dict:
-    return json.loads(resources.files("consentmw").joinpath("presets", f"{name}.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("presets", f"{name}.json").read_text("utf-8"))
 
 
 def test_every_seed_preset_ships() -> None:

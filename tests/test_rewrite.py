@@ -7,8 +7,8 @@ from collections.abc import Iterable
 import pytest
 
 from consentmw import load_policy
-from consentmw.consentmode import ConsentModeDefaults
-from consentmw.html import HTMLRewriter
+from consentmw.core.consentmode import ConsentModeDefaults
+from consentmw.core.html import HTMLRewriter
 from tests.corpus.pages import HERE, SNIPPETS, live_tags, live_trackers, shop_page
 
 POLICY = load_policy("default")

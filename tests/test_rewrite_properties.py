@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentmw import load_policy
-from consentmw.html import HTMLRewriter
+from consentmw.core.html import HTMLRewriter
 from tests.corpus.pages import SNIPPETS, live_trackers, products
 from tests.test_rewrite import OTHER_TOOLS, OWN_CODE
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from consentmw import ConsentMiddleware
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import HERE, live_trackers, shop_page
 

@@ -15,8 +15,8 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.errors import ConfigError
-from consentmw.store import MemoryStore, SQLiteStore
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import MemoryStore, SQLiteStore
 from tests.conftest import ORIGIN, SECRET, client_for, make_app
 
 OLD_KEY = "old-signing-key-" + "o" * 32

@@ -11,9 +11,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from consentmw.errors import ConfigError
-from consentmw.store import ConsentRecord, MemoryStore, RefusedRecord, SQLiteStore, StoreError, open_store, sql
-from consentmw.store.postgres import PostgresStore
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import ConsentRecord, MemoryStore, RefusedRecord, SQLiteStore, StoreError, open_store, sql
+from consentmw.core.store.postgres import PostgresStore
 from tests.store_support import (  # noqa: F401
     REFUSED_BY_BOTH,
     REFUSED_BY_POSTGRES,
@@ -356,7 +356,7 @@ async def test_a_database_that_is_down_fails_a_batch_once_not_record_by_record(c
     # Splitting a batch only helps when a record is at fault; against a database that is down it
     # would only repeat the failure (and the wait) for every part.
     log = open_store("postgresql://consentmw@127.0.0.1:9/nowhere", timeout=1.0)
-    with caplog.at_level(logging.ERROR, logger="consentmw.store"):
+    with caplog.at_level(logging.ERROR, logger="consentmw.core.store"):
         results = await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(20)), return_exceptions=True)
     await log.close()
     assert all(isinstance(r, StoreError) and not isinstance(r, RefusedRecord) for r in results)

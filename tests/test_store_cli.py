@@ -17,9 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consentmw.cli import main
-from consentmw.store import ConsentRecord, open_store
-from consentmw.store import cli as store_cli
-from consentmw.store.export import _cell, _uncell, read
+from consentmw.core.store import ConsentRecord, open_store
+from consentmw.core.store import cli as store_cli
+from consentmw.core.store.export import _cell, _uncell, read
 from tests.store_support import (  # noqa: F401
     REFUSED_BY_BOTH,
     REFUSED_BY_POSTGRES,

@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from consentmw.store import ConsentRecord, open_store
+from consentmw.core.store import ConsentRecord, open_store
 from tests.conftest import client_for, make_app
 from tests.store_support import log_url, postgres_url, sqlite_url  # noqa: F401
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from consentmw import PolicyError, load_policy
-from consentmw.trackers import TrackerRules, catalog
+from consentmw.core.trackers import TrackerRules, catalog
 
 PRESET = load_policy("default")
 
@@ -152,10 +152,10 @@ def test_a_broken_match_pattern_names_its_json_path() -> None:
 def test_undeclared_category_is_never_allowed_and_warned_once_per_vendor(caplog: pytest.LogCaptureFixture) -> None:
     policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}}])
     rules = TrackerRules(policy)
-    caplog.set_level(logging.WARNING, logger="consentmw.trackers")
+    caplog.set_level(logging.WARNING, logger="consentmw.core.trackers")
     for _ in range(3):
         cats = rules.categories(rules.match_src(b"https://connect.facebook.net/en_US/fbevents.js"))
         rules.categories(rules.match_inline(b"fbq('init', '1');"))
     assert cats == ("?advertising",) and cats[0] not in policy.by_id
-    warnings = [r for r in caplog.records if r.name == "consentmw.trackers"]
+    warnings = [r for r in caplog.records if r.name == "consentmw.core.trackers"]
     assert len(warnings) == 1 and "Meta" in warnings[0].getMessage()

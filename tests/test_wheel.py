@@ -48,8 +48,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_wheel_contains_schema_presets_and_static(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "consentmw/policy.schema.json" in names
-    assert "consentmw/presets/default.json" in names
+    assert "consentmw/core/policy.schema.json" in names
+    assert "consentmw/core/presets/default.json" in names
     assert {"consentmw/static/banner.js", "consentmw/static/banner.css"} <= names
     assert {"consentmw/examples/fastapi_site/app.py", "consentmw/examples/snippets/analytics.html"} <= names
 

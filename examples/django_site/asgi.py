@@ -15,7 +15,7 @@ django_application = get_asgi_application()
 from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from consentmw import ConsentMiddleware  # noqa: E402
-from consentmw.store import ConsentStore  # noqa: E402
+from consentmw.core.store import ConsentStore  # noqa: E402
 
 from ..common import secret_key, site_policy, store_url  # noqa: E402
 

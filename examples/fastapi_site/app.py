@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from consentmw import Consent, ConsentMiddleware
-from consentmw.store import ConsentStore
+from consentmw.core.store import ConsentStore
 
 from ..common import Pages, chosen_theme, secret_key, site_policy, store_url, theme_cookie
 

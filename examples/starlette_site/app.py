@@ -11,7 +11,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.store import ConsentStore
+from consentmw.core.store import ConsentStore
 
 from ..common import Pages, chosen_theme, secret_key, site_policy, store_url, theme_cookie
 

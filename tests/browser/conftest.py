@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 
 from .site import make_site
 

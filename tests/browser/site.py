@@ -125,7 +125,7 @@ async def xhtml(request: Request) -> Response:
 
 def site_policy() -> dict[str, Any]:
     """The default preset, naming the site's Google Analytics id as a site owner would."""
-    policy = json.loads(resources.files("consentmw").joinpath("presets/default.json").read_text("utf-8"))
+    policy = json.loads(resources.files("consentmw.core").joinpath("presets/default.json").read_text("utf-8"))
     for category in policy["categories"]:
         for service in category.get("services", ()):
             if service["id"] == "google-analytics":

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from consentmw import ConsentMiddleware
-from consentmw.store import MemoryStore
+from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
 from tests.corpus.pages import SNIPPETS, shop_page
 

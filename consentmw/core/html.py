@@ -19,8 +19,8 @@ import re
 from collections.abc import Collection
 from typing import NamedTuple
 
-from consentmw.policy import Policy
-from consentmw.trackers import HOST, Tracker, TrackerRules, normalize_url
+from consentmw.core.policy import Policy
+from consentmw.core.trackers import HOST, Tracker, TrackerRules, normalize_url
 
 # The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
 # prefixes factored out: this is the scan every byte goes through, and both cost several times.

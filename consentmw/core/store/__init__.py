@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from consentmw.errors import ConfigError
-from consentmw.store.base import (
+from consentmw.core.errors import ConfigError
+from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentLog,
     ConsentRecord,
@@ -11,8 +11,8 @@ from consentmw.store.base import (
     StoreError,
     truncate_ip,
 )
-from consentmw.store.memory import MemoryStore
-from consentmw.store.sqlite import SQLiteStore
+from consentmw.core.store.memory import MemoryStore
+from consentmw.core.store.sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_STORE",
@@ -57,7 +57,7 @@ def open_store(store: str | ConsentStore | None = None, *, timeout: float = DEFA
             )
         return SQLiteStore(path, timeout=timeout)
     if sep and (scheme in {"postgres", "postgresql"} or scheme.startswith("postgresql+")):
-        from consentmw.store.postgres import PostgresStore
+        from consentmw.core.store.postgres import PostgresStore
 
         return PostgresStore(store, timeout=timeout)
     raise ConfigError(

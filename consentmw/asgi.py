@@ -8,14 +8,14 @@ from typing import Any
 from starlette.datastructures import Secret
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from consentmw.api import ConsentAPI, mounted_prefix
-from consentmw.consent import Consent, ConsentReader
-from consentmw.cookie import ConsentCodec, secret_list
-from consentmw.errors import ConfigError
-from consentmw.policy import Policy, load_policy
-from consentmw.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, ResponseFilter, html_verdict
-from consentmw.rewriting import PageRewriting
-from consentmw.store import ConsentStore, open_store
+from consentmw.core.api import ConsentAPI, mounted_prefix
+from consentmw.core.consent import Consent, ConsentReader
+from consentmw.core.cookie import ConsentCodec, secret_list
+from consentmw.core.errors import ConfigError
+from consentmw.core.policy import Policy, load_policy
+from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, ResponseFilter, html_verdict
+from consentmw.core.rewriting import PageRewriting
+from consentmw.core.store import ConsentStore, open_store
 
 new_consent = object.__new__
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from consentmw.cookie import ConsentCodec, Decision
-from consentmw.policy import Policy
+from consentmw.core.cookie import ConsentCodec, Decision
+from consentmw.core.policy import Policy
 
 # A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
 # many are verified, since each may cost an HMAC and a slot in the verification cache.

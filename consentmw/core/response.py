@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 from starlette.types import Message, Scope, Send
 
-from consentmw.consent import Consent
-from consentmw.policy import Policy
+from consentmw.core.consent import Consent
+from consentmw.core.policy import Policy
 
 if TYPE_CHECKING:
-    from consentmw.rewriting import PageResponse, PageRewriting
+    from consentmw.core.rewriting import PageResponse, PageRewriting
 
 logger = logging.getLogger("consentmw")
 
@@ -76,7 +76,7 @@ def is_html(message: Message) -> bool:
 class ResponseFilter:
     """Per-response state, made only for responses that need it (see needs_filter): drops
     Set-Cookie headers of refused categories on the way out, and hands HTML bodies to the
-    page rewriter (consentmw.rewriting)."""
+    page rewriter (consentmw.core.rewriting)."""
 
     __slots__ = ("policy", "consent", "_send", "scope", "html", "page")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 
-from consentmw.errors import PolicyError
+from consentmw.core.errors import PolicyError
 
 # Other consent tools' category names, mapped onto the usual category ids; entries whose target the
 # policy does not declare are skipped. "required" stands for the policy's first required category.
@@ -44,7 +44,7 @@ LANGUAGES = ("ko", "en")
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("consentmw").joinpath("policy.schema.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("policy.schema.json").read_text("utf-8"))
 
 
 @cache
@@ -54,11 +54,11 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 @cache
 def default_texts() -> dict[str, dict[str, str]]:
-    return json.loads(resources.files("consentmw").joinpath("texts.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("texts.json").read_text("utf-8"))
 
 
 def preset_names() -> list[str]:
-    folder = resources.files("consentmw").joinpath("presets")
+    folder = resources.files("consentmw.core").joinpath("presets")
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
@@ -252,7 +252,7 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any] | Policy) -> 
     text = None
     name = os.fspath(source)
     if name in preset_names():
-        text = resources.files("consentmw").joinpath("presets").joinpath(f"{name}.json").read_text("utf-8")
+        text = resources.files("consentmw.core").joinpath("presets").joinpath(f"{name}.json").read_text("utf-8")
     else:
         try:
             with open(name, encoding="utf-8") as f:

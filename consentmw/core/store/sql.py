@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from consentmw.store.base import ConsentRecord
+from consentmw.core.store.base import ConsentRecord
 
 # What the SQL stores share: the columns of the log, the filters of the read side, the stats queries.
 

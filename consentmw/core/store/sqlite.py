@@ -12,9 +12,9 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from consentmw.errors import ConfigError
-from consentmw.store import sql
-from consentmw.store.base import (
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import sql
+from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
     LogStats,
@@ -28,7 +28,7 @@ from consentmw.store.base import (
     writable,
 )
 
-logger = logging.getLogger("consentmw.store")
+logger = logging.getLogger("consentmw.core.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent_log (

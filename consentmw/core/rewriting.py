@@ -1,6 +1,6 @@
 """What consentmw does to an app's HTML responses, on the way out.
 
-- Tracker tags of categories the visitor has not allowed become inert (see ``consentmw.html``).
+- Tracker tags of categories the visitor has not allowed become inert (see ``consentmw.core.html``).
 - At the very start of ``<head>``: the Google Consent Mode v2 defaults (when the policy uses Google
   tags), then the banner's ``<link>`` and ``<script defer>``; before ``</body>`` a ``<noscript>``
   form that records a choice without JavaScript. XHTML (``application/xhtml+xml``) gets them
@@ -37,11 +37,11 @@ from typing import Any
 
 from starlette.types import Message, Scope, Send
 
-from consentmw.consent import Consent
-from consentmw.consentmode import ConsentModeDefaults
-from consentmw.html import HTMLRewriter, RewriteStream
-from consentmw.policy import Policy, localized
-from consentmw.response import logger, merge_vary
+from consentmw.core.consent import Consent
+from consentmw.core.consentmode import ConsentModeDefaults
+from consentmw.core.html import HTMLRewriter, RewriteStream
+from consentmw.core.policy import Policy, localized
+from consentmw.core.response import logger, merge_vary
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)

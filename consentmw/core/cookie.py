@@ -9,8 +9,8 @@ from typing import NamedTuple
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.datastructures import Secret
 
-from consentmw.errors import ConfigError
-from consentmw.policy import Policy
+from consentmw.core.errors import ConfigError
+from consentmw.core.policy import Policy
 
 
 class Decision(NamedTuple):
@@ -33,7 +33,7 @@ class ConsentCodec:
 
     def __init__(self, secret_keys: list[str], policy: Policy, *, cache_size: int = 4096) -> None:
         # itsdangerous signs with the last key; ours are given newest first.
-        self.signer = TimestampSigner(secret_keys[::-1], salt="consentmw.consent", digest_method=hashlib.sha256)
+        self.signer = TimestampSigner(secret_keys[::-1], salt="consentmw.core.consent", digest_method=hashlib.sha256)
         self.policy = policy
         self.max_age = policy.max_age
         self.cache_size = cache_size

@@ -6,9 +6,9 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from consentmw.errors import ConfigError
-from consentmw.store import sql
-from consentmw.store.base import (
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import sql
+from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
     LogStats,
@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the installed extras
     asyncpg = None
 
-logger = logging.getLogger("consentmw.store")
+logger = logging.getLogger("consentmw.core.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS consent_log (

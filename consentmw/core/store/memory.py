@@ -5,7 +5,7 @@ import datetime as dt
 import itertools
 from collections.abc import AsyncIterator, Sequence
 
-from consentmw.store.base import ConsentRecord, LogStats, already_in, build_stats, utc
+from consentmw.core.store.base import ConsentRecord, LogStats, already_in, build_stats, utc
 
 
 class MemoryStore:

@@ -10,10 +10,10 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from consentmw.errors import PolicyError
-from consentmw.policy import Policy
+from consentmw.core.errors import PolicyError
+from consentmw.core.policy import Policy
 
-logger = logging.getLogger("consentmw.trackers")
+logger = logging.getLogger("consentmw.core.trackers")
 
 HOST = re.compile(rb"\s*(?:https?:)?//([^/?#\s:@]+)")
 # Anything a URL parser reads differently from how it is written: controls and spaces (stripped
@@ -106,7 +106,7 @@ def tracker_from_json(raw: Mapping[str, Any], where: str = "$") -> Tracker:
 @cache
 def catalog() -> tuple[Tracker, ...]:
     """The shipped tracker catalog (package data ``trackers.json``)."""
-    data = json.loads(resources.files("consentmw").joinpath("trackers.json").read_text("utf-8"))
+    data = json.loads(resources.files("consentmw.core").joinpath("trackers.json").read_text("utf-8"))
     return tuple(tracker_from_json(raw, f"trackers.json:$.trackers[{i}]") for i, raw in enumerate(data["trackers"]))
 
 

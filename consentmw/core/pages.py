@@ -14,13 +14,13 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from consentmw import browsers
-from consentmw.errors import ErrorCode
-from consentmw.policy import LANGUAGES, localized
+from consentmw.core import browsers
+from consentmw.core.errors import ErrorCode
+from consentmw.core.policy import LANGUAGES, localized
 
 if TYPE_CHECKING:
-    from consentmw.api import ConsentAPI
-    from consentmw.consent import Consent
+    from consentmw.core.api import ConsentAPI
+    from consentmw.core.consent import Consent
 
 GOOGLE_ADDON_URL = "https://tools.google.com/dlpage/gaoptout"
 
@@ -49,7 +49,7 @@ e = html.escape
 @cache
 def default_texts() -> dict[str, dict[str, str]]:
     """The pages' own wording; a policy's `texts` may override any key."""
-    return json.loads(resources.files("consentmw").joinpath("page_texts.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("page_texts.json").read_text("utf-8"))
 
 
 def plain_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
@@ -85,7 +85,7 @@ def language(api: ConsentAPI, scope: Scope, requested: str | None) -> str:
 
 
 def api_error(code: ErrorCode, **detail: Any) -> Exception:
-    from consentmw.api import ApiError
+    from consentmw.core.api import ApiError
 
     return ApiError(code, **detail)
 

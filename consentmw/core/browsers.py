@@ -9,8 +9,8 @@ from typing import Any
 
 import jsonschema
 
-from consentmw.errors import ConfigError
-from consentmw.policy import json_path
+from consentmw.core.errors import ConfigError
+from consentmw.core.policy import json_path
 
 ACTIONS = ("block_all", "block_third_party", "delete_site", "open_in_browser")
 
@@ -122,12 +122,12 @@ def guide_id(family_name: str, platform: str) -> str:
 
 @cache
 def schema() -> dict[str, Any]:
-    return json.loads(resources.files("consentmw").joinpath("browsers.schema.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("browsers.schema.json").read_text("utf-8"))
 
 
 @cache
 def _data() -> dict[str, Any]:
-    return json.loads(resources.files("consentmw").joinpath("browsers.json").read_text("utf-8"))
+    return json.loads(resources.files("consentmw.core").joinpath("browsers.json").read_text("utf-8"))
 
 
 @cache

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from consentmw.errors import ConfigError
-from consentmw.store import (
+from consentmw.core.errors import ConfigError
+from consentmw.core.store import (
     DEFAULT_STORE,
     ConsentLog,
     ConsentRecord,
@@ -21,7 +21,7 @@ from consentmw.store import (
     StoreError,
     open_store,
 )
-from consentmw.store import export
+from consentmw.core.store import export
 
 STORE_ENV = "CONSENTMW_STORE"
 IMPORT_CHUNK = 500  # records looked up, then written concurrently, while importing: the stores batch them
@@ -214,7 +214,7 @@ async def _import(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> i
     await store.migrate()  # the look-ups read the log before anything is written to it
     # The report names every record not written, with its line; the store's own error lines (for
     # a server's log) would repeat them without it.
-    store_log = logging.getLogger("consentmw.store")
+    store_log = logging.getLogger("consentmw.core.store")
     store_log.addFilter(_silent)
     with args.file:
         try:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
-from consentmw.policy import Policy
+from consentmw.core.policy import Policy
 
 
 V2_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")

@@ -6,8 +6,8 @@ import re
 from collections.abc import AsyncIterable, Callable, Iterator
 from typing import Any, TextIO
 
-from consentmw.store.base import ConsentRecord
-from consentmw.store.sql import COLUMNS
+from consentmw.core.store.base import ConsentRecord
+from consentmw.core.store.sql import COLUMNS
 
 FORMATS = ("csv", "jsonl")
 

@@ -17,12 +17,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import get_route_path
 from starlette.types import Message, Receive, Scope, Send
 
-from consentmw import pages
-from consentmw.consent import Consent, ConsentReader
-from consentmw.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id
-from consentmw.errors import ErrorCode
-from consentmw.policy import Policy
-from consentmw.store import ConsentRecord, ConsentStore, truncate_ip
+from consentmw.core import pages
+from consentmw.core.consent import Consent, ConsentReader
+from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id
+from consentmw.core.errors import ErrorCode
+from consentmw.core.policy import Policy
+from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
 
@@ -87,7 +87,7 @@ def static_dir() -> Path:
     if packaged.is_dir():
         return Path(str(packaged))
     # A source checkout or editable install: the top-level static/ beside the package.
-    return Path(__file__).resolve().parent.parent / "static"
+    return Path(__file__).resolve().parents[2] / "static"
 
 
 class StaticAsset:
@@ -424,7 +424,7 @@ def utf8(text: str) -> bool:
 
 def user_agent_family(user_agent: str) -> str:
     try:
-        from consentmw.browsers import family
+        from consentmw.core.browsers import family
     except ImportError:  # the browser guides are optional at this layer
         return ""
     return family(user_agent[:512])
