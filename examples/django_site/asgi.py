@@ -18,12 +18,14 @@ from django.conf import settings  # noqa: E402  (after Django is set up)
 
 from consentmw.core.store import ConsentStore  # noqa: E402
 
+from . import use_consentmw_keys  # noqa: E402
 from ..common import site_policy  # noqa: E402
 
 POLICY = site_policy(settings.CONSENTMW_PRESET)
 
 
+
 def create_app(*, secret_key: str, store: str | ConsentStore | None = None) -> Any:
-    """Django's application with consentmw's key and consent log given here (tests, the demo)."""
-    settings.CONSENTMW = {**settings.CONSENTMW, "SECRET_KEY": secret_key, "STORE": store}
+    """Django's ASGI application with consentmw's key and consent log given here (tests)."""
+    use_consentmw_keys(secret_key=secret_key, store=store)
     return application
