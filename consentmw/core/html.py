@@ -265,6 +265,10 @@ class RewriteStream:
         self.document = False
         self.head_done = not head
         self.body_done = not body_end
+        self.states = (
+            self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
+            self._script_data, self._script_escaped, self._script_double_escaped, self._plaintext, self._noscript,
+        )  # fmt: skip
 
     def feed(self, data: bytes) -> bytes:
         if not data:
@@ -285,10 +289,7 @@ class RewriteStream:
     # -- the driver ---------------------------------------------------------------------------
 
     def _run(self, final: bool) -> bytes:
-        states = (
-            self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
-            self._script_data, self._script_escaped, self._script_double_escaped, self._plaintext, self._noscript,
-        )  # fmt: skip
+        states = self.states
         while states[self.state](final):
             pass
         if final:
@@ -306,15 +307,15 @@ class RewriteStream:
         else:
             keep = len(self.buf)
         self._emit_to(keep)
-        out = b"".join(self.out)
+        out = self.out
         self.out = []
-        self._forget(min(self.out_pos, self.pos))
-        return out
+        forget = self.out_pos if self.out_pos < self.pos else self.pos
+        if forget > 0:
+            self._forget(forget)
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _forget(self, k: int) -> None:
         """Drop buf[:k], which is written out and never looked at again."""
-        if k <= 0:
-            return
         del self.buf[:k]
         del self.low[:k]
         self.pos -= k
