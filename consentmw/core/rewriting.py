@@ -237,7 +237,8 @@ class PageResponse:
         query = self.scope.get("query_string", b"").decode("latin-1")
         # XHTML has no <noscript>: the form would show to everyone.
         body_end = page.noscript_form(path + ("?" + query if query else "")) if banner and not self.xml else b""
-        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
+        site = next((v for k, v in self.scope.get("headers") or () if k == b"host"), b"").lower().partition(b":")[0]
+        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end, page=(site, path))
         if not self.xml:
             declare_charset(headers, message.get("body", b""))
         body = stream.feed(message.get("body", b""))

@@ -158,6 +158,7 @@ class TrackerRules:
         self.entity_categories = self._entity_categories(policy)
         self._entities: dict[str, Tracker] = {}
         self.left_live: set[bytes] = set()
+        self.site_domains = tuple(d.lstrip(".").lower().encode() for d in policy.data.get("cookie_domains") or () if d)
         self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
         self._inline: dict[bytes, tuple[Tracker, ...]] = {}
         self._src: dict[bytes, tuple[Tracker, ...]] = {}
@@ -189,6 +190,36 @@ class TrackerRules:
             tracker = Tracker("catalog:" + entry.entity, entry.entity, entry.entity, resolved, src=(ANY,), fallback=True, from_catalog=True)
             self._entities[entry.entity] = tracker
         return tracker
+
+    def report_left_live(self, url: bytes, site: bytes, page_path: str, what: str) -> None:
+        """Log once per host and process that a tag of ``what`` loads ``url`` (no tracker matched it)
+        from a third-party host the catalog does not know. ``site``: the page's host, lowercase."""
+        m = HOST.match(normalize_url(url.strip().lower()))
+        if m is None or len(self.left_live) > LEFT_LIVE_LIMIT:
+            return  # relative: the site's own
+        host = m.group(1).rstrip(b".")
+        if host in self.left_live or self.first_party(host, site) or lookup_host(host.decode("latin-1")) or self._host_trackers(host):
+            return
+        self.left_live.add(host)
+        if len(self.left_live) > LEFT_LIVE_LIMIT:
+            logger.warning("consentmw: more than %d unknown third-party hosts left live; no more such warnings", LEFT_LIVE_LIMIT)
+            return
+        logger.warning(
+            "consentmw: left live: unknown third-party host %s on %s (%s %s); declare it in the policy if it tracks",
+            host.decode("latin-1"),
+            page_path,
+            what,
+            url.decode("latin-1")[:200],
+        )
+
+    def first_party(self, host: bytes, site: bytes) -> bool:
+        """The page's own host, a host above or below it, a sibling under the same "www."-less
+        domain, or under one of the policy's cookie_domains."""
+        site = site.removeprefix(b"www.")
+        for domain in (site, *self.site_domains):
+            if host == domain or host.endswith(b"." + domain) or domain.endswith(b"." + host):
+                return True
+        return False
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
