@@ -99,6 +99,8 @@ SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)"
 # tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
+# An image that shows nothing: a tracking pixel if it loads from a third party.
+PIXEL = re.compile(rb"""(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|display\s*:\s*none|visibility\s*:\s*hidden""")
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
 LINK_ADDRESSES = (b"href", b"imagesrcset")
@@ -194,12 +196,13 @@ class HTMLRewriter:
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
-    def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"") -> RewriteStream:
+    def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
         ones included). ``head`` goes right after ``<head>``; ``body_end`` right before ``</body>``.
         Both are added only to whole documents (with ``<html>``, ``<head>`` or ``<body>``), never
-        to fragments."""
-        return RewriteStream(self, frozenset(allowed), head, body_end)
+        to fragments. ``page``: the page's host (lowercase, no port) and path, to report
+        third-party tags left live."""
+        return RewriteStream(self, frozenset(allowed), head, body_end, page)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
@@ -239,8 +242,9 @@ class RewriteStream:
     """One response's tokenizer. Positions index ``buf``, which holds the bytes from the first one
     not yet written out (or still needed to go on) to the last one fed."""
 
-    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, *, scripting: bool = True) -> None:
+    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None, *, scripting: bool = True) -> None:
         self.rw = rw
+        self.page = page
         self.allowed = allowed
         self.head = head
         self.body_end = body_end
@@ -654,7 +658,7 @@ class RewriteStream:
         if name == b"noscript":
             if self.scripting:
                 self.state = NOSCRIPT
-                self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", scripting=False)
+                self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
             return True
         if name == b"plaintext":
             self.state = PLAINTEXT
@@ -754,6 +758,8 @@ class RewriteStream:
         if src is None:
             return None
         found = self.rw.trackers.match_src(src)
+        if not found and self.page is not None:
+            self.rw.trackers.report_left_live(src, *self.page, "script")
         return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
 
     def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
@@ -774,6 +780,8 @@ class RewriteStream:
             if kind == LINK and not found and address is not None and (host := url_host(address)) is not None:
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host)
+            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and PIXEL.search(low, name_end))):
+                self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
             done = self._rewrite_known(kind, tag, name_end, self.rw.trackers.categories(found)) if found else True
         else:
             attrs = parse_attrs(tag, name_end, gt)
@@ -817,6 +825,8 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return False
+        if kind == IMG and self.page is not None and PIXEL.search(low, start):
+            return False  # a pixel from an unknown host: reported by the closer look
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
