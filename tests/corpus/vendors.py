@@ -35,7 +35,7 @@ VENDOR_HOSTS = {
     "outbrain": {"widgets.outbrain.com", "amplify.outbrain.com"},
     "hubspot": {"js.hs-scripts.com", "js.hsforms.net"},
     "intercom": {"widget.intercom.io"},
-    "quantcast": {"edge.quantserve.com"},  # the snippet picks edge. on an http page,
+    "quantcast": {"edge.quantserve.com"},  # the snippet picks "edge" on an http page
     "heap": {"cdn.us.heap-api.com", "cdn.heapanalytics.com"},
 }
 
