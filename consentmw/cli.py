@@ -8,6 +8,7 @@ from consentmw.demo import register as register_demo_command
 from consentmw.core.errors import ConfigError
 from consentmw.core.policy import load_policy, preset_names
 from consentmw.core.store.cli import register as register_store_commands
+from consentmw.scan.cli import register as register_scan_command
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=presets)
     register_store_commands(commands)
     register_demo_command(commands)
+    register_scan_command(commands)
     return parser
 
 
