@@ -1,15 +1,17 @@
 """What the scanner knows about a host or a cookie name, in the terms of one policy.
 
-Until consentmw has a catalog generated from third-party-web and the Open Cookie Database, this
-reads what exists: the tracker catalog (``core.trackers``: services and their hosts and URL
-patterns), the policy's own services and cookie patterns, and the cookie patterns of the default
-preset for everything else. The scanner asks only this module, so the catalog can change under it."""
+Hosts: the URL patterns of the hand-written tracker catalog and of the policy's own services first
+(they tell Google Analytics from Google Ads on one host), then the hand-written catalog's hosts,
+then the host catalog generated from third-party-web (``core.catalog``), with the policy's
+per-entity overrides. Cookie names: the policy's own patterns, then the cookie patterns of the
+default preset. The scanner asks only this module, so the catalogs can grow under it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 
+from consentmw.core.catalog import lookup_host
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.trackers import Tracker, TrackerRules
 
@@ -17,10 +19,11 @@ from consentmw.core.trackers import Tracker, TrackerRules
 @dataclass(frozen=True, slots=True)
 class Known:
     # A policy category id; "?<purpose>" for a purpose the policy does not declare (nobody can
-    # consent to it, so it is never allowed).
-    category: str
-    entity: str | None = None  # the company behind it
-    service: str | None = None  # a catalog service id, for the policy draft
+    # consent to it, so it is never allowed); None for a catalogued host that needs no consent
+    # (a CDN, hosting, a consent provider).
+    category: str | None
+    entity: str | None = None  # the company or product behind it
+    service: str | None = None  # a tracker catalog id (google-analytics), for the policy draft
     service_name: str | None = None
 
 
@@ -35,11 +38,20 @@ class Classifier:
         self.rules = TrackerRules(policy)
 
     def request(self, url: str, host: str) -> Known | None:
-        """The service a request to ``url`` belongs to, by its URL first, else by its host alone."""
-        trackers = self.rules.match_src(url.encode("utf-8", "replace"))
+        """What a request to ``url`` is: by its URL first, else by its host; None when unknown."""
+        trackers = [t for t in self.rules.match_src(url.encode("utf-8", "replace")) if not t.from_catalog]
         if not trackers:
-            trackers = self._host_trackers(host)
-        return self._known(trackers[0]) if trackers else None
+            trackers = list(self._host_trackers(host))
+        if trackers:
+            tracker = trackers[0]
+            return Known(tracker.category, tracker.vendor, tracker.id, tracker.name)
+        entry = lookup_host(host)
+        if entry is None:
+            return None
+        category = self.rules.entity_categories.get(entry.entity, entry.category)
+        if category is None:
+            return Known(None, entry.entity)
+        return Known(self.policy.category_for(category) or "?" + category, entry.entity)
 
     def _host_trackers(self, host: str) -> tuple[Tracker, ...]:
         found: list[Tracker] = []
@@ -48,9 +60,6 @@ class Classifier:
             found.extend(self.rules.by_host.get(name, ()))
             name = name.partition(b".")[2]
         return tuple(t for t in found if not t.fallback) or tuple(found)
-
-    def _known(self, tracker: Tracker) -> Known:
-        return Known(tracker.category, tracker.vendor, tracker.id, tracker.name)
 
     def cookie(self, name: str) -> Known | None:
         """The category of a cookie (or storage key) name: the policy's own list first."""
@@ -63,7 +72,7 @@ class Classifier:
         return Known(self.policy.category_for(purpose) or "?" + purpose)
 
     def optional(self, category: str | None) -> bool:
-        """Whether a visitor must consent to this category (false for unknown: None)."""
+        """Whether a visitor must consent to this category (false for None)."""
         return category is not None and category not in self.policy.required
 
     def declared(self, category: str) -> bool:

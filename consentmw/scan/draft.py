@@ -1,7 +1,8 @@
 """``--policy-draft``: a policy that declares what the scan found, for the site owner to edit.
 
-It starts from the policy the scan classified with. Each catalogued service found becomes a service
-of its category; each cookie the policy does not list is added to its category. What nothing
+It starts from the policy the scan classified with. Each tracker of the catalog found becomes a
+service of its category; a host-catalog entity becomes a service of its category recognised by the
+hosts it was seen on; each cookie the policy does not list is added to its category. What nothing
 classifies is never left out and never allowed silently: unknown third-party hosts (as services
 with a ``match`` pattern) and their cookies go to an ``unclassified`` category, which is optional,
 so consentmw keeps them inert until the owner moves them. Unknown cookies of the site itself go to
@@ -37,6 +38,7 @@ def policy_draft(report: Report, base: Policy | None = None) -> dict[str, Any]:
     data["version"] = f"draft-{dt.date.today():%Y%m%d}"
     categories: dict[str, dict[str, Any]] = {c["id"]: c for c in data["categories"]}
     declared = {s["id"] for c in data["categories"] for s in c.get("services", ())}
+    hosted: dict[str, dict[str, Any]] = {}  # services recognised by host, by id
     required = next(c.id for c in policy.categories if c.required) if policy.required else None
 
     def category(cid: str) -> dict[str, Any]:
@@ -57,12 +59,19 @@ def policy_draft(report: Report, base: Policy | None = None) -> dict[str, Any]:
                     if r.entity:
                         service["provider"] = r.entity
                     category(r.category).setdefault("services", []).append(service)
-                elif r.category is None and r.third_party:
-                    sid = _service_id(r.host)
-                    if sid not in declared:
+                elif r.third_party and (r.entity is None or r.category is not None):
+                    # A host-catalog entity in its category, an unknown host in "unclassified":
+                    # a service of the site's own, recognised by its host.
+                    target = category(r.category or "unclassified")
+                    sid = _service_id(r.entity or r.host)
+                    pattern = "//" + re.escape(r.host) + "(?:[/:?#]|$)"
+                    service = hosted.get(sid)
+                    if service is None and sid not in declared:
                         declared.add(sid)
-                        pattern = "//" + re.escape(r.host) + "(?:[/:?#]|$)"
-                        category("unclassified").setdefault("services", []).append({"id": sid, "name": r.host, "match": {"src": [pattern]}})
+                        service = hosted[sid] = {"id": sid, "name": r.entity or r.host, "match": {"src": []}}
+                        target.setdefault("services", []).append(service)
+                    if service is not None and pattern not in service["match"]["src"]:
+                        service["match"]["src"].append(pattern)
             for c in run.cookies:
                 if policy.cookie_category(c.name) is not None or not COOKIE_NAME.fullmatch(c.name):
                     continue

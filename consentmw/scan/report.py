@@ -148,7 +148,7 @@ class Report:
                 "pages": len(self.pages),
                 "violations": len(violations),
                 "third_party_hosts": len(hosts),
-                "unknown_third_party_hosts": sorted(h for h, r in hosts.items() if r.category is None),
+                "unknown_third_party_hosts": sorted(h for h, r in hosts.items() if r.category is None and r.entity is None),
                 "cookies": len({c.name for p in self.pages for run in p.passes.values() for c in run.cookies}),
             },
             "violations": [

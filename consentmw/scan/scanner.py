@@ -375,7 +375,7 @@ class _Scan:
     def _judge(self, run: Pass) -> None:
         for r in run.requests:
             r.violation = self._violation(run.name, r.category)
-            if r.violation is None and r.category is None and r.third_party:
+            if r.violation is None and r.category is None and r.entity is None and r.third_party:
                 r.violation = "unknown third-party host: not in the catalog, so nothing says what it is for"
         for c in run.cookies:
             c.violation = self._violation(run.name, c.category)
@@ -419,14 +419,16 @@ def _safe(call: Callable[[], Any]) -> Any:
 def _policy_from_public(data: dict[str, Any]) -> Policy:
     """A Policy from what GET /_consent/policy shows: enough to classify with (categories, their
     cookie patterns and services, the aliases)."""
-    categories = [
-        {
-            key: c[key]
-            for key in ("id", "required", "name", "description", "cookies", "services")
-            if c.get(key) not in (None, {}) or key in ("id", "name")
-        }
-        for c in data["categories"]
-    ]
+    from consentmw.core.trackers import catalog
+
+    trackers = {t.id for t in catalog()}
+    categories = []
+    for c in data["categories"]:
+        category = {key: c[key] for key in ("id", "required", "name", "description", "cookies") if c.get(key) not in (None, {}) or key in ("id", "name")}
+        # The site's own services are published without their `match` patterns: only the
+        # catalog's can be recognised from here.
+        category["services"] = [s for s in c.get("services") or () if s.get("id") in trackers]
+        categories.append(category)
     ids = {c.get("id") for c in categories}
     aliases = {name: target for name, target in (data.get("aliases") or {}).items() if target in ids and name not in ids}
     return Policy({"version": str(data["version"]), "categories": categories, "aliases": aliases})

@@ -26,7 +26,7 @@ def print_summary(report: Report, out: TextIO) -> None:
     if hosts:
         print(f"\nthird-party hosts ({len(hosts)}):", file=out)
         for host, r in hosts.items():
-            what = f"{r.entity} ({r.category})" if r.category else "unknown"
+            what = f"{r.entity} ({r.category or 'needs no consent'})" if r.entity else "unknown: not in the catalog"
             print(f"  {host:<40} {what}", file=out)
     cookies = {}
     for p in report.pages:

@@ -47,8 +47,12 @@ fbq('track', 'PageView');
 """
 # What fbevents.js would do if it could load: its first-party cookie, written by script.
 SCRIPT_COOKIE = '<script>document.cookie = "_fbp=fb.1.1700000000000.1234567890; path=/; max-age=7776000"</script>'
-# A pixel of a vendor no catalog knows.
+# A pixel of a vendor no catalog knows, a CDN and an ad network the host catalog knows.
 UNKNOWN_PIXEL = '<img src="https://px.unknown-vendor.example/p.gif?site=shop" alt="" width="1" height="1">'
+CDN_AND_CRITEO = (
+    '<script src="https://cdnjs.cloudflare.com/ajax/libs/jquery/3.7.1/jquery.min.js"></script>'
+    '<script async src="https://static.criteo.net/js/ld/ld.js"></script>'
+)
 PAGES = {"/": "Shop", "/products": "Products", "/about": "About us"}
 
 

@@ -18,7 +18,7 @@ from consentmw.cli import main
 from consentmw.scan.report import schema
 from tests.demo_support import demo_server
 
-from .site import SCRIPT_COOKIE, UNKNOWN_PIXEL, serve, shop
+from .site import CDN_AND_CRITEO, SCRIPT_COOKIE, UNKNOWN_PIXEL, serve, shop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -55,7 +55,7 @@ def scan(capsys: pytest.CaptureFixture[str], folder: Path, url: str, *args: str)
 
 @pytest.fixture(scope="module")
 def bare_shop() -> Iterator[str]:
-    with serve(shop(with_consentmw=False, extra={"/products": SCRIPT_COOKIE, "/about": UNKNOWN_PIXEL})) as url:
+    with serve(shop(with_consentmw=False, extra={"/products": SCRIPT_COOKIE, "/about": UNKNOWN_PIXEL + CDN_AND_CRITEO})) as url:
         yield url
 
 
@@ -71,6 +71,9 @@ def test_a_site_without_consentmw_fails_on_ga_the_meta_pixel_and_the_server_set_
     assert ("request", PIXEL_HOST, "advertising") in violations
     assert ("cookie", "_ga", "analytics") in violations
     assert ("request", UNKNOWN_HOST, None) in violations  # no catalog knows it: someone must look
+    assert ("request", "static.criteo.net", "advertising") in violations  # from the host catalog
+    assert not any(host == "cdnjs.cloudflare.com" for _, host, _ in violations)  # a CDN needs no consent
+    assert bare_scan.report["summary"]["unknown_third_party_hosts"] == [UNKNOWN_HOST]
     assert bare_scan.report["passes"] == ["fresh"]
     assert any("only the fresh-visitor pass" in note for note in bare_scan.report["notes"])
     assert [p["url"].rsplit("/", 1)[1] for p in bare_scan.report["pages"]] == ["", "products", "about"]  # example.org is not followed
@@ -94,6 +97,8 @@ def test_the_policy_draft_validates_and_declares_what_was_found(bare_scan: Scan)
     unclassified = draft.by_id["unclassified"]
     assert not unclassified.required
     assert services["px-unknown-vendor-example"] == "unclassified"
+    criteo = next(s for c in draft.categories for s in c.services if s["id"] == "criteo")
+    assert services["criteo"] == "advertising" and criteo["match"]["src"]
 
 
 def test_the_html_report_shows_the_violations_first(bare_scan: Scan, chromium_path: str, artifacts: Path) -> None:
