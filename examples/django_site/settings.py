@@ -51,4 +51,6 @@ CONSENTMW = {
     "POLICY": site_policy(CONSENTMW_PRESET),
     # None: consentmw's default, an embedded SQLite file (consent.db) in the working directory.
     "STORE": store_url(),
+    # How long a consent post may wait for the log before it is answered 503 (consentmw's default: 5 s).
+    "STORE_TIMEOUT": float(os.environ.get("CONSENTMW_STORE_TIMEOUT", "5")),
 }
