@@ -31,15 +31,22 @@ DEFAULT_ALIASES = {
     "targeting": "advertising",
     "ads": "advertising",
     "c0004": "advertising",
+    "c0005": "advertising",  # OneTrust's social media cookies
+    "social": "advertising",
+    "social_networking": "advertising",  # Termly
+    "measurement": "analytics",  # iubenda
+    "statistics-anonymous": "analytics",  # Complianz
     "preferences": "personalisation",
     "functional": "personalisation",
     "functionality": "personalisation",
     "personalization": "personalisation",
     "personalisation": "personalisation",
     "c0003": "personalisation",
+    "experience": "personalisation",  # iubenda
     "necessary": "required",
     "essential": "required",
     "strictly-necessary": "required",
+    "strictly_necessary": "required",
     "c0001": "required",
 }
 
