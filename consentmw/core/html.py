@@ -829,8 +829,10 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return False
-        if kind == IMG and self.page is not None and PIXEL.search(low, start):
-            return False  # a pixel from an unknown host: reported by the closer look
+        if kind == IMG and self.page is not None:
+            for host in hosts:
+                if trackers.maybe_left_live(host, self.page[0]) and PIXEL.search(low, start):
+                    return False  # a pixel from an unknown host: reported by the closer look
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
