@@ -36,6 +36,16 @@ class Request:
     def query_params(self) -> QueryParams:
         return QueryParams(self.query)
 
+    @property
+    def host(self) -> str:
+        """The Host header's name in lower case, without port (an IPv6 literal keeps its brackets)."""
+        return host_name(self.header.get("host", ""))
+
+
+def host_name(value: str) -> str:
+    value = value.lower()
+    return value if value.endswith("]") else value.rpartition(":")[0] if ":" in value else value
+
 
 @dataclass(slots=True)
 class Response:
