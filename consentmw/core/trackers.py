@@ -196,8 +196,9 @@ class TrackerRules:
     def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
         self.policy = policy
         overrides: dict[str, str | None] = {}
-        known = {e[0] for e in hosts().entities}
-        for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
+        changes = (policy.data.get("catalog") or {}).get("entities", {})
+        known = {e[0] for e in hosts().entities} if changes else set()
+        for name, category in changes.items():
             where = f"$.catalog.entities.{name}"
             if name not in known:
                 raise PolicyError(f"{name!r} is no entity of the host catalog (see docs/catalog.md)", where)
