@@ -12,14 +12,13 @@ from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import get_route_path
 from starlette.types import Message, Receive, Scope, Send
 
 from consentmw.core import pages
 from consentmw.core.consent import Consent, ConsentReader
-from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id
+from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
 from consentmw.core.policy import Policy
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
@@ -379,9 +378,7 @@ class ConsentAPI:
             )
         )
         refused = set(self.policy.optional) - allowed
-        # HTTP/2 clients may send each cookie on its own header line.
-        request_cookies = cookie_parser("; ".join(headers.getlist("cookie")))
-        cookies += expire_headers(self.policy, request_cookies, refused, secure)
+        cookies += expire_headers(self.policy, request_cookies(scope["headers"]), refused, secure)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
     def stale_consent_cookies(self, scope: Scope, secure: bool) -> list[bytes]:
