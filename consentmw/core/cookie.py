@@ -79,16 +79,20 @@ def cookie_pairs(header: bytes) -> Iterator[tuple[bytes, bytes]]:
     """The (name, value) pairs of one Cookie header line, as browsers send them (RFC 6265 5.4, read
     as section 5.2 reads a cookie): split on ';', split each at its first '=', trim spaces and tabs.
     A name is only ever a whole name: `x __Host-consentmw=...` is the cookie "x __Host-consentmw" and
-    `pref=a __Host-consentmw=...` the cookie "pref", however the text inside looks. A piece without
-    '=' is a nameless cookie; a value in double quotes loses them, as starlette's parser does."""
-    for piece in header.split(b";"):
-        name, equals, value = piece.partition(b"=")
-        if not equals:
-            name, value = b"", name
-        value = value.strip(b" \t")
-        if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
-            value = value[1:-1]
-        yield name.strip(b" \t"), value
+    `pref=a __Host-consentmw=...` the cookie "pref", however the text inside looks."""
+    return map(cookie_pair, header.split(b";"))
+
+
+def cookie_pair(piece: bytes) -> tuple[bytes, bytes]:
+    """One cookie of a Cookie line. Without '=' it is a nameless cookie; a value in double quotes
+    loses them, as starlette's parser does."""
+    name, equals, value = piece.partition(b"=")
+    if not equals:
+        name, value = b"", name
+    value = value.strip(b" \t")
+    if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
+        value = value[1:-1]
+    return name.strip(b" \t"), value
 
 
 def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
@@ -96,9 +100,13 @@ def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[b
     one line per cookie), in the order sent."""
     values = []
     for key, line in headers:
-        # The quick look spares the split on the many requests that carry no such cookie at all.
+        # The quick looks spare the parse of lines and pieces that are other cookies.
         if key == b"cookie" and line.find(name) >= 0:
-            values += [value for key, value in cookie_pairs(line) if key == name]
+            for piece in line.split(b";"):
+                if piece.find(name) >= 0:
+                    piece_name, value = cookie_pair(piece)
+                    if piece_name == name:
+                        values.append(value)
     return values
 
 
