@@ -30,7 +30,11 @@ Handler = Callable[["ConsentAPI", Scope, Receive, Send], Awaitable[None]]
 JSON_METHODS = {"banner", "settings", "api"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
-SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*$")
+# \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
+SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*\Z")
+# What may not reach a header or the log from a path: ASCII and C1 controls, any Unicode whitespace
+# (NEL, NBSP, U+2028...), and the invisible format characters that reorder or hide text when read.
+CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 # What consentmw answers itself is data, its banner files or its own small pages: nothing there may be
 # framed, sniffed into another type, or load from elsewhere. A page that needs more sets its own CSP.
 SECURITY_HEADERS = (
@@ -284,6 +288,8 @@ class ConsentAPI:
         if not isinstance(method, str) or method not in JSON_METHODS:  # a list or object is unhashable
             method = "api"
         page = data.get("page")
+        if isinstance(page, str) and CONTROL_OR_SPACE.search(page):
+            raise ApiError(ErrorCode.INVALID_PAGE, reason=unsafe_character(page))
         page = page.split("?", 1)[0] if isinstance(page, str) and SAFE_NEXT.match(page) and utf8(page) else None
         if "accept" in data and "choices" in data:
             raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
@@ -325,7 +331,12 @@ class ConsentAPI:
 
     def return_path(self, scope: Scope, form: dict[str, list[str]]) -> str:
         target = form.get("next", [""])[-1]
-        if SAFE_NEXT.match(target):
+        if target:
+            # Only a tampered form sends anything else: refused, so nothing is recorded.
+            if CONTROL_OR_SPACE.search(target):
+                raise ApiError(ErrorCode.INVALID_NEXT, reason=unsafe_character(target))
+            if not SAFE_NEXT.match(target):
+                raise ApiError(ErrorCode.INVALID_NEXT, reason="not a path on this site (it must start with one '/', with no '\\')")
             return target
         referer = self.own_referer(Headers(scope=scope))
         if referer is not None:
@@ -408,6 +419,13 @@ class ConsentAPI:
 
     def secure(self, scope: Scope) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else scope.get("scheme") == "https"
+
+
+def unsafe_character(text: str) -> str:
+    """Names the first character that keeps a path out of headers and the log."""
+    found = CONTROL_OR_SPACE.search(text)
+    where = f"U+{ord(found.group()):04X} at position {found.start()}: " if found else ""
+    return where + "control characters and whitespace are not allowed"
 
 
 def utf8(text: str) -> bool:

@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 from html import escape
 from typing import Any
+from urllib.parse import quote
 
 from starlette.types import Message, Scope, Send
 
@@ -50,6 +51,10 @@ META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
+# What a browser leaves as it is in a URL's path and query (RFC 3986 pchar, with '%' itself encoded
+# since the path arrives decoded, but kept in the raw query, which arrives encoded).
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+QUERY_SAFE = PATH_SAFE + "?%"
 
 
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
@@ -236,7 +241,10 @@ class PageResponse:
         banner = not page.banner_excluded(path)
         query = self.scope.get("query_string", b"").decode("latin-1")
         # XHTML has no <noscript>: the form would show to everyone.
-        body_end = page.noscript_form(path + ("?" + query if query else "")) if banner and not self.xml else b""
+        # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
+        # instead of giving the form a "next" with a space, which the API refuses.
+        back = quote(path, safe=PATH_SAFE) + ("?" + quote(query, safe=QUERY_SAFE) if query else "")
+        body_end = page.noscript_form(back) if banner and not self.xml else b""
         self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
         if not self.xml:
             declare_charset(headers, message.get("body", b""))
