@@ -124,7 +124,7 @@ def app_versions(app: Starlette) -> dict[str, str]:
     middleware = app.middleware_stack
     while not isinstance(middleware, ConsentMiddleware):
         middleware = middleware.app
-    return middleware.asset_versions
+    return middleware.core.asset_versions
 
 
 # -- revalidation across consent states --------------------------------------------------------

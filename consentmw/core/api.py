@@ -5,27 +5,24 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.routing import get_route_path
-from starlette.types import Message, Receive, Scope, Send
 
-from consentmw.core import pages
 from consentmw.core.consent import Consent, ConsentReader
 from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
+from consentmw.core.http import Request, Response, json_response, redirect, response
 from consentmw.core.policy import Policy
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
 
-Handler = Callable[["ConsentAPI", Scope, Receive, Send], Awaitable[None]]
+Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
@@ -61,10 +58,7 @@ def error_response(code: ErrorCode, **detail: Any) -> Response:
     if code is ErrorCode.METHOD_NOT_ALLOWED and "allow" in detail:
         headers["Allow"] = detail["allow"]
     body = {"error": code.name.lower(), "message": code.message, **detail}
-    # The detail quotes what the visitor sent, which JSON lets hold lone surrogates: UTF-8 cannot,
-    # so they become U+FFFD instead of failing the answer.
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
-    return Response(content, status_code=code.status, headers=headers, media_type="application/json")
+    return json_response(body, status=code.status, headers=headers)
 
 
 def mounted_prefix(root_path: str, prefix: str) -> str:
@@ -73,16 +67,10 @@ def mounted_prefix(root_path: str, prefix: str) -> str:
     return quote(root_path.rstrip("/"), safe="/") + prefix
 
 
-def with_security_headers(send: Send) -> Send:
-    async def secured_send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", ()))
-            present = {key.lower() for key, _ in headers}
-            headers += [(key, value) for key, value in SECURITY_HEADERS if key not in present]
-            message = {**message, "headers": headers}
-        await send(message)
-
-    return secured_send
+def secured(response: Response) -> Response:
+    present = {key for key, _ in response.headers}
+    response.headers += [(key, value) for key, value in SECURITY_HEADERS if key not in present]
+    return response
 
 
 def static_dir() -> Path:
@@ -119,6 +107,8 @@ class ConsentAPI:
         max_body_size: int,
         trusted_origins: frozenset[str],
         store_timeout: float,
+        # More endpoints under the prefix (the pages: consentmw.core.pages.ROUTES), by path below it.
+        pages: Mapping[str, Handler] = {},
     ) -> None:
         self.policy = policy
         self.reader = reader
@@ -144,91 +134,85 @@ class ConsentAPI:
             "/banner.js": ConsentAPI.static_endpoint,
             "/banner.css": ConsentAPI.static_endpoint,
         }
-        self.routes.update(pages.ROUTES)
+        self.routes.update(pages)
 
-    def route(self, scope: Scope) -> str | None:
+    def route(self, path: str) -> str | None:
         """The path under the prefix ("" for the prefix itself), or None when the request is the app's.
-        An app under a root path (a Mount, uvicorn --root-path) sees it in front of the prefix."""
-        path = get_route_path(scope)
+        `path` is below the app's root path (a Mount, uvicorn --root-path, a WSGI SCRIPT_NAME)."""
         prefix = self.prefix
         if path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
             return path[len(prefix) :]
         return None
 
-    def base(self, scope: Scope) -> str:
+    def base(self, request: Request) -> str:
         """The prefix as the browser reaches it for this request."""
-        root_path = scope.get("root_path", "")
-        return mounted_prefix(root_path, self.prefix) if root_path else self.prefix
+        return mounted_prefix(request.root_path, self.prefix) if request.root_path else self.prefix
 
-    def site_root(self, scope: Scope) -> str:
-        root = quote(scope.get("root_path", "").rstrip("/"), safe="/") + "/"
+    def site_root(self, request: Request) -> str:
+        root = quote(request.root_path.rstrip("/"), safe="/") + "/"
         return root if SAFE_NEXT.match(root) else "/"
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self.route(scope)
+    async def respond(self, request: Request) -> Response:
+        """The answer to a request under the prefix. Adapters send it as it is."""
+        route = self.route(request.path)
         handler = self.routes.get(route) if route is not None else None
-        send = with_security_headers(send)
         try:
             if handler is None:
-                raise ApiError(ErrorCode.NOT_FOUND, path=scope["path"])
-            await handler(self, scope, receive, send)
+                raise ApiError(ErrorCode.NOT_FOUND, path=request.root_path + request.path)
+            answer = await handler(self, request)
         except ApiError as exc:
-            await error_response(exc.code, **exc.detail)(scope, receive, send)
+            answer = error_response(exc.code, **exc.detail)
+        return secured(answer)
 
     # -- endpoints -----------------------------------------------------------------------------
 
-    async def consent_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method = scope["method"]
+    async def consent_endpoint(self, request: Request) -> Response:
+        method = request.method
         if method in ("GET", "HEAD"):
-            consent = self.reader(scope)
-            headers = {"Cache-Control": "no-store", "Vary": "Cookie"}
-            await JSONResponse(consent.as_dict(), headers=headers)(scope, receive, send)
-            return
+            return json_response(self.consent(request).as_dict(), headers={"Cache-Control": "no-store", "Vary": "Cookie"})
         if method != "POST":
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
-        media_type, body = await self.read_body(scope, receive)
+        media_type, body = self.posted_body(request)
         if media_type == "application/json":
             allowed, record_method, page = self.parse_json_choice(body)
-            recorded = await self.record_choice(scope, allowed, record_method, page=page)
-            response: Response = JSONResponse(self.state_after(scope, recorded), headers={"Cache-Control": "no-store"})
+            recorded = await self.record_choice(request, allowed, record_method, page=page)
+            answer = json_response(self.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             form = self.parse_form(body)
             allowed = self.parse_form_choice(form)
-            target = self.return_path(scope, form)
+            target = self.return_path(request, form)
             # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
-            recorded = await self.record_choice(scope, allowed, "form", page=target.split("?", 1)[0])
-            response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-        for header in recorded.cookies:
-            response.raw_headers.append((b"set-cookie", header))
-        await response(scope, receive, send)
+            recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0])
+            answer = redirect(target, headers={"Cache-Control": "no-store"})
+        answer.headers += [(b"set-cookie", header) for header in recorded.cookies]
+        return answer
 
-    async def policy_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
+    async def policy_endpoint(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
-        await self.cached(scope, receive, send, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+        return self.cached(request, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
 
-    async def static_endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] not in ("GET", "HEAD"):
+    async def static_endpoint(self, request: Request) -> Response:
+        if request.method not in ("GET", "HEAD"):
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
-        asset = self.assets[scope["path"].rsplit("/", 1)[1]]
+        asset = self.assets[request.path.rsplit("/", 1)[1]]
         # Pages link the assets with ?v=<hash>, so a changed file is a new URL.
-        await self.cached(scope, receive, send, asset.body, asset.media_type, asset.etag, "public, max-age=86400")
+        return self.cached(request, asset.body, asset.media_type, asset.etag, "public, max-age=86400")
 
-    async def cached(self, scope: Scope, receive: Receive, send: Send, body: bytes, media_type: str, etag: str, cache_control: str) -> None:
+    def cached(self, request: Request, body: bytes, media_type: str, etag: str, cache_control: str) -> Response:
         headers = {"ETag": etag, "Cache-Control": cache_control}
-        if_none_match = Headers(scope=scope).get("if-none-match", "")
+        if_none_match = request.header.get("if-none-match", "")
         if etag in {tag.strip() for tag in if_none_match.split(",")}:
-            await Response(status_code=304, headers=headers)(scope, receive, send)
-            return
-        await Response(body, media_type=media_type, headers=headers)(scope, receive, send)
+            return response(b"", status=304, headers=headers)
+        return response(body, media_type=media_type, headers=headers)
 
     # -- what page handlers use ----------------------------------------------------------------
 
-    def consent(self, scope: Scope) -> Consent:
-        return self.reader(scope)
+    def consent(self, request: Request) -> Consent:
+        return Consent(self.reader, request.headers)
 
-    def same_origin(self, scope: Scope) -> bool:
-        headers = Headers(scope=scope)
+    def same_origin(self, request: Request) -> bool:
+        headers = request.header
         origin = headers.get("origin")
         site = headers.get("sec-fetch-site")
         if origin is not None and origin in self.trusted_origins:
@@ -246,11 +230,11 @@ class ConsentAPI:
             return urlsplit(referer).netloc.lower() == headers.get("host", "").lower()
         return True
 
-    async def read_body(self, scope: Scope, receive: Receive) -> tuple[str, bytes]:
+    def posted_body(self, request: Request) -> tuple[str, bytes]:
         """The media type and body of a same-origin post of JSON or a form, at most max_body_size bytes."""
-        if not self.same_origin(scope):
+        if not self.same_origin(request):
             raise ApiError(ErrorCode.CROSS_SITE)
-        headers = Headers(scope=scope)
+        headers = request.header
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in ("application/json", "application/x-www-form-urlencoded"):
             raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, content_type=media_type)
@@ -258,18 +242,11 @@ class ConsentAPI:
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ApiError(ErrorCode.MALFORMED_FORM if media_type != "application/json" else ErrorCode.MALFORMED_JSON, reason="client disconnected")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return media_type, b"".join(chunks)
+        if request.body is None:
+            raise ApiError(ErrorCode.MALFORMED_FORM if media_type != "application/json" else ErrorCode.MALFORMED_JSON, reason="client disconnected")
+        if len(request.body) > limit:
+            raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
+        return media_type, request.body
 
     def parse_form(self, body: bytes) -> dict[str, list[str]]:
         try:
@@ -329,7 +306,7 @@ class ConsentAPI:
             raise ApiError(ErrorCode.UNKNOWN_CATEGORY, category=name, known=[c.id for c in self.policy.categories])
         return category
 
-    def return_path(self, scope: Scope, form: dict[str, list[str]]) -> str:
+    def return_path(self, request: Request, form: dict[str, list[str]]) -> str:
         target = form.get("next", [""])[-1]
         if target:
             # Only a tampered form sends anything else: refused, so nothing is recorded.
@@ -338,10 +315,10 @@ class ConsentAPI:
             if not SAFE_NEXT.match(target):
                 raise ApiError(ErrorCode.INVALID_NEXT, reason="not a path on this site (it must start with one '/', with no '\\')")
             return target
-        referer = self.own_referer(Headers(scope=scope))
+        referer = self.own_referer(request.header)
         if referer is not None:
             return referer.path + (f"?{referer.query}" if referer.query else "")
-        return self.site_root(scope)
+        return self.site_root(request)
 
     @staticmethod
     def own_referer(headers: Headers) -> SplitResult | None:
@@ -350,11 +327,11 @@ class ConsentAPI:
         same_site = headers.get("sec-fetch-site") == "same-origin" or referer.netloc.lower() == headers.get("host", "").lower()
         return referer if same_site and referer.path and SAFE_NEXT.match(referer.path) else None
 
-    async def record_choice(self, scope: Scope, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
+    async def record_choice(self, request: Request, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
         """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""
-        previous = self.reader(scope)
+        previous = self.consent(request)
         consent_id = previous.id or new_consent_id()
-        headers = Headers(scope=scope)
+        headers = request.header
         if page is None:
             # Held to the return URL's rule: no control characters (PostgreSQL text cannot hold NUL).
             referer = self.own_referer(headers)
@@ -366,7 +343,7 @@ class ConsentAPI:
             choices={c.id: c.required or c.id in allowed for c in self.policy.categories},
             method=method,
             path=page[:512],
-            ip=truncate_ip(scope["client"][0] if scope.get("client") else None),
+            ip=truncate_ip(request.client),
             user_agent=user_agent_family(headers.get("user-agent", "")),
         )
         try:
@@ -374,10 +351,10 @@ class ConsentAPI:
         except Exception:
             logger.exception("consentmw: could not write the consent log; the visitor's choice was not applied")
             raise ApiError(ErrorCode.STORE_UNAVAILABLE) from None
-        secure = self.secure(scope)
+        secure = self.secure(request)
         # Expiries first: a browser that takes a stale cookie and the new one for the same cookie
         # (RFC 6265 on the bare domain) then ends with the new one.
-        cookies = self.stale_consent_cookies(scope, secure)
+        cookies = self.stale_consent_cookies(request, secure)
         cookies.append(
             cookie_header(
                 self.cookie_name,
@@ -389,23 +366,23 @@ class ConsentAPI:
             )
         )
         refused = set(self.policy.optional) - allowed
-        cookies += expire_headers(self.policy, request_cookies(scope["headers"]), refused, secure)
+        cookies += expire_headers(self.policy, request_cookies(request.headers), refused, secure)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
-    def stale_consent_cookies(self, scope: Scope, secure: bool) -> list[bytes]:
+    def stale_consent_cookies(self, request: Request, secure: bool) -> list[bytes]:
         """Expiries for consent cookies the new one will not replace, as far as the server can name
         them: the host-only cookie a visitor kept from before cookie_domain was set. Domains and paths
         used before are not known here; reading the newest cookie keeps those from counting."""
-        if not self.cookie_domain or not self.reader.cookie_values(scope["headers"]):
+        if not self.cookie_domain or not self.reader.cookie_values(request.headers):
             return []
-        host = Headers(scope=scope).get("host", "").split(":", 1)[0].lower()
+        host = request.header.get("host", "").split(":", 1)[0].lower()
         if not domain_matches(host, self.cookie_domain):
             return []  # the browser refuses the Domain cookie here: the host-only one is all the visitor has
         return [cookie_header(self.cookie_name, "", max_age=0, path=self.cookie_path, secure=secure)]
 
-    def state_after(self, scope: Scope, recorded: Recorded) -> dict[str, Any]:
+    def state_after(self, request: Request, recorded: Recorded) -> dict[str, Any]:
         """What GET /_consent will answer once the visitor's browser has stored the new cookie."""
-        consent = self.reader(scope)
+        consent = self.consent(request)
         effective = recorded.allowed | self.policy.required
         if consent.gpc:
             effective -= self.policy.gpc_refuses
@@ -417,8 +394,8 @@ class ConsentAPI:
             "id": recorded.consent_id,
         }
 
-    def secure(self, scope: Scope) -> bool:
-        return self.cookie_secure if self.cookie_secure is not None else scope.get("scheme") == "https"
+    def secure(self, request: Request) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else request.scheme == "https"
 
 
 def unsafe_character(text: str) -> str:

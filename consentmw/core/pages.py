@@ -10,16 +10,14 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from starlette.datastructures import Headers, QueryParams
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.types import Receive, Scope, Send
-
 from consentmw.core import browsers
+from consentmw.core.api import ApiError, ConsentAPI, Handler
 from consentmw.core.errors import ErrorCode
+from consentmw.core.http import Request, Response, json_response, redirect
+from consentmw.core.http import html_response as plain_html_response
 from consentmw.core.policy import LANGUAGES, localized
 
 if TYPE_CHECKING:
-    from consentmw.core.api import ConsentAPI
     from consentmw.core.consent import Consent
 
 GOOGLE_ADDON_URL = "https://tools.google.com/dlpage/gaoptout"
@@ -64,13 +62,13 @@ def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
     return e(plain_text(api, key, lang, **values))
 
 
-def language(api: ConsentAPI, scope: Scope, requested: str | None) -> str:
+def language(api: ConsentAPI, request: Request, requested: str | None) -> str:
     if requested is not None:
         if requested not in LANGUAGES:
-            raise api_error(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(LANGUAGES))
+            raise ApiError(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(LANGUAGES))
         return requested
     weighted = []
-    for part in Headers(scope=scope).get("accept-language", "").split(",")[:16]:
+    for part in request.header.get("accept-language", "").split(",")[:16]:
         tag, _, params = part.strip().partition(";")
         quality = 1.0
         if params.strip().startswith("q="):
@@ -84,14 +82,8 @@ def language(api: ConsentAPI, scope: Scope, requested: str | None) -> str:
     return min(weighted)[2] if weighted else api.policy.language
 
 
-def api_error(code: ErrorCode, **detail: Any) -> Exception:
-    from consentmw.core.api import ApiError
-
-    return ApiError(code, **detail)
-
-
-def wants_json(scope: Scope) -> bool:
-    accept = Headers(scope=scope).get("accept", "")
+def wants_json(request: Request) -> bool:
+    accept = request.header.get("accept", "")
     return "application/json" in accept and "text/html" not in accept
 
 
@@ -122,7 +114,7 @@ def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_
     )
 
 
-def html_response(content: str, *, cache: str = "no-store", vary: str = "") -> HTMLResponse:
+def html_response(content: str, *, cache: str = "no-store", vary: str = "") -> Response:
     headers = {
         "Content-Security-Policy": CSP,
         "Cache-Control": cache,
@@ -131,28 +123,28 @@ def html_response(content: str, *, cache: str = "no-store", vary: str = "") -> H
     }
     if vary:
         headers["Vary"] = vary
-    return HTMLResponse(content, headers=headers)
+    return plain_html_response(content, headers=headers)
 
 
 # -- GET /_consent/browsers -------------------------------------------------------------------
 
 
-async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["method"] not in ("GET", "HEAD"):
-        raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
-    query = QueryParams(scope["query_string"])
-    lang = language(api, scope, query.get("lang"))
-    base = api.base(scope)
-    headers = Headers(scope=scope)
+async def browsers_page(api: ConsentAPI, request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
+    query = request.query_params
+    lang = language(api, request, query.get("lang"))
+    base = api.base(request)
+    headers = request.header
     detected = browsers.detect(headers.get("user-agent", ""), headers.get("sec-ch-ua"))
     chosen = query.get("browser")
     if chosen is not None and chosen not in browsers.guides():
-        raise api_error(ErrorCode.UNKNOWN_BROWSER, browser=chosen[:64], known=list(browsers.guides()))
+        raise ApiError(ErrorCode.UNKNOWN_BROWSER, browser=chosen[:64], known=list(browsers.guides()))
     guide_id = chosen or detected.id
     guide = browsers.guides().get(guide_id)
     order = guide_order(api.policy.browser_guides)
     vary = "User-Agent, Sec-CH-UA, Accept, Accept-Language"
-    if wants_json(scope):
+    if wants_json(request):
         body = {
             "detected": {"id": detected.id, "family": detected.family, "platform": detected.platform, "in_app": detected.in_app},
             "lang": lang,
@@ -161,8 +153,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
             "consent_cookie_warning": plain_text(api, "consent_cookie_warning", lang),
             "reviewed": browsers.reviewed(),
         }
-        await JSONResponse(body, headers={"Cache-Control": "private, max-age=300", "Vary": vary})(scope, receive, send)
-        return
+        return json_response(body, headers={"Cache-Control": "private, max-age=300", "Vary": vary})
     host = headers.get("host", "").split(":")[0][:253]
     parts = [f"<h1>{page_text(api, 'browsers_title', lang)}</h1>\n<p>{page_text(api, 'browsers_intro', lang)}</p>\n"]
     if detected.id != browsers.UNKNOWN:
@@ -170,7 +161,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
         parts.append(f"<p>{page_text(api, 'detected', lang)}: <strong>{name}</strong></p>\n")
     else:
         parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
-    consent = api.consent(scope)
+    consent = api.consent(request)
     refused_here = query.get("refused") == "1" and consent.decided and consent.allowed <= api.policy.required
     parts.append(site_only_section(api, base, lang, chosen, refused_here))
     if guide is not None:
@@ -182,7 +173,7 @@ async def browsers_page(api: ConsentAPI, scope: Scope, receive: Receive, send: S
     switch = link(base, "/browsers", **params, lang="en" if lang == "ko" else "ko")
     content = render(api, base, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
     cache = "no-store" if "refused" in query else "private, max-age=300"
-    await html_response(content, cache=cache, vary=vary)(scope, receive, send)
+    return html_response(content, cache=cache, vary=vary)
 
 
 def site_only_section(api: ConsentAPI, base: str, lang: str, chosen: str | None, refused: bool) -> str:
@@ -262,43 +253,40 @@ def browser_list(api: ConsentAPI, base: str, order: tuple[str, ...], current: st
 # -- GET, POST /_consent/opt-out --------------------------------------------------------------
 
 
-async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Send) -> None:
-    method = scope["method"]
+async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
+    method = request.method
     analytics = api.policy.category_for("analytics")
     if method == "POST":
-        media_type, body = await api.read_body(scope, receive)
+        media_type, body = api.posted_body(request)
         form = api.parse_form(body) if media_type != "application/json" else {}
         if media_type == "application/json":
             # The body carries nothing an opt-out needs, but a broken one is refused like anywhere else.
             try:
                 json.loads(body)
             except (ValueError, RecursionError):
-                raise api_error(ErrorCode.MALFORMED_JSON) from None
-        lang = language(api, scope, form.get("lang", [None])[-1])
+                raise ApiError(ErrorCode.MALFORMED_JSON) from None
+        lang = language(api, request, form.get("lang", [None])[-1])
         if analytics is None:
-            raise api_error(ErrorCode.UNKNOWN_CATEGORY, category="analytics", known=[c.id for c in api.policy.categories])
+            raise ApiError(ErrorCode.UNKNOWN_CATEGORY, category="analytics", known=[c.id for c in api.policy.categories])
         if analytics in api.policy.required:
-            raise api_error(ErrorCode.REQUIRED_CATEGORY, category=analytics)
-        consent = api.consent(scope)
+            raise ApiError(ErrorCode.REQUIRED_CATEGORY, category=analytics)
+        consent = api.consent(request)
         kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
-        recorded = await api.record_choice(scope, kept - {analytics}, "opt-out", page=api.base(scope) + "/opt-out")
-        response: Response
+        recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out")
         if media_type == "application/json":
-            response = JSONResponse(api.state_after(scope, recorded), headers={"Cache-Control": "no-store"})
+            response = json_response(api.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             # Post/redirect/get: the confirmation survives a reload without posting again.
-            target = api.base(scope) + "/opt-out?" + urlencode({"done": "1", "lang": lang})
-            response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-        for header in recorded.cookies:
-            response.raw_headers.append((b"set-cookie", header))
-        await response(scope, receive, send)
-        return
+            target = api.base(request) + "/opt-out?" + urlencode({"done": "1", "lang": lang})
+            response = redirect(target, headers={"Cache-Control": "no-store"})
+        response.headers += [(b"set-cookie", header) for header in recorded.cookies]
+        return response
     if method not in ("GET", "HEAD"):
-        raise api_error(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
-    query = QueryParams(scope["query_string"])
-    lang = language(api, scope, query.get("lang"))
-    base = api.base(scope)
-    consent = api.consent(scope)
+        raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
+    query = request.query_params
+    lang = language(api, request, query.get("lang"))
+    base = api.base(request)
+    consent = api.consent(request)
     parts = [f"<h1>{page_text(api, 'opt_out_title', lang)}</h1>\n"]
     if analytics is None:
         parts.append(f"<p>{page_text(api, 'no_analytics', lang)}</p>\n")
@@ -310,10 +298,10 @@ async def opt_out_page(api: ConsentAPI, scope: Scope, receive: Receive, send: Se
         parts.append(state_section(api, base, consent, analytics, lang))
         parts.append(collects_section(api, analytics, lang))
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
-    parts.append(f'<p><a href="{e(api.site_root(scope))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
+    parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
     switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
     content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
-    await html_response(content, vary="Cookie, Sec-GPC, Accept-Language")(scope, receive, send)
+    return html_response(content, vary="Cookie, Sec-GPC, Accept-Language")
 
 
 def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, lang: str) -> str:
@@ -368,4 +356,4 @@ def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
     return "".join(out) + "</section>\n"
 
 
-ROUTES: Mapping[str, Any] = {"/browsers": browsers_page, "/opt-out": opt_out_page}
+ROUTES: Mapping[str, Handler] = {"/browsers": browsers_page, "/opt-out": opt_out_page}

@@ -3,15 +3,8 @@ from __future__ import annotations
 import logging
 import re
 from itertools import product
-from typing import TYPE_CHECKING
 
-from starlette.types import Message, Scope, Send
-
-from consentmw.core.consent import Consent
 from consentmw.core.policy import Policy
-
-if TYPE_CHECKING:
-    from consentmw.core.rewriting import PageResponse, PageRewriting
 
 logger = logging.getLogger("consentmw")
 
@@ -65,56 +58,27 @@ def html_verdict(content_type: bytes) -> bool:
     return html
 
 
-def is_html(message: Message) -> bool:
-    for key, value in message.get("headers") or ():
+def is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
         if key.lower() == b"content-type":
             essence = value.split(b";")[0].strip().lower()
             return essence in (b"text/html", b"application/xhtml+xml")
     return False
 
 
-class ResponseFilter:
-    """Per-response state, made only for responses that need it (see needs_filter): drops
-    Set-Cookie headers of refused categories on the way out, and hands HTML bodies to the
-    page rewriter (consentmw.core.rewriting)."""
-
-    __slots__ = ("policy", "consent", "_send", "scope", "html", "page")
-
-    def __init__(self, policy: Policy, consent: Consent, send: Send, scope: Scope | None = None, html: PageRewriting | None = None) -> None:
-        self.policy = policy
-        self.consent = consent
-        self._send = send
-        self.scope = scope
-        self.html = html
-        self.page: PageResponse | None = None
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = message.get("headers") or []
-            if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
-                message = {**message, "headers": self.filter_cookies(list(headers))}
-            if self.html is not None and self.scope is not None and is_html(message):
-                self.page = self.html.start(self.scope, self.consent, message, self._send)
-                if self.page is not None:
-                    return  # held until the first body message
-        if self.page is not None:
-            await self.page(message)
-        else:
-            await self._send(message)
-
-    def filter_cookies(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        allowed = self.consent.allowed
-        kept: list[tuple[bytes, bytes]] = []
-        dropped = False
-        for key, value in headers:
-            if key.lower() == b"set-cookie":
-                name = value.split(b"=", 1)[0].strip().decode("latin-1")
-                category = self.policy.cookie_category(name)
-                if category is not None and category not in allowed and not is_deletion(value):
-                    logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
-                    dropped = True
-                    continue
-            kept.append((key, value))
-        if dropped:
-            merge_vary(kept, b"Cookie")
-        return kept
+def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The headers without the Set-Cookie lines of categories the visitor has not allowed; deletions pass."""
+    kept: list[tuple[bytes, bytes]] = []
+    dropped = False
+    for key, value in headers:
+        if key.lower() == b"set-cookie":
+            name = value.split(b"=", 1)[0].strip().decode("latin-1")
+            category = policy.cookie_category(name)
+            if category is not None and category not in allowed and not is_deletion(value):
+                logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
+                dropped = True
+                continue
+        kept.append((key, value))
+    if dropped:
+        merge_vary(kept, b"Cookie")
+    return kept

@@ -18,13 +18,13 @@ downloads (``Content-Disposition: attachment``: a file to save, not a page),
 body: their headers are fixed the same way.
 
 CSP nonces: the injected inline script, stylesheet link and banner script carry the page's nonce
-when the app exposes one, looked up in this order:
+when the app exposes one: first where the adapter finds it (the ASGI scope, Django's request, the
+WSGI environ: see PageRequest.nonce), then the ``'nonce-...'`` source in the response's
+``Content-Security-Policy`` header (its ``script-src``, else ``default-src`` directive).
 
-1. ``scope[csp_nonce_key]`` (default key ``"csp_nonce"``) on the scope the app received, or
-   ``scope["state"][csp_nonce_key]`` (Starlette's ``request.state.csp_nonce = ...``); a ``str`` or
-   a callable returning one;
-2. the ``'nonce-...'`` source in the response's ``Content-Security-Policy`` header (its
-   ``script-src``, else ``default-src`` directive).
+Nothing here knows a server protocol: a page is started with its status and headers, then fed its
+body in chunks (``PageStream``); the adapters carry that to and from ASGI messages, WSGI iterables
+and Django responses.
 """
 
 from __future__ import annotations
@@ -33,12 +33,9 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from html import escape
-from typing import Any
+from typing import NamedTuple
 from urllib.parse import quote
 
-from starlette.types import Message, Scope, Send
-
-from consentmw.core.consent import Consent
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
@@ -79,16 +76,24 @@ def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     return found.get(b"script-src") or found.get(b"default-src")
 
 
-def scope_nonce(scope: Scope, key: str) -> str | None:
-    value = scope.get(key)
-    if value is None:
-        state = scope.get("state")
-        value = state.get(key) if isinstance(state, dict) else getattr(state, key, None)
+def safe_nonce(value: object) -> str | None:
+    """A nonce the app exposes (a str, bytes, or a callable returning one), if it is safe to write out."""
     if callable(value):
         value = value()
     if isinstance(value, bytes):
         value = value.decode("ascii", "replace")
+    elif value is not None and not isinstance(value, str):
+        value = str(value)  # django-csp's lazy nonce
     return value if isinstance(value, str) and SAFE_NONCE.fullmatch(value) else None
+
+
+class PageRequest(NamedTuple):
+    """What the rewriting needs to know of the request an HTML response answers."""
+
+    method: str
+    path: str  # as the browser sees it: the banner_exclude test and the noscript form's return URL
+    query: str
+    nonce: Callable[[], str | None] = lambda: None  # the app's CSP nonce for this request, if any
 
 
 class PageRewriting:
@@ -124,13 +129,12 @@ class PageRewriting:
         self._forms: dict[str, str] = {}
         self.warned_encoded = False
 
-    def start(self, scope: Scope, consent: Consent, message: Message, send: Send) -> PageResponse | None:
-        """A per-response rewriter for this ``http.response.start``, or None to leave it alone."""
-        if message.get("status") == 206:
+    def start(self, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]]) -> PageStream | None:
+        """A per-response rewriter for an HTML response, or None to leave it alone."""
+        if status == 206:
             # A byte range of the app's document: rewriting the slice would break what Content-Range
             # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
             return None
-        headers = message.get("headers") or ()
         xml = False
         for key, value in headers:
             key = key.lower()
@@ -143,8 +147,9 @@ class PageRewriting:
                     logger.warning(
                         "consentmw: the HTML response to %s came %s-encoded, so its trackers were NOT blocked and it got "
                         "no banner; put compression outside ConsentMiddleware (in Starlette/FastAPI, add GZipMiddleware "
-                        "after it; in Django, drop django.middleware.gzip.GZipMiddleware). Said once per app.",
-                        scope.get("path"),
+                        "after it; in Django, list GZipMiddleware before consentmw's middleware, or drop it). "
+                        "Said once per app.",
+                        request.path,
                         value.strip().decode("latin-1"),
                     )
                 return None
@@ -152,7 +157,7 @@ class PageRewriting:
                 if WIDE_CHARSET.search(value):
                     return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
                 xml = value.split(b";")[0].strip().lower() == b"application/xhtml+xml"
-        return PageResponse(self, scope, consent, message, send, xml)
+        return PageStream(self, request, allowed, status, headers, xml)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -188,73 +193,66 @@ class PageRewriting:
         return form.replace("{next}", escape(next_url)).encode("ascii", "xmlcharrefreplace")
 
 
-class PageResponse:
-    """Per-response: holds ``http.response.start`` until the first body message, like Starlette's
-    GZipMiddleware, so that Content-Length can be set when the whole body comes at once."""
+class PageStream:
+    """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
+    ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "scope", "consent", "start_message", "send", "stream", "xml")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml")
 
-    def __init__(self, page: PageRewriting, scope: Scope, consent: Consent, message: Message, send: Send, xml: bool = False) -> None:
+    def __init__(
+        self, page: PageRewriting, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], xml: bool = False
+    ) -> None:
         self.page = page
-        self.scope = scope
-        self.consent = consent
-        self.start_message = message
-        self.send = send
+        self.request = request
+        self.allowed = allowed
+        self.status = status
+        self.headers = headers  # as the app sent them (its Set-Cookie lines already filtered)
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
 
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.body" and self.start_message is not None:
-            await self.first_body(message)
-        elif message["type"] == "http.response.body" and self.stream is not None:
-            body = self.stream.feed(message.get("body", b""))
-            if not message.get("more_body", False):
-                body += self.stream.close()
-            await self.send({**message, "body": body})
-        else:
-            # pathsend and anything else: the body is not ours to change; the original start goes first.
-            if self.start_message is not None:
-                start, self.start_message = self.start_message, None
-                await self.send(start)
-            await self.send(message)
-
-    async def first_body(self, message: Message) -> None:
-        start, self.start_message = self.start_message, None
+    def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """The response's headers and its first body chunk, rewritten. `body` may be empty and
+        `more_body` true when an adapter cannot wait for the first chunk (a streamed Django response)."""
         page = self.page
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
-        headers = [(k, v) for k, v in start.get("headers") or () if k.lower() not in (b"content-length", b"accept-ranges")]
+        headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
         for name in page.vary:
             merge_vary(headers, name)
-        allowed = self.consent.allowed
+        allowed = self.allowed
         if not self.variant_etag(headers, allowed):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
             headers = [(k, v) for k, v in headers if k.lower() != b"last-modified"]
-        if self.scope.get("method") == "HEAD" or start.get("status") in (204, 304):
+        request = self.request
+        if request.method == "HEAD" or self.status in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
-            await self.send({**start, "headers": headers})
-            await self.send(message)
-            return
-        nonce = scope_nonce(self.scope, page.csp_nonce_key) or header_nonce(headers)
-        path = self.scope.get("path", "/")
-        banner = not page.banner_excluded(path)
-        query = self.scope.get("query_string", b"").decode("latin-1")
+            return headers, body
+        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
+        banner = not page.banner_excluded(request.path)
         # XHTML has no <noscript>: the form would show to everyone.
         # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
         # instead of giving the form a "next" with a space, which the API refuses.
-        back = quote(path, safe=PATH_SAFE) + ("?" + quote(query, safe=QUERY_SAFE) if query else "")
-        body_end = page.noscript_form(back) if banner and not self.xml else b""
+        next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
+        body_end = page.noscript_form(next_url) if banner and not self.xml else b""
         self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
         if not self.xml:
-            declare_charset(headers, message.get("body", b""))
-        body = stream.feed(message.get("body", b""))
-        more_body = message.get("more_body", False)
+            declare_charset(headers, body)
+        body = stream.feed(body)
         if not more_body:
             body += stream.close()
             headers.append((b"content-length", str(len(body)).encode()))
-        await self.send({**start, "headers": headers})
-        await self.send({**message, "body": body})
+        return headers, body
+
+    def feed(self, body: bytes, more_body: bool) -> bytes:
+        """A later body chunk, rewritten (as it came, for a HEAD, 204 or 304 response)."""
+        stream = self.stream
+        if stream is None:
+            return body
+        body = stream.feed(body)
+        if not more_body:
+            body += stream.close()
+        return body
 
     @staticmethod
     def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> bool:

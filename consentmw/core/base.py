@@ -1,0 +1,143 @@
+"""The framework-neutral core: one per middleware, whatever the server speaks. It works out the
+configuration once (policy, signer, store, endpoints, page rewriting); the adapters in
+``consentmw.asgi``, ``consentmw.wsgi`` and ``consentmw.django`` only translate requests and
+responses to and from it."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from starlette.datastructures import Secret
+
+from consentmw.core import pages
+from consentmw.core.api import ConsentAPI, mounted_prefix
+from consentmw.core.consent import Consent, ConsentReader
+from consentmw.core.cookie import ConsentCodec, secret_list
+from consentmw.core.errors import ConfigError
+from consentmw.core.filtering import ResponseFilter
+from consentmw.core.policy import Policy, load_policy
+from consentmw.core.rewriting import PageRequest, PageRewriting
+from consentmw.core.store import ConsentStore, open_store
+
+
+class ConsentCore:
+    def __init__(
+        self,
+        *,
+        # Required and never generated: a random key per process would forget every choice on restart.
+        secret_key: str | Secret | Iterable[str | Secret],
+        # A preset name, a path to a policy JSON file, a mapping or a Policy.
+        policy: str | os.PathLike[str] | Mapping[str, Any] | Policy = "default",
+        # The consent log; an embedded SQLite file unless told otherwise.
+        store: str | ConsentStore | None = None,
+        # All of consentmw's endpoints live under this path.
+        prefix: str = "/_consent",
+        cookie_name: str = "consentmw",
+        # None: host-only, the safest scope; set ".example.com" to share consent across subdomains.
+        cookie_domain: str | None = None,
+        cookie_path: str = "/",
+        # None: Secure when the request came over https.
+        cookie_secure: bool | None = None,
+        # Consent posts are tiny; anything larger is refused before it is read whole.
+        max_body_size: int = 8192,
+        # Origins (e.g. "https://shop.example.com") allowed to post consent besides the site itself.
+        trusted_origins: Iterable[str] = (),
+        # A slow consent log answers 503 after this many seconds instead of holding the visitor.
+        store_timeout: float = 5.0,
+        # Verified consent cookies kept in memory, so most requests skip the HMAC check.
+        cache_size: int = 4096,
+        # Path prefixes (or a callable on the path) whose HTML gets no banner; trackers are still blocked.
+        banner_exclude: Iterable[str] | Callable[[str], bool] = (),
+        # Where the app puts its CSP nonce (the ASGI scope or its state, the WSGI environ, an attribute
+        # of Django's request); the response's Content-Security-Policy header is the fallback.
+        csp_nonce_key: str = "csp_nonce",
+    ) -> None:
+        keys = secret_list(secret_key)
+        if any(len(k) < 16 for k in keys):
+            warnings.warn("consentmw: secret_key is shorter than 16 characters; use a long random value", stacklevel=3)
+        if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) < 2:
+            raise ConfigError(f"prefix must start with '/' and not end with one, like '/_consent' (got {prefix!r})")
+        if not 256 <= max_body_size <= 1 << 20:
+            raise ConfigError("max_body_size must be between 256 bytes and 1 MiB")
+        # Browsers drop "__Host-"/"__Secure-" cookies that lack Secure (and, for __Host-, that name a
+        # domain or a path other than "/"): refuse such a set-up now rather than lose every choice.
+        if cookie_name.startswith(("__Host-", "__Secure-")):
+            if cookie_secure is False:
+                raise ConfigError(f"cookie_name {cookie_name!r} needs Secure cookies; drop cookie_secure=False")
+            cookie_secure = True
+        if cookie_name.startswith("__Host-") and (cookie_domain is not None or cookie_path != "/"):
+            raise ConfigError(f"cookie_name {cookie_name!r} allows neither cookie_domain nor a cookie_path other than '/'")
+        self.policy = load_policy(policy)
+        self.prefix = prefix
+        self.max_body_size = max_body_size
+        self.store_timeout = store_timeout
+        self.codec = ConsentCodec(keys, self.policy, cache_size=cache_size)
+        self.reader = ConsentReader(self.policy, self.codec, cookie_name)
+        self.store = open_store(store, timeout=store_timeout)
+        self.api = ConsentAPI(
+            policy=self.policy,
+            reader=self.reader,
+            codec=self.codec,
+            store=self.store,
+            prefix=prefix,
+            cookie_name=cookie_name,
+            cookie_domain=cookie_domain,
+            cookie_path=cookie_path,
+            cookie_secure=cookie_secure,
+            max_body_size=max_body_size,
+            trusted_origins=frozenset(trusted_origins),
+            store_timeout=store_timeout,
+            pages=pages.ROUTES,
+        )
+        self.asset_versions = {name: asset.version for name, asset in self.api.assets.items()}
+        self.banner_exclude = banner_exclude if callable(banner_exclude) else tuple(banner_exclude)
+        self.csp_nonce_key = csp_nonce_key
+        self.html = PageRewriting(
+            self.policy,
+            prefix=prefix,
+            asset_versions=self.asset_versions,
+            banner_exclude=self.banner_exclude,
+            csp_nonce_key=csp_nonce_key,
+        )
+        self._mounted: dict[str, PageRewriting] = {}
+
+    def consent(self, headers: list[tuple[bytes, bytes]]) -> Consent:
+        """The visitor's consent, read lazily from the request headers (lower-case names)."""
+        return Consent(self.reader, headers)
+
+    def is_api(self, path: str) -> bool:
+        """Whether consentmw answers this path (below the root path) itself."""
+        # `in` costs what startswith did; the exact test runs only for paths that hold the prefix.
+        return self.prefix in path and self.api.route(path) is not None
+
+    def filter_response(
+        self, request: PageRequest, consent: Consent, status: int, headers: list[tuple[bytes, bytes]], root_path: str = ""
+    ) -> ResponseFilter:
+        return ResponseFilter(self.page_rewriting(root_path), consent, request, status, headers)
+
+    def page_rewriting(self, root_path: str) -> PageRewriting:
+        """The page rewriting for an app under a root path (a Mount, uvicorn --root-path, SCRIPT_NAME):
+        the banner's URLs and the form's action must carry it. A Mount("/{tenant}") makes root paths
+        many; only a few are kept."""
+        if not root_path:
+            return self.html
+        html = self._mounted.get(root_path)
+        if html is None:
+            base = self.html
+            html = PageRewriting(
+                self.policy,
+                prefix=mounted_prefix(root_path, self.prefix),
+                asset_versions=self.asset_versions,
+                banner_exclude=self.banner_exclude,
+                csp_nonce_key=base.csp_nonce_key,
+                rewriter=base.rewriter,
+            )
+            if len(self._mounted) < 32:
+                self._mounted[root_path] = html
+        return html
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(policy={self.policy.id or self.policy.version!r}, prefix={self.prefix!r})"

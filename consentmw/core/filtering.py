@@ -1,0 +1,31 @@
+"""The response side of the contract, whatever the server speaks: what an app's response loses
+(Set-Cookie lines of refused categories) and which responses get their HTML rewritten."""
+
+from __future__ import annotations
+
+from consentmw.core.consent import Consent
+from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html
+from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
+
+
+def needs_filter(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a response sets cookies or may be HTML. Most (no cookies, not HTML) pass after this
+    one scan; a content type already judged not HTML is settled by the lookup alone."""
+    for key, value in headers:
+        if key in SET_COOKIE or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
+            return True
+    return False
+
+
+class ResponseFilter:
+    """Per response, made only for those needs_filter picks. Adapters send ``headers`` instead of the
+    app's; when ``page`` is set, the headers wait for ``page.first(...)`` and every body chunk goes
+    through the page stream."""
+
+    __slots__ = ("headers", "page")
+
+    def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
+            headers = filter_cookies(html.policy, consent.allowed, list(headers))
+        self.headers = headers
+        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) else None
