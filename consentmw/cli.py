@@ -1,13 +1,54 @@
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
+import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib import resources
 
-from consentmw.demo import register as register_demo_command
-from consentmw.core.errors import ConfigError
+from consentmw.core.errors import ConfigError, PolicyError
 from consentmw.core.policy import load_policy, preset_names
 from consentmw.core.store.cli import register as register_store_commands
+from consentmw.demo import register as register_demo_command
+
+# Shown under every command's --help: what a site owner types, not what argparse can parse.
+EXAMPLES = {
+    "init": """\
+  consentmw init                          # policy.json from the default preset
+  consentmw init --preset kakao-enterprise -o consent-policy.json""",
+    "validate": """\
+  consentmw validate policy.json
+  consentmw validate policy.json kakao-enterprise   # files and preset names, all at once""",
+    "presets": "  consentmw presets",
+    "trackers": """\
+  consentmw trackers                      # every tracker consentmw recognises
+  consentmw trackers --json""",
+    "migrate": """\
+  consentmw migrate --store sqlite:///consent.db
+  consentmw migrate --store postgresql://consentmw@db.internal/consent""",
+    "log": """\
+  consentmw log export -o consent-2026.csv
+  consentmw log stats --since 2026-01-01""",
+    "log export": """\
+  consentmw log export --since 2026-01-01 --format jsonl -o proof.jsonl
+  consentmw log export | head -5""",
+    "log show": "  consentmw log show 3f2a9c0e-...        # the id is in GET /_consent",
+    "log stats": """\
+  consentmw log stats
+  consentmw log stats --since 2026-11-01 --latest""",
+    "log prune": """\
+  consentmw log prune --older-than 1095 --dry-run
+  consentmw log prune --older-than 1095""",
+    "log import": """\
+  consentmw log export --store sqlite:///consent.db -o all.csv
+  consentmw log import all.csv --store postgresql://consentmw@db.internal/consent""",
+    "demo": """\
+  consentmw demo                          # the FastAPI example on http://127.0.0.1:8000
+  consentmw demo --site django --port 8001""",
+}
 
 
 def validate(args: argparse.Namespace) -> int:
@@ -15,9 +56,15 @@ def validate(args: argparse.Namespace) -> int:
     for source in args.policy:
         try:
             policy = load_policy(source)
-        except ConfigError as exc:
-            print(f"{source}: invalid: {exc}", file=sys.stderr)
+        except PolicyError as exc:
             status = 1
+            count = len(exc.problems)
+            print(f"{source}: invalid, {count} problem{'s' if count > 1 else ''}:", file=sys.stderr)
+            for where, what in exc.problems:
+                print(f"  {where}: {what}", file=sys.stderr)
+        except ConfigError as exc:
+            status = 1
+            print(f"{source}: invalid: {exc}", file=sys.stderr)
         else:
             print(f"{source}: valid (version {policy.version}, categories: {', '.join(c.id for c in policy.categories)})")
     return status
@@ -28,19 +75,85 @@ def presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def trackers(args: argparse.Namespace) -> int:
+    from consentmw.core.trackers import catalog
+
+    rows = [{"id": t.id, "category": t.category, "name": t.name, "vendor": t.vendor} for t in catalog()]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        width = max(len(r["id"]) for r in rows)
+        for r in rows:
+            print(f"{r['id']:<{width}}  {r['category']:<12}  {r['name']}")
+    return 0
+
+
+def init(args: argparse.Namespace) -> int:
+    data = json.loads(resources.files("consentmw.core").joinpath("presets", f"{args.preset}.json").read_text("utf-8"))
+    # A policy of the site's own: a fresh version, so consent given under the preset is asked again.
+    data["id"] = "my-site"
+    data["version"] = datetime.date.today().isoformat()
+    if os.path.exists(args.output) and not args.force:
+        print(f"consentmw init: {args.output} exists; pass --force to replace it", file=sys.stderr)
+        return 1
+    load_policy(data)
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    print(f"wrote {args.output} (from the {args.preset!r} preset); edit it, then: consentmw validate {args.output}")
+    print("a new secret key for the middleware; keep it out of the code, the same on every server:")
+    print(f"export CONSENTMW_SECRET_KEY='{secrets.token_urlsafe(32)}'")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="consentmw", description="Cookie and tracking consent for ASGI sites.")
+    parser = argparse.ArgumentParser(
+        prog="consentmw",
+        description="Cookie and tracking consent for Python web sites.",
+        epilog="examples:\n  consentmw init\n  consentmw validate policy.json\n  consentmw demo\n\n"
+        "Every command has its own --help with examples.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("validate", help="check policy files (or preset names) against the policy schema")
+    p = commands.add_parser("init", help="write a starter policy from a preset and print a new secret key")
+    p.add_argument("--preset", default="default", choices=preset_names(), help="the preset to start from (default: default)")
+    p.add_argument("-o", "--output", default="policy.json", help="where to write the policy (default: policy.json)")
+    p.add_argument("--force", action="store_true", help="replace the file if it exists")
+    p.set_defaults(func=init)
+    p = commands.add_parser("validate", help="check policy files (or preset names); every problem, with its JSON path")
     p.add_argument("policy", nargs="+", help="a policy JSON file or a preset name")
     p.set_defaults(func=validate)
     p = commands.add_parser("presets", help="list the policy presets shipped with consentmw")
     p.set_defaults(func=presets)
+    p = commands.add_parser("trackers", help="list the trackers consentmw recognises (ids for a policy's services)")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.set_defaults(func=trackers)
     register_store_commands(commands)
     register_demo_command(commands)
+    for name, sub in subcommands(parser):
+        sub.formatter_class = argparse.RawDescriptionHelpFormatter
+        sub.epilog = "examples:\n" + EXAMPLES[name]
     return parser
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every subcommand parser, nested ones too, by its full name ("log export")."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                full = f"{prefix}{name}"
+                yield full, sub
+                yield from subcommands(sub, full + " ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        status = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`consentmw log export | head -1`): stop quietly. Python would
+        # flush stdout again at exit and print a traceback, so point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    return status

@@ -94,8 +94,8 @@ def test_catalog_covers_the_issue_list_with_default_categories() -> None:
     assert defaults["naver-analytics"] == defaults["hotjar"] == defaults["microsoft-clarity"] == "analytics"
 
 
-def policy_with(categories: list[dict[str, Any]]) -> Any:
-    return load_policy({"version": "1", "categories": [{"id": "necessary", "required": True, "name": {"en": "Necessary"}}, *categories]})
+def policy_with(categories: list[dict[str, Any]], **extra: Any) -> Any:
+    return load_policy({"version": "1", "categories": [{"id": "necessary", "required": True, "name": {"en": "Necessary"}}, *categories], **extra})
 
 
 def test_policy_placement_moves_a_tracker_to_its_category() -> None:
@@ -103,7 +103,8 @@ def test_policy_placement_moves_a_tracker_to_its_category() -> None:
         [
             {"id": "analytics", "name": {"en": "Stats"}},
             {"id": "marketing", "name": {"en": "Ads"}, "services": [{"id": "google-tag-manager"}]},
-        ]
+        ],
+        google_consent_mode={"signals": {"ad_storage": "marketing"}},
     )
     rules = TrackerRules(policy)
     found = rules.match_src(b"https://www.googletagmanager.com/gtm.js?id=GTM-1")
@@ -143,9 +144,8 @@ def test_policy_match_extends_a_catalog_tracker() -> None:
 
 
 def test_a_broken_match_pattern_names_its_json_path() -> None:
-    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "x", "match": {"inline": ["ok", "(unclosed"]}}]}])
     with pytest.raises(PolicyError) as info:
-        TrackerRules(policy)
+        policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "x", "match": {"inline": ["ok", "(unclosed"]}}]}])
     assert info.value.path == "$.categories[1].services[0].match.inline[1]"
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from consentmw.core.cookie import ConsentCodec, Decision, cookie_values
+from consentmw.core.errors import UnknownCategory
 from consentmw.core.policy import Policy
 
 # A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
@@ -75,10 +76,15 @@ class Consent:
         self._resolved = True
 
     def allows(self, category: str) -> bool:
+        """Whether the visitor allows ``category`` (a category id or alias, any case); a name the
+        policy does not know raises UnknownCategory (a ValueError)."""
         if not self._resolved:
             self._resolve()
-        resolved = self._reader.policy.category_for(category)
-        return resolved is not None and resolved in self._allowed
+        policy = self._reader.policy
+        resolved = policy.category_for(category)
+        if resolved is None:
+            raise UnknownCategory(category, list(policy.by_id), sorted(a for a, c in policy.aliases.items() if a != c))
+        return resolved in self._allowed
 
     @property
     def allowed(self) -> frozenset[str]:

@@ -1,12 +1,83 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
-from consentmw.core.policy import Policy
+from consentmw.core.policy_checks import did_you_mean
+
+if TYPE_CHECKING:
+    from consentmw.core.policy import Policy
 
 
 V2_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
+AD_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization")
+# The signals a Google service reads: they follow the category that holds it, whatever its name.
+SERVICE_SIGNALS = {
+    "google-analytics": ("analytics_storage",),
+    "google-ads": AD_SIGNALS,
+    "doubleclick": AD_SIGNALS,
+    "google-adsense": AD_SIGNALS,
+}
+# A signal no service places follows the category of the usual name (or an alias of it).
+SIGNALS_BY_NAME = {"ad_storage": "advertising", "ad_user_data": "advertising", "ad_personalization": "advertising", "analytics_storage": "analytics"}
+
+
+def is_google_service(service_id: str) -> bool:
+    return service_id.startswith(("google-", "gtag", "doubleclick"))
+
+
+def derive_signals(policy: Policy, explicit: Mapping[str, str], check_coverage: bool = True) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Which category each Consent Mode signal follows, and the problems found on the way: a
+    signal two categories' services both need, a target that is no category, and a Google
+    service in a category no signal follows (its tags would see every signal denied forever)."""
+    problems: list[tuple[str, str]] = []
+    placed: dict[str, str] = {}
+    clashed: set[tuple[int, int]] = set()
+    for ci, category in enumerate(policy.categories):
+        for si, service in enumerate(category.services):
+            needs = [s for s in SERVICE_SIGNALS.get(service["id"], ()) if s not in explicit]
+            clash = sorted({placed[s] for s in needs if placed.get(s, category.id) != category.id})
+            if clash:
+                clashed.add((ci, si))
+                problems.append(
+                    (
+                        f"$.categories[{ci}].services[{si}].id",
+                        f"{service['id']} needs the Consent Mode signals {', '.join(needs)}, which already follow "
+                        f"category {clash[0]!r}: a signal follows one category, so put these Google services in one "
+                        "category or name the category in google_consent_mode.signals",
+                    )
+                )
+            for signal in needs:
+                placed.setdefault(signal, category.id)
+    signals: dict[str, str] = {}
+    for signal, name in SIGNALS_BY_NAME.items():
+        target = placed.get(signal) or policy.category_for(name)
+        if target is not None:
+            signals[signal] = target
+    for signal, target in explicit.items():
+        if target not in policy.by_id:
+            where = f"$.google_consent_mode.signals.{signal}"
+            problems.append((where, f"{target!r} is not a category of this policy{did_you_mean(target, policy.by_id)}"))
+            continue
+        signals[signal] = target
+    if check_coverage:
+        followed = set(signals.values())
+        for ci, category in enumerate(policy.categories):
+            if category.required or category.id in followed:
+                continue
+            for si, service in enumerate(category.services):
+                if is_google_service(service["id"]) and (ci, si) not in clashed:
+                    problems.append(
+                        (
+                            f"$.categories[{ci}].services[{si}].id",
+                            f"{service['id']} is a Google service in category {category.id!r}, which no Consent Mode "
+                            "signal follows: its tags would read every signal as denied even after a visitor allows "
+                            f"{category.id!r}. Name the category in google_consent_mode.signals "
+                            "(analytics_storage, ad_storage, ...)",
+                        )
+                    )
+    return signals, problems
 
 
 class ConsentModeDefaults:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 
 class ConfigError(ValueError):
@@ -8,11 +9,25 @@ class ConfigError(ValueError):
 
 
 class PolicyError(ConfigError):
-    """The policy does not validate; ``path`` is the JSON path of the first problem."""
+    """The policy does not validate. ``problems`` lists every problem found as (JSON path,
+    message), one per line of the error's text; ``path`` is the first one's."""
 
-    def __init__(self, message: str, path: str = "$") -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
+    def __init__(self, message: str, path: str = "$", *, problems: Sequence[tuple[str, str]] = ()) -> None:
+        self.problems: list[tuple[str, str]] = list(problems) or [(path, message)]
+        self.path = self.problems[0][0]
+        super().__init__("\n".join(f"{where}: {what}" for where, what in self.problems))
+
+
+class UnknownCategory(ValueError):
+    """``Consent.allows()`` was asked about a name that is neither a category of the policy nor
+    an alias of one: a typo in code would otherwise read as a refusal forever."""
+
+    def __init__(self, name: str, categories: Sequence[str], aliases: Sequence[str]) -> None:
+        super().__init__(
+            f"{name!r} is not a category of this policy; its categories: {', '.join(categories)}"
+            + (f"; aliases: {', '.join(aliases)}" if aliases else "")
+        )
+        self.name = name
 
 
 class ErrorCode(enum.Enum):

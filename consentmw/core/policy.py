@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -13,6 +13,9 @@ from typing import Any
 
 import jsonschema
 
+from consentmw.core import policy_checks
+from consentmw.core.policy_checks import did_you_mean
+from consentmw.core.consentmode import derive_signals, is_google_service
 from consentmw.core.errors import PolicyError
 
 # Other consent tools' category names, mapped onto the usual category ids; entries whose target the
@@ -62,6 +65,16 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
 
+def schema_problem(error: jsonschema.ValidationError) -> tuple[str, str]:
+    path = json_path(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        # Name each unknown key with the closest known one: "catgories" is a typo, not a new field.
+        known = error.schema.get("properties", {})
+        unknown = [k for k in error.instance if k not in known]
+        return path, "; ".join(f"unknown field {k!r}{did_you_mean(k, known)}" for k in unknown)
+    return path, error.message
+
+
 def json_path(parts: Any) -> str:
     path = "$"
     for part in parts:
@@ -92,10 +105,11 @@ class Policy:
     """A validated policy: categories, texts and the lookups the middleware needs, built once."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-        if errors:
-            best = jsonschema.exceptions.best_match(errors)
-            raise PolicyError(best.message, json_path(best.absolute_path))
+        schema_errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+        if schema_errors:
+            # The checks below read the policy's structure: they run only on one the schema accepts.
+            raise PolicyError("", problems=[schema_problem(e) for e in schema_errors])
+        problems: list[tuple[str, str]] = []
         self.data: dict[str, Any] = json.loads(json.dumps(data))
         self.id: str | None = data.get("id")
         self.version: str = data["version"]
@@ -109,11 +123,12 @@ class Policy:
         seen: set[str] = set()
         for i, raw in enumerate(data["categories"]):
             if raw["id"] in seen:
-                raise PolicyError(f"category id {raw['id']!r} is declared twice", f"$.categories[{i}].id")
+                problems.append((f"$.categories[{i}].id", f"category id {raw['id']!r} is declared twice"))
+                continue
             seen.add(raw["id"])
             required = raw.get("required", False)
             if required and raw.get("gpc", False):
-                raise PolicyError("a required category cannot be refused by GPC", f"$.categories[{i}].gpc")
+                problems.append((f"$.categories[{i}].gpc", "a required category cannot be refused by GPC"))
             rules = []
             for rule in raw.get("cookies", ()):
                 if isinstance(rule, str):
@@ -137,47 +152,48 @@ class Policy:
         self.optional: tuple[str, ...] = tuple(c.id for c in categories if not c.required)
         self.required: frozenset[str] = frozenset(c.id for c in categories if c.required)
         self.gpc_refuses: frozenset[str] = frozenset(c.id for c in categories if c.gpc)
-        self.aliases: dict[str, str] = self._aliases(data.get("aliases", {}))
+        self.aliases: dict[str, str] = self._aliases(data.get("aliases", {}), problems)
         self.texts: dict[str, dict[str, str]] = {**default_texts(), **data.get("texts", {})}
-        self.consent_mode: dict[str, Any] = self._consent_mode(data.get("google_consent_mode"))
+        self.consent_mode: dict[str, Any] = self._consent_mode(data.get("google_consent_mode"), problems)
         self.browser_guides: tuple[str, ...] = tuple(data.get("browser_guides", ()))
+        problems += policy_checks.check(self.data)
+        if problems:
+            raise PolicyError("", problems=problems)
         # Binds consent cookies to this exact policy: a new version or category set asks again.
         fingerprint = json.dumps([self.version, [(c.id, c.required) for c in categories]])
         self.version_tag: str = hashlib.sha256(fingerprint.encode()).hexdigest()[:6]
         self._cookie_re, self._cookie_groups = self._cookie_matcher()
 
-    def _aliases(self, extra: Mapping[str, str]) -> dict[str, str]:
+    def _aliases(self, extra: Mapping[str, str], problems: list[tuple[str, str]]) -> dict[str, str]:
         first_required = next((c.id for c in self.categories if c.required), None)
         aliases: dict[str, str] = {}
         for name, target in DEFAULT_ALIASES.items():
             target = first_required if target == "required" else target
             if target in self.by_id:
                 aliases[name] = target
+        given: dict[str, str] = {}
         for name, target in extra.items():
+            where = f"$.aliases.{name}"
             if target not in self.by_id:
-                raise PolicyError(f"alias target {target!r} is not a category of this policy", f"$.aliases.{name}")
+                problems.append((where, f"alias target {target!r} is not a category of this policy{did_you_mean(target, self.by_id)}"))
+            elif name.lower() in given:
+                problems.append((where, f"alias {name!r} is given twice (names are case-insensitive): also as {given[name.lower()]!r}"))
+            elif name.lower() in self.by_id and target != name.lower():
+                problems.append((where, f"alias {name!r} would hide the category {name.lower()!r}: pick another name"))
+            given.setdefault(name.lower(), name)
             aliases[name.lower()] = target
         for c in self.categories:
             aliases[c.id] = c.id
         return aliases
 
-    def _consent_mode(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _consent_mode(self, raw: Mapping[str, Any] | None, problems: list[tuple[str, str]]) -> dict[str, Any]:
         raw = dict(raw or {})
         services = {s["id"] for c in self.categories for s in c.services}
-        uses_google = any(s.startswith(("google-", "gtag", "doubleclick")) for s in services)
-        signals = {
-            "ad_storage": "advertising",
-            "ad_user_data": "advertising",
-            "ad_personalization": "advertising",
-            "analytics_storage": "analytics",
-        }
-        signals = {k: v for k, v in signals.items() if v in self.by_id}
-        for key, target in raw.get("signals", {}).items():
-            if target not in self.by_id:
-                raise PolicyError(f"{target!r} is not a category of this policy", f"$.google_consent_mode.signals.{key}")
-            signals[key] = target
+        enabled = raw.get("enabled", any(is_google_service(s) for s in services))
+        signals, signal_problems = derive_signals(self, raw.get("signals", {}), check_coverage=enabled)
+        problems += signal_problems
         return {
-            "enabled": raw.get("enabled", uses_google),
+            "enabled": enabled,
             "wait_for_update": raw.get("wait_for_update", 500),
             "region": raw.get("region", []),
             "signals": signals,
