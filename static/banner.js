@@ -17,7 +17,7 @@
   const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
   const local = (text) => (text && (text[lang] || text[policy.language])) || "";
   const t = (key) => local(policy.texts[key]);
-  // No prototype: "constructor" is no category
+  // no prototype
   const bare = (o) => Object.setPrototypeOf(o || {}, null);
   const call = (path, init) =>
     fetch(prefix + path, { credentials: "same-origin", headers: { Accept: "application/json", "Content-Type": "application/json" }, ...init })
@@ -29,7 +29,7 @@
     const data = node.dataset;
     if (data.consentmwCategory) return data.consentmwCategory.split(" ");
     const onetrust = /optanon-category-([\w-]+)/.exec(node.className);
-    const raw = data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name;
+    const raw = (data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name || "").replace("!", "");
     const found = raw ? raw.split(",").map((name) => names[name.trim().toLowerCase()]) : [];
     return found.length && found.every(Boolean) ? found : null;
   }
@@ -38,8 +38,9 @@
     running = running.then(async () => {
       for (const node of d.querySelectorAll(INERT)) {
         const cats = categoriesOf(node);
-        if (!cats || !cats.every((c) => state.choices[c])) continue;
         const data = node.dataset;
+        // "!x" (vanilla-cookieconsent): runs when x is refused
+        if (!cats || (/^!/.test(data.service || data.category) ? !state.decided || cats.some((c) => state.choices[c]) : !cats.every((c) => state.choices[c]))) continue;
         const src = data.consentmwSrc || data.src || data.cookieblockSrc;
         if (node.localName !== "script") {
           if (data.consentmwSrcset && !node.hasAttribute("srcset")) node.srcset = data.consentmwSrcset;

@@ -366,7 +366,7 @@ class ConsentAPI:
             )
         )
         refused = set(self.policy.optional) - allowed
-        cookies += expire_headers(self.policy, request_cookies(request.headers), refused, secure)
+        cookies += expire_headers(self.policy, request_cookies(request.headers), refused, secure, request.host)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
     def stale_consent_cookies(self, request: Request, secure: bool) -> list[bytes]:
