@@ -74,6 +74,16 @@ def read_limited(environ: Environ, limit: int) -> bytes:
     return b""
 
 
+def decoded_path(path: str) -> str:
+    """The path as the browser's URL says it: a WSGI server gives its bytes as latin-1 (PEP 3333),
+    and a page at /café would otherwise send the no-JS form back to /caf%C3%83%C2%A9. Bytes that are
+    not UTF-8 become U+FFFD, as ASGI servers decode them."""
+    try:
+        return path.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # not what PEP 3333 says, but already text
+        return path
+
+
 def status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"
@@ -107,7 +117,7 @@ class Responder:
         key = self.core.csp_nonce_key
         request = PageRequest(
             environ.get("REQUEST_METHOD", "GET"),
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""),
+            decoded_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
             environ.get("QUERY_STRING", ""),
             lambda: environ.get(key),
         )

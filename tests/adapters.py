@@ -3,7 +3,9 @@ routes in Starlette (ASGI middleware), a plain WSGI app (WSGI middleware) and Dj
 middleware, through Django's WSGI handler and through its ASGI handler).
 
 Routes: ``/`` the visitor's consent as JSON, ``/cookies?name=...`` sets those cookies, ``/page``
-an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks.
+an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks,
+``/raw-cookies?name=...`` sets cookies as a plain header the app writes itself (not through its
+framework's cookie API), ``/café`` the page at a path that is not ASCII.
 """
 
 from __future__ import annotations
@@ -56,10 +58,17 @@ def starlette_app(options: dict[str, Any]) -> Any:
             response.set_cookie(name, "v")
         return response
 
+    async def raw_cookies(request: Request) -> JSONResponse:
+        response = JSONResponse({})
+        response.raw_headers += [(b"set-cookie", f"{name}=v; Path=/".encode()) for name in request.query_params.getlist("name")]
+        return response
+
     routes = [
         Route("/", whoami),
         Route("/cookies", cookies),
+        Route("/raw-cookies", raw_cookies),
         Route("/page", lambda request: HTMLResponse(PAGE)),
+        Route("/café", lambda request: HTMLResponse(PAGE)),
         Route("/stream", lambda request: StreamingResponse(chunks(), media_type="text/html; charset=utf-8")),
     ]
     return ConsentMiddleware(Starlette(routes=routes), **options)
@@ -77,7 +86,11 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any
         names = parse_qs(environ.get("QUERY_STRING", "")).get("name", [])
         start_response("200 OK", [("Content-Type", "text/plain"), *(("Set-Cookie", f"{n}=v; Path=/") for n in names)])
         return [b"cookies"]
-    if path == "/page":
+    if path == "/raw-cookies":
+        names = parse_qs(environ.get("QUERY_STRING", "")).get("name", [])
+        start_response("200 OK", [("Content-Type", "application/json"), *(("Set-Cookie", f"{n}=v; Path=/") for n in names)])
+        return [b"{}"]
+    if path in ("/page", "/café".encode().decode("latin-1")):  # PEP 3333: the path's bytes as latin-1
         body = PAGE.encode()
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
@@ -106,11 +119,19 @@ def django_urls() -> Any:
             response.set_cookie(name, "v")
         return response
 
+    def raw_cookies(request: Any) -> JsonResponse:
+        response = JsonResponse({})
+        for name in request.GET.getlist("name"):
+            response["Set-Cookie"] = f"{name}=v; Path=/"  # Django keeps one value per header name
+        return response
+
     urls = types.ModuleType("consentmw_contract_urls")
     urls.urlpatterns = [  # type: ignore[attr-defined]
         path("", whoami),
         path("cookies", cookies),
+        path("raw-cookies", raw_cookies),
         path("page", lambda request: HttpResponse(PAGE)),
+        path("café", lambda request: HttpResponse(PAGE)),
         path("stream", lambda request: StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")),
     ]
     return urls
@@ -129,6 +150,16 @@ def django_settings(options: dict[str, Any], **more: Any) -> Iterator[None]:
     configured = {key.upper(): value for key, value in options.items()}
     with override_settings(ROOT_URLCONF=django_urls(), MIDDLEWARE=DJANGO_MIDDLEWARE, CONSENTMW=configured, DEBUG=False, **more):
         yield
+
+
+def as_servers_do(app: Any) -> Any:
+    """The WSGI app with PATH_INFO as WSGI servers give it (PEP 3333: the path's bytes read as
+    latin-1); httpx's WSGITransport gives the decoded text instead."""
+
+    def pep3333(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        return app({**environ, "PATH_INFO": environ["PATH_INFO"].encode("utf-8").decode("latin-1")}, start_response)
+
+    return pep3333
 
 
 class SyncASGIClient:
@@ -168,14 +199,14 @@ def client_for(adapter: str, options: dict[str, Any]) -> Iterator[httpx.Client]:
             yield client
     elif adapter == "wsgi":
         middleware = consentmw_wsgi.ConsentMiddleware(wsgi_app, **options)
-        with httpx.Client(transport=httpx.WSGITransport(middleware), base_url=BASE_URL, headers=headers) as client:
+        with httpx.Client(transport=httpx.WSGITransport(as_servers_do(middleware)), base_url=BASE_URL, headers=headers) as client:
             yield client
         middleware.close()
     elif adapter == "django-wsgi":
         with django_settings(options):
             from django.core.wsgi import get_wsgi_application
 
-            with httpx.Client(transport=httpx.WSGITransport(get_wsgi_application()), base_url=BASE_URL, headers=headers) as client:
+            with httpx.Client(transport=httpx.WSGITransport(as_servers_do(get_wsgi_application())), base_url=BASE_URL, headers=headers) as client:
                 yield client
     elif adapter == "django-asgi":
         with django_settings(options):

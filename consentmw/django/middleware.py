@@ -50,7 +50,7 @@ class ConsentMiddleware:
             return django_response(core.respond_sync(api_request(request, core)))
         consent = self.attach(request)
         response = self.get_response(request)
-        if consent is not None and (response.cookies or html_verdict(response.get("Content-Type", "").encode("latin-1"))):
+        if consent is not None and needs_filtering(response):
             if (page := self.filtered(request, consent, response)) is not None:
                 if response.is_async:
                     # Django consumes an async iterator on the sync path itself; nothing to peek at here.
@@ -70,7 +70,7 @@ class ConsentMiddleware:
             return django_response(await core.api.respond(api_request(request, core)))
         consent = self.attach(request)
         response = await self.get_response(request)
-        if consent is not None and (response.cookies or html_verdict(response.get("Content-Type", "").encode("latin-1"))):
+        if consent is not None and needs_filtering(response):
             if (page := self.filtered(request, consent, response)) is not None:
                 if response.is_async:
                     chunks = aiter(response.streaming_content)
@@ -128,6 +128,12 @@ class ConsentMiddleware:
             apply_headers(response, page_headers)
             return None
         return page
+
+
+def needs_filtering(response: HttpResponseBase) -> bool:
+    """Whether a response sets cookies (through response.cookies, or a Set-Cookie header the app
+    wrote itself: Django sends both) or may be HTML."""
+    return bool(response.cookies) or "Set-Cookie" in response.headers or html_verdict(response.get("Content-Type", "").encode("latin-1"))
 
 
 def api_request(request: HttpRequest, core: ConsentCore) -> Request:
