@@ -95,7 +95,7 @@ class Responder:
     """Per response: filters the headers the app passes to start_response; an HTML page's headers
     wait for its first body chunk (PageStream), and its body goes through the page stream."""
 
-    __slots__ = ("core", "consent", "environ", "server_start", "page", "status", "exc_info", "started")
+    __slots__ = ("core", "consent", "environ", "server_start", "page", "status", "exc_info", "started", "written")
 
     def __init__(self, core: ConsentCore, consent: Consent, environ: Environ, server_start: StartResponse) -> None:
         self.core = core
@@ -106,6 +106,7 @@ class Responder:
         self.status = ""
         self.exc_info: Any = None
         self.started = False
+        self.written: list[bytes] = []  # what the app gave the legacy write() callable, for the page
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
         self.started = True
@@ -126,11 +127,18 @@ class Responder:
         if self.page is None:
             return self.server_start(status, native(result.headers), exc_info)
         self.status, self.exc_info = status, exc_info
-        return self.write_refused
+        return self.written.append  # PEP 3333's legacy write(): the page goes through the rewriting too
 
-    @staticmethod
-    def write_refused(data: bytes) -> None:
-        raise RuntimeError("consentmw rewrites HTML from the app's iterable; the legacy write() callable is not supported for HTML pages")
+    def with_written(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """The app's chunks, each after what it wrote while producing it."""
+        written = self.written
+        for chunk in chunks:
+            if written:
+                yield b"".join(written)
+                written.clear()
+            yield chunk
+        if written:
+            yield b"".join(written)
 
     def body(self, app_iter: Iterable[bytes]) -> Iterable[bytes]:
         chunks = iter(app_iter)
@@ -143,8 +151,13 @@ class Responder:
         if page is None:
             return ClosingIterable(itertools.chain((first,), chunks), app_iter)
         declared = next((v for k, v in page.headers if k.lower() == b"content-length"), None)
+        written = self.written
         # The whole body in one chunk (what Flask and most frameworks send): Content-Length can be set.
         whole = isinstance(app_iter, (list, tuple)) and len(app_iter) <= 1
+        if written:
+            first = b"".join(written) + first
+            written.clear()
+            chunks = self.with_written(chunks)
         whole = whole or (declared is not None and declared.isdigit() and int(declared) == len(first))
         headers, out = page.first(first, not whole)
         self.server_start(self.status, native(headers), self.exc_info)

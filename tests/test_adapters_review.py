@@ -4,14 +4,17 @@ trying them the way a hostile visitor or an unusual app would; each runs against
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from consentmw.core.store import MemoryStore
-from tests.adapters import ADAPTERS, client_for
+from consentmw.wsgi import ConsentMiddleware
+from tests.adapters import ADAPTERS, PAGE, client_for
 from tests.conftest import SECRET
+from tests.corpus.pages import live_trackers
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 
@@ -39,3 +42,39 @@ def test_the_no_javascript_form_on_a_page_at_a_non_ascii_path_returns_to_that_pa
     assert next_url == "/caf%C3%A9"
     r = site.post("/_consent", data={"accept": "necessary", "next": next_url})
     assert (r.status_code, r.headers["location"]) == (303, "/caf%C3%A9")
+
+
+def wsgi_get(app: Callable[..., Any]) -> tuple[str, dict[str, str], bytes]:
+    """One GET through consentmw.wsgi, called as a WSGI server calls an app."""
+    got: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+        got["status"], got["headers"] = status, {k.lower(): v for k, v in headers}
+        return lambda data: pytest.fail("the server's write() was used for a page consentmw holds")
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    result = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())(environ, start_response)
+    try:
+        body = b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+    return got["status"], got["headers"], body
+
+
+@pytest.mark.parametrize("returned", [[], [b"!--></p></body></html>"]], ids=["all-written", "written-then-returned"])
+def test_a_wsgi_app_that_writes_its_page_through_write_gets_it_rewritten(returned: list[bytes]) -> None:
+    # PEP 3333's legacy write() callable: legal, and once a 500 for every page.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        data = PAGE.encode()
+        write(data[:100])
+        write(data[100:])
+        return [b"<p><!--" + chunk for chunk in returned]
+
+    status, headers, body = wsgi_get(app)
+    assert status == "200 OK"
+    assert live_trackers(body.decode()) == set()
+    assert b"/_consent/banner.js?v=" in body
+    assert all(b"<p><!--" + chunk in body for chunk in returned)  # what came after the writes, after them
+    if "content-length" in headers:
+        assert int(headers["content-length"]) == len(body)
