@@ -31,11 +31,14 @@ class ConsentMiddleware:
         self.core = core = ConsentCore(**options)
         self.policy = core.policy
         self.store = core.store
+        # PATH_INFO holds the path's bytes as latin-1 (PEP 3333): a prefix that is not ASCII is found
+        # there in that form.
+        self.raw_prefix = core.prefix.encode("utf-8").decode("latin-1")
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         core = self.core
         path = environ.get("PATH_INFO", "")
-        if core.prefix in path and core.is_api(path):
+        if self.raw_prefix in path and core.is_api(decoded_path(path)):
             return self.answer(environ, start_response)
         consent = core.consent(consent_headers(environ))
         app_environ = {**environ, ENVIRON_KEY: consent}  # a copy: the server's environ stays as it was
@@ -49,7 +52,8 @@ class ConsentMiddleware:
         body = b""
         if environ.get("REQUEST_METHOD") == "POST":
             body = read_limited(environ, self.core.max_body_size)
-        request = environ_request(environ, path=environ.get("PATH_INFO", ""), body=body, scheme=environ.get("wsgi.url_scheme", "http"))
+        request = environ_request(environ, path=decoded_path(environ.get("PATH_INFO", "")), body=body, scheme=environ.get("wsgi.url_scheme", "http"))
+        request.root_path = decoded_path(request.root_path)
         response = self.core.respond_sync(request)
         start_response(status_line(response.status), [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers])
         return [response.body]

@@ -44,6 +44,16 @@ def test_the_no_javascript_form_on_a_page_at_a_non_ascii_path_returns_to_that_pa
     assert (r.status_code, r.headers["location"]) == (303, "/caf%C3%A9")
 
 
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_a_prefix_that_is_not_ascii_is_answered_on_every_adapter(adapter: str) -> None:
+    with client_for(adapter, {"secret_key": SECRET, "store": MemoryStore(), "prefix": "/동의"}) as site:
+        assert "/동의/banner.js?v=" in site.get("/page").text
+        assert site.get("/동의/policy").status_code == 200
+        r = site.post("/동의", data={"accept": "all", "next": "/page"})
+        assert (r.status_code, r.headers["location"]) == (303, "/page")
+        assert site.get("/").json()["analytics"] is True
+
+
 def wsgi_get(app: Callable[..., Any]) -> tuple[str, dict[str, str], bytes]:
     """One GET through consentmw.wsgi, called as a WSGI server calls an app."""
     got: dict[str, Any] = {}
