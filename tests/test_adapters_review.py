@@ -88,3 +88,18 @@ def test_a_wsgi_app_that_writes_its_page_through_write_gets_it_rewritten(returne
     assert all(b"<p><!--" + chunk in body for chunk in returned)  # what came after the writes, after them
     if "content-length" in headers:
         assert int(headers["content-length"]) == len(body)
+
+
+@pytest.mark.parametrize("etag", ["abc", '"abc', "W/abc"])
+def test_an_unquoted_etag_is_not_sent_unchanged_across_consent_states(etag: str) -> None:
+    # Browsers send back whatever ETag they got; an app comparing it as a string would answer 304
+    # and the visitor who just withdrew consent would see the cached page with its trackers live.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        modified = ("Last-Modified", "Wed, 21 Oct 2015 07:28:00 GMT")
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("ETag", etag), modified])
+        return [PAGE.encode()]
+
+    status, headers, body = wsgi_get(app)
+    assert status == "200 OK" and b"/_consent/banner.js" in body
+    assert headers.get("etag") != etag
+    assert "last-modified" not in headers or headers["etag"].endswith('"')

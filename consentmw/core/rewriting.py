@@ -7,7 +7,8 @@
   well-formed, and no ``<noscript>``, which XML documents do not have.
 - Headers: Content-Length is fixed (one body message) or dropped (streamed), ``Vary: Cookie`` is
   merged in (and ``Sec-GPC`` when the policy honours it), a validator (ETag) gets the consent
-  variant appended so caches never mix variants up; without an ETag, Last-Modified is dropped
+  variant appended so caches never mix variants up (an unquoted one, which cannot carry it, is
+  dropped); without an ETag, Last-Modified is dropped
   (a date cannot tell the variants apart).
 
 Left alone: bodies with a Content-Encoding (put GZipMiddleware *outside* ConsentMiddleware so it
@@ -263,9 +264,15 @@ class PageStream:
         # The same URL now has one body per consent state: a validator must tell them apart.
         found = False
         for i, (key, value) in enumerate(headers):
-            if key.lower() == b"etag" and value.endswith(b'"'):
+            if key.lower() == b"etag":
+                if len(value) < 2 or not value.endswith(b'"') or value.find(b'"') == len(value) - 1:
+                    # Not a quoted tag ("abc", '"abc'): no variant can be written into it, and a
+                    # browser sends it back as it came. Dropped, so it cannot match another state's page.
+                    headers[i] = (b"", b"")
+                    continue
                 variant = hashlib.sha256(" ".join(sorted(allowed)).encode()).hexdigest()[:8].encode()
                 weak = value if value.startswith(b"W/") else b"W/" + value
                 headers[i] = (key, weak[:-1] + b"-" + variant + b'"')
                 found = True
+        headers[:] = [header for header in headers if header[0]]
         return found
