@@ -103,3 +103,20 @@ def test_an_unquoted_etag_is_not_sent_unchanged_across_consent_states(etag: str)
     assert status == "200 OK" and b"/_consent/banner.js" in body
     assert headers.get("etag") != etag
     assert "last-modified" not in headers or headers["etag"].endswith('"')
+
+
+@pytest.mark.parametrize(
+    "content_types",
+    [["text/plain", "text/html; charset=utf-8"], ["text/plain, text/html"], ["application/json, application/xhtml+xml"]],
+    ids=["two-headers", "one-list", "xhtml-last"],
+)
+def test_a_page_whose_content_type_ends_in_html_is_rewritten(content_types: list[str]) -> None:
+    # Browsers take the last type of a Content-Type list (Fetch: "extract a MIME type") and render
+    # HTML; read by its first type, the page went out with its trackers live.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", value) for value in content_types])
+        return [PAGE.encode()]
+
+    status, headers, body = wsgi_get(app)
+    assert live_trackers(body.decode()) == set()
+    assert b"/_consent/banner.js" in body

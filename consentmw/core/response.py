@@ -43,12 +43,22 @@ def html_verdict(content_type: bytes) -> bool:
     return html
 
 
-def is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+def media_type(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The media type a browser reads the body as, in lower case: of several Content-Type values
+    (repeated headers, or a list in one), the last that names one (Fetch's "extract a MIME type");
+    b"" when none does."""
+    found = b""
     for key, value in headers:
         if key.lower() == b"content-type":
-            essence = value.split(b";")[0].strip().lower()
-            return essence in (b"text/html", b"application/xhtml+xml")
-    return False
+            for item in value.split(b","):
+                essence = item.split(b";")[0].strip().lower()
+                if b"/" in essence and essence != b"*/*":  # Fetch skips "*/*" too
+                    found = essence
+    return found
+
+
+def is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    return media_type(headers) in (b"text/html", b"application/xhtml+xml")
 
 
 def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

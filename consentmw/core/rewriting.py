@@ -40,7 +40,7 @@ from urllib.parse import quote
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
-from consentmw.core.response import logger, merge_vary
+from consentmw.core.response import logger, media_type, merge_vary
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -137,7 +137,7 @@ class PageRewriting:
             # A byte range of the app's document: rewriting the slice would break what Content-Range
             # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
             return None
-        xml = False
+        xml = media_type(headers) == b"application/xhtml+xml"
         for key, value in headers:
             key = key.lower()
             if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
@@ -158,7 +158,6 @@ class PageRewriting:
             if key == b"content-type":
                 if WIDE_CHARSET.search(value):
                     return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-                xml = value.split(b";")[0].strip().lower() == b"application/xhtml+xml"
         return PageStream(self, request, allowed, status, headers, xml)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
