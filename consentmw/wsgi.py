@@ -99,7 +99,7 @@ class Responder:
     """Per response: filters the headers the app passes to start_response; an HTML page's headers
     wait for its first body chunk (PageStream), and its body goes through the page stream."""
 
-    __slots__ = ("core", "consent", "environ", "server_start", "page", "status", "exc_info", "started", "written")
+    __slots__ = ("core", "consent", "environ", "server_start", "page", "status", "exc_info", "started", "written", "released")
 
     def __init__(self, core: ConsentCore, consent: Consent, environ: Environ, server_start: StartResponse) -> None:
         self.core = core
@@ -111,12 +111,14 @@ class Responder:
         self.exc_info: Any = None
         self.started = False
         self.written: list[bytes] = []  # what the app gave the legacy write() callable, for the page
+        self.released = False  # a held page's headers have gone to the server
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
         self.started = True
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if not needs_filter(raw):
-            self.page = None
+            if exc_info is None or not self.released:
+                self.page = None
             return self.server_start(status, headers, exc_info)
         environ = self.environ
         key = self.core.csp_nonce_key
@@ -127,6 +129,11 @@ class Responder:
             lambda: environ.get(key),
         )
         result: ResponseFilter = self.core.filter_response(request, self.consent, int(status[:3]), raw, environ.get("SCRIPT_NAME", ""))
+        if exc_info is not None and self.released:
+            # An error once the page is under way: the server raises it again, as PEP 3333 asks (and
+            # a server that has not sent the page's headers yet takes these, still filtered; the
+            # body goes on through the page's stream, so no length).
+            return self.server_start(status, native([(k, v) for k, v in result.headers if k.lower() != b"content-length"]), exc_info)
         self.page = result.page
         if self.page is None:
             return self.server_start(status, native(result.headers), exc_info)
@@ -164,6 +171,7 @@ class Responder:
             chunks = self.with_written(chunks)
         whole = whole or (declared is not None and declared.isdigit() and int(declared) == len(first))
         headers, out = page.first(first, not whole)
+        self.released = True
         self.server_start(self.status, native(headers), self.exc_info)
         return ClosingIterable(iter([out]) if whole else rewritten(page, out, chunks), app_iter)
 

@@ -3,9 +3,12 @@ trying them the way a hostile visitor or an unusual app would; each runs against
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
+from wsgiref.handlers import SimpleHandler
 
 import httpx
 import pytest
@@ -120,3 +123,25 @@ def test_a_page_whose_content_type_ends_in_html_is_rewritten(content_types: list
     status, headers, body = wsgi_get(app)
     assert live_trackers(body.decode()) == set()
     assert b"/_consent/banner.js" in body
+
+
+def test_an_error_after_the_page_started_is_raised_to_the_server_as_pep_3333_says() -> None:
+    # start_response with exc_info once the headers are out must raise; swallowed, the error page
+    # was spliced into the page the visitor was already getting, under its 200.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        data = PAGE.encode()
+        yield data[:200]
+        try:
+            raise ValueError("the database went away")
+        except ValueError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/html")], sys.exc_info())
+            yield b"<p>error page</p>"
+
+    out, errors = io.BytesIO(), io.StringIO()
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "testserver", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1"}
+    handler = SimpleHandler(io.BytesIO(), out, errors, environ)
+    handler.run(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    assert out.getvalue().startswith(b"HTTP/1.0 200 OK")
+    assert b"error page" not in out.getvalue()
+    assert "the database went away" in errors.getvalue()  # the server logged what went wrong
