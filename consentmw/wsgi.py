@@ -16,7 +16,7 @@ from typing import Any
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, needs_filter, rewritten
-from consentmw.core.http import consent_headers, environ_request
+from consentmw.core.http import consent_headers, environ_request, request_host
 from consentmw.core.rewriting import PageRequest, PageStream
 
 Environ = dict[str, Any]
@@ -127,6 +127,7 @@ class Responder:
             decoded_path(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")),
             environ.get("QUERY_STRING", ""),
             lambda: environ.get(key),
+            request_host(environ),
         )
         result: ResponseFilter = self.core.filter_response(request, self.consent, int(status[:3]), raw, environ.get("SCRIPT_NAME", ""))
         if exc_info is not None and self.released:

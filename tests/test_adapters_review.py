@@ -145,3 +145,37 @@ def test_an_error_after_the_page_started_is_raised_to_the_server_as_pep_3333_say
     assert out.getvalue().startswith(b"HTTP/1.0 200 OK")
     assert b"error page" not in out.getvalue()
     assert "the database went away" in errors.getvalue()  # the server logged what went wrong
+
+
+UNKNOWN_TRACKER = '<html><head><script src="https://cdn.newtracker.example/t.js"></script></head><body>shop</body></html>'
+
+
+def left_live(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "left live" in r.getMessage()]
+
+
+def test_wsgi_names_an_unknown_third_party_script_left_live(caplog: pytest.LogCaptureFixture) -> None:
+    # Fail loudly: what consentmw cannot block, it names (page and host), on WSGI as on ASGI.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [UNKNOWN_TRACKER.encode()]
+
+    wsgi_get(app)
+    assert left_live(caplog) == [
+        "consentmw: left live: unknown third-party host cdn.newtracker.example on / (script https://cdn.newtracker.example/t.js); "
+        "declare it in the policy if it tracks"
+    ]
+
+
+def test_django_names_an_unknown_third_party_script_left_live(caplog: pytest.LogCaptureFixture) -> None:
+    from django.http import HttpResponse
+    from django.test import Client, override_settings
+    from django.urls import path
+
+    from tests.adapters import django_settings
+
+    urls = type(sys)("consentmw_review_urls")
+    urls.urlpatterns = [path("shop", lambda request: HttpResponse(UNKNOWN_TRACKER))]  # type: ignore[attr-defined]
+    with django_settings({"store": MemoryStore()}), override_settings(ROOT_URLCONF=urls):
+        assert Client().get("/shop").status_code == 200
+    assert [m.split(" (")[0] for m in left_live(caplog)] == ["consentmw: left live: unknown third-party host cdn.newtracker.example on /shop"]

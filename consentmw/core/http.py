@@ -103,6 +103,12 @@ def environ_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     return headers
 
 
+def request_host(environ: dict[str, Any]) -> str:
+    """The host a WSGI environ (or Django's request.META) was asked for, without port: what tells a
+    page's own tags from third parties (PageRequest.host)."""
+    return host_name(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
+
+
 def consent_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     """The two headers a visitor's consent is read from (Consent reads nothing else): cheaper than
     environ_headers on every request."""

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, arewritten, rewritten
-from consentmw.core.http import Request, Response, consent_headers, environ_request
+from consentmw.core.http import Request, Response, consent_headers, environ_request, request_host
 from consentmw.core.response import html_verdict
 from consentmw.core.rewriting import PageRequest, PageStream
 from consentmw.django.conf import get_core
@@ -116,6 +116,7 @@ class ConsentMiddleware:
             request.path,
             request.META.get("QUERY_STRING", ""),
             lambda: getattr(request, key, None),  # django-csp's request.csp_nonce
+            request_host(request.META),
         )
         result: ResponseFilter = core.filter_response(page_request, consent, response.status_code, headers, request.META.get("SCRIPT_NAME", ""))
         page = result.page
