@@ -71,7 +71,7 @@ def read_limited(environ: Environ, limit: int) -> bytes:
     length = environ.get("CONTENT_LENGTH") or ""
     # Without a Content-Length a WSGI server may block on read(): only servers that mark the
     # stream as terminated (wsgi.input_terminated) may be read to the end.
-    if length.isdigit():
+    if length.isascii() and length.isdigit():  # not "²", which isdigit() takes for a digit and int() refuses
         return stream.read(min(int(length), limit + 1))
     if environ.get("wsgi.input_terminated"):
         return stream.read(limit + 1)

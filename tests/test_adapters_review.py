@@ -3,6 +3,7 @@ trying them the way a hostile visitor or an unusual app would; each runs against
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import sys
@@ -179,3 +180,39 @@ def test_django_names_an_unknown_third_party_script_left_live(caplog: pytest.Log
     with django_settings({"store": MemoryStore()}), override_settings(ROOT_URLCONF=urls):
         assert Client().get("/shop").status_code == 200
     assert [m.split(" (")[0] for m in left_live(caplog)] == ["consentmw: left live: unknown third-party host cdn.newtracker.example on /shop"]
+
+
+@pytest.mark.parametrize("length", ["\u00b2", "\u00b9\u00b2", "-1", "1e3", " 5"])
+def test_a_content_length_that_is_not_a_number_gets_a_4xx_not_a_500(length: str) -> None:
+    # wsgiref passes the header as sent, read as latin-1: "Content-Length: \\xb2" is "²", which
+    # str.isdigit() takes for a digit and int() refuses.
+    body = b'{"accept":"all"}'
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/_consent", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": length, "HTTP_ORIGIN": "http://testserver",
+    }  # fmt: skip
+    out, errors = io.BytesIO(), io.StringIO()
+    store = MemoryStore()
+    SimpleHandler(io.BytesIO(body), out, errors, environ).run(ConsentMiddleware(lambda e, s: [], secret_key=SECRET, store=store))
+    status = int(out.getvalue().split(b" ", 2)[1])
+    assert 400 <= status < 500, out.getvalue()[:300]
+    assert errors.getvalue() == ""
+    assert store.records == []
+
+
+def test_asgi_answers_a_content_length_of_superscripts_with_a_4xx() -> None:
+    from consentmw import ConsentMiddleware as ASGIConsentMiddleware
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b'{"accept":"all"}', "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"), (b"content-type", b"application/json"), (b"content-length", b"\xb2")]
+    scope = {"type": "http", "method": "POST", "path": "/_consent", "raw_path": b"/_consent", "query_string": b"", "headers": headers, "root_path": ""}
+    middleware = ASGIConsentMiddleware(lambda s, r, se: None, secret_key=SECRET, store=MemoryStore())
+    asyncio.run(middleware(scope, receive, send))
+    assert 400 <= sent[0]["status"] < 500

@@ -240,7 +240,8 @@ class ConsentAPI:
             raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, content_type=media_type)
         limit = self.max_body_size
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        # isascii(): str.isdigit() takes "²" (a latin-1 byte a server may pass on) for a digit; int() does not.
+        if declared is not None and (not (declared.isascii() and declared.isdigit()) or int(declared) > limit):
             raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
         if request.body is None:
             raise ApiError(ErrorCode.MALFORMED_FORM if media_type != "application/json" else ErrorCode.MALFORMED_JSON, reason="client disconnected")
