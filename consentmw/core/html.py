@@ -22,6 +22,7 @@ import re
 from collections.abc import Collection
 from typing import NamedTuple
 
+from consentmw.core.catalog import hosts
 from consentmw.core.policy import Policy
 from consentmw.core.trackers import Tracker, TrackerRules, url_host
 
@@ -48,11 +49,15 @@ INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame)|link|h(?:ead|
 END = rb"[\t\n\f\r />]"
 COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash), comment, comment end (bang)
 # The data state and everything that needs no decision, in HTML content: text, tags that load
-# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>".
+# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>". The tags'
+# grammar here is the common subset of ATTRIBUTES (spaces between attributes, none around "=",
+# an end tag without quotes): where it matches, the tag ends where the standard ends it; a tag
+# it does not match goes to the attribute states.
+SIMPLE_ATTRIBUTES = rb"""(?:[\t\n\f\r /]++(?:[^\t\n\f\r />][^\t\n\f\r /=>]*+(?:=(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+))?)?)*+"""
 SKIP = re.compile(
     rb"(?:[^<]++|<(?=[^a-z!/?])"
-    rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
-    rb"|</(?!(?:head|body)" + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
+    rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
+    rb"|</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
     rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+"
 )
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
@@ -85,6 +90,17 @@ INTEGRATION_POINTS = frozenset(
 HTML_ENCODINGS = (b"text/html", b"application/xhtml+xml")
 
 SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
+
+# Where body_end goes: before the page's last "</body" when only "</html>" and whitespace follow
+# it, else at the very end (a browser puts what follows </body> or </html> into the body all the
+# same). Decided on bytes alone, so the fast path below places it exactly as the tokenizer does.
+BODY_END_TAIL = re.compile(rb"</body[\t\n\f\r ]*>[\t\n\f\r ]*(?:</html[\t\n\f\r ]*>[\t\n\f\r ]*)?\Z")
+BODY_TAIL_LIMIT = 4096  # longer than any such tail
+# Markup on which a visitor who allowed everything still gets a changed tag: other consent tools'
+# markings and held addresses (switched on here), and inert script types.
+MARKED_DATA = (b"data-consentmw", b"data-cookieconsent", b"data-name", b"data-src", b"data-cookieblock-src", b"data-ot-src")
+MARKED = (b"optanon-category", b"text/plain", b"text&")
+HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
@@ -194,15 +210,74 @@ class HTMLRewriter:
         # An inline script is classified on at most this many bytes of its code.
         self.inline_limit = inline_limit
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
+        self._needed: frozenset[str] | None = None
+        self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
     def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
-        ones included). ``head`` goes right after ``<head>``; ``body_end`` right before ``</body>``.
-        Both are added only to whole documents (with ``<html>``, ``<head>`` or ``<body>``), never
-        to fragments. ``page``: the page's host (lowercase, no port) and path, to report
-        third-party tags left live."""
+        ones included). ``head`` goes right after ``<head>``; ``body_end`` before the closing
+        ``</body>`` (see BODY_END_TAIL). Both are added only to whole documents (with a doctype,
+        ``<html>``, ``<head>`` or ``<body>``), never to fragments. ``page``: the page's host
+        (lowercase, no port) and path, to report third-party tags left live."""
         return RewriteStream(self, frozenset(allowed), head, body_end, page)
+
+    def rewrite(self, allowed: Collection[str], body: bytes, *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> bytes:
+        """A whole body at once: the same bytes as ``stream(...)`` fed the body and closed. A
+        visitor whose choices allow every category any tag could need, on a page whose ``<head>``
+        comes within its first bytes and which holds no markup of other consent tools, gets the
+        insertions alone, without the page being read tag by tag."""
+        allowed = frozenset(allowed)
+        if self.all_allowed(allowed):
+            fast = self._insert_only(allowed, body, head, body_end, page)
+            if fast is not None:
+                return fast
+        stream = RewriteStream(self, allowed, head, body_end, page)
+        return stream.feed(body) + stream.close()
+
+    def all_allowed(self, allowed: frozenset[str]) -> bool:
+        needed = self._needed
+        if needed is None:
+            cats = {t.category for t in self.trackers.trackers}
+            for name, _kind, category in hosts().entities:
+                category = self.trackers.entity_categories.get(name, category)
+                if category is not None:
+                    cats.add(self.policy.category_for(category) or "?" + category)
+            needed = self._needed = frozenset(cats)
+        return needed <= allowed
+
+    def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
+        low = body.lower()
+        for marker in MARKED:
+            if low.find(marker) >= 0:
+                return None
+        i = low.find(b"data-")
+        while i >= 0:
+            if low.startswith(MARKED_DATA, i):
+                return None
+            i = low.find(b"data-", i + 5)
+        # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
+        at = low.find(b"<head", 0, HEAD_WITHIN)
+        if at < 0:
+            return None
+        prefix = RewriteStream(self, allowed, head, b"", page)
+        out = [prefix.feed(body[:at])]
+        while not (prefix.head_done and prefix.document and prefix.state == DATA and not prefix.held and not prefix.foreign):
+            gt = body.find(b">", at, HEAD_WITHIN)
+            if gt < 0:
+                return None
+            out.append(prefix.feed(body[at : gt + 1]))
+            at = gt + 1
+        rest = body[at:]
+        if body_end:
+            cut = low.rfind(b"</body", at)
+            if cut >= 0 and len(body) - cut <= BODY_TAIL_LIMIT and BODY_END_TAIL.match(low, cut):
+                out += (body[at:cut], body_end, body[cut:])
+            else:
+                out += (rest, body_end)
+        else:
+            out.append(rest)
+        return b"".join(out)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
@@ -268,7 +343,8 @@ class RewriteStream:
         self.noscript: RewriteStream | None = None
         self.document = False
         self.head_done = not head
-        self.body_done = not body_end
+        self.tail = bytearray()  # output kept back to place body_end
+        self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
             self._script_data, self._script_escaped, self._script_double_escaped, self._plaintext, self._noscript,
@@ -279,16 +355,42 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
-        return self._run(final=False)
+        out = self._run(final=False)
+        return self._place_body_end(out) if self.body_end else out
 
     def close(self) -> bytes:
         out = self._run(final=True)
         if self.document and not self.head_done:
             out += self.head
-        if self.document and not self.body_done:
-            out += self.body_end
-        self.head_done = self.body_done = True
-        return out
+        self.head_done = True
+        if not self.body_end:
+            return out
+        out = self._place_body_end(out)
+        tail, self.tail = bytes(self.tail), bytearray()
+        if not self.document:
+            return out + tail
+        if self.at_body_end and BODY_END_TAIL.match(tail.lower()):
+            return out + self.body_end + tail
+        return out + tail + self.body_end
+
+    def _place_body_end(self, out: bytes) -> bytes:
+        """Output up to the last "</body" seen so far, which is kept back (with what follows it)
+        until a later one or the end shows whether body_end goes before it; or up to the last
+        bytes that could begin one."""
+        old = max(0, len(self.tail) - 6)
+        self.tail += out
+        cut = self.tail[old:].lower().rfind(b"</body")
+        done = b""
+        if cut >= 0:
+            done = bytes(self.tail[: old + cut])
+            del self.tail[: old + cut]
+            self.at_body_end = True
+        if not self.at_body_end or len(self.tail) > BODY_TAIL_LIMIT:
+            self.at_body_end = False
+            keep = max(0, len(self.tail) - 6)
+            done += bytes(self.tail[:keep])
+            del self.tail[:keep]
+        return done
 
     # -- the driver ---------------------------------------------------------------------------
 
@@ -705,9 +807,6 @@ class RewriteStream:
             if not self.head_done:
                 self._insert(start, self.head)
                 self.head_done = True
-            if name == b"/body" and not self.body_done:
-                self._insert(start, self.body_end)
-                self.body_done = True
 
     def _before_tag_that_matters(self, start: int) -> None:
         # A document that leaves out <head>: what goes first in it goes before its first tracker-ish tag.

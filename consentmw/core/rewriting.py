@@ -231,14 +231,16 @@ class PageStream:
         body_end = page.noscript_form(next_url) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
-        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end, page=report)
+        head = page.head(allowed, nonce, banner, self.xml)
         if not self.xml:
             declare_charset(headers, body)
-        body = stream.feed(body)
         if not more_body:
-            body += stream.close()
+            # The whole body at once: a visitor who allowed everything may get the insertions alone.
+            body = page.rewriter.rewrite(allowed, body, head=head, body_end=body_end, page=report)
             headers.append((b"content-length", str(len(body)).encode()))
-        return headers, body
+            return headers, body
+        self.stream = stream = page.rewriter.stream(allowed, head=head, body_end=body_end, page=report)
+        return headers, stream.feed(body)
 
     def feed(self, body: bytes, more_body: bool) -> bytes:
         """A later body chunk, rewritten (as it came, for a HEAD, 204 or 304 response)."""
