@@ -161,3 +161,11 @@ def test_a_tracker_host_spelled_as_browsers_read_it_is_recognised(host: str) -> 
     for page in (f'<script src="https://{host}/gtag/js?id=G-1"></script>', f'<img src="https://{host}/ns.html?id=GTM-1">'):
         out = rewrite(page)
         assert "data-consentmw-src" in out and "data-consentmw-category" in out, out
+
+
+def test_an_inline_svg_script_that_runs_a_tracker_is_made_inert() -> None:
+    code = "(adsbygoogle = window.adsbygoogle || []).push({});"
+    for page in (f"<svg><svg></svg><script>{code}</script></svg>", f"<svg><script>{code}<g></g></script></svg>"):
+        for chunk in (0, 1, 4):
+            out = rewrite(page, chunk=chunk)
+            assert out.startswith(page[: page.index("<script>")] + '<script type="text/plain" data-consentmw-category="advertising">'), out

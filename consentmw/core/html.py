@@ -338,7 +338,7 @@ class RewriteStream:
         self.tag_state = BEFORE_NAME
         self.raw_name = b""  # the raw text element being read
         self.held = False  # an inline script's start tag is held back until its code is seen
-        self.code_start = 0  # where that code starts
+        self.held_start = self.code_start = 0  # where that start tag and its code start
         self.foreign: list[tuple[bytes, bytes]] = []  # open SVG/MathML elements: (namespace, name)
         self.noscript: RewriteStream | None = None
         self.document = False
@@ -387,7 +387,9 @@ class RewriteStream:
             self.at_body_end = True
         if not self.at_body_end or len(self.tail) > BODY_TAIL_LIMIT:
             self.at_body_end = False
-            keep = max(0, len(self.tail) - 6)
+            # Keep back only what could begin "</body" (cut by the chunk's end).
+            end = bytes(self.tail[-5:]).lower()
+            keep = len(self.tail) - next((k for k in range(len(end), 0, -1) if b"</body".startswith(end[-k:])), 0)
             done += bytes(self.tail[:keep])
             del self.tail[:keep]
         return done
@@ -406,7 +408,9 @@ class RewriteStream:
                 self.out.append(self.noscript.close())
                 self.noscript = None
             keep = len(self.buf)
-        elif self.state in (MARKUP, TAG) or self.held:
+        elif self.held:
+            keep = self.held_start
+        elif self.state in (MARKUP, TAG):
             keep = self.tag_start
         elif self.state == NOSCRIPT:
             keep = self.pos
@@ -415,7 +419,7 @@ class RewriteStream:
         self._emit_to(keep)
         out = self.out
         self.out = []
-        forget = self.out_pos if self.out_pos < self.pos else self.pos
+        forget = min(self.out_pos, self.pos, self.tag_start) if self.state in (MARKUP, TAG) else min(self.out_pos, self.pos)
         if forget > 0:
             self._forget(forget)
         return out[0] if len(out) == 1 else b"".join(out)
@@ -428,6 +432,7 @@ class RewriteStream:
         self.out_pos -= k
         self.tag_start -= k
         self.name_end -= k
+        self.held_start -= k
         self.code_start -= k
 
     def _emit_to(self, j: int) -> None:
@@ -450,6 +455,8 @@ class RewriteStream:
         """Data state; text and tags that load nothing are jumped over in one match."""
         skip = SKIP_FOREIGN if self.foreign else SKIP
         i = skip.match(self.low, self.pos).end()
+        if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
+            self._classify_inline(i)
         if i >= len(self.low):
             self.pos = i
             return False
@@ -770,8 +777,12 @@ class RewriteStream:
 
     def _foreign_start(self, name: bytes, start: int, name_end: int, end: int, self_closing: bool) -> bool:
         ns = self.foreign[-1][0]
-        if ns == b"svg" and name == b"script":
-            self._script_start(start, name_end, end, inline=False)  # its code is read as markup
+        if name == b"script":
+            # In SVG it runs its code (read as markup, up to </script>) or loads its href. In
+            # MathML it never runs, but reading it as SVG's costs nothing and keeps older parsers' view.
+            self._script_start(start, name_end, end)
+            if self_closing and self.held:
+                self._classify_inline(end)
         if not self_closing:
             if ns == b"math" and name == b"annotation-xml":
                 encoding = first_values(bytes(self.buf[start:end]), bytes(self.low[start:end]), name_end - start, end - start - 1, (b"encoding",))
@@ -783,6 +794,8 @@ class RewriteStream:
         return True
 
     def _end_tag(self, name: bytes) -> None:
+        if self.held and name == b"script":  # an SVG script's code ends here
+            self._classify_inline(self.tag_start)
         if self.foreign:
             for k in range(len(self.foreign) - 1, -1, -1):
                 if self.foreign[k][1] == name:
@@ -816,20 +829,20 @@ class RewriteStream:
 
     # -- what the rewriter decides -------------------------------------------------------------
 
-    def _script_start(self, start: int, name_end: int, end: int, inline: bool = True) -> None:
+    def _script_start(self, start: int, name_end: int, end: int) -> None:
+        if self.held:  # an SVG script's code cut short by a tag that left SVG
+            self._classify_inline(start)
         self._before_tag_that_matters(start)
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         found = self._script_tag(tag, low, name_end - start)
         if found is None:
-            if inline:
-                self.held, self.code_start = True, end  # wait for the code
-            return
-        if found is not True:
+            self.held, self.held_start, self.code_start = True, start, end  # wait for the code
+        elif found is not True:
             self._replace(start, end, found)
 
     def _classify_inline(self, code_end: int) -> None:
         self.held = False
-        start, end = self.tag_start, self.code_start
+        start, end = self.held_start, self.code_start
         code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         found = self.rw.trackers.match_inline(code)
