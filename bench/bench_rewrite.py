@@ -183,6 +183,7 @@ REPRODUCTIONS = {
     "script double escape, repeated": (lambda n: fill(b'<script>"<!--<script>"</script> <!-- "</script>' + GTAG, n), 0),
     "<svg><style><img>, repeated": (lambda n: fill(b"<svg><style><img src=" + PIXEL + b">", n), 0),
     "'>' in a quoted alt, repeated": (lambda n: fill(b'<img alt=a" title=">" src="' + PIXEL + b'">', n), 0),
+    "SVG nested deep, then end tags it does not hold": (lambda n: b"<svg>" + fill(b"<g>", n // 2) + fill(b"</x>", n // 2), 0),
     "tags in 7-byte chunks": (lambda n: fill(b'<p class="a">x</p><img src="/a.png">' + GTAG, n), 7),
 }
 

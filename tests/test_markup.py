@@ -59,6 +59,8 @@ HIDDEN_ELSEWHERE = {
     "pixel in noscript (visitors without JavaScript)": f'<noscript><img src="{PIXEL}"></noscript>',
     "mathml text integration point": f"<math><mi><textarea></textarea><img src={PIXEL}></mi></math>",
     "CDATA in SVG hides a comment opener": f"<svg><![CDATA[<!--]]></svg><img src={PIXEL}>",
+    "an end tag the tree builder ignores": '<svg><script><desc><div title="x"></script><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1"></iframe>',
+    "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
 }
 
 

@@ -340,6 +340,7 @@ class RewriteStream:
         self.held = False  # an inline script's start tag is held back until its code is seen
         self.held_start = self.code_start = 0  # where that start tag and its code start
         self.foreign: list[tuple[bytes, bytes]] = []  # open SVG/MathML elements: (namespace, name)
+        self.open_names: dict[bytes, int] = {}  # how many of each name are in it (an end tag's look-up)
         self.noscript: RewriteStream | None = None
         self.document = False
         self.head_done = not head
@@ -436,6 +437,9 @@ class RewriteStream:
         self.code_start -= k
 
     def _emit_to(self, j: int) -> None:
+        if self.held and j > self.held_start:
+            # A tag inside an SVG script's code is rewritten: the script is judged on its code so far.
+            self._classify_inline(j)
         if j > self.out_pos:
             self.out.append(bytes(self.buf[self.out_pos : j]))
             self.out_pos = j
@@ -732,6 +736,15 @@ class RewriteStream:
 
     # -- the tree builder, as far as it switches the tokenizer's state ---------------------------
 
+    def _push(self, ns: bytes, name: bytes) -> None:
+        self.foreign.append((ns, name))
+        self.open_names[name] = self.open_names.get(name, 0) + 1
+
+    def _pop(self) -> bytes:
+        name = self.foreign.pop()[1]
+        self.open_names[name] -= 1
+        return name
+
     def _in_foreign(self) -> bool:
         return bool(self.foreign) and self.foreign[-1] not in INTEGRATION_POINTS
 
@@ -745,12 +758,12 @@ class RewriteStream:
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and re.search(rb"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]", self.low[name_end:end])):
                 while self._in_foreign():
-                    self.foreign.pop()
+                    self._pop()
             else:
                 return self._foreign_start(name, start, name_end, end, self_closing)
         if name == b"svg" or name == b"math":
             if not self_closing:
-                self.foreign.append((name, name))
+                self._push(name, name)
             return True
         if name == b"script":
             self._script_start(start, name_end, end)
@@ -777,6 +790,11 @@ class RewriteStream:
 
     def _foreign_start(self, name: bytes, start: int, name_end: int, end: int, self_closing: bool) -> bool:
         ns = self.foreign[-1][0]
+        if name in ELEMENT_KINDS:
+            # Nothing an SVG or MathML <iframe> or <img> loads; but where the tree builder would
+            # have left foreign content in ways not followed here (an end tag it ignores), the
+            # browser reads an HTML element: judged as one, it is never missed.
+            self._element(ELEMENT_KINDS[name], start, name_end, end)
         if name == b"script":
             # In SVG it runs its code (read as markup, up to </script>) or loads its href. In
             # MathML it never runs, but reading it as SVG's costs nothing and keeps older parsers' view.
@@ -790,20 +808,20 @@ class RewriteStream:
                     ns = b"math-html"  # an HTML integration point
             elif name == b"svg" and self.foreign[-1] == (b"math", b"annotation-xml"):
                 ns = b"svg"
-            self.foreign.append((ns, name))
+            self._push(ns, name)
         return True
 
     def _end_tag(self, name: bytes) -> None:
         if self.held and name == b"script":  # an SVG script's code ends here
             self._classify_inline(self.tag_start)
         if self.foreign:
-            for k in range(len(self.foreign) - 1, -1, -1):
-                if self.foreign[k][1] == name:
-                    del self.foreign[k:]
-                    return
+            if self.open_names.get(name):
+                while self._pop() != name:
+                    pass
+                return
             if self._in_foreign() and name in (b"br", b"p"):
                 while self._in_foreign():
-                    self.foreign.pop()
+                    self._pop()
             return
         if name == b"head" or name == b"body":
             self._structure(b"/" + name, self.tag_start, self.pos)
