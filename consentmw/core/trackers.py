@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 import idna
 
-from consentmw.core.catalog import hosts, lookup_host
+from consentmw.core.catalog import cookies, hosts, lookup_host
 from consentmw.core.errors import PolicyError
 from consentmw.core.policy import Policy
 
@@ -196,8 +196,10 @@ class TrackerRules:
     def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
         self.policy = policy
         overrides: dict[str, str | None] = {}
-        known = {e[0] for e in hosts().entities}
-        for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
+        hosts(), cookies()  # loaded at start-up, not on a visitor's first page
+        changes = (policy.data.get("catalog") or {}).get("entities", {})
+        known = {e[0] for e in hosts().entities} if changes else set()
+        for name, category in changes.items():
             where = f"$.catalog.entities.{name}"
             if name not in known:
                 raise PolicyError(f"{name!r} is no entity of the host catalog (see docs/catalog.md)", where)
