@@ -60,6 +60,7 @@ HIDDEN_ELSEWHERE = {
     "mathml text integration point": f"<math><mi><textarea></textarea><img src={PIXEL}></mi></math>",
     "CDATA in SVG hides a comment opener": f"<svg><![CDATA[<!--]]></svg><img src={PIXEL}>",
     "an end tag the tree builder ignores": '<svg><script><desc><div title="x"></script><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1"></iframe>',
+    "</p> in SVG, as parsers before it left foreign content read it": f"<svg></p><title>{GTAG}",
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
 }
 

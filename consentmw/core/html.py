@@ -424,8 +424,9 @@ class RewriteStream:
         self._emit_to(keep)
         out = self.out
         self.out = []
+        # Bytes written out are dropped now and then, not on every chunk (tiny chunks cost calls).
         forget = min(self.out_pos, self.pos, self.tag_start) if self.state in (MARKUP, TAG) else min(self.out_pos, self.pos)
-        if forget > 0:
+        if forget >= 4096:
             self._forget(forget)
         return out[0] if len(out) == 1 else b"".join(out)
 
@@ -823,9 +824,8 @@ class RewriteStream:
                 while self._pop() != name:
                     pass
                 return
-            if self._in_foreign() and name in (b"br", b"p"):
-                while self._in_foreign():
-                    self._pop()
+            # The standard now has </p> and </br> leave foreign content; parsers from before that
+            # (html5lib, older browsers) stay in it, and read more markup there: so does this one.
             return
         if name == b"head" or name == b"body":
             self._structure(b"/" + name, self.tag_start, self.pos)
