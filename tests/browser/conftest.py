@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from consentmw.core.store import MemoryStore
 
 from .site import make_site
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CONSENTMW_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -67,7 +68,11 @@ class Trackers:
 @pytest.fixture(scope="package")
 def chromium() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium package to run the browser tests")
+        reason = f"{CHROMIUM} is missing; install Debian's chromium package to run the browser tests"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            # A CI run without a browser would pass while the banner goes untested.
+            pytest.fail(reason + " (CI is set: the browser tests must run there)", pytrace=False)
+        pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -76,12 +81,13 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="package")
-def site() -> Iterator[str]:
+@contextmanager
+def serve(app) -> Iterator[int]:
+    """Runs an ASGI app under uvicorn on 127.0.0.1 in a thread; yields its port."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_site(store=MemoryStore()), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -89,10 +95,18 @@ def site() -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test site did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="package")
+def site() -> Iterator[str]:
+    with serve(make_site(store=MemoryStore())) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
