@@ -497,6 +497,8 @@ async def test_sqlite_log_faults_answer_200_exactly_for_the_records_it_holds(tmp
         assert "deleted or replaced" in caplog.text
     if fault == "replaced_read_only":
         assert after.refused == 10 and "SQLITE_READONLY" in caplog.text
+    if fault == "locked":
+        assert "SQLITE_BUSY: database is locked" in caplog.text
     assert "cannot rollback" not in caplog.text
 
 
