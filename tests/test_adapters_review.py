@@ -75,7 +75,7 @@ def wsgi_get(app: Callable[..., Any]) -> tuple[str, dict[str, str], bytes]:
     return got["status"], got["headers"], body
 
 
-@pytest.mark.parametrize("returned", [[], [b"!--></p></body></html>"]], ids=["all-written", "written-then-returned"])
+@pytest.mark.parametrize("returned", [[], [b"<p>returned after the writes</p>"]], ids=["all-written", "written-then-returned"])
 def test_a_wsgi_app_that_writes_its_page_through_write_gets_it_rewritten(returned: list[bytes]) -> None:
     # PEP 3333's legacy write() callable: legal, and once a 500 for every page.
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
@@ -83,13 +83,13 @@ def test_a_wsgi_app_that_writes_its_page_through_write_gets_it_rewritten(returne
         data = PAGE.encode()
         write(data[:100])
         write(data[100:])
-        return [b"<p><!--" + chunk for chunk in returned]
+        return returned
 
     status, headers, body = wsgi_get(app)
     assert status == "200 OK"
     assert live_trackers(body.decode()) == set()
     assert b"/_consent/banner.js?v=" in body
-    assert all(b"<p><!--" + chunk in body for chunk in returned)  # what came after the writes, after them
+    assert all(body.index(chunk) > body.index(b"</html>") for chunk in returned)  # what came after the writes, after them
     if "content-length" in headers:
         assert int(headers["content-length"]) == len(body)
 
