@@ -5,6 +5,7 @@ stops, and the asyncio tests that run after this package need the thread's loop 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -76,12 +77,13 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
-@pytest.fixture(scope="package")
-def site() -> Iterator[str]:
+@contextlib.contextmanager
+def serve(app) -> Iterator[str]:
+    """``app`` served by uvicorn on a free port of 127.0.0.1, in a thread; yields its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(make_site(store=MemoryStore()), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -89,10 +91,18 @@ def site() -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test site did not start")
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+@pytest.fixture(scope="package")
+def site() -> Iterator[str]:
+    with serve(make_site(store=MemoryStore())) as url:
+        yield url
 
 
 @pytest.fixture
