@@ -144,6 +144,7 @@ class FilteredSend:
                 scope.get("path", "/"),
                 scope.get("query_string", b"").decode("latin-1"),
                 lambda: scope_nonce(scope, key),
+                request_host(scope),
             )
             headers = list(message.get("headers") or ())
             self.filter = response = self.core.filter_response(request, self.consent, message["status"], headers, scope.get("root_path", ""))
@@ -169,3 +170,12 @@ class FilteredSend:
                 start, self.start = self.start, None
                 await self.send(start)
             await self.send(message)
+
+
+def request_host(scope: Scope) -> str:
+    """The Host header's name, without port (an IPv6 literal keeps its brackets)."""
+    for key, value in scope.get("headers") or ():
+        if key == b"host":
+            host = value.decode("latin-1")
+            return host if host.endswith("]") else host.rpartition(":")[0] if ":" in host else host
+    return ""

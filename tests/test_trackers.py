@@ -35,7 +35,13 @@ SRC_CASES = [
     ("https://www.clarity.ms/tag/k3v9qz1m2x", {"microsoft-clarity"}),
     # Not trackers: the site's own files, other pages on tracker-owning hosts, look-alike hosts.
     ("/static/js/app.js", set()),
-    ("https://www.facebook.com/sharer/sharer.php?u=x", set()),
+    # Any other address on a catalogued tracker's host: the host catalog's entity (docs/catalog.md).
+    ("https://www.facebook.com/sharer/sharer.php?u=x", {"catalog:Facebook"}),
+    ("https://analytics.tiktok.com/i18n/pixel/events.js?sdkid=C1", {"catalog:TikTok"}),
+    ("https://snap.licdn.com/li.lms-analytics/insight.min.js", {"catalog:LinkedIn Ads"}),
+    ("https://t1.daumcdn.net/mapjsapi/bundle/postcode/prod/postcode.v2.js", set()),
+    ("https://dapi.kakao.com/v2/maps/sdk.js?appkey=k", set()),
+    ("https://oapi.map.naver.com/openapi/v3/maps.js?ncpKeyId=k", set()),
     ("https://t1.daumcdn.net/postcode/api/core/postcode.js", set()),
     ("https://fonts.googleapis.com/css2?family=Noto+Sans+KR", set()),
     ("https://notgoogletagmanager.com/gtag/js?id=G-1", set()),

@@ -66,6 +66,8 @@ SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)"
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
 # tabs or newlines, a trailing dot. Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f]|\.\Z")
+# An image that shows nothing: a tracking pixel if it loads from a third party.
+PIXEL = re.compile(rb"""(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|display\s*:\s*none|visibility\s*:\s*hidden""")
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
 CHARREF = re.compile(rb"&[#a-zA-Z]")
@@ -149,12 +151,13 @@ class HTMLRewriter:
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
-    def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"") -> RewriteStream:
+    def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
         ones included). ``head`` goes right after ``<head>``; ``body_end`` right before ``</body>``.
         Both are added only to whole documents (with ``<html>``, ``<head>`` or ``<body>``), never
-        to fragments."""
-        return RewriteStream(self, frozenset(allowed), head, body_end)
+        to fragments. ``page``: the page's host (lowercase, no port) and path, to report
+        third-party tags left live."""
+        return RewriteStream(self, frozenset(allowed), head, body_end, page)
 
     def marked_categories(self, tag: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
@@ -191,10 +194,11 @@ class HTMLRewriter:
 
 
 class RewriteStream:
-    __slots__ = ("rw", "allowed", "head", "body_end", "carry", "raw_end", "document", "head_done", "body_done")
+    __slots__ = ("rw", "allowed", "head", "body_end", "carry", "raw_end", "document", "head_done", "body_done", "page")
 
-    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes) -> None:
+    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None) -> None:
         self.rw = rw
+        self.page = page
         self.allowed = allowed
         self.head = head
         self.body_end = body_end
@@ -345,6 +349,8 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return 0
+        if kind == IMG and self.page is not None and PIXEL.search(low, start, gt):
+            return 0  # a pixel from an unknown host: reported by the closer look
         return gt + 1
 
     def _structure(self, kind: int, buf: bytes, start: int, tag_end: int, out: list[bytes]) -> int:
@@ -381,6 +387,8 @@ class RewriteStream:
             return True
         if src is not None:
             found = self.rw.trackers.match_src(src)
+            if not found and self.page is not None:
+                self.rw.trackers.report_left_live(src, *self.page, "script")
         else:
             close, keep = find_end(low, b"</script", tag_end, final)
             if close < 0 and not final and keep - tag_end < self.rw.inline_limit:
@@ -401,6 +409,8 @@ class RewriteStream:
             if kind == LINK and not found and address is not None and (host := HOST.match(normalize_url(address.lower()))):
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host.group(1))
+            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and PIXEL.search(low, name_end, tag_end))):
+                self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
             return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
         attrs = parse_attrs(buf, name_end, tag_end)
         cats = self.rw.marked_categories(kind, attrs, None)

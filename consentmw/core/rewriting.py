@@ -89,6 +89,7 @@ class PageRequest(NamedTuple):
     path: str  # as the browser sees it: the banner_exclude test and the noscript form's return URL
     query: str
     nonce: Callable[[], str | None] = lambda: None  # the app's CSP nonce for this request, if any
+    host: str = ""  # the Host the browser asked for, without port: tells the site's own tags from third parties
 
 
 class PageRewriting:
@@ -228,7 +229,9 @@ class PageStream:
         # XHTML has no <noscript>: the form would show to everyone.
         next_url = request.path + ("?" + request.query if request.query else "")
         body_end = page.noscript_form(next_url) if banner and not self.xml else b""
-        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end)
+        # Without the page's host a tag's host cannot be told first- from third-party: no report.
+        report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
+        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end, page=report)
         if not self.xml:
             declare_charset(headers, body)
         body = stream.feed(body)

@@ -10,6 +10,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from consentmw.core.catalog import hosts, lookup_host
 from consentmw.core.errors import PolicyError
 from consentmw.core.policy import Policy
 
@@ -23,6 +24,12 @@ ODD_URL = re.compile(rb"[\x00-\x20\\%@]|/\.|\.(?:[/:?#]|\Z)|:(?!//)|///")
 AUTHORITY = re.compile(rb"(?:https?:/*|//+)([^/?#]*)")
 DOT_SEGMENTS = re.compile(rb"/(?:\.\.?(?=[/?#]|\Z))")
 C0_AND_SPACE = bytes(range(33))
+ANY = re.compile(b"")
+# An absolute URL written in a JS string, and what a loader snippet does to load one.
+URL_STRING = re.compile(rb"""["'`](?:https?:)?//([a-z0-9][a-z0-9.-]*)""")
+LOADS = re.compile(rb"createelement|\.src\s*=|document\.write|insertbefore|appendchild|import\(|sendbeacon|new\s+image")
+# Hosts remembered for "left live" warnings; past this, one last warning and no more.
+LEFT_LIVE_LIMIT = 1000
 
 
 def normalize_url(url: bytes) -> bytes:
@@ -77,6 +84,7 @@ class Tracker:
     keywords: tuple[bytes, ...] = ()
     inline: tuple[re.Pattern[bytes], ...] = ()
     fallback: bool = False
+    from_catalog: bool = False  # the host catalog's whole-entity rule: counts only when nothing else matched
 
 
 def compile_patterns(patterns: Iterable[str], where: str) -> tuple[re.Pattern[bytes], ...]:
@@ -147,9 +155,71 @@ class TrackerRules:
         self.ungated_src = tuple(t for t in trackers if t.src and not t.hosts)
         self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
         self.warned: set[str] = set()
+        self.entity_categories = self._entity_categories(policy)
+        self._entities: dict[str, Tracker] = {}
+        self.left_live: set[bytes] = set()
+        self.site_domains = tuple(d.lstrip(".").lower().encode() for d in policy.data.get("cookie_domains") or () if d)
         self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
         self._inline: dict[bytes, tuple[Tracker, ...]] = {}
         self._src: dict[bytes, tuple[Tracker, ...]] = {}
+
+    def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
+        self.policy = policy
+        overrides: dict[str, str | None] = {}
+        known = {e[0] for e in hosts().entities}
+        for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
+            where = f"$.catalog.entities.{name}"
+            if name not in known:
+                raise PolicyError(f"{name!r} is no entity of the host catalog (see docs/catalog.md)", where)
+            if category is not None and policy.category_for(category) is None:
+                raise PolicyError(f"{category!r} is not a category or alias of this policy", where)
+            overrides[name] = category
+        return overrides
+
+    def entity(self, host: bytes) -> Tracker | None:
+        """The catalog's tracker for a host: its entity, in the category its kind (or the policy) gives."""
+        entry = lookup_host(host.decode("latin-1"))
+        if entry is None:
+            return None
+        category = self.entity_categories.get(entry.entity, entry.category)
+        if category is None:
+            return None
+        tracker = self._entities.get(entry.entity)
+        if tracker is None:
+            resolved = self.policy.category_for(category) or "?" + category
+            tracker = Tracker("catalog:" + entry.entity, entry.entity, entry.entity, resolved, src=(ANY,), fallback=True, from_catalog=True)
+            self._entities[entry.entity] = tracker
+        return tracker
+
+    def report_left_live(self, url: bytes, site: bytes, page_path: str, what: str) -> None:
+        """Log once per host and process that a tag of ``what`` loads ``url`` (no tracker matched it)
+        from a third-party host the catalog does not know. ``site``: the page's host, lowercase."""
+        m = HOST.match(normalize_url(url.strip().lower()))
+        if m is None or len(self.left_live) > LEFT_LIVE_LIMIT:
+            return  # relative: the site's own
+        host = m.group(1).rstrip(b".")
+        if host in self.left_live or self.first_party(host, site) or lookup_host(host.decode("latin-1")) or self._host_trackers(host):
+            return
+        self.left_live.add(host)
+        if len(self.left_live) > LEFT_LIVE_LIMIT:
+            logger.warning("consentmw: more than %d unknown third-party hosts left live; no more such warnings", LEFT_LIVE_LIMIT)
+            return
+        logger.warning(
+            "consentmw: left live: unknown third-party host %s on %s (%s %s); declare it in the policy if it tracks",
+            host.decode("latin-1"),
+            page_path,
+            what,
+            url.decode("latin-1")[:200],
+        )
+
+    def first_party(self, host: bytes, site: bytes) -> bool:
+        """The page's own host, a host above or below it, a sibling under the same "www."-less
+        domain, or under one of the policy's cookie_domains."""
+        site = site.removeprefix(b"www.")
+        for domain in (site, *self.site_domains):
+            if host == domain or host.endswith(b"." + domain) or domain.endswith(b"." + host):
+                return True
+        return False
 
     def match_src(self, url: bytes) -> tuple[Tracker, ...]:
         """Trackers whose tag loads ``url`` (as written in the page, any case)."""
@@ -175,6 +245,8 @@ class TrackerRules:
 
     def _host_trackers(self, host: bytes) -> tuple[Tracker, ...]:
         found: list[Tracker] = []
+        if entity := self.entity(host):
+            found.append(entity)
         while host:
             found.extend(self.by_host.get(host, ()))
             host = host.partition(b".")[2]
@@ -191,7 +263,13 @@ class TrackerRules:
             for keyword, trackers in self.by_keyword.items():
                 if keyword in code:
                     candidates.extend(trackers)
-            found = self._narrow([t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)])
+            matched = [t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)]
+            if LOADS.search(code):
+                # A loader snippet that names a tracker's host in a URL (TikTok, LinkedIn, Yandex ...).
+                for m in URL_STRING.finditer(code):
+                    if entity := self.entity(m.group(1)):
+                        matched.append(entity)
+            found = self._narrow(list(dict.fromkeys(matched)))
             # Sites send the same snippets and app bootstrap code on every page.
             if len(code) <= 8192 and len(self._inline) < 1024:
                 self._inline[code] = found
@@ -200,7 +278,8 @@ class TrackerRules:
     @staticmethod
     def _narrow(matched: list[Tracker]) -> tuple[Tracker, ...]:
         specific = [t for t in matched if not t.fallback]
-        return tuple(specific or matched)
+        hand_written = specific or [t for t in matched if not t.from_catalog]
+        return tuple(hand_written or matched)
 
     def categories(self, trackers: Iterable[Tracker]) -> tuple[str, ...]:
         """The categories a visitor must all allow for a tag of these trackers to run."""

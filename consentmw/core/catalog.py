@@ -1,0 +1,67 @@
+"""What is known about third-party hosts and cookie names, from generated package data.
+
+``data/hosts.json`` is made by ``scripts/gen_catalog.py`` from third-party-web (MIT, see
+``data/third-party-web.LICENSE``) plus the curation in ``scripts/catalog-curation.json``;
+``data/cookies.json`` by ``scripts/gen_cookies.py`` from the Open Cookie Database (Apache-2.0,
+see ``data/open-cookie-database.LICENSE``). The mapping of the datasets' categories onto consent
+categories is in docs/catalog.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class HostEntry:
+    entity: str
+    category: str | None  # a consent category (id or alias), or None for kinds never blocked (cdn, hosting, ...)
+    domain: str  # the catalog's domain that matched, "*.example.com" for the domain and its subdomains
+    kind: str  # the dataset's own category: ad, analytics, cdn, ...
+
+
+def _data(name: str) -> Any:
+    return json.loads(resources.files("consentmw.core").joinpath("data", name).read_text("utf-8"))
+
+
+class HostCatalog:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.source: dict[str, Any] = data["source"]
+        self.entities: tuple[tuple[str, str, str | None], ...] = tuple((e[0], e[1], e[2]) for e in data["entities"])
+        # A host matches its exact entry first, then the nearest "*." domain above it (or itself).
+        self.exact: dict[str, int] = {}
+        self.wild: dict[str, int] = {}
+        for domain, index in data["domains"].items():
+            if domain.startswith("*."):
+                self.wild[domain[2:]] = index
+            else:
+                self.exact[domain] = index
+
+    def lookup(self, host: str) -> HostEntry | None:
+        host = host.lower().rstrip(".")
+        index = self.exact.get(host)
+        domain = host
+        while index is None and domain:
+            index = self.wild.get(domain)
+            if index is None:
+                domain = domain.partition(".")[2]
+            else:
+                domain = "*." + domain
+        if index is None:
+            return None
+        name, kind, category = self.entities[index]
+        return HostEntry(name, category, domain, kind)
+
+
+@cache
+def hosts() -> HostCatalog:
+    return HostCatalog(_data("hosts.json"))
+
+
+def lookup_host(host: str) -> HostEntry | None:
+    """The catalogued entity a host (no port) belongs to, or None for a host the catalog does not know."""
+    return hosts().lookup(host)

@@ -1,0 +1,214 @@
+"""The host catalog: generated from the pinned third-party-web, curated, and applied to pages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from consentmw import PolicyError, load_policy
+from consentmw.core.catalog import hosts, lookup_host
+from consentmw.core.html import HTMLRewriter
+from consentmw.core.trackers import LEFT_LIVE_LIMIT, TrackerRules
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import gen_catalog  # noqa: E402
+
+SHIPPED = ROOT / "consentmw" / "core" / "data" / "hosts.json"
+LOCK = json.loads((ROOT / "scripts" / "third-party-web.lock.json").read_text("utf-8"))
+CONSENT_CATEGORIES = {"advertising", "analytics", "functional", None}
+
+
+@pytest.fixture(scope="module")
+def pinned_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned npm tarball, fetched with npm; the test using it is skipped where npm cannot fetch."""
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: the shipped catalog is checked against the pinned checksums only")
+    folder = tmp_path_factory.mktemp("npm")
+    try:
+        return gen_catalog.fetch_tarball(LOCK, folder)
+    except (subprocess.SubprocessError, OSError, StopIteration) as exc:
+        pytest.skip(f"npm could not fetch {LOCK['package']}@{LOCK['version']}: {exc}")
+
+
+def test_shipped_catalog_is_what_the_generator_makes_from_the_pinned_tarball(pinned_tarball: Path) -> None:
+    text, license_text = gen_catalog.generate(pinned_tarball)
+    assert SHIPPED.read_text("utf-8") == text
+    assert (SHIPPED.parent / "third-party-web.LICENSE").read_bytes() == license_text
+
+
+def test_generator_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path) -> None:
+    other = tmp_path / "third-party-web-0.30.0.tgz"
+    other.write_bytes(b"not the pinned tarball")
+    with pytest.raises(ValueError, match="not third-party-web@0.30.0 as pinned"):
+        gen_catalog.generate(other)
+
+
+def test_shipped_catalog_records_the_pinned_input_and_the_current_curation() -> None:
+    # Without the tarball: editing the curation or the pin without regenerating fails here.
+    source = json.loads(SHIPPED.read_text("utf-8"))["source"]
+    assert (source["package"], source["version"], source["sha256"]) == (LOCK["package"], LOCK["version"], LOCK["sha256"])
+    assert source["curation_sha256"] == hashlib.sha256((ROOT / "scripts" / "catalog-curation.json").read_bytes()).hexdigest()
+    assert "MIT" in (SHIPPED.parent / "third-party-web.LICENSE").read_text("utf-8")
+
+
+def test_shipped_catalog_is_whole_and_maps_only_onto_consent_categories() -> None:
+    data = json.loads(SHIPPED.read_text("utf-8"))
+    assert len(data["entities"]) >= 2143 and len(data["domains"]) >= 3132
+    assert all(0 <= i < len(data["entities"]) for i in data["domains"].values())
+    assert {e[2] for e in data["entities"]} <= CONSENT_CATEGORIES
+    curated = json.loads((ROOT / "scripts" / "catalog-curation.json").read_text("utf-8"))["entities"]
+    kinds = {e[1]: e[2] for e in data["entities"] if e[0] not in curated}
+    # The mapping docs/catalog.md documents.
+    assert kinds == {
+        "ad": "advertising",
+        "marketing": "advertising",
+        "social": "advertising",
+        "analytics": "analytics",
+        "tag-manager": "analytics",
+        "customer-success": "functional",
+        **dict.fromkeys(["video", "cdn", "hosting", "utility", "content", "consent-provider", "other"]),
+    }
+
+
+@pytest.mark.parametrize(
+    ("host", "entity", "category"),
+    [
+        ("analytics.tiktok.com", "TikTok", "advertising"),
+        ("snap.licdn.com", "LinkedIn Ads", "advertising"),
+        ("px.ads.linkedin.com", "LinkedIn Ads", "advertising"),
+        ("static.ads-twitter.com", "Twitter Online Conversion Tracking", "advertising"),
+        ("cdn.segment.com", "Segment", "analytics"),
+        ("WWW.Google-Analytics.com.", "Google Analytics", "analytics"),
+        ("widget.intercom.io", "Intercom", "functional"),
+        ("bat.bing.com", "Microsoft Advertising UET", "advertising"),
+        ("wcs.naver.net", "Naver Analytics", "analytics"),  # an exact host beats "*.naver.net"
+        ("static.dable.io", "Dable", "advertising"),
+        ("mc.yandex.by", "Yandex Metrica", "analytics"),
+        # Known and never blocked by host.
+        ("t1.daumcdn.net", "Kakao", None),
+        ("dapi.kakao.com", "Kakao (kakao.com)", None),
+        ("oapi.map.naver.com", "Naver", None),
+        ("www.microsoft.com", "Bing Ads", None),
+        ("js.tosspayments.com", "Toss Payments", None),
+        ("cdn.iamport.kr", "PortOne", None),
+        ("fonts.gstatic.com", "Google Fonts", None),
+        ("www.youtube.com", "YouTube", None),
+    ],
+)
+def test_lookup_host(host: str, entity: str, category: str | None) -> None:
+    found = lookup_host(host)
+    assert found is not None and (found.entity, found.category) == (entity, category)
+
+
+def test_unknown_and_look_alike_hosts_are_not_in_the_catalog() -> None:
+    assert lookup_host("shop.example") is None
+    assert lookup_host("nottiktok.com") is None
+    assert lookup_host("") is None
+
+
+def rewrite(html: str, policy: object = "default", allowed: tuple[str, ...] = ()) -> str:
+    pol = load_policy(policy)  # type: ignore[arg-type]
+    stream = HTMLRewriter(pol).stream(pol.required | set(allowed), page=(b"www.shop.example", "/cart"))
+    return (stream.feed(html.encode()) + stream.close()).decode()
+
+
+TIKTOK_LOADER = """<script>
+!function (w, d, t) {
+  w.TiktokAnalyticsObject=t;var ttq=w[t]=w[t]||[];ttq.methods=["page","track"];
+  ttq.load=function(e,n){var r="https://analytics.tiktok.com/i18n/pixel/events.js";
+  var o=d.createElement("script");o.type="text/javascript";o.async=!0;o.src=r+"?sdkid="+e;
+  var a=d.getElementsByTagName("script")[0];a.parentNode.insertBefore(o,a)};
+  ttq.load('CK1EXAMPLE'); ttq.page();
+}(window, document, 'ttq');
+</script>"""
+
+
+def test_an_inline_loader_naming_a_catalogued_host_waits_for_its_category() -> None:
+    out = rewrite(TIKTOK_LOADER)
+    assert '<script type="text/plain" data-consentmw-category="advertising">' in out
+    assert rewrite(TIKTOK_LOADER, allowed=("advertising",)) == TIKTOK_LOADER
+
+
+def test_inline_code_that_only_mentions_a_tracker_address_stays_live() -> None:
+    page = '<script>var share = "https://www.facebook.com/sharer/sharer.php?u=" + location.href;</script>'
+    assert rewrite(page) == page
+
+
+def policy_with(catalog: dict[str, object]) -> dict[str, object]:
+    data = json.loads(json.dumps(load_policy("default").data))
+    data["catalog"] = catalog
+    return data
+
+
+def test_a_policy_can_block_an_entity_the_mapping_leaves_live_and_free_one_it_blocks() -> None:
+    video = '<iframe src="https://www.youtube.com/embed/xyz"></iframe>'
+    sdk = '<script src="https://connect.facebook.net/en_US/sdk.js"></script>'
+    assert rewrite(video + sdk) == video + rewrite(sdk)
+    assert 'data-consentmw-src="https://connect.facebook.net/en_US/sdk.js"' in rewrite(sdk)
+    changed = policy_with({"entities": {"YouTube": "marketing", "Facebook": None}})
+    assert rewrite(video + sdk, changed) == '<iframe data-consentmw-src="https://www.youtube.com/embed/xyz" data-consentmw-category="advertising"></iframe>' + sdk
+
+
+@pytest.mark.parametrize(
+    ("catalog", "path", "message"),
+    [
+        ({"entities": {"YuoTube": "advertising"}}, "$.catalog.entities.YuoTube", "no entity of the host catalog"),
+        ({"entities": {"YouTube": "video-ads"}}, "$.catalog.entities.YouTube", "not a category or alias"),
+    ],
+)
+def test_policy_overrides_name_known_entities_and_categories(catalog: dict[str, object], path: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message) as info:
+        TrackerRules(load_policy(policy_with(catalog)))
+    assert path in str(info.value)
+
+
+LEFT_LIVE_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="https://fonts.googleapis.com/css2?family=Noto"></head><body>
+<script src="/static/app.js"></script>
+<script src="https://static.shop.example/app.js"></script>
+<script src="https://cdn.newtracker.example/t.js"></script>
+<script src="https://cdn.newtracker.example/other.js"></script>
+<img src="https://px.pixelco.example/p.gif" width="1" height="1" alt="">
+<img src="https://images.photos.example/shoe.jpg" alt="shoe">
+<iframe src="https://widgets.chatco.example/frame"></iframe>
+<script src="https://js.tosspayments.com/v2/standard"></script>
+</body></html>"""
+
+
+def test_third_party_tags_left_live_are_named_once_per_host_and_process(caplog: pytest.LogCaptureFixture) -> None:
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for _ in range(2):
+            stream = rewriter.stream(pol.required, page=(b"www.shop.example", "/cart"))
+            assert stream.feed(LEFT_LIVE_PAGE.encode()) + stream.close() == LEFT_LIVE_PAGE.encode()
+    messages = [r.getMessage() for r in caplog.records]
+    assert sorted(messages) == [
+        "consentmw: left live: unknown third-party host cdn.newtracker.example on /cart (script https://cdn.newtracker.example/t.js); declare it in the policy if it tracks",
+        "consentmw: left live: unknown third-party host px.pixelco.example on /cart (pixel https://px.pixelco.example/p.gif); declare it in the policy if it tracks",
+        "consentmw: left live: unknown third-party host widgets.chatco.example on /cart (iframe https://widgets.chatco.example/frame); declare it in the policy if it tracks",
+    ]
+
+
+def test_hosts_remembered_for_left_live_warnings_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    page = "".join(f'<script src="https://h{i}.example/t.js"></script>' for i in range(LEFT_LIVE_LIMIT + 50))
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        stream = rewriter.stream(pol.required, page=(b"shop.example", "/"))
+        stream.feed(page.encode())
+        stream.close()
+    assert len(rewriter.trackers.left_live) == LEFT_LIVE_LIMIT + 1
+    assert len(caplog.records) == LEFT_LIVE_LIMIT + 1
+    assert "no more such warnings" in caplog.records[-1].getMessage()
+
+
+def test_catalog_loads_once() -> None:
+    assert hosts() is hosts()
