@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from consentmw.core.catalog import hosts, lookup_host
+from consentmw.core.catalog import lookup_host
 from consentmw.core.errors import PolicyError
 from consentmw.core.policy import Policy
 
@@ -165,16 +165,8 @@ class TrackerRules:
 
     def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
         self.policy = policy
-        overrides: dict[str, str | None] = {}
-        known = {e[0] for e in hosts().entities}
-        for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
-            where = f"$.catalog.entities.{name}"
-            if name not in known:
-                raise PolicyError(f"{name!r} is no entity of the host catalog (see docs/catalog.md)", where)
-            if category is not None and policy.category_for(category) is None:
-                raise PolicyError(f"{category!r} is not a category or alias of this policy", where)
-            overrides[name] = category
-        return overrides
+        # The policy checked the names when it was loaded (policy_checks.check_catalog_entities).
+        return dict((policy.data.get("catalog") or {}).get("entities", {}))
 
     def entity(self, host: bytes) -> Tracker | None:
         """The catalog's tracker for a host: its entity, in the category its kind (or the policy) gives."""
