@@ -178,7 +178,11 @@ def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) ->
         assert "My shop" in html
         assert "/_consent/banner.js" in html and "/_consent/banner.css" in html
     installed = subprocess.run(
-        [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"], capture_output=True, text=True, env=env
+        [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=project,
     )
     assert str(workspace / "venv") in installed.stdout  # a real install, not the checkout on sys.path
 
