@@ -97,6 +97,7 @@ def test_shipped_catalog_is_whole_and_maps_only_onto_consent_categories() -> Non
         ("dapi.kakao.com", "Kakao (kakao.com)", None),
         ("oapi.map.naver.com", "Naver", None),
         ("www.microsoft.com", "Bing Ads", None),
+        ("tr.snapchat.com", "Snapchat", "advertising"),  # curated: the dataset says analytics
         ("js.tosspayments.com", "Toss Payments", None),
         ("cdn.iamport.kr", "PortOne", None),
         ("fonts.gstatic.com", "Google Fonts", None),

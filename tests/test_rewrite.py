@@ -106,7 +106,7 @@ OWN_CODE = [
     '<link rel="stylesheet" href="https://www.googletagmanager.com/x.css"><link rel="prev" href="/p/1">',
     '<script type="application/ld+json">{"note": "gtag(\'config\', \'G-1\') and fbq(\'init\', \'1\')"}</script>',
     '<script type="application/json" id="data">{"src": "https://connect.facebook.net/en_US/fbevents.js"}</script>',
-    '<script type="importmap">{"imports": {"a": "https://www.googletagmanager.com/gtag/js?id=G-1"}}</script>',
+    '<script type="importmap">{"imports": {"a": "/static/a.js"}}</script>',
     '<script type="text/template"><script src="https://www.googletagmanager.com/gtm.js?id=GTM-1"></script>',
     "<script>var tip = '<script> tags go in <head>'; if (1 < 2) { console.log('no gtag here'); }</script>",
     '<script src="/static/app.js" defer></script><script type="module" src="/static/cart.js"></script>',

@@ -4,12 +4,15 @@ One ``HTMLRewriter`` per policy holds what is worked out once (the tracker rules
 other consent tools' names); ``HTMLRewriter.stream(allowed, ...)`` makes the per-response
 ``RewriteStream`` with ``feed(bytes) -> bytes`` and ``close() -> bytes``.
 
-The stream scans for the few tags that matter (``<script``, ``<iframe``, ``<img``, resource
-hints in ``<link>``, comments, raw-text elements, ``<head>`` and ``</body>``) and copies
-everything else as it came, so any ASCII-compatible charset (UTF-8, EUC-KR, ...) passes
-unchanged. It keeps back only an unfinished
-tag, or an inline script up to ``inline_limit`` bytes while it cannot yet tell what the script
-is; nothing else is buffered.
+The stream reads markup with the HTML standard's tokenizer states (section 13.2.5), and as much
+of the tree builder as decides which state the tokenizer is in: raw text and RCDATA elements,
+script data with its escapes, foreign content (SVG, MathML) and ``<noscript>`` as a browser with
+scripting on reads it. Runs of text and tags that cannot load anything are jumped over with one
+regular expression that follows the same grammar; everything else goes through one method per
+state. Each state keeps its position across chunks, so no byte is looked at more than a bounded
+number of times however the body is cut. Bytes are copied as they came, so any ASCII-compatible
+charset (UTF-8, EUC-KR, ...) passes unchanged. It keeps back only an unfinished tag, or an inline
+script up to ``inline_limit`` bytes while it cannot yet tell what the script is.
 """
 
 from __future__ import annotations
@@ -20,41 +23,70 @@ from collections.abc import Collection
 from typing import NamedTuple
 
 from consentmw.core.policy import Policy
-from consentmw.core.trackers import HOST, Tracker, TrackerRules, normalize_url
+from consentmw.core.trackers import Tracker, TrackerRules, url_host
 
-# The tags that matter, found in a lowercased copy of the chunk. No capturing groups and shared
-# prefixes factored out: this is the scan every byte goes through, and both cost several times.
-SCAN = re.compile(rb"<(?:s(?:cript|tyle|ource)|!(?:--|doctype)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|/(?:head|body)|body|t(?:extarea|itle)|xmp|no(?:embed|frames))")
-SCRIPT, COMMENT, IMG, IFRAME, LINK, RAWTEXT, HEAD, HEAD_END, BODY, BODY_END, HTML, DOCTYPE = range(12)
-KINDS = {
-    b"script": SCRIPT,
-    b"!--": COMMENT,
-    b"!doctype": DOCTYPE,
-    b"img": IMG,
-    b"image": IMG,  # the HTML parser reads <image> as <img>
-    b"source": IMG,  # <picture>'s and <video>'s: loads its src or srcset like an image
-    b"iframe": IFRAME,
-    b"link": LINK,
-    b"head": HEAD,
-    b"/head": HEAD_END,
-    b"body": BODY,
-    b"/body": BODY_END,
-    b"html": HTML,
-    **dict.fromkeys([b"style", b"textarea", b"title", b"xmp", b"noembed", b"noframes"], RAWTEXT),
-}
-# Longest "<name" SCAN looks for, plus the byte that must follow it.
-SCAN_TAIL = len(b"<noframes") + 1
-DELIMITERS = frozenset(b" \t\n\r\f/>")
-# The rest of a start tag after its name, up to and including ">"; atomic groups keep a tag that
-# never ends from backtracking. An unquoted value may not start with a quote, so a quoted value
-# cut off by the end of a chunk fails to match (more data needed) instead of ending early.
-# Once "name=" is followed by a quote the value runs to the closing quote, as in a browser: an
-# attribute that is not followed by a complete value may not be followed by "=" either, so an
-# unclosed quote never lets the "=" be read again as the start of another attribute.
-TAG_REST = re.compile(
-    rb"""(?>\s+|/|[^\s>/][^\s>/=]*(?>\s*=\s*(?>"[^"]*"|'[^']*'|[^\s>"'][^\s>]*|(?=>))|(?!\s*=)))*>"""
+# HTML whitespace (the input stream turns CR into LF; a vertical tab is no whitespace).
+WS = rb"\t\n\f\r "
+# What follows a tag's name, up to and including its ">", for a tag that is complete: the states
+# before/after attribute name, attribute name, before attribute value, attribute value (double-
+# quoted, single-quoted, unquoted), after attribute value (quoted) and self-closing start tag.
+# Possessive and atomic throughout, so a tag that never ends costs one pass. Group 1 is "/" for
+# a self-closing tag. A valueless name may not be followed by "=", so an unclosed quoted value
+# fails the match (more data needed) instead of being read as more attributes.
+ATTRIBUTES = (
+    rb"(?:[\t\n\f\r ]|/(?!>)|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*+"""
 )
-ATTR = re.compile(rb"""([^\s>/][^\s>/=]*)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>"'][^\s>]*)))?""")
+TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
+TAG_NAME = re.compile(rb"[^\t\n\f\r />]*+")
+# One attribute of a complete tag (searched between its name and its ">").
+ATTR = re.compile(rb"""([^\t\n\f\r />][^\t\n\f\r /=>]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >"'][^\t\n\f\r >]*)|\Z))?""")
+
+# Start tags the rewriter acts on (or that switch the tokenizer's state); every other tag in HTML
+# content is jumped over with SKIP. End tags only matter for </head> and </body>.
+INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|body|t(?:extarea|itle)|xmp|no(?:embed|frames|script)|plaintext|math)"
+END = rb"[\t\n\f\r />]"
+COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash), comment, comment end (bang)
+# The data state and everything that needs no decision, in HTML content: text, tags that load
+# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>".
+SKIP = re.compile(
+    rb"(?:[^<]++|<(?=[^a-z!/?])"
+    rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
+    rb"|</(?!(?:head|body)" + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
+    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+"
+)
+# In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
+SKIP_FOREIGN = re.compile(rb"(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+")
+COMMENT_END = re.compile(rb"--!?>")
+SCRIPT_DATA = re.compile(rb"<!--|</script[\t\n\f\r />]")
+SCRIPT_ESCAPED = re.compile(rb"-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]")
+SCRIPT_DOUBLE_ESCAPED = re.compile(rb"-->|</script[\t\n\f\r />]")
+RAW_ENDS: dict[bytes, re.Pattern[bytes]] = {}
+
+# The tokenizer's states, as far as the rewriter tells them apart.
+DATA, MARKUP, TAG, COMMENT, BOGUS, CDATA, RAW, SCRIPT, SCRIPT_ESC, SCRIPT_DESC, PLAINTEXT, NOSCRIPT = range(12)
+# Inside a tag (after its name): where a resumed tag goes on.
+BEFORE_NAME, IN_NAME, AFTER_NAME, BEFORE_VALUE, DOUBLE_QUOTED, SINGLE_QUOTED, UNQUOTED = range(7)
+SEPARATORS = re.compile(rb"[\t\n\f\r /]*+")
+SPACES = re.compile(rb"[\t\n\f\r ]*+")
+NAME_CHARS = re.compile(rb"[^\t\n\f\r /=>]*+")
+UNQUOTED_CHARS = re.compile(rb"[^\t\n\f\r >]*+")
+
+# The tree builder: raw text and RCDATA elements (their end tag is the only markup inside).
+RAW_TEXT = frozenset([b"style", b"xmp", b"iframe", b"noembed", b"noframes", b"title", b"textarea"])
+# Start tags that end foreign content (the standard's "in foreign content" list).
+BREAKOUT = frozenset(
+    b"b big blockquote body br center code dd div dl dt em embed h1 h2 h3 h4 h5 h6 head hr i img li listing menu meta nobr ol p pre ruby s small span strong strike sub sup table tt u ul var".split()
+)
+INTEGRATION_POINTS = frozenset(
+    [(b"svg", b"foreignobject"), (b"svg", b"desc"), (b"svg", b"title"), (b"math-html", b"annotation-xml")]
+    + [(b"math", n) for n in (b"mi", b"mo", b"mn", b"ms", b"mtext")]
+)
+HTML_ENCODINGS = (b"text/html", b"application/xhtml+xml")
+
+SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
+ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
+
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
 # An address's host as a URL parser reads it: after controls and spaces, with "\\" for "/", and
 # "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
@@ -64,12 +96,14 @@ HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
 SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
-# tabs or newlines, a trailing dot. Such a tag gets a closer look.
-ODD_HOST = re.compile(rb"[@%&\t\n\r\f]|\.\Z")
+# tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
+# full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
+ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
 # An image that shows nothing: a tracking pixel if it loads from a third party.
 PIXEL = re.compile(rb"""(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|display\s*:\s*none|visibility\s*:\s*hidden""")
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
+LINK_ADDRESSES = (b"href", b"imagesrcset")
 CHARREF = re.compile(rb"&[#a-zA-Z]")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -80,6 +114,8 @@ JS_TYPES = frozenset(
     for t in (b"javascript", b"ecmascript", b"jscript", b"livescript", b"x-javascript", b"x-ecmascript")
     + tuple(b"javascript1." + bytes([48 + i]) for i in range(6))
 ) | {b"", b"module", b"application/javascript", b"application/ecmascript", b"application/x-javascript", b"application/x-ecmascript"}
+# An import map runs no code, but its addresses load when a module imports them.
+IMPORTMAP = b"importmap"
 INERT = b"text/plain"
 # Where other consent tools keep the real address of an inert iframe, image or script.
 HELD_SRC = (b"data-consentmw-src", b"data-src", b"data-cookieblock-src", b"data-ot-src")
@@ -87,17 +123,20 @@ HELD_SRC = (b"data-consentmw-src", b"data-src", b"data-cookieblock-src", b"data-
 
 class Attr(NamedTuple):
     name: bytes  # lowercased
-    start: int  # where the attribute (its name) starts in the buffer
+    start: int  # where the attribute (its name) starts in the tag
     name_end: int
     end: int
     value: bytes | None  # raw, as written, without quotes
 
 
-def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
+def parse_attrs(tag: bytes, start: int, end: int) -> dict[bytes, Attr]:
+    """The attributes of a complete tag, between its name (``start``) and its ">" (``end``)."""
     attrs: dict[bytes, Attr] = {}
-    for m in ATTR.finditer(buf, start, end):
+    for m in ATTR.finditer(tag, start, end):
         name = m.group(1).lower()
         value = m.group(2) if m.group(2) is not None else m.group(3) if m.group(3) is not None else m.group(4)
+        if value is None and m.end() > m.end(1):
+            value = b""  # "name=" right before ">"
         # The first of a repeated attribute wins, as in browsers; the others are kept under a key
         # no real name has, so that moving a src aside moves them all (else the next one takes over).
         key = name if name not in attrs else name + b" %d" % m.start()
@@ -105,8 +144,8 @@ def parse_attrs(buf: bytes, start: int, end: int) -> dict[bytes, Attr]:
     return attrs
 
 
-def first_values(buf: bytes, low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
-    """The first value of each of `names` in a tag (`low` is `buf` lowercased), decoded and
+def first_values(tag: bytes, low: bytes, start: int, end: int, names: tuple[bytes, ...]) -> dict[bytes, bytes]:
+    """The first value of each of `names` in a tag (`low` is `tag` lowercased), decoded and
     lowercased, as URLs or types to match. Read attribute by attribute, so "src=" written inside
     another attribute's quoted value (an alt text, a title) is never taken for the tag's own address."""
     found: dict[bytes, bytes] = {}
@@ -116,7 +155,7 @@ def first_values(buf: bytes, low: bytes, start: int, end: int, names: tuple[byte
             # A valueless attribute is the empty string: it wins over a later repeat all the same.
             i = m.lastindex or 0
             value = m.group(i) if i > 1 else b""
-            found[name] = (url_of(buf[m.start(i) : m.end(i)]).lower() if value.find(b"&") >= 0 else value).strip()
+            found[name] = (url_of(tag[m.start(i) : m.end(i)]).lower() if value.find(b"&") >= 0 else value).strip(b"\t\n\f\r ")
     return found
 
 
@@ -135,19 +174,25 @@ def url_of(value: bytes) -> bytes:
         return value
     if CHARREF.search(value.replace(b"&amp;", b"")) is None:
         return value.replace(b"&amp;", b"&")
-    return html.unescape(value.decode("latin-1")).encode("utf-8", "replace")
+    return html.unescape(value.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+
+
+def raw_end(name: bytes) -> re.Pattern[bytes]:
+    """The end tag that closes a raw text or RCDATA element (an "appropriate end tag")."""
+    found = RAW_ENDS.get(name)
+    if found is None:
+        found = RAW_ENDS[name] = re.compile(b"</" + re.escape(name) + END)
+    return found
 
 
 class HTMLRewriter:
     """What rewriting needs from a policy, worked out once."""
 
-    def __init__(self, policy: Policy, *, trackers: TrackerRules | None = None, inline_limit: int = 65536, max_tag: int = 65536) -> None:
+    def __init__(self, policy: Policy, *, trackers: TrackerRules | None = None, inline_limit: int = 65536) -> None:
         self.policy = policy
         self.trackers = trackers if trackers is not None else TrackerRules(policy)
         # An inline script is classified on at most this many bytes of its code.
         self.inline_limit = inline_limit
-        # A start tag longer than this is passed through as it is (a huge data: URL is no tracker).
-        self.max_tag = max_tag
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
@@ -159,7 +204,7 @@ class HTMLRewriter:
         third-party tags left live."""
         return RewriteStream(self, frozenset(allowed), head, body_end, page)
 
-    def marked_categories(self, tag: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
+    def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
         names: list[bytes]
         if (a := attrs.get(b"data-consentmw-category")) and a.value:
@@ -168,9 +213,9 @@ class HTMLRewriter:
             names, tool = [n.strip() for n in a.value.split(b",") if n.strip()], "Cookiebot"
         elif (a := attrs.get(b"class")) and a.value and (m := OPTANON.search(a.value)):
             names, tool = [n for n in m.group(1).split(b"-") if n], "OneTrust"
-        elif tag == SCRIPT and script_type == INERT and (a := attrs.get(b"data-category")) and a.value:
+        elif kind == SCRIPT_KIND and script_type == INERT and (a := attrs.get(b"data-category")) and a.value:
             names, tool = [a.value.strip()], "vanilla-cookieconsent"
-        elif (a := attrs.get(b"data-name")) and a.value and (script_type == INERT if tag == SCRIPT else b"src" not in attrs):
+        elif (a := attrs.get(b"data-name")) and a.value and (script_type == INERT if kind == SCRIPT_KIND else b"src" not in attrs):
             return (self.klaro_category(a.value.decode("utf-8", "replace").strip()),)
         else:
             return None
@@ -194,26 +239,50 @@ class HTMLRewriter:
 
 
 class RewriteStream:
-    __slots__ = ("rw", "allowed", "head", "body_end", "carry", "raw_end", "document", "head_done", "body_done", "page")
+    """One response's tokenizer. Positions index ``buf``, which holds the bytes from the first one
+    not yet written out (or still needed to go on) to the last one fed."""
 
-    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None) -> None:
+    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None, *, scripting: bool = True) -> None:
         self.rw = rw
         self.page = page
         self.allowed = allowed
         self.head = head
         self.body_end = body_end
-        self.carry = b""
-        # Inside a comment or raw-text element: the bytes that end it.
-        self.raw_end: bytes | None = None
+        # False inside <noscript>, read as a browser without JavaScript reads it (pixels live there).
+        self.scripting = scripting
+        self.buf = bytearray()
+        self.low = bytearray()  # buf lowercased (ASCII only, as the tokenizer does)
+        self.state = DATA
+        self.pos = 0  # where the current state goes on
+        self.out_pos = 0  # buf[:out_pos] has been written out
+        self.out: list[bytes] = []
+        # The tag being read: where its "<" and its name's end are, whether it is an end tag, the
+        # state inside it (resumed when it is cut by a chunk's end).
+        self.tag_start = self.name_end = -1
+        self.end_tag = False
+        self.tag_state = BEFORE_NAME
+        self.raw_name = b""  # the raw text element being read
+        self.held = False  # an inline script's start tag is held back until its code is seen
+        self.code_start = 0  # where that code starts
+        self.foreign: list[tuple[bytes, bytes]] = []  # open SVG/MathML elements: (namespace, name)
+        self.noscript: RewriteStream | None = None
         self.document = False
         self.head_done = not head
         self.body_done = not body_end
+        self.states = (
+            self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
+            self._script_data, self._script_escaped, self._script_double_escaped, self._plaintext, self._noscript,
+        )  # fmt: skip
 
     def feed(self, data: bytes) -> bytes:
-        return self._run(self.carry + data if self.carry else data, final=False)
+        if not data:
+            return b""
+        self.buf += data
+        self.low += data.lower()
+        return self._run(final=False)
 
     def close(self) -> bytes:
-        out = self._run(self.carry, final=True) if self.carry else b""
+        out = self._run(final=True)
         if self.document and not self.head_done:
             out += self.head
         if self.document and not self.body_done:
@@ -221,205 +290,544 @@ class RewriteStream:
         self.head_done = self.body_done = True
         return out
 
-    def _run(self, buf: bytes, final: bool) -> bytes:
-        low = buf.lower()
-        n = len(buf)
-        out: list[bytes] = []
-        pos = 0  # buf[:pos] is in out
-        at = 0  # where the scan goes on; buf[pos:at] is copied as it came, in one piece when needed
-        search = SCAN.search
-        while True:
-            if self.raw_end is not None:
-                end, keep = find_end(low, self.raw_end, at, final)
-                if end < 0:
-                    out.append(buf[pos:keep])
-                    pos = keep
-                    break
-                at = end
-                self.raw_end = None
-            m = search(low, at)
-            if m is None:
-                # Keep back what could be the start of a tag name cut by the chunk's end.
-                lt = -1 if final else low.rfind(b"<", max(at, n - SCAN_TAIL))
-                safe = lt if lt >= 0 else n
-                out.append(buf[pos:safe])
-                pos = safe
-                break
-            start, name_end = m.span()
-            kind = KINDS[low[start + 1 : name_end]]
-            if kind == COMMENT:
-                at = start + 2  # "<!-->" and "<!--->" are whole comments
-                self.raw_end = b"-->"
-                continue
-            if kind == DOCTYPE:
-                # A whole document even if it leaves out <html>, <head> and <body>: what goes
-                # first in <head> goes before its first tag that matters.
-                self.document = True
-                at = name_end
-                continue
-            if name_end >= n:
-                if final:
-                    out.append(buf[pos:])
-                    pos = n
-                    break
-                out.append(buf[pos:start])
-                pos = start
-                break
-            if low[name_end] not in DELIMITERS:  # <header>, <scripts>: not ours
-                at = name_end
-                continue
-            if (kind == IMG or kind == LINK) and (skip := self._not_tracker(kind, low, name_end)):
-                at = skip
-                continue
-            tag = TAG_REST.match(buf, name_end)
-            if tag is None:
-                if final or n - start > self.rw.max_tag:
-                    at = name_end
-                    continue
-                out.append(buf[pos:start])
-                pos = start
-                break
-            tag_end = tag.end()
-            if kind >= HEAD:
-                out.append(buf[pos:start])
-                pos = at = self._structure(kind, buf, start, tag_end, out)
-                continue
-            # "<style/>", "<script/>" close themselves in SVG: what follows is markup there (and
-            # is looked at as such; a script's code is classified all the same).
-            closed = buf[tag_end - 2] == 47  # "/"
-            if kind == RAWTEXT:
-                at = tag_end
-                if not closed:
-                    self.raw_end = b"</" + low[start + 1 : name_end]
-                continue
-            if kind == SCRIPT:
-                replacement = self._script(buf, low, name_end, tag_end, final)
-                if replacement is None:
-                    out.append(buf[pos:start])
-                    pos = start
-                    break
-                if not closed:
-                    self.raw_end = b"</script"
-            else:
-                replacement = self._element(kind, buf, low, start, name_end, tag_end)
-                if kind == IFRAME:
-                    self.raw_end = b"</iframe"
-            if not self.head_done and self.document:
-                out += (buf[pos:start], self.head)
-                self.head_done = True
-                pos = start
-            if replacement is not True:
-                out += (buf[pos:start], replacement)
-                pos = tag_end
-            at = tag_end
-        self.carry = buf[pos:]
-        return b"".join(out)
+    # -- the driver ---------------------------------------------------------------------------
 
-    def _not_tracker(self, kind: int, low: bytes, start: int) -> int:
-        """Where an image or link tag of no tracker ends, or 0 when it needs a closer look. Most
-        are the site's own: they are ruled out by their hosts, without parsing the tag."""
-        gt = low.find(b">", start)
+    def _run(self, final: bool) -> bytes:
+        states = self.states
+        while states[self.state](final):
+            pass
+        if final:
+            if self.held:
+                self._classify_inline(len(self.buf))
+            if self.state == NOSCRIPT and self.noscript is not None:
+                self._emit_to(self.pos)
+                self.out.append(self.noscript.close())
+                self.noscript = None
+            keep = len(self.buf)
+        elif self.state in (MARKUP, TAG) or self.held:
+            keep = self.tag_start
+        elif self.state == NOSCRIPT:
+            keep = self.pos
+        else:
+            keep = len(self.buf)
+        self._emit_to(keep)
+        out = self.out
+        self.out = []
+        forget = self.out_pos if self.out_pos < self.pos else self.pos
+        if forget > 0:
+            self._forget(forget)
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _forget(self, k: int) -> None:
+        """Drop buf[:k], which is written out and never looked at again."""
+        del self.buf[:k]
+        del self.low[:k]
+        self.pos -= k
+        self.out_pos -= k
+        self.tag_start -= k
+        self.name_end -= k
+        self.code_start -= k
+
+    def _emit_to(self, j: int) -> None:
+        if j > self.out_pos:
+            self.out.append(bytes(self.buf[self.out_pos : j]))
+            self.out_pos = j
+
+    def _replace(self, start: int, end: int, replacement: bytes) -> None:
+        self._emit_to(start)
+        self.out.append(replacement)
+        self.out_pos = end
+
+    def _insert(self, at: int, extra: bytes) -> None:
+        self._emit_to(at)
+        self.out.append(extra)
+
+    # -- tokenizer states (HTML standard, 13.2.5) -----------------------------------------------
+
+    def _data(self, final: bool) -> bool:
+        """Data state; text and tags that load nothing are jumped over in one match."""
+        skip = SKIP_FOREIGN if self.foreign else SKIP
+        i = skip.match(self.low, self.pos).end()
+        if i >= len(self.low):
+            self.pos = i
+            return False
+        self.tag_start = self.pos = i  # a "<": tag open state
+        self.state = MARKUP
+        return True
+
+    def _markup(self, final: bool) -> bool:
+        """Tag open, end tag open and markup declaration open states: what follows a "<"."""
+        low, start = self.low, self.tag_start
+        n = len(low)
+        if start + 1 >= n:
+            return self._wait_or_text(final)
+        c = low[start + 1]
+        if c == 33:  # "!"
+            rest = bytes(low[start + 2 : start + 9])
+            if rest[:2] == b"--":
+                self.state, self.pos = COMMENT, start + 4
+                return True
+            if len(rest) < 7 and not final and (b"--".startswith(rest[:2]) or b"doctype".startswith(rest) or b"[cdata[".startswith(rest)):
+                return False
+            if rest == b"doctype":
+                self.document = True
+            elif self.buf[start + 2 : start + 9] == b"[CDATA[" and self._in_foreign():
+                self.state, self.pos = CDATA, start + 9
+                return True
+            self.state, self.pos = BOGUS, start + 2
+            return True
+        if c == 47:  # "/"
+            if start + 2 >= n:
+                return self._wait_or_text(final)
+            c = low[start + 2]
+            if 97 <= c <= 122:
+                return self._tag_open(start + 2, end_tag=True)
+            if c == 62:  # "</>": nothing
+                self.state, self.pos = DATA, start + 3
+                return True
+            self.state, self.pos = BOGUS, start + 2
+            return True
+        if c == 63:  # "?": a processing instruction is a bogus comment in HTML
+            self.state, self.pos = BOGUS, start + 1
+            return True
+        if 97 <= c <= 122:
+            return self._tag_open(start + 1, end_tag=False)
+        self.state, self.pos = DATA, start + 1  # a "<" that is text
+        return True
+
+    def _wait_or_text(self, final: bool) -> bool:
+        if not final:
+            return False
+        self.state, self.pos = DATA, len(self.low)
+        return True
+
+    def _tag_open(self, name_start: int, end_tag: bool) -> bool:
+        self.state, self.pos = TAG, name_start
+        self.end_tag = end_tag
+        self.name_end = -1
+        self.tag_state = BEFORE_NAME
+        return True
+
+    def _tag(self, final: bool) -> bool:
+        """Tag name state, then the attribute states until ">"."""
+        low = self.low
+        n = len(low)
+        if self.name_end < 0:
+            e = TAG_NAME.match(low, self.pos).end()
+            if e >= n and not final:
+                self.pos = e
+                return False
+            self.name_end = self.pos = e
+            m = TAG_REST.match(low, e)
+            if m is not None:
+                return self._tag_complete(m.end(), bool(m.group(1)))
+        gt = self._attributes(final)
         if gt < 0:
-            return 0
-        # bytes' "in" first tries its operand as an int, which costs a caught TypeError: find().
-        if low.count(b'"', start, gt) & 1 or low.count(b"'", start, gt) & 1:
-            return 0  # a ">" inside a quoted value: parse it properly
-        if low.find(b"@", start, gt) >= 0:
-            return 0  # user info ("site.example:x@tracker/"): the host is not the first name in the URL
+            if final:  # EOF in a tag: the tokenizer drops it, nothing loads
+                self.state, self.pos = DATA, n
+                return True
+            return False
+        tag = TAG_REST.match(low, self.name_end, gt + 1)
+        return self._tag_complete(gt + 1, tag is not None and bool(tag.group(1)))
+
+    def _attributes(self, final: bool) -> int:
+        """Before/after attribute name, attribute name, before attribute value and the three
+        attribute value states, resumed where the last chunk ended; the ">" that ends the tag, or -1."""
+        low, i, st = self.low, self.pos, self.tag_state
+        n = len(low)
+        while i < n:
+            if st == BEFORE_NAME:  # also after attribute value (quoted) and self-closing start tag
+                i = SEPARATORS.match(low, i).end()
+                if i >= n:
+                    break
+                if low[i] == 62:
+                    self.pos = i
+                    return i
+                st, i = IN_NAME, i + 1  # any other byte, "=" included, starts a name
+            elif st == IN_NAME:
+                i = NAME_CHARS.match(low, i).end()
+                if i >= n:
+                    break
+                c = low[i]
+                st = BEFORE_NAME if c == 47 else BEFORE_VALUE if c == 61 else AFTER_NAME if c != 62 else st
+                if c == 62:
+                    self.pos = i
+                    return i
+                i += 1
+            elif st == AFTER_NAME:
+                i = SPACES.match(low, i).end()
+                if i >= n:
+                    break
+                c = low[i]
+                if c == 62:
+                    self.pos = i
+                    return i
+                st = BEFORE_NAME if c == 47 else BEFORE_VALUE if c == 61 else IN_NAME
+                i += 1
+            elif st == BEFORE_VALUE:
+                i = SPACES.match(low, i).end()
+                if i >= n:
+                    break
+                c = low[i]
+                if c == 62:
+                    self.pos = i
+                    return i
+                st = DOUBLE_QUOTED if c == 34 else SINGLE_QUOTED if c == 39 else UNQUOTED
+                if st != UNQUOTED:
+                    i += 1
+            elif st == DOUBLE_QUOTED or st == SINGLE_QUOTED:
+                q = low.find(b'"' if st == DOUBLE_QUOTED else b"'", i)
+                if q < 0:
+                    i = n
+                    break
+                st, i = BEFORE_NAME, q + 1
+            else:  # UNQUOTED
+                i = UNQUOTED_CHARS.match(low, i).end()
+                if i >= n:
+                    break
+                if low[i] == 62:
+                    self.pos = i
+                    return i
+                st, i = BEFORE_NAME, i + 1
+        self.pos, self.tag_state = n, st
+        return -1
+
+    def _comment(self, final: bool) -> bool:
+        """Comment start, comment start dash, comment, comment end dash/end/end bang: a comment
+        ends at "-->" or "--!>", or at once as "<!-->" or "<!--->"."""
+        low, i = self.low, self.pos
+        n = len(low)
+        if i == self.tag_start + 4:  # right after "<!--"
+            if n - i < 2 and not final:
+                return False
+            if low.startswith(b">", i):
+                return self._to_data(i + 1)
+            if low.startswith(b"->", i):
+                return self._to_data(i + 2)
+        m = COMMENT_END.search(low, i)
+        if m is not None:
+            return self._to_data(m.end())
+        self.pos = n if final else max(i, n - 3)
+        return final and self._to_data(n)
+
+    def _bogus(self, final: bool) -> bool:
+        """Bogus comment (also DOCTYPE, whose every state ends at ">"): up to the next ">"."""
+        gt = self.low.find(b">", self.pos)
+        if gt >= 0:
+            return self._to_data(gt + 1)
+        self.pos = len(self.low)
+        return final and self._to_data(self.pos)
+
+    def _cdata(self, final: bool) -> bool:
+        """CDATA section state (foreign content only): up to "]]>"."""
+        end = self.low.find(b"]]>", self.pos)
+        if end >= 0:
+            return self._to_data(end + 3)
+        self.pos = len(self.low) if final else max(self.pos, len(self.low) - 2)
+        return final and self._to_data(len(self.low))
+
+    def _plaintext(self, final: bool) -> bool:
+        """PLAINTEXT state: the rest of the document is text."""
+        self.pos = len(self.low)
+        return False
+
+    def _raw(self, final: bool) -> bool:
+        """RCDATA and RAWTEXT states: text up to the appropriate end tag."""
+        end = self._find_end(raw_end(self.raw_name), len(self.raw_name) + 2, final)
+        return end >= 0 and self._end_tag_at(end)
+
+    def _noscript(self, final: bool) -> bool:
+        """<noscript> as RAWTEXT (a browser with scripting on); what is inside goes through a
+        stream that reads it as a browser without scripting does, which loads its images."""
+        start = self.pos
+        end = self._find_end(raw_end(b"noscript"), len(b"noscript") + 2, final)
+        upto = end if end >= 0 else self.pos
+        if self.noscript is not None and upto > start:
+            self._emit_to(start)
+            self.out.append(self.noscript.feed(bytes(self.buf[start:upto])))
+            self.out_pos = upto
+        if end < 0:
+            return False
+        if self.noscript is not None:
+            self.out.append(self.noscript.close())
+            self.noscript = None
+        return self._end_tag_at(end)
+
+    def _script_data(self, final: bool) -> bool:
+        """Script data, with its less-than sign, end tag and escape start states."""
+        m = self._search(SCRIPT_DATA, final)
+        if m is None:
+            return False
+        if m.group() == b"<!--":
+            self.state, self.pos = SCRIPT_ESC, m.start() + 2  # "<!-->" ends the escape at once
+            return True
+        return self._script_end(m.start())
+
+    def _script_escaped(self, final: bool) -> bool:
+        """Script data escaped (and its dash, less-than sign, end tag and double escape start states)."""
+        m = self._search(SCRIPT_ESCAPED, final)
+        if m is None:
+            return False
+        token = m.group()
+        if token == b"-->":
+            self.state, self.pos = SCRIPT, m.end()
+            return True
+        if token[1] == 47:  # "</script"
+            return self._script_end(m.start())
+        self.state, self.pos = SCRIPT_DESC, m.end() - 1
+        return True
+
+    def _script_double_escaped(self, final: bool) -> bool:
+        """Script data double escaped (and its dash, less-than sign and double escape end states)."""
+        m = self._search(SCRIPT_DOUBLE_ESCAPED, final)
+        if m is None:
+            return False
+        if m.group() == b"-->":
+            self.state, self.pos = SCRIPT, m.end()
+        else:
+            self.state, self.pos = SCRIPT_ESC, m.end() - 1
+        return True
+
+    def _search(self, pattern: re.Pattern[bytes], final: bool) -> re.Match[bytes] | None:
+        """The next of a script state's tokens (at most 9 bytes long), or None having moved on
+        to where a token cut by the chunk's end could begin."""
+        n = len(self.low)
+        m = pattern.search(self.low, self.pos)
+        if m is None:
+            self.pos = n if final else max(self.pos, n - 8)
+            if self.held and (final or self.pos - self.code_start >= self.rw.inline_limit):
+                self._classify_inline(self.pos)
+        return m
+
+    def _script_end(self, end: int) -> bool:
+        if self.held:
+            self._classify_inline(end)
+        return self._end_tag_at(end)
+
+    def _find_end(self, pattern: re.Pattern[bytes], longest: int, final: bool) -> int:
+        n = len(self.low)
+        m = pattern.search(self.low, self.pos)
+        if m is not None:
+            return m.start()
+        self.pos = n if final else max(self.pos, n - longest)
+        return -1
+
+    def _end_tag_at(self, i: int) -> bool:
+        """The end tag that closes raw text or a script, read as a tag (it may have attributes)."""
+        self.tag_start = i
+        return self._tag_open(i + 2, end_tag=True)
+
+    def _to_data(self, i: int) -> bool:
+        self.state, self.pos = DATA, i
+        return True
+
+    # -- the tree builder, as far as it switches the tokenizer's state ---------------------------
+
+    def _in_foreign(self) -> bool:
+        return bool(self.foreign) and self.foreign[-1] not in INTEGRATION_POINTS
+
+    def _tag_complete(self, end: int, self_closing: bool) -> bool:
+        start, name_end = self.tag_start, self.name_end
+        name = bytes(self.low[start + (2 if self.end_tag else 1) : name_end])
+        self.state, self.pos = DATA, end
+        if self.end_tag:
+            self._end_tag(name)
+            return True
+        if self._in_foreign():
+            if name in BREAKOUT or (name == b"font" and re.search(rb"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]", self.low[name_end:end])):
+                while self._in_foreign():
+                    self.foreign.pop()
+            else:
+                return self._foreign_start(name, start, name_end, end, self_closing)
+        if name == b"svg" or name == b"math":
+            if not self_closing:
+                self.foreign.append((name, name))
+            return True
+        if name == b"script":
+            self._script_start(start, name_end, end)
+            self.state = SCRIPT
+            return True
+        if name in RAW_TEXT:
+            if name == b"iframe":
+                self._element(IFRAME, start, name_end, end)
+            self.state, self.raw_name = RAW, name
+            return True
+        if name in ELEMENT_KINDS:
+            self._element(ELEMENT_KINDS[name], start, name_end, end)
+            return True
+        if name == b"noscript":
+            if self.scripting:
+                self.state = NOSCRIPT
+                self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            return True
+        if name == b"plaintext":
+            self.state = PLAINTEXT
+            return True
+        self._structure(name, start, end)
+        return True
+
+    def _foreign_start(self, name: bytes, start: int, name_end: int, end: int, self_closing: bool) -> bool:
+        ns = self.foreign[-1][0]
+        if ns == b"svg" and name == b"script":
+            self._script_start(start, name_end, end, inline=False)  # its code is read as markup
+        if not self_closing:
+            if ns == b"math" and name == b"annotation-xml":
+                encoding = first_values(bytes(self.buf[start:end]), bytes(self.low[start:end]), name_end - start, end - start - 1, (b"encoding",))
+                if encoding.get(b"encoding") in HTML_ENCODINGS:
+                    ns = b"math-html"  # an HTML integration point
+            elif name == b"svg" and self.foreign[-1] == (b"math", b"annotation-xml"):
+                ns = b"svg"
+            self.foreign.append((ns, name))
+        return True
+
+    def _end_tag(self, name: bytes) -> None:
+        if self.foreign:
+            for k in range(len(self.foreign) - 1, -1, -1):
+                if self.foreign[k][1] == name:
+                    del self.foreign[k:]
+                    return
+            if self._in_foreign() and name in (b"br", b"p"):
+                while self._in_foreign():
+                    self.foreign.pop()
+            return
+        if name == b"head" or name == b"body":
+            self._structure(b"/" + name, self.tag_start, self.pos)
+
+    def _structure(self, name: bytes, start: int, end: int) -> None:
+        """<html>, <head>, <body>, </head>, </body>: where the head and body-end markup go."""
+        if name not in (b"html", b"head", b"body", b"/head", b"/body") or not self.scripting:
+            return
+        self.document = True
+        if name == b"head" and not self.head_done:
+            self._insert(end, self.head)
+            self.head_done = True
+        elif name != b"html":
+            if not self.head_done:
+                self._insert(start, self.head)
+                self.head_done = True
+            if name == b"/body" and not self.body_done:
+                self._insert(start, self.body_end)
+                self.body_done = True
+
+    def _before_tag_that_matters(self, start: int) -> None:
+        # A document that leaves out <head>: what goes first in it goes before its first tracker-ish tag.
+        if not self.head_done and self.document:
+            self._insert(start, self.head)
+            self.head_done = True
+
+    # -- what the rewriter decides -------------------------------------------------------------
+
+    def _script_start(self, start: int, name_end: int, end: int, inline: bool = True) -> None:
+        self._before_tag_that_matters(start)
+        tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
+        found = self._script_tag(tag, low, name_end - start)
+        if found is None:
+            if inline:
+                self.held, self.code_start = True, end  # wait for the code
+            return
+        if found is not True:
+            self._replace(start, end, found)
+
+    def _classify_inline(self, code_end: int) -> None:
+        self.held = False
+        start, end = self.tag_start, self.code_start
+        code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
+        tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
+        found = self.rw.trackers.match_inline(code)
+        if found:
+            name_end = TAG_NAME.match(low, 1).end()
+            replacement = self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found))
+            if replacement is not True:
+                self._replace(start, end, replacement)
+
+    def _script_tag(self, tag: bytes, low: bytes, name_end: int) -> bytes | bool | None:
+        """The <script> start tag to write, True to keep it as it is, None to look at its code."""
+        gt = len(tag) - 1
+        if low.find(b"data-", name_end) >= 0 or low.find(b"optanon", name_end) >= 0:
+            attrs = parse_attrs(tag, name_end, gt)
+            script_type = type_of(attrs.get(b"type"))
+            cats = self.rw.marked_categories(SCRIPT_KIND, attrs, script_type)
+            if cats is not None:
+                return self._rewrite(SCRIPT_KIND, tag, attrs, cats, script_type)
+        # The common case: only src and type matter, read without parsing every attribute.
+        values = first_values(tag, low, name_end, gt, SRC_AND_TYPE)
+        src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
+        script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
+        if (script_type or b"") not in JS_TYPES and script_type != IMPORTMAP:
+            return True
+        if src is None:
+            return None
+        found = self.rw.trackers.match_src(src)
+        if not found and self.page is not None:
+            self.rw.trackers.report_left_live(src, *self.page, "script")
+        return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
+
+    def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
+        low = bytes(self.low[start:end])
+        name_end -= start
+        if (kind == IMG or kind == LINK) and self._not_tracker(kind, low, name_end):
+            return
+        self._before_tag_that_matters(start)
+        tag = bytes(self.buf[start:end])
+        gt = len(tag) - 1
+        if kind == LINK or (low.find(b"data-", name_end) < 0 and low.find(b"optanon", name_end) < 0):
+            values = first_values(tag, low, name_end, gt, LINK_ADDRESSES if kind == LINK else SRC_AND_SRCSET)
+            address = values.get(b"href" if kind == LINK else b"src")
+            found = self.rw.trackers.match_src(address) if address is not None else ()
+            srcset = values.get(b"imagesrcset" if kind == LINK else b"srcset")
+            if srcset is not None:
+                found += self.srcset_trackers(srcset)
+            if kind == LINK and not found and address is not None and (host := url_host(address)) is not None:
+                # preconnect to a tracker's host: it serves every purpose its trackers have.
+                found = self.rw.trackers.candidates(host)
+            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and PIXEL.search(low, name_end))):
+                self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
+            done = self._rewrite_known(kind, tag, name_end, self.rw.trackers.categories(found)) if found else True
+        else:
+            attrs = parse_attrs(tag, name_end, gt)
+            cats = self.rw.marked_categories(kind, attrs, None)
+            if cats is None and ((src := attrs.get(b"src")) is not None or b"srcset" in attrs):
+                found = self.rw.trackers.match_src(url_of(src.value or b"").lower()) if src is not None else ()
+                if (srcset_attr := attrs.get(b"srcset")) is not None:
+                    found += self.srcset_trackers(url_of(srcset_attr.value or b"").lower())
+                cats = self.rw.trackers.categories(found) if found else None
+            done = self._rewrite(kind, tag, attrs, cats, None)
+        if done is not True:
+            self._replace(start, end, done)
+
+    def _not_tracker(self, kind: int, low: bytes, start: int) -> bool:
+        """Whether an image or link tag surely loads no tracker. Most are the site's own: they are
+        ruled out by their hosts, without parsing the tag."""
+        if low.find(b"@", start) >= 0:
+            return False  # user info ("site.example:x@tracker/"): the host is not the first name in the URL
         if kind == LINK:
             # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
-            if low.find(b"pre", start, gt) < 0 and low.find(b"&", start, gt) < 0:  # rel="p&#114;eload"
-                return gt + 1
-            hosts = HREF_HOSTS.findall(low, start, gt)
+            if low.find(b"pre", start) < 0 and low.find(b"&", start) < 0:  # rel="p&#114;eload"
+                return True
+            if low.find(b"imagesrcset", start) >= 0:
+                return False
+            hosts = HREF_HOSTS.findall(low, start)
         else:
-            if low.find(b"data-", start, gt) >= 0 or low.find(b"optanon", start, gt) >= 0:
-                return 0  # maybe another consent tool's marking
-            hosts = IMG_HOSTS.findall(low, start, gt)
-            if low.find(b",", start, gt) >= 0:
-                hosts += SRCSET_HOSTS.findall(low, start, gt)
+            if low.find(b"data-", start) >= 0 or low.find(b"optanon", start) >= 0:
+                return False  # maybe another consent tool's marking
+            hosts = IMG_HOSTS.findall(low, start)
+            if low.find(b",", start) >= 0:
+                hosts += SRCSET_HOSTS.findall(low, start)
         trackers = self.rw.trackers
-        if trackers.ungated_src and (low.find(b"src", start, gt) >= 0 or low.find(b"href", start, gt) >= 0):
-            return 0
+        if trackers.ungated_src and (low.find(b"src", start) >= 0 or low.find(b"href", start) >= 0):
+            return False
         known = trackers._by_host
         for host in hosts:
             found = known.get(host)
             if found is None and ODD_HOST.search(host):
-                return 0
+                return False
             if found is None:
                 found = trackers.candidates(host)
             if found:
-                return 0
-        if kind == IMG and self.page is not None and PIXEL.search(low, start, gt):
-            return 0  # a pixel from an unknown host: reported by the closer look
-        return gt + 1
-
-    def _structure(self, kind: int, buf: bytes, start: int, tag_end: int, out: list[bytes]) -> int:
-        self.document = True
-        if kind in (HEAD, HTML):
-            out.append(buf[start:tag_end])
-            if kind == HEAD and not self.head_done:
-                out.append(self.head)
-                self.head_done = True
-            return tag_end
-        if not self.head_done:
-            out.append(self.head)
-            self.head_done = True
-        if kind == BODY_END and not self.body_done:
-            out.append(self.body_end)
-            self.body_done = True
-        out.append(buf[start:tag_end])
-        return tag_end
-
-    def _script(self, buf: bytes, low: bytes, name_end: int, tag_end: int, final: bool) -> bytes | bool | None:
-        """The <script> start tag to write, True to keep it as it is, None to wait for more data."""
-        start = name_end - 7
-        if low.find(b"data-", name_end, tag_end) >= 0 or low.find(b"optanon", name_end, tag_end) >= 0:
-            attrs = parse_attrs(buf, name_end, tag_end)
-            script_type = type_of(attrs.get(b"type"))
-            cats = self.rw.marked_categories(SCRIPT, attrs, script_type)
-            if cats is not None:
-                return self._rewrite(SCRIPT, buf, start, tag_end, attrs, cats, script_type)
-        # The common case: only src and type matter, read without parsing every attribute.
-        values = first_values(buf, low, name_end, tag_end, SRC_AND_TYPE)
-        src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
-        script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
-        if (script_type or b"") not in JS_TYPES:
-            return True
-        if src is not None:
-            found = self.rw.trackers.match_src(src)
-            if not found and self.page is not None:
-                self.rw.trackers.report_left_live(src, *self.page, "script")
-        else:
-            close, keep = find_end(low, b"</script", tag_end, final)
-            if close < 0 and not final and keep - tag_end < self.rw.inline_limit:
-                return None
-            code_end = min(close if close >= 0 else keep, tag_end + self.rw.inline_limit)
-            found = self.rw.trackers.match_inline(low[tag_end:code_end])
-        if not found:
-            return True
-        return self._rewrite_known(SCRIPT, buf, start, name_end, tag_end, self.rw.trackers.categories(found))
-
-    def _element(self, kind: int, buf: bytes, low: bytes, start: int, name_end: int, tag_end: int) -> bytes | bool:
-        if kind == LINK or (low.find(b"data-", name_end, tag_end) < 0 and low.find(b"optanon", name_end, tag_end) < 0):
-            values = first_values(buf, low, name_end, tag_end, (b"href",) if kind == LINK else SRC_AND_SRCSET)
-            address = values.get(b"href" if kind == LINK else b"src")
-            found = self.rw.trackers.match_src(address) if address is not None else ()
-            if b"srcset" in values:
-                found += self.srcset_trackers(values[b"srcset"])
-            if kind == LINK and not found and address is not None and (host := HOST.match(normalize_url(address.lower()))):
-                # preconnect to a tracker's host: it serves every purpose its trackers have.
-                found = self.rw.trackers.candidates(host.group(1))
-            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and PIXEL.search(low, name_end, tag_end))):
-                self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
-            return self._rewrite_known(kind, buf, start, name_end, tag_end, self.rw.trackers.categories(found)) if found else True
-        attrs = parse_attrs(buf, name_end, tag_end)
-        cats = self.rw.marked_categories(kind, attrs, None)
-        if cats is None and ((src := attrs.get(b"src")) is not None or b"srcset" in attrs):
-            found = self.rw.trackers.match_src(url_of(src.value or b"").lower()) if src is not None else ()
-            if (srcset := attrs.get(b"srcset")) is not None:
-                found += self.srcset_trackers(url_of(srcset.value or b"").lower())
-            cats = self.rw.trackers.categories(found) if found else None
-        return self._rewrite(kind, buf, start, tag_end, attrs, cats, None)
+                return False
+        if kind == IMG and self.page is not None and PIXEL.search(low, start):
+            return False  # a pixel from an unknown host: reported by the closer look
+        return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
         found: tuple[Tracker, ...] = ()
@@ -427,19 +835,18 @@ class RewriteStream:
             found += self.rw.trackers.match_src(url)
         return found
 
-    def _rewrite_known(self, kind: int, buf: bytes, start: int, name_end: int, tag_end: int, cats: tuple[str, ...]) -> bytes | bool:
+    def _rewrite_known(self, kind: int, tag: bytes, name_end: int, cats: tuple[str, ...]) -> bytes | bool:
         # The same tracker tags come on every page: their rewritten form is remembered.
-        tag = buf[start:tag_end]
         key = (tag, cats, all(c in self.allowed for c in cats))
         done = self.rw.rewritten.get(key)
         if done is None:
-            attrs = parse_attrs(buf, name_end, tag_end)
-            done = self._rewrite(kind, buf, start, tag_end, attrs, cats, type_of(attrs.get(b"type")) if kind == SCRIPT else None)
+            attrs = parse_attrs(tag, name_end, len(tag) - 1)
+            done = self._rewrite(kind, tag, attrs, cats, type_of(attrs.get(b"type")) if kind == SCRIPT_KIND else None)
             if len(tag) <= 4096 and len(self.rw.rewritten) < 4096:
                 self.rw.rewritten[key] = done
         return done
 
-    def _rewrite(self, kind: int, buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes | bool:
+    def _rewrite(self, kind: int, tag: bytes, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes | bool:
         if cats is None:
             return True
         live = all(c in self.allowed for c in cats)
@@ -449,23 +856,24 @@ class RewriteStream:
         held = next((attrs[a].value for a in HELD_SRC if a in attrs and attrs[a].value), None)
         if live:
             # Allowed, but held inert by markup: switch it on here rather than wait for the banner.
-            if kind == SCRIPT and script_type == INERT:
+            if kind == SCRIPT_KIND and script_type == INERT:
                 drop.add(b"type")
                 real = attrs.get(b"data-consentmw-type") or attrs.get(b"data-type")
                 if real is not None and real.value and real.value.lower() != INERT:
                     add.append((b"type", real.value))
-            if b"src" not in attrs and held is not None and (kind != SCRIPT or script_type == INERT):
+            if b"src" not in attrs and held is not None and (kind != SCRIPT_KIND or script_type == INERT):
                 add.append((b"src", held))
             if not drop and not add:
                 return True
         elif kind == LINK:
             # A resource hint: nothing to bring back later, the tracker's own tag loads it then.
-            if b"href" in attrs:
-                rename[b"href"] = b"data-consentmw-href"
-                drop.add(b"data-consentmw-href")
+            for name in (b"href", b"imagesrcset"):
+                if name in attrs:
+                    rename[name] = b"data-consentmw-" + name
+                    drop.add(b"data-consentmw-" + name)
             add.append((b"data-consentmw-category", " ".join(cats).encode()))
         else:
-            if b"srcset" in attrs and kind != SCRIPT:
+            if b"srcset" in attrs and kind != SCRIPT_KIND:
                 rename[b"srcset"] = b"data-consentmw-srcset"
                 drop.add(b"data-consentmw-srcset")
             if b"src" in attrs:
@@ -473,34 +881,41 @@ class RewriteStream:
                 drop.add(b"data-consentmw-src")
             elif held is not None and b"data-consentmw-src" not in attrs:
                 add.append((b"data-consentmw-src", held))
-            if kind == SCRIPT and script_type != INERT:
+            if kind == SCRIPT_KIND:
+                # An SVG script loads its href, and the preload scanner fetches it whatever its type.
+                for name in (b"href", b"xlink:href"):
+                    if name in attrs:
+                        rename[name] = b"data-consentmw-" + name.replace(b":", b"-")
+                        drop.add(rename[name])
+            if kind == SCRIPT_KIND and script_type != INERT:
                 if b"type" in attrs:
                     rename[b"type"] = b"data-consentmw-type"
                     drop.add(b"data-consentmw-type")
                 add.append((b"type", INERT))
-            elif kind == SCRIPT and b"data-consentmw-type" not in attrs and (real := attrs.get(b"data-type")) is not None and real.value:
+            elif kind == SCRIPT_KIND and b"data-consentmw-type" not in attrs and (real := attrs.get(b"data-type")) is not None and real.value:
                 add.append((b"data-consentmw-type", real.value))
             if b"data-consentmw-category" not in attrs:
                 add.append((b"data-consentmw-category", " ".join(cats).encode()))
-        return edit_tag(buf, start, tag_end, attrs, rename, drop, add)
+        return edit_tag(tag, attrs, rename, drop, add)
 
 
-def edit_tag(buf: bytes, start: int, tag_end: int, attrs: dict[bytes, Attr], rename: dict[bytes, bytes], drop: set[bytes], add: list[tuple[bytes, bytes]]) -> bytes:
-    """The start tag buf[start:tag_end] with attributes renamed, dropped and added; the rest as written."""
+def edit_tag(tag: bytes, attrs: dict[bytes, Attr], rename: dict[bytes, bytes], drop: set[bytes], add: list[tuple[bytes, bytes]]) -> bytes:
+    """The start tag with attributes renamed, dropped and added; the rest as written."""
     pieces: list[bytes] = []
-    cursor = start
+    cursor = 0
     for attr in sorted(attrs.values(), key=lambda a: a.start):
         if attr.name in rename and attr.name not in drop:
-            pieces += [buf[cursor : attr.start], rename[attr.name]]
+            pieces += [tag[cursor : attr.start], rename[attr.name]]
             cursor = attr.name_end
         elif attr.name in drop:
-            pieces.append(buf[cursor : attr.start].rstrip())
+            pieces.append(tag[cursor : attr.start].rstrip())
             cursor = attr.end
-    close_at = tag_end - 2 if buf[tag_end - 2 : tag_end] == b"/>" else tag_end - 1
-    pieces.append(buf[cursor:close_at].rstrip())
+    tag_end = len(tag)
+    close_at = tag_end - 2 if tag.endswith(b"/>") and not (attrs and max(a.end for a in attrs.values()) == tag_end - 1) else tag_end - 1
+    pieces.append(tag[cursor:close_at].rstrip())
     for name, value in add:
         pieces += [b" ", name, b"=", quoted(value)]
-    pieces.append(buf[close_at:tag_end])
+    pieces.append(tag[close_at:tag_end])
     return b"".join(pieces)
 
 
@@ -523,31 +938,3 @@ def srcset_urls(srcset: bytes) -> list[bytes]:
                 j = n if comma < 0 else comma + 1
         i = j
     return urls
-
-
-def find_end(low: bytes, marker: bytes, pos: int, final: bool) -> tuple[int, int]:
-    """Where ``marker`` (``-->`` or ``</name`` followed by a delimiter) next starts in ``low``:
-    ``(index, index)``, or ``(-1, keep)`` when it is not there yet, ``low[keep:]`` being what could
-    still turn out to be its beginning."""
-    n = len(low)
-    if marker == b"-->":
-        # A comment ends at "-->", and in browsers at "--!>" as well; the index is its end.
-        i = low.find(b"--", pos)
-        while i >= 0:
-            if low.startswith(b">", i + 2):
-                return i + 3, i + 3
-            if low.startswith(b"!>", i + 2):
-                return i + 4, i + 4
-            i = low.find(b"--", i + 1)
-        return (-1, n) if final else (-1, max(pos, n - 3))
-    i = low.find(marker, pos)
-    while i >= 0:
-        after = i + len(marker)
-        if after >= n:
-            return (i, i) if final else (-1, i)
-        if low[after] in DELIMITERS:
-            return i, i
-        i = low.find(marker, i + 1)
-    if final:
-        return -1, n
-    return -1, max(pos, n - len(marker) + 1)

@@ -10,6 +10,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+import idna
+
 from consentmw.core.catalog import lookup_host
 from consentmw.core.errors import PolicyError
 from consentmw.core.policy import Policy
@@ -20,7 +22,7 @@ HOST = re.compile(rb"\s*(?:https?:)?//([^/?#\s:@]+)")
 # Anything a URL parser reads differently from how it is written: controls and spaces (stripped
 # or removed), backslashes (slashes in http URLs), percent-escapes, user info, a port, a host's
 # trailing dot, "https:" without two slashes, three or more slashes, dot segments.
-ODD_URL = re.compile(rb"[\x00-\x20\\%@]|/\.|\.(?:[/:?#]|\Z)|:(?!//)|///")
+ODD_URL = re.compile(rb"[\x00-\x20\\%@\x80-\xff]|/\.|\.(?:[/:?#]|\Z)|:(?!//)|///")
 AUTHORITY = re.compile(rb"(?:https?:/*|//+)([^/?#]*)")
 DOT_SEGMENTS = re.compile(rb"/(?:\.\.?(?=[/?#]|\Z))")
 C0_AND_SPACE = bytes(range(33))
@@ -41,8 +43,7 @@ def normalize_url(url: bytes) -> bytes:
     m = AUTHORITY.match(url)
     if m is None:
         return url
-    host = m.group(1).rpartition(b"@")[2].partition(b":")[0]
-    host = unquote_to_bytes(host).lower().rstrip(b".") if b"%" in host else host.rstrip(b".")
+    host = canonical_host(m.group(1).rpartition(b"@")[2].partition(b":")[0])
     path = url[m.end() :]
     if b"%" in path:
         path = UNRESERVED_ESCAPE.sub(lambda e: unquote_to_bytes(e.group()).lower(), path)
@@ -51,6 +52,33 @@ def normalize_url(url: bytes) -> bytes:
     return b"//" + host + path
 
 
+def canonical_host(host: bytes) -> bytes:
+    """A host as the URL standard's host parser leaves it before a browser connects: percent-
+    decoded, mapped by UTS #46 (case, full-width forms, the ideographic full stop, soft hyphens
+    dropped) the way Chromium's ICU call does (non-transitional, no STD3 rules), non-ASCII labels
+    in Punycode, and without a trailing dot (the same host to DNS). A host the parser would reject
+    comes back as it was: it cannot load anything, so it matches nothing either."""
+    if b"%" in host:
+        host = unquote_to_bytes(host)
+    if host.isascii():
+        return host.lower().rstrip(b".")
+    try:
+        mapped = idna.uts46_remap(host.decode("utf-8"), std3_rules=False, transitional=False)
+        labels = [label if label.isascii() else "xn--" + label.encode("punycode").decode("ascii") for label in mapped.split(".")]
+    except (UnicodeError, idna.IDNAError):
+        return host
+    return ".".join(labels).encode("ascii").rstrip(b".")
+
+
+def url_host(url: bytes) -> bytes | None:
+    """The host an http(s) or scheme-relative address (lowercased) loads from, or None."""
+    m = HOST.match(normalize_url(url.strip()))
+    return m.group(1) if m else None
+
+
+# An absolute or scheme-relative address in script code (a string's quotes, spaces, brackets and
+# JS punctuation end it). Found with findall, which moves past each match: one pass over the code.
+URL_IN_CODE = re.compile(rb"""(?:https?:)?//[^\s'"`<>(){}\[\],;\\]+""")
 UNRESERVED_ESCAPE = re.compile(rb"%(?:2[de]|5f|7e|[46][1-9a-f]|[57][0-9a]|3[0-9])", re.IGNORECASE)
 
 
@@ -245,7 +273,9 @@ class TrackerRules:
         return tuple(dict.fromkeys(found))
 
     def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
-        """Trackers whose official loader or call appears in inline script code."""
+        """Trackers whose official loader or call appears in inline script code, or whose address
+        is written out in it: a string that becomes a src later (``var u='...'; s.src=u``),
+        ``import('...')``, an import map or a loader function all load what the string says."""
         code = code.lower()
         if code.find(b"\\/") >= 0:  # "https:\/\/host\/path": slashes escaped in a JS string (json_encode)
             code = code.replace(b"\\/", b"/")
@@ -256,6 +286,9 @@ class TrackerRules:
                 if keyword in code:
                     candidates.extend(trackers)
             matched = [t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)]
+            for url in URL_IN_CODE.findall(code):
+                # A catalog tracker's address counts as such; a host catalog entity only in a loader (below).
+                matched.extend(t for t in self.match_src(url) if not t.from_catalog)
             if LOADS.search(code):
                 # A loader snippet that names a tracker's host in a URL (TikTok, LinkedIn, Yandex ...).
                 for m in URL_STRING.finditer(code):

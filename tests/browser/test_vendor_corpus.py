@@ -1,0 +1,108 @@
+"""The vendor fixtures and the false-positive page in a real Chromium: what the browser requests
+before and after consent. Third-party requests are routed by Playwright, recorded and answered
+with empty bodies (there is no internet here)."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+from consentmw.core.store import MemoryStore
+from tests.conftest import SECRET
+from tests.corpus.vendors import VENDOR_HOSTS, services, vendor_page
+
+VENDORS = vendor_page(services())
+FALSE_POSITIVES = (Path(__file__).parent.parent / "corpus" / "false-positives.html").read_text("utf-8")
+# Every address the false-positive page loads before any choice.
+NEEDED = {
+    "fonts.googleapis.com",
+    "code.jquery.com",
+    "cdnjs.cloudflare.com",
+    "cdn.jsdelivr.net",
+    "www.google.com",
+    "js.stripe.com",
+    "js.tosspayments.com",
+    "cdn.iamport.kr",
+    "cdn.portone.io",
+    "t1.kakaocdn.net",
+    "dapi.kakao.com",
+    "oapi.map.naver.com",
+    "t1.daumcdn.net",
+}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def vendor_site() -> Iterator[str]:
+    async def vendors(request: Request) -> HTMLResponse:
+        return HTMLResponse(VENDORS)
+
+    async def checkout(request: Request) -> HTMLResponse:
+        return HTMLResponse(FALSE_POSITIVES)
+
+    app = Starlette(routes=[Route("/", vendors), Route("/checkout", checkout)])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def visit(browser, site: str, path: str, choice: dict | None) -> tuple[set[str], str]:
+    """Third-party hosts the browser asked for while loading the page, and the page's HTML as served."""
+    hosts: set[str] = set()
+    context = browser.new_context(base_url=site)
+    try:
+
+        def record(route) -> None:
+            hosts.add(re.match(r"^\w+://([^/:]+)", route.request.url).group(1))
+            route.fulfill(status=200, body="")
+
+        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), record)
+        if choice is not None:
+            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+        page = context.new_page()
+        response = page.goto(path, wait_until="load")
+        page.wait_for_timeout(300)  # loaders that add a script after load
+        served = response.text()
+    finally:
+        context.close()
+    return hosts, served
+
+
+def test_no_vendor_service_is_requested_before_consent(chromium, vendor_site: str) -> None:
+    assert visit(chromium, vendor_site, "/", None)[0] == set()
+
+
+def test_accepting_all_requests_every_vendor(chromium, vendor_site: str) -> None:
+    assert visit(chromium, vendor_site, "/", {"accept": "all"})[0] == set().union(*VENDOR_HOSTS.values())
+
+
+@pytest.mark.parametrize("choice", [None, {"accept": "necessary"}, {"accept": "all"}], ids=["undecided", "refused", "accepted"])
+def test_false_positive_page_is_unchanged_and_loads_everything(chromium, vendor_site: str, choice: dict | None) -> None:
+    hosts, served = visit(chromium, vendor_site, "/checkout", choice)
+    assert hosts == NEEDED
+    # Byte for byte what the app sent, apart from what consentmw adds on purpose to every page.
+    added = re.compile(r'<script[^>]*>[^<]*gtag[^<]*</script>|<link[^>]*/_consent/[^>]*>|<script[^>]*/_consent/[^>]*></script>|<noscript>.*?</noscript>', re.S)
+    assert added.sub("", served) == FALSE_POSITIVES
