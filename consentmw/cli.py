@@ -13,6 +13,7 @@ from consentmw.core.errors import ConfigError, PolicyError
 from consentmw.core.policy import load_policy, preset_names
 from consentmw.core.store.cli import register as register_store_commands
 from consentmw.demo import register as register_demo_command
+from consentmw.scan.cli import register as register_scan_command
 
 # Shown under every command's --help: what a site owner types, not what argparse can parse.
 EXAMPLES = {
@@ -48,6 +49,9 @@ EXAMPLES = {
     "demo": """\
   consentmw demo                          # the FastAPI example on http://127.0.0.1:8000
   consentmw demo --site django --port 8001""",
+    "scan": """\
+  consentmw scan https://www.example.com/ --html report.html     # exit 1 if anything runs without consent
+  consentmw scan http://127.0.0.1:8000/ --offline --pages 20 --json scan.json --policy-draft draft.json""",
 }
 
 
@@ -129,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=trackers)
     register_store_commands(commands)
     register_demo_command(commands)
+    register_scan_command(commands)
     for name, sub in subcommands(parser):
         sub.formatter_class = argparse.RawDescriptionHelpFormatter
         sub.epilog = "examples:\n" + EXAMPLES[name]

@@ -1,0 +1,3 @@
+"""``consentmw scan``: audits a site in Chromium, before consent, after refusal and after acceptance.
+
+Needs the ``scan`` extra (Playwright, tqdm, publicsuffixlist): ``pip install 'consentmw[scan]'``."""

@@ -1,0 +1,170 @@
+"""`consentmw scan` against local sites in real Chromium; third-party hosts are requested by the
+page but never leave the machine (--offline: Chromium's resolver answers "not found")."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from consentmw import demo, load_policy
+from consentmw.cli import main
+from consentmw.scan.report import schema
+from tests.demo_support import demo_server
+
+from .site import CDN_AND_CRITEO, SCRIPT_COOKIE, UNKNOWN_PIXEL, serve, shop
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+GA_HOST = "www.googletagmanager.com"
+PIXEL_HOST = "connect.facebook.net"
+UNKNOWN_HOST = "px.unknown-vendor.example"
+
+
+@dataclass
+class Scan:
+    status: int
+    output: str
+    report: dict[str, Any]
+    html: Path
+    draft: Path
+
+    def violations(self, pass_name: str | None = None) -> set[tuple[str, str, str | None]]:
+        return {(v["kind"], v["subject"], v["category"]) for v in self.report["violations"] if pass_name in (None, v["pass"])}
+
+    def seen(self, pass_name: str) -> tuple[set[str], set[str]]:
+        """Hosts requested and cookie names held in this pass, over all pages."""
+        runs = [p["passes"][pass_name] for p in self.report["pages"] if pass_name in p["passes"]]
+        return {r["host"] for run in runs for r in run["requests"]}, {c["name"] for run in runs for c in run["cookies"]}
+
+
+def scan(capsys: pytest.CaptureFixture[str], folder: Path, url: str, *args: str) -> Scan:
+    paths = {name: folder / f"report.{name}" for name in ("json", "html")}
+    draft = folder / "policy-draft.json"
+    status = main(["scan", url, "--offline", "--json", str(paths["json"]), "--html", str(paths["html"]), "--policy-draft", str(draft), *args])
+    report = json.loads(paths["json"].read_text("utf-8"))
+    jsonschema.validate(report, schema())
+    return Scan(status, capsys.readouterr().out, report, paths["html"], draft)
+
+
+@pytest.fixture(scope="module")
+def bare_shop() -> Iterator[str]:
+    with serve(shop(with_consentmw=False, extra={"/products": SCRIPT_COOKIE, "/about": UNKNOWN_PIXEL + CDN_AND_CRITEO})) as url:
+        yield url
+
+
+@pytest.fixture
+def bare_scan(bare_shop: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> Scan:
+    return scan(capsys, tmp_path, bare_shop, "--pages", "3", "--browser", chromium_path)
+
+
+def test_a_site_without_consentmw_fails_on_ga_the_meta_pixel_and_the_server_set_ga_cookie(bare_scan: Scan) -> None:
+    assert bare_scan.status == 1
+    violations = bare_scan.violations("fresh")
+    assert ("request", GA_HOST, "analytics") in violations
+    assert ("request", PIXEL_HOST, "advertising") in violations
+    assert ("cookie", "_ga", "analytics") in violations
+    assert ("request", UNKNOWN_HOST, None) in violations  # no catalog knows it: someone must look
+    assert ("request", "static.criteo.net", "advertising") in violations  # from the host catalog
+    assert not any(host == "cdnjs.cloudflare.com" for _, host, _ in violations)  # a CDN needs no consent
+    assert bare_scan.report["summary"]["unknown_third_party_hosts"] == [UNKNOWN_HOST]
+    assert bare_scan.report["passes"] == ["fresh"]
+    assert any("only the fresh-visitor pass" in note for note in bare_scan.report["notes"])
+    assert [p["url"].rsplit("/", 1)[1] for p in bare_scan.report["pages"]] == ["", "products", "about"]  # example.org is not followed
+    cookies = {c["name"]: c for p in bare_scan.report["pages"] for c in p["passes"]["fresh"]["cookies"]}
+    assert cookies["_ga"]["source"] == "set-cookie" and cookies["_ga"]["third_party"] is False
+    assert cookies["_ga"]["expires"] is not None
+    assert cookies["_fbp"]["source"] == "script" and cookies["_fbp"]["category"] == "advertising"
+    requests = [r for p in bare_scan.report["pages"] for r in p["passes"]["fresh"]["requests"] if r["host"] == GA_HOST]
+    assert requests and all(r["third_party"] and r["failure"] and r["entity"] == "Google" for r in requests)
+    assert "VIOLATIONS" in bare_scan.output and "_ga" in bare_scan.output
+
+
+def test_the_policy_draft_validates_and_declares_what_was_found(bare_scan: Scan) -> None:
+    draft = load_policy(str(bare_scan.draft))
+    services = {s["id"]: c.id for c in draft.categories for s in c.services}
+    assert services["google-analytics"] == "analytics"
+    assert services["meta-pixel"] == "advertising"
+    assert draft.cookie_category("_ga") == "analytics"
+    assert draft.cookie_category("_fbp") == "advertising"
+    # The unknown vendor is declared where consentmw keeps it inert until the owner decides.
+    unclassified = draft.by_id["unclassified"]
+    assert not unclassified.required
+    assert services["px-unknown-vendor-example"] == "unclassified"
+    criteo = next(s for c in draft.categories for s in c.services if s["id"] == "criteo")
+    assert services["criteo"] == "advertising" and criteo["match"]["src"]
+
+
+def test_the_html_report_shows_the_violations_first(bare_scan: Scan, chromium_path: str, artifacts: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(bare_scan.html.as_uri())
+            table = page.locator("table#violations")
+            assert table.is_visible()
+            assert table.locator("caption").inner_text() == "Violations"
+            rows = table.locator("tbody tr")
+            assert rows.count() == bare_scan.report["summary"]["violations"]
+            text = table.inner_text()
+            assert GA_HOST in text and PIXEL_HOST in text and "_ga" in text
+            # The violations table comes before any page's tables.
+            assert page.locator("table").nth(1).get_attribute("id") == "violations"
+            page.screenshot(path=artifacts / "scan-report.png", full_page=True)
+        finally:
+            browser.close()
+
+
+def test_the_same_site_behind_consentmw_passes_and_sees_the_trackers_after_accept_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str
+) -> None:
+    with serve(shop(with_consentmw=True, extra={})) as url:
+        result = scan(capsys, tmp_path, url, "--pages", "2", "--browser", chromium_path)
+    assert result.status == 0, result.output
+    assert result.report["violations"] == []
+    assert result.report["passes"] == ["fresh", "refused", "accepted"]
+    assert result.report["consentmw"]["detected"] is True
+    for before in ("fresh", "refused"):
+        hosts, cookies = result.seen(before)
+        assert GA_HOST not in hosts and PIXEL_HOST not in hosts and "_ga" not in cookies
+    hosts, cookies = result.seen("accepted")
+    assert {GA_HOST, PIXEL_HOST} <= hosts
+    assert "_ga" in cookies
+    assert "no violations" in result.output
+
+
+@pytest.mark.parametrize("site", sorted(demo.SITES))
+def test_the_example_sites_scan_clean(site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    with demo_server(tmp_path, "--site", site, "--store", "memory://") as server:
+        result = scan(capsys, tmp_path, server.url, "--pages", "2", "--browser", chromium_path)
+    assert result.status == 0, result.output
+    assert len(result.report["pages"]) == 2
+    hosts, _ = result.seen("accepted")
+    assert "www.googletagmanager.com" in hosts  # the scan did see the analytics, once allowed
+
+
+def test_usage_errors_exit_2_and_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scan", "ftp://example.com/"]) == 2
+    assert "not an http(s) address" in capsys.readouterr().err
+    assert main(["scan", "http://127.0.0.1:9/", "--browser", str(tmp_path / "no-chromium")]) == 2
+    err = capsys.readouterr().err
+    assert "--browser" in err and "apt-get install chromium" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["scan", "http://127.0.0.1:9/", "--pages", "many"])
+    assert exc.value.code == 2
+
+
+def test_a_start_page_that_does_not_load_exits_2(capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/"  # nothing listens there
+    assert main(["scan", closed, "--browser", chromium_path, "--timeout", "10"]) == 2
+    assert "could not be loaded" in capsys.readouterr().err
