@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, needs_filter
-from consentmw.core.http import Request
+from consentmw.core.http import Request, host_name
 from consentmw.core.rewriting import PageRequest
 
 new_consent = object.__new__
@@ -173,9 +173,7 @@ class FilteredSend:
 
 
 def request_host(scope: Scope) -> str:
-    """The Host header's name, without port (an IPv6 literal keeps its brackets)."""
     for key, value in scope.get("headers") or ():
         if key == b"host":
-            host = value.decode("latin-1")
-            return host if host.endswith("]") else host.rpartition(":")[0] if ":" in host else host
+            return host_name(value.decode("latin-1"))
     return ""

@@ -1,4 +1,6 @@
-"""``consentmw demo``: serves one of the example sites with uvicorn and an embedded SQLite log.
+"""``consentmw demo``: serves one of the example sites with an embedded SQLite log: the ASGI ones
+(Starlette, FastAPI) with uvicorn, the WSGI ones (Django with its native middleware, Flask) with a
+threaded WSGI server from the standard library.
 
 The examples ship inside the wheel as ``consentmw.examples``; in a source checkout they are the
 top-level ``examples/`` package beside ``consentmw/``.
@@ -19,11 +21,12 @@ from typing import Any
 from consentmw.core.errors import ConfigError
 from consentmw.core.store import DEFAULT_STORE
 
-# site -> (module below the examples package, ASGI attribute, what it needs besides consentmw)
+# site -> (module below the examples package, app attribute, what it needs besides consentmw, interface)
 SITES = {
-    "fastapi": ("fastapi_site.app", "app", "fastapi"),
-    "starlette": ("starlette_site.app", "app", "starlette"),
-    "django": ("django_site.asgi", "application", "django"),
+    "fastapi": ("fastapi_site.app", "app", "fastapi", "asgi"),
+    "starlette": ("starlette_site.app", "app", "starlette", "asgi"),
+    "django": ("django_site.wsgi", "application", "django", "wsgi"),
+    "flask": ("flask_site.app", "app", "flask", "wsgi"),
 }
 SOURCE_CHECKOUT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +49,7 @@ def examples_package() -> str:
 
 
 def load_site(site: str) -> ModuleType:
-    module, _, requirement = SITES[site]
+    module, _, requirement, _ = SITES[site]
     package = examples_package()
     try:
         return importlib.import_module(f"{package}.{module}")
@@ -81,11 +84,14 @@ def url_of(sock: socket.socket) -> str:
 
 
 def demo(args: argparse.Namespace) -> int:
+    interface = SITES[args.site][3]
     try:
         import uvicorn
     except ModuleNotFoundError:
-        print("consentmw demo needs uvicorn: pip install 'consentmw[demo]'", file=sys.stderr)
-        return 1
+        uvicorn = None
+        if interface == "asgi":
+            print("consentmw demo needs uvicorn: pip install 'consentmw[demo]'", file=sys.stderr)
+            return 1
     # The example modules read these when they build their app. A fresh key per run is enough for a
     # demo (choices are forgotten when it stops); a real site sets a fixed CONSENTMW_SECRET_KEY.
     os.environ.setdefault("CONSENTMW_SECRET_KEY", secrets.token_urlsafe(32))
@@ -103,16 +109,47 @@ def demo(args: argparse.Namespace) -> int:
     print(f"  consent log   {args.store}")
     print(f"  read the log  python3 -m consentmw log stats --store {args.store}")
     print("  stop          Ctrl+C", flush=True)
-    # Django has no lifespan protocol; uvicorn's "auto" would log that as if it were a problem.
-    lifespan = "off" if args.site == "django" else "auto"
-    config = uvicorn.Config(app, log_level=args.log_level, lifespan=lifespan)
+    if interface == "wsgi":
+        serve_wsgi(app, sock, quiet=args.log_level not in ("info", "debug"))
+        return 0
+    config = uvicorn.Config(app, log_level=args.log_level)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 
+def serve_wsgi(app: Any, sock: socket.socket, *, quiet: bool) -> None:
+    """The standard library's WSGI server, one thread per connection: enough for a demo (a site
+    runs gunicorn, uWSGI or mod_wsgi)."""
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Handler(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            if not quiet:
+                super().log_message(format, *args)
+
+    server = Server(sock.getsockname()[:2], Handler, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    server.server_bind = lambda: None  # type: ignore[method-assign]
+    host, port = sock.getsockname()[:2]
+    server.server_name, server.server_port = host, port
+    server.setup_environ()
+    server.set_app(app)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 def register(subparsers: Any) -> None:
     """Add `consentmw demo` to the main parser's subcommands."""
-    p = subparsers.add_parser("demo", help="serve an example site (Starlette, FastAPI or Django) with consentmw")
+    p = subparsers.add_parser("demo", help="serve an example site (Starlette, FastAPI, Django or Flask) with consentmw")
     p.add_argument("--site", choices=sorted(SITES), default="fastapi", help="which example (default: fastapi)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on; 0 picks a free one (default: 8000)")

@@ -26,7 +26,7 @@
     const data = node.dataset;
     if (data.consentmwCategory) return data.consentmwCategory.split(" ");
     const onetrust = /optanon-category-([\w-]+)/.exec(node.className);
-    const raw = data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name;
+    const raw = (data.category || data.cookieconsent || (onetrust && onetrust[1].replace(/-/g, ",")) || data.name || "").replace("!", "");
     const found = raw ? raw.split(",").map((name) => names[name.trim().toLowerCase()]) : [];
     return found.length && found.every(Boolean) ? found : null;
   }
@@ -35,8 +35,9 @@
     running = running.then(async () => {
       for (const node of d.querySelectorAll(INERT)) {
         const cats = categoriesOf(node);
-        if (!cats || !cats.every((c) => state.choices[c])) continue;
         const data = node.dataset;
+        // "!x" (vanilla-cookieconsent): runs when x is refused
+        if (!cats || (/^!/.test(data.service || data.category) ? !state.decided || cats.some((c) => state.choices[c]) : !cats.every((c) => state.choices[c]))) continue;
         const src = data.consentmwSrc || data.src || data.cookieblockSrc;
         if (node.localName !== "script") {
           if (data.consentmwSrcset && !node.hasAttribute("srcset")) node.srcset = data.consentmwSrcset;

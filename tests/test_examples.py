@@ -21,7 +21,7 @@ from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.demo_support import demo_server
 
-PRESETS = {"starlette": "naver-cloud-en", "fastapi": "kakao-enterprise", "django": "naver-cloud"}
+PRESETS = {"starlette": "naver-cloud-en", "fastapi": "kakao-enterprise", "django": "naver-cloud", "flask": "kakao-enterprise"}
 GA_ID = "G-CONSENTMW1"
 ALLOWED_WORDS = {"allowed", "허용"}
 REFUSED_WORDS = {"refused", "거부"}
@@ -111,9 +111,28 @@ def store() -> MemoryStore:
     return MemoryStore()
 
 
+class WSGIClient:
+    """httpx's WSGI client behind the awaitable calls the tests make of an ASGI one."""
+
+    def __init__(self, app: Callable[..., object]) -> None:
+        self.client = httpx.Client(transport=httpx.WSGITransport(app), base_url="http://testserver", headers={"origin": "http://testserver"})
+        self.cookies = self.client.cookies
+
+    async def get(self, *args: object, **kwargs: object) -> httpx.Response:
+        return self.client.get(*args, **kwargs)  # type: ignore[arg-type]
+
+    async def post(self, *args: object, **kwargs: object) -> httpx.Response:
+        return self.client.post(*args, **kwargs)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 async def site(site_name: str, store: MemoryStore) -> AsyncIterator[httpx.AsyncClient]:
     app = demo.load_site(site_name).create_app(secret_key=SECRET, store=store)
+    if demo.SITES[site_name][3] == "wsgi":
+        wsgi = WSGIClient(app)
+        yield wsgi  # type: ignore[misc]
+        wsgi.client.close()
+        return
     async with client_for(app) as client:
         yield client
 

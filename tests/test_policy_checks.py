@@ -197,7 +197,7 @@ def test_allows_names_the_known_categories_when_asked_about_an_unknown_one() -> 
     with pytest.raises(UnknownCategory) as info:
         consent.allows("analytics")
     assert isinstance(info.value, ValueError)
-    assert str(info.value) == "'analytics' is not a category of this policy; its categories: necessary, measurement; aliases: c0001, essential, strictly-necessary"
+    assert str(info.value) == "'analytics' is not a category of this policy; its categories: necessary, measurement; aliases: c0001, essential, strictly-necessary, strictly_necessary"
 
 
 def test_host_catalog_overrides_are_checked_with_the_rest() -> None:

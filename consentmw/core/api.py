@@ -358,7 +358,7 @@ class ConsentAPI:
         refused = set(self.policy.optional) - allowed
         # HTTP/2 clients may send each cookie on its own header line.
         request_cookies = cookie_parser("; ".join(headers.getlist("cookie")))
-        cookies += expire_headers(self.policy, request_cookies, refused, secure)
+        cookies += expire_headers(self.policy, request_cookies, refused, secure, request.host)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
     def stale_consent_cookies(self, request: Request, secure: bool) -> list[bytes]:

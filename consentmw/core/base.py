@@ -13,14 +13,16 @@ from typing import Any
 from starlette.datastructures import Secret
 
 from consentmw.core import pages
-from consentmw.core.api import ConsentAPI, mounted_prefix
+from consentmw.core.api import ConsentAPI, error_response, mounted_prefix, secured
 from consentmw.core.consent import Consent, ConsentReader
 from consentmw.core.cookie import ConsentCodec, secret_list
-from consentmw.core.errors import ConfigError
+from consentmw.core.errors import ConfigError, ErrorCode
 from consentmw.core.filtering import ResponseFilter
+from consentmw.core.http import Request, Response
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.rewriting import PageRequest, PageRewriting
 from consentmw.core.store import ConsentStore, open_store
+from consentmw.core.sync import LoopThread
 
 
 class ConsentCore:
@@ -103,6 +105,7 @@ class ConsentCore:
             csp_nonce_key=csp_nonce_key,
         )
         self._mounted: dict[str, PageRewriting] = {}
+        self.loop_thread = LoopThread()  # started by the first sync request under the prefix
 
     def consent(self, headers: list[tuple[bytes, bytes]]) -> Consent:
         """The visitor's consent, read lazily from the request headers (lower-case names)."""
@@ -112,6 +115,24 @@ class ConsentCore:
         """Whether consentmw answers this path (below the root path) itself."""
         # `in` costs what startswith did; the exact test runs only for paths that hold the prefix.
         return self.prefix in path and self.api.route(path) is not None
+
+    def respond_sync(self, request: Request) -> Response:
+        """The API's answer for a sync caller (a WSGI server's thread): run on the core's own event
+        loop, where the consent log lives for sync callers (consentmw.core.sync)."""
+        try:
+            # The API answers 503 itself once store_timeout has passed; this only bounds a stuck loop.
+            return self.loop_thread.run(self.api.respond(request), self.store_timeout + 1.0)
+        except TimeoutError:
+            return secured(error_response(ErrorCode.STORE_UNAVAILABLE))
+
+    async def close(self) -> None:
+        await self.store.close()
+
+    def close_sync(self) -> None:
+        """Closes the consent log from sync code (a WSGI app's shutdown), on the loop it lives on."""
+        if self.loop_thread.started:
+            self.loop_thread.run(self.store.close(), self.store_timeout + 1.0)
+            self.loop_thread.stop()
 
     def filter_response(
         self, request: PageRequest, consent: Consent, status: int, headers: list[tuple[bytes, bytes]], root_path: str = ""

@@ -24,6 +24,14 @@ class HostEntry:
     kind: str  # the dataset's own category: ad, analytics, cdn, ...
 
 
+@dataclass(frozen=True, slots=True)
+class CookieEntry:
+    name: str  # the name, or its beginning when ``prefix``
+    vendor: str
+    category: str
+    prefix: bool = False
+
+
 def _data(name: str) -> Any:
     return json.loads(resources.files("consentmw.core").joinpath("data", name).read_text("utf-8"))
 
@@ -57,11 +65,40 @@ class HostCatalog:
         return HostEntry(name, category, domain, kind)
 
 
+class CookieCatalog:
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.source: dict[str, Any] = data["source"]
+        self.exact: dict[str, tuple[str, str]] = {}
+        self.prefixes: dict[str, tuple[str, str]] = {}
+        for name, vendor, category, prefix in data["cookies"]:
+            (self.prefixes if prefix else self.exact)[name] = (vendor, category)
+        self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
+
+    def lookup(self, name: str) -> CookieEntry | None:
+        found = self.exact.get(name)
+        if found is not None:
+            return CookieEntry(name, *found)
+        for n in self.prefix_lengths:  # the longest prefix wins
+            if n <= len(name) and (found := self.prefixes.get(name[:n])) is not None:
+                return CookieEntry(name[:n], *found, prefix=True)
+        return None
+
+
 @cache
 def hosts() -> HostCatalog:
     return HostCatalog(_data("hosts.json"))
 
 
+@cache
+def cookies() -> CookieCatalog:
+    return CookieCatalog(_data("cookies.json"))
+
+
 def lookup_host(host: str) -> HostEntry | None:
     """The catalogued entity a host (no port) belongs to, or None for a host the catalog does not know."""
     return hosts().lookup(host)
+
+
+def lookup_cookie(name: str) -> CookieEntry | None:
+    """The catalogued vendor and consent category of a cookie name, or None."""
+    return cookies().lookup(name)

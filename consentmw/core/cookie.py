@@ -10,7 +10,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from starlette.datastructures import Secret
 
 from consentmw.core.errors import ConfigError
-from consentmw.core.policy import Policy
+from consentmw.core.policy import CookieRule, Policy
 
 
 class Decision(NamedTuple):
@@ -110,16 +110,29 @@ def domain_matches(host: str, domain: str) -> bool:
     return host == domain or host.endswith("." + domain)
 
 
-def expire_headers(policy: Policy, request_cookies: Mapping[str, str], refused: Iterable[str], secure: bool) -> list[bytes]:
-    """Set-Cookie headers that expire the refused categories' cookies this request carries."""
+def expire_headers(policy: Policy, request_cookies: Mapping[str, str], refused: Iterable[str], secure: bool, host: str = "") -> list[bytes]:
+    """Set-Cookie headers that expire the refused categories' cookies this request carries. A
+    catalogued cookie the policy does not list is expired where the policy says cookies live and on
+    ``host`` and each domain above it: trackers' scripts set theirs on the widest domain they may."""
     refused = set(refused)
     headers = []
     for name in request_cookies:
         category = policy.cookie_category(name)
         if category is None or category not in refused:
             continue
-        for rule in policy.cookie_rules(name, category):
+        domains, paths = policy.cookie_scope
+        rules = policy.cookie_rules(name, category) or [CookieRule(name, (*domains, *parent_domains(host)), paths)]
+        for rule in rules:
             for domain in rule.domains:
                 for path in rule.paths:
                     headers.append(cookie_header(name, "", max_age=0, path=path, domain=domain or None, secure=secure, httponly=False, samesite=""))
     return list(dict.fromkeys(headers))
+
+
+def parent_domains(host: str) -> list[str]:
+    """``host`` and the domains above it with at least two labels (a browser ignores a Domain it
+    would not accept, such as a public suffix)."""
+    if not host or host.startswith("[") or host.replace(".", "").isdigit():
+        return []  # an IP address has no domains above it
+    labels = host.lower().rstrip(".").split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]

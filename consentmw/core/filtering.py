@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+
 from consentmw.core.consent import Consent
 from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
@@ -29,3 +31,25 @@ class ResponseFilter:
             headers = filter_cookies(html.policy, consent.allowed, list(headers))
         self.headers = headers
         self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) else None
+
+
+def rewritten(page: PageStream, first: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The rest of a streamed page through its stream, after `first` (what page.first returned)."""
+    if first:
+        yield first
+    for chunk in chunks:
+        if body := page.feed(chunk, True):
+            yield body
+    if tail := page.feed(b"", False):
+        yield tail
+
+
+async def arewritten(page: PageStream, first: bytes, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """rewritten() for an async iterator (a Django StreamingHttpResponse on the async path)."""
+    if first:
+        yield first
+    async for chunk in chunks:
+        if body := page.feed(chunk, True):
+            yield body
+    if tail := page.feed(b"", False):
+        yield tail

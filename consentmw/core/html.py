@@ -209,11 +209,15 @@ class HTMLRewriter:
         names: list[bytes]
         if (a := attrs.get(b"data-consentmw-category")) and a.value:
             names, tool = a.value.split(), "consentmw"
-        elif (a := attrs.get(b"data-cookieconsent")) and a.value and a.value.strip().lower() != b"ignore":
+        elif (a := attrs.get(b"data-cookieconsent")) and a.value and a.value.strip().lower() == b"ignore":
+            return ()  # Cookiebot: the site's own, never held back
+        elif (a := attrs.get(b"data-cookieconsent")) and a.value:
             names, tool = [n.strip() for n in a.value.split(b",") if n.strip()], "Cookiebot"
         elif (a := attrs.get(b"class")) and a.value and (m := OPTANON.search(a.value)):
             names, tool = [n for n in m.group(1).split(b"-") if n], "OneTrust"
         elif kind == SCRIPT_KIND and script_type == INERT and (a := attrs.get(b"data-category")) and a.value:
+            if a.value.startswith(b"!") or (attrs.get(b"data-service") or a).value.startswith(b"!"):
+                return None  # runs once its category is refused: the banner knows when; the page stays as written
             names, tool = [a.value.strip()], "vanilla-cookieconsent"
         elif (a := attrs.get(b"data-name")) and a.value and (script_type == INERT if kind == SCRIPT_KIND else b"src" not in attrs):
             return (self.klaro_category(a.value.decode("utf-8", "replace").strip()),)
@@ -825,8 +829,10 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return False
-        if kind == IMG and self.page is not None and PIXEL.search(low, start):
-            return False  # a pixel from an unknown host: reported by the closer look
+        if kind == IMG and self.page is not None:
+            for host in hosts:
+                if trackers.maybe_left_live(host, self.page[0]) and PIXEL.search(low, start):
+                    return False  # a pixel from an unknown host: reported by the closer look
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:

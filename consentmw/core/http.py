@@ -36,6 +36,16 @@ class Request:
     def query_params(self) -> QueryParams:
         return QueryParams(self.query)
 
+    @property
+    def host(self) -> str:
+        """The Host header's name in lower case, without port (an IPv6 literal keeps its brackets)."""
+        return host_name(self.header.get("host", ""))
+
+
+def host_name(value: str) -> str:
+    value = value.lower()
+    return value if value.endswith("]") else value.rpartition(":")[0] if ":" in value else value
+
 
 @dataclass(slots=True)
 class Response:
@@ -71,3 +81,48 @@ def redirect(url: str, *, headers: dict[str, str] | None = None) -> Response:
     """A 303 See Other: after a form post, the browser fetches the target with GET."""
     location = quote(url, safe=":/%#?=@[]!$&'()*+,;")
     return response(b"", status=303, headers={**(headers or {}), "Location": location})
+
+
+def environ_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The request headers of a WSGI environ (or Django's request.META), names in lower case."""
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            name = key
+        else:
+            continue
+        if value and isinstance(value, str):  # WSGI servers give CONTENT_LENGTH as "" when there is none
+            headers.append((name.replace("_", "-").lower().encode("latin-1"), value.encode("latin-1")))
+    if "HTTP_HOST" not in environ and environ.get("SERVER_NAME"):
+        # PEP 3333's reconstruction: a client without Host (HTTP/1.0, test clients) is still this site.
+        host, port, scheme = environ["SERVER_NAME"], str(environ.get("SERVER_PORT", "")), environ.get("wsgi.url_scheme", "http")
+        default = (scheme == "https" and port == "443") or (scheme == "http" and port == "80") or not port
+        headers.append((b"host", (host if default else f"{host}:{port}").encode("latin-1")))
+    return headers
+
+
+def consent_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The two headers a visitor's consent is read from (Consent reads nothing else): cheaper than
+    environ_headers on every request."""
+    headers = []
+    if cookie := environ.get("HTTP_COOKIE"):
+        headers.append((b"cookie", cookie.encode("latin-1")))
+    if gpc := environ.get("HTTP_SEC_GPC"):
+        headers.append((b"sec-gpc", gpc.encode("latin-1")))
+    return headers
+
+
+def environ_request(environ: dict[str, Any], *, path: str, body: bytes | None, scheme: str) -> Request:
+    query = environ.get("QUERY_STRING", "")
+    return Request(
+        method=environ.get("REQUEST_METHOD", "GET"),
+        path=path,
+        headers=environ_headers(environ),
+        query=query.encode("latin-1", "replace"),
+        body=body,
+        client=environ.get("REMOTE_ADDR") or None,
+        scheme=scheme,
+        root_path=environ.get("SCRIPT_NAME", ""),
+    )

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from consentmw.core import policy_checks
+from consentmw.core.catalog import lookup_cookie
 from consentmw.core.policy_checks import did_you_mean
 from consentmw.core.consentmode import derive_signals, is_google_service
 from consentmw.core.errors import PolicyError
@@ -30,15 +31,22 @@ DEFAULT_ALIASES = {
     "targeting": "advertising",
     "ads": "advertising",
     "c0004": "advertising",
+    "c0005": "advertising",  # OneTrust's social media cookies
+    "social": "advertising",
+    "social_networking": "advertising",  # Termly
+    "measurement": "analytics",  # iubenda
+    "statistics-anonymous": "analytics",  # Complianz
     "preferences": "personalisation",
     "functional": "personalisation",
     "functionality": "personalisation",
     "personalization": "personalisation",
     "personalisation": "personalisation",
     "c0003": "personalisation",
+    "experience": "personalisation",  # iubenda
     "necessary": "required",
     "essential": "required",
     "strictly-necessary": "required",
+    "strictly_necessary": "required",
     "c0001": "required",
 }
 
@@ -118,6 +126,7 @@ class Policy:
         self.retention_days: int | None = data.get("log_retention_days")
         domains = tuple(data.get("cookie_domains") or ("",))
         paths = tuple(data.get("cookie_paths") or ("/",))
+        self.cookie_scope = (domains, paths)  # where catalogued cookies the policy does not list are expired
 
         categories = []
         seen: set[str] = set()
@@ -208,11 +217,13 @@ class Policy:
         return (re.compile("|".join(parts)) if parts else None), groups
 
     def cookie_category(self, name: str) -> str | None:
-        """The category a cookie name belongs to, or None when the policy does not list it."""
-        if self._cookie_re is None:
-            return None
-        m = self._cookie_re.match(name)
-        return self._cookie_groups[int(m.lastgroup[1:])] if m and m.lastgroup else None
+        """The category a cookie name belongs to: the policy's rules first, then the cookie catalog
+        (``"?<category>"`` when the policy does not declare the catalog's category); None if neither knows it."""
+        m = self._cookie_re.match(name) if self._cookie_re is not None else None
+        if m and m.lastgroup:
+            return self._cookie_groups[int(m.lastgroup[1:])]
+        entry = lookup_cookie(name)
+        return None if entry is None else self.category_for(entry.category) or "?" + entry.category
 
     def cookie_rules(self, name: str, category: str) -> list[CookieRule]:
         return [r for r in self.by_id[category].cookies if fnmatch.fnmatchcase(name, r.pattern)]

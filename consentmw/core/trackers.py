@@ -186,6 +186,8 @@ class TrackerRules:
         self.entity_categories = self._entity_categories(policy)
         self._entities: dict[str, Tracker] = {}
         self.left_live: set[bytes] = set()
+        self._examined: dict[tuple[bytes, bytes], None] = {}  # (address, site) already looked at for the report
+        self._verdicts: dict[tuple[bytes, bytes], bool] = {}
         self.site_domains = tuple(d.lstrip(".").lower().encode() for d in policy.data.get("cookie_domains") or () if d)
         self._by_host: dict[bytes, tuple[Tracker, ...]] = {}
         self._inline: dict[bytes, tuple[Tracker, ...]] = {}
@@ -214,8 +216,12 @@ class TrackerRules:
     def report_left_live(self, url: bytes, site: bytes, page_path: str, what: str) -> None:
         """Log once per host and process that a tag of ``what`` loads ``url`` (no tracker matched it)
         from a third-party host the catalog does not know. ``site``: the page's host, lowercase."""
+        if (url, site) in self._examined or len(self.left_live) > LEFT_LIVE_LIMIT:
+            return
+        if len(self._examined) < 4096:  # sites load the same scripts on every page
+            self._examined[url, site] = None
         m = HOST.match(normalize_url(url.strip().lower()))
-        if m is None or len(self.left_live) > LEFT_LIVE_LIMIT:
+        if m is None:
             return  # relative: the site's own
         host = m.group(1).rstrip(b".")
         if host in self.left_live or self.first_party(host, site) or lookup_host(host.decode("latin-1")) or self._host_trackers(host):
@@ -231,6 +237,20 @@ class TrackerRules:
             what,
             url.decode("latin-1")[:200],
         )
+
+    def maybe_left_live(self, host: bytes, site: bytes) -> bool:
+        """Whether a tag loading from ``host`` (as a quick scan read it) could be one to report."""
+        verdict = self._verdicts.get((host, site))
+        if verdict is None:
+            verdict = not (
+                host.find(b".") < 0
+                or self.first_party(host, site)
+                or lookup_host(host.decode("latin-1")) is not None
+                or self._host_trackers(host)
+            )
+            if len(self._verdicts) < 4096:  # images of one site come from a handful of hosts
+                self._verdicts[host, site] = verdict
+        return verdict and host not in self.left_live
 
     def first_party(self, host: bytes, site: bytes) -> bool:
         """The page's own host, a host above or below it, a sibling under the same "www."-less

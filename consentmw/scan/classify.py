@@ -3,14 +3,16 @@
 Hosts: the URL patterns of the hand-written tracker catalog and of the policy's own services first
 (they tell Google Analytics from Google Ads on one host), then the hand-written catalog's hosts,
 then the host catalog generated from third-party-web (``core.catalog``), with the policy's
-per-entity overrides. Cookie names: the policy's own patterns, then the cookie patterns of the
-default preset. The scanner asks only this module, so the catalogs can grow under it."""
+per-entity overrides. Cookie names: the policy's own patterns, then the cookie catalog generated
+from the Open Cookie Database (``core.catalog.lookup_cookie``, once the package has it), then the
+cookie patterns of the default preset. The scanner asks only this module, so the catalogs can grow under it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 
+from consentmw.core import catalog
 from consentmw.core.catalog import lookup_host
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.trackers import Tracker, TrackerRules
@@ -66,6 +68,10 @@ class Classifier:
         category = self.policy.cookie_category(name)
         if category is not None:
             return Known(category)
+        lookup_cookie = getattr(catalog, "lookup_cookie", None)
+        entry = lookup_cookie(name) if lookup_cookie is not None else None
+        if entry is not None:
+            return Known(self.policy.category_for(entry.category) or "?" + entry.category, entry.vendor)
         purpose = _generic_cookies().cookie_category(name)
         if purpose is None:
             return None

@@ -12,7 +12,7 @@ STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1b1b}
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2.2rem;border-bottom:1px solid #ccc}h3{font-size:1rem}
 table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem}caption{text-align:left;font-weight:600;padding:.3rem 0}
-th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;vertical-align:top;word-break:break-all}
+th,td{border:1px solid #d0d0d0;padding:.25rem .45rem;text-align:left;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f2f2f2}tr.violation td{background:#fde8e8}.ok{color:#106b21}.bad{color:#a30d0d;font-weight:600}
 .meta td:first-child{width:12rem;font-weight:600;word-break:normal}p.note{background:#fff6d8;padding:.4rem .6rem}
 """
@@ -99,7 +99,7 @@ def _pass(name: str, run: Pass) -> str:
             f"Requests ({len(requests)})",
             ("host", "party", "entity", "category", "type", "result", "url", "violation"),
             [
-                (r.host, _party(r.third_party), r.entity or "", r.category or "unknown", r.resource_type, str(r.status) if r.status else (r.failure or ""), r.url, r.violation or "")
+                (r.host, _party(r.third_party), r.entity or "", _category(r.category, r.entity, r.third_party), r.resource_type, str(r.status) if r.status else (r.failure or ""), r.url, r.violation or "")
                 for r in requests
             ],
             flagged=sum(1 for r in requests if r.violation),
@@ -133,6 +133,14 @@ def _table(caption: str, head: Sequence[str], rows: Iterable[Sequence[str]], *, 
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+def _category(category: str | None, entity: str | None, third_party: bool) -> str:
+    if category:
+        return category
+    if entity:
+        return "needs no consent"
+    return "unknown" if third_party else ""
 
 
 def _party(third: bool) -> str:

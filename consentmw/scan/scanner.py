@@ -40,12 +40,18 @@ COOKIE_WRITES = """(() => {
     set(value) { try { written.push(String(value).split(";", 1)[0].split("=", 1)[0].trim()); } catch (e) {} d.set.call(this, value); },
   });
 })()"""
-FRAME_STATE = """() => {
+# A frame's localStorage keys and document.cookie writes; for the page itself also its title and
+# links (one round trip).
+FRAME_STATE = """(page) => {
   const keys = [];
   try { for (let i = 0; i < localStorage.length; i++) keys.push(localStorage.key(i)); } catch (e) {}
-  return {origin: location.origin, keys, cookies: window.__consentmwScanCookies || []};
+  const state = {origin: location.origin, keys, cookies: window.__consentmwScanCookies || []};
+  if (page) {
+    state.title = document.title;
+    state.links = Array.from(document.querySelectorAll("a[href], area[href]"), e => e.href).filter(h => typeof h === "string");
+  }
+  return state;
 }"""
-PAGE_LINKS = "els => els.map(e => e.href).filter(h => typeof h === 'string')"
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,7 @@ class _Scan:
         self.timeout_ms = options.timeout * 1000
         self.api = playwright.request.new_context(timeout=self.timeout_ms)
         self.prefix: str | None = None
+        self.spare: tuple[Any, Any] | None = None  # a context and blank page for the next pass
         self.site_policy: Policy | None = None
         self.policy_note: str | None = None
         self.classifier = Classifier(policy or load_policy("default"))
@@ -169,6 +176,8 @@ class _Scan:
                     on_page(page, len(queue))
         finally:
             self.api.dispose()
+            if self.spare is not None:
+                self.spare[0].close()
         self._finish()
         return self.report
 
@@ -231,20 +240,18 @@ class _Scan:
         run = Pass(name)
         page.passes[name] = run
         links: list[str] = []
-        context = self.browser.new_context(ignore_https_errors=False)
+        context, tab = self._fresh_tab()
         try:
             if name in CHOICES:
                 error = self._choose(context, name)
                 if error is not None:
                     run.error = error
                     return run, links
-            context.add_init_script(COOKIE_WRITES)
             visit = _Visit()
             context.on("request", visit.started)
             context.on("response", visit.answered)
             context.on("requestfinished", visit.finished)
             context.on("requestfailed", visit.failed)
-            tab = context.new_page()
             self._polite()
             try:
                 response = tab.goto(url, timeout=self.timeout_ms, wait_until="load")
@@ -252,13 +259,13 @@ class _Scan:
                 run.error = str(exc).splitlines()[0]
                 response = None
             self._settle(tab, visit)
+            script_cookies, storage, state = self._frames(tab)
             if name == FRESH:
                 page.final_url = tab.url if tab.url.startswith(("http://", "https://")) else None  # not chrome-error://
                 page.status = response.status if response is not None else None
-                page.title = _safe(tab.title) or None
+                page.title = state.get("title") or None
                 if page.final_url is not None:
-                    links = self._links(tab)
-            script_cookies, storage = self._frames(tab)
+                    links = self._links(state.get("links", ()))
             self._record(run, visit, context.cookies(), script_cookies, storage)
             if len(visit.requests) >= MAX_REQUESTS:
                 self.report.notes.append(f"{url} ({name}): more than {MAX_REQUESTS} requests; only the first {MAX_REQUESTS} are listed")
@@ -288,8 +295,22 @@ class _Scan:
             time.sleep(wait)
         self.last_load = time.monotonic()
 
+    def _fresh_tab(self) -> tuple[Any, Any]:
+        """A new browser context with a blank page: the one made while the last page settled, else a new one."""
+        spare, self.spare = self.spare, None
+        return spare or self._new_tab()
+
+    def _new_tab(self) -> tuple[Any, Any]:
+        context = self.browser.new_context()
+        context.add_init_script(COOKIE_WRITES)
+        return context, context.new_page()
+
     def _settle(self, tab: Any, visit: _Visit) -> None:
         deadline = time.monotonic() + min(SETTLE_MAX, self.options.timeout)
+        if self.spare is None:
+            # Starting a page's renderer is the slowest step of a pass: the next one starts while
+            # this page settles (the browser's events keep coming in meanwhile).
+            self.spare = self._new_tab()
         while time.monotonic() < deadline:
             if visit.in_flight == 0 and time.monotonic() - visit.last_change >= QUIET:
                 return
@@ -298,11 +319,7 @@ class _Scan:
             except Exception:
                 return
 
-    def _links(self, tab: Any) -> list[str]:
-        try:
-            hrefs = tab.eval_on_selector_all("a[href], area[href]", PAGE_LINKS)
-        except Exception:
-            return []
+    def _links(self, hrefs: Any) -> list[str]:
         links = []
         for href in hrefs:
             url = urldefrag(href).url
@@ -314,16 +331,21 @@ class _Scan:
                     links.append(url)
         return list(dict.fromkeys(links))
 
-    def _frames(self, tab: Any) -> tuple[set[str], list[tuple[str, str]]]:
+    def _frames(self, tab: Any) -> tuple[set[str], list[tuple[str, str]], dict[str, Any]]:
+        """Cookie names written by scripts and localStorage keys of every frame; the page's own state."""
         script_cookies: set[str] = set()
         storage: list[tuple[str, str]] = []
+        page_state: dict[str, Any] = {}
         for frame in tab.frames:
-            state = _safe(lambda: frame.evaluate(FRAME_STATE))
+            main = frame is tab.main_frame
+            state = _safe(lambda: frame.evaluate(FRAME_STATE, main))
             if not state:
                 continue
+            if main:
+                page_state = state
             script_cookies.update(state["cookies"])
             storage.extend((state["origin"], key) for key in state["keys"])
-        return script_cookies, list(dict.fromkeys(storage))
+        return script_cookies, list(dict.fromkeys(storage)), page_state
 
     # -- recording and judging -----------------------------------------------------------------
 

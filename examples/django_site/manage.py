@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Django's command line for the example (check, shell, ...). Serve the site with uvicorn, not
-runserver: runserver speaks WSGI and would skip ConsentMiddleware, which wraps the ASGI app."""
+"""Django's command line for the example: `python manage.py runserver` serves it (WSGI, with
+consentmw.django.ConsentMiddleware in MIDDLEWARE), `python manage.py check` runs consentmw's checks."""
 
 import os
 import sys

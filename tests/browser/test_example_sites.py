@@ -12,7 +12,7 @@ from tests.demo_support import demo_server
 pytestmark = pytest.mark.browser
 
 # Page language of each example (its policy's texts are shown in it).
-LANGUAGES = {"fastapi": "ko", "starlette": "en", "django": "ko"}
+LANGUAGES = {"fastapi": "ko", "starlette": "en", "django": "ko", "flask": "ko"}
 ANALYTICS_HOSTS = {"www.googletagmanager.com", "wcs.naver.net"}
 # What the stubbed vendor scripts and the inline calls leave in window.__ran when they run.
 ANALYTICS_MARKS = ["gtag.js", "wcslog.js", "wcs_do"]

@@ -45,8 +45,12 @@ fbq('track', 'PageView');
 </script>
 <noscript><img height="1" width="1" style="display:none" src="https://www.facebook.com/tr?id={PIXEL_ID}&ev=PageView&noscript=1"/></noscript>
 """
-# What fbevents.js would do if it could load: its first-party cookie, written by script.
-SCRIPT_COOKIE = '<script>document.cookie = "_fbp=fb.1.1700000000000.1234567890; path=/; max-age=7776000"</script>'
+# What fbevents.js and Hotjar would do if they could load: a first-party cookie written by script,
+# a key in localStorage.
+SCRIPT_COOKIE = (
+    '<script>document.cookie = "_fbp=fb.1.1700000000000.1234567890; path=/; max-age=7776000";'
+    ' localStorage.setItem("_hjid", "0f1e2d3c")</script>'
+)
 # A pixel of a vendor no catalog knows, a CDN and an ad network the host catalog knows.
 UNKNOWN_PIXEL = '<img src="https://px.unknown-vendor.example/p.gif?site=shop" alt="" width="1" height="1">'
 CDN_AND_CRITEO = (

@@ -70,6 +70,7 @@ def test_a_site_without_consentmw_fails_on_ga_the_meta_pixel_and_the_server_set_
     assert ("request", GA_HOST, "analytics") in violations
     assert ("request", PIXEL_HOST, "advertising") in violations
     assert ("cookie", "_ga", "analytics") in violations
+    assert ("local-storage", "_hjid", "analytics") in violations
     assert ("request", UNKNOWN_HOST, None) in violations  # no catalog knows it: someone must look
     assert ("request", "static.criteo.net", "advertising") in violations  # from the host catalog
     assert not any(host == "cdnjs.cloudflare.com" for _, host, _ in violations)  # a CDN needs no consent

@@ -1,0 +1,115 @@
+"""``manage.py check`` for the mistakes a consentmw set-up can have. Ids are stable:
+
+- consentmw.E001  GZipMiddleware listed after consentmw's middleware (it compresses first; nothing blocked)
+- consentmw.E002  settings.CONSENTMW cannot be used (unknown key, bad option)
+- consentmw.E003  the policy does not validate (the message names its JSON path)
+- consentmw.E004  the ASGI ConsentMiddleware wraps this Django app and the Django middleware is on too
+- consentmw.E005  the middleware is on but 'consentmw.django' is not in INSTALLED_APPS
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from consentmw.core.errors import ConfigError, PolicyError
+
+MIDDLEWARE = "consentmw.django.ConsentMiddleware"
+GZIP = "django.middleware.gzip.GZipMiddleware"
+
+
+def _middleware() -> list[str]:
+    return [m for m in getattr(settings, "MIDDLEWARE", None) or () if isinstance(m, str)]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    middleware = _middleware()
+    if MIDDLEWARE not in middleware:
+        return []
+    errors = []
+    if GZIP in middleware and middleware.index(GZIP) > middleware.index(MIDDLEWARE):
+        errors.append(
+            checks.Error(
+                "GZipMiddleware is listed after consentmw.django.ConsentMiddleware, so it compresses pages before consentmw "
+                "sees them: their trackers are not blocked and they get no banner.",
+                hint="List django.middleware.gzip.GZipMiddleware before consentmw.django.ConsentMiddleware in MIDDLEWARE.",
+                id="consentmw.E001",
+            )
+        )
+    if "consentmw.django" not in settings.INSTALLED_APPS:
+        errors.append(
+            checks.Error(
+                "consentmw.django.ConsentMiddleware is in MIDDLEWARE but 'consentmw.django' is not in INSTALLED_APPS.",
+                hint="Add 'consentmw.django' to INSTALLED_APPS (for its template tags, context processor and checks).",
+                id="consentmw.E005",
+            )
+        )
+    return errors
+
+
+@checks.register(checks.Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if MIDDLEWARE not in _middleware() and not hasattr(settings, "CONSENTMW"):
+        return []
+    from consentmw.core.base import ConsentCore
+    from consentmw.django.conf import core_options
+
+    try:
+        options = core_options()
+        options["store"] = "memory://"  # the check opens no database
+        ConsentCore(**options)
+    except PolicyError as exc:
+        return [checks.Error(f"the consentmw policy is invalid at {exc.path}: {exc}", hint="consentmw validate POLICY says the same.", id="consentmw.E003")]
+    except (ConfigError, ImproperlyConfigured) as exc:
+        return [checks.Error(f"settings.CONSENTMW: {exc}", id="consentmw.E002")]
+    return []
+
+
+def _asgi_candidates() -> list[str]:
+    names = []
+    if getattr(settings, "ASGI_APPLICATION", None):
+        names.append(settings.ASGI_APPLICATION)
+    package = os.environ.get("DJANGO_SETTINGS_MODULE", "").rpartition(".")[0]
+    if package:
+        names.append(f"{package}.asgi.application")
+    return names
+
+
+def _wraps_consentmw(app: Any) -> bool:
+    from consentmw.asgi import ConsentMiddleware as AsgiConsentMiddleware
+
+    for _ in range(16):  # down a chain of ASGI middleware, each holding the next as .app
+        if isinstance(app, AsgiConsentMiddleware):
+            return True
+        app = getattr(app, "app", None)
+        if app is None:
+            return False
+    return False
+
+
+@checks.register(checks.Tags.compatibility)
+def check_double_wrap(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    if MIDDLEWARE not in _middleware():
+        return []
+    for name in _asgi_candidates():
+        module_name, _, attribute = name.rpartition(".")
+        try:
+            app = getattr(importlib.import_module(module_name), attribute, None)
+        except Exception:  # an asgi.py that cannot load here is not this check's business
+            continue
+        if _wraps_consentmw(app):
+            return [
+                checks.Error(
+                    f"{name} is wrapped in consentmw.asgi.ConsentMiddleware while consentmw.django.ConsentMiddleware is in "
+                    "MIDDLEWARE: pages would be processed twice.",
+                    hint="Use one: the Django middleware works under ASGI too; drop the ASGI wrap from asgi.py.",
+                    id="consentmw.E004",
+                )
+            ]
+    return []

@@ -1,0 +1,29 @@
+"""The Django example's WSGI entry point (``manage.py runserver`` uses it too):
+
+    gunicorn examples.django_site.wsgi:application
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", f"{__package__}.settings")
+application = get_wsgi_application()
+
+from django.conf import settings  # noqa: E402  (after Django is set up)
+
+from consentmw.core.store import ConsentStore  # noqa: E402
+
+from . import use_consentmw_keys  # noqa: E402
+from ..common import site_policy  # noqa: E402
+
+POLICY = site_policy(settings.CONSENTMW_PRESET)
+
+
+def create_app(*, secret_key: str, store: str | ConsentStore | None = None) -> Any:
+    """Django's WSGI application with consentmw's key and consent log given here (tests)."""
+    use_consentmw_keys(secret_key=secret_key, store=store)
+    return application

@@ -1,0 +1,187 @@
+"""One small site, served through each of consentmw's adapters, for the contract tests: the same
+routes in Starlette (ASGI middleware), a plain WSGI app (WSGI middleware) and Django (the native
+middleware, through Django's WSGI handler and through its ASGI handler).
+
+Routes: ``/`` the visitor's consent as JSON, ``/cookies?name=...`` sets those cookies, ``/page``
+an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware
+from consentmw import wsgi as consentmw_wsgi
+from consentmw.core.consent import Consent
+from tests.corpus.pages import shop_page
+
+PAGE = shop_page(["ga4-gtag", "meta-pixel"], 3)
+TRACKERS = {"ga4-gtag", "meta-pixel"}
+BASE_URL = "http://testserver"
+ADAPTERS = ("asgi", "wsgi", "django-wsgi", "django-asgi")
+
+
+def state(consent: Consent) -> dict[str, Any]:
+    return {"decided": consent.decided, "analytics": consent.allows("analytics"), "gpc": consent.gpc}
+
+
+def chunks() -> Iterator[bytes]:
+    data = PAGE.encode()
+    middle = len(data) // 2
+    yield data[:middle]
+    yield data[middle:]
+
+
+# -- Starlette, through consentmw.asgi --------------------------------------------------------
+
+
+def starlette_app(options: dict[str, Any]) -> Any:
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse(state(request.scope["consent"]))
+
+    async def cookies(request: Request) -> PlainTextResponse:
+        response = PlainTextResponse("cookies")
+        for name in request.query_params.getlist("name"):
+            response.set_cookie(name, "v")
+        return response
+
+    routes = [
+        Route("/", whoami),
+        Route("/cookies", cookies),
+        Route("/page", lambda request: HTMLResponse(PAGE)),
+        Route("/stream", lambda request: StreamingResponse(chunks(), media_type="text/html; charset=utf-8")),
+    ]
+    return ConsentMiddleware(Starlette(routes=routes), **options)
+
+
+# -- a plain WSGI app, through consentmw.wsgi ------------------------------------------------
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    path = environ["PATH_INFO"]
+    if path == "/":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(state(environ["consentmw.consent"])).encode()]
+    if path == "/cookies":
+        names = parse_qs(environ.get("QUERY_STRING", "")).get("name", [])
+        start_response("200 OK", [("Content-Type", "text/plain"), *(("Set-Cookie", f"{n}=v; Path=/") for n in names)])
+        return [b"cookies"]
+    if path == "/page":
+        body = PAGE.encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))])
+        return [body]
+    if path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return chunks()
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not found"]
+
+
+# -- Django, through consentmw.django ---------------------------------------------------------
+
+
+def django_urls() -> Any:
+    import types
+
+    from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+    from django.urls import path
+
+    def whoami(request: Any) -> JsonResponse:
+        return JsonResponse(state(request.consent))
+
+    def cookies(request: Any) -> HttpResponse:
+        response = HttpResponse("cookies", content_type="text/plain")
+        for name in request.GET.getlist("name"):
+            response.set_cookie(name, "v")
+        return response
+
+    urls = types.ModuleType("consentmw_contract_urls")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        path("", whoami),
+        path("cookies", cookies),
+        path("page", lambda request: HttpResponse(PAGE)),
+        path("stream", lambda request: StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")),
+    ]
+    return urls
+
+
+DJANGO_MIDDLEWARE = ["consentmw.django.ConsentMiddleware", "django.middleware.common.CommonMiddleware"]
+
+
+@contextmanager
+def django_settings(options: dict[str, Any], **more: Any) -> Iterator[None]:
+    from consentmw import demo
+
+    demo.load_site("django")  # configures Django once per process (the example project's settings)
+    from django.test import override_settings
+
+    configured = {key.upper(): value for key, value in options.items()}
+    with override_settings(ROOT_URLCONF=django_urls(), MIDDLEWARE=DJANGO_MIDDLEWARE, CONSENTMW=configured, DEBUG=False, **more):
+        yield
+
+
+class SyncASGIClient:
+    """httpx.AsyncClient on an ASGI app, driven from sync tests on a loop of its own, so that one
+    test body serves every adapter."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app), **options)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.client, name)
+        if name in ("get", "post", "delete", "head", "request"):
+            return lambda *args, **kwargs: self.loop.run_until_complete(attribute(*args, **kwargs))
+        return attribute
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+
+@contextmanager
+def asgi_client(app: Any, **options: Any) -> Iterator[Any]:
+    client = SyncASGIClient(app, **options)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@contextmanager
+def client_for(adapter: str, options: dict[str, Any]) -> Iterator[httpx.Client]:
+    """A sync httpx client on the site served through `adapter`, with these consentmw options."""
+    headers = {"origin": BASE_URL}
+    if adapter == "asgi":
+        with asgi_client(starlette_app(options), base_url=BASE_URL, headers=headers) as client:
+            yield client
+    elif adapter == "wsgi":
+        middleware = consentmw_wsgi.ConsentMiddleware(wsgi_app, **options)
+        with httpx.Client(transport=httpx.WSGITransport(middleware), base_url=BASE_URL, headers=headers) as client:
+            yield client
+        middleware.close()
+    elif adapter == "django-wsgi":
+        with django_settings(options):
+            from django.core.wsgi import get_wsgi_application
+
+            with httpx.Client(transport=httpx.WSGITransport(get_wsgi_application()), base_url=BASE_URL, headers=headers) as client:
+                yield client
+    elif adapter == "django-asgi":
+        with django_settings(options):
+            from django.core.asgi import get_asgi_application
+
+            with asgi_client(get_asgi_application(), base_url=BASE_URL, headers=headers) as client:
+                yield client
+    else:
+        raise ValueError(adapter)

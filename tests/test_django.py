@@ -1,0 +1,186 @@
+"""consentmw.django as a Django developer meets it: Django's test Client and AsyncClient, templates,
+settings and manage.py check."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consentmw import demo
+from consentmw.core.store import MemoryStore
+from tests.adapters import PAGE, TRACKERS
+from tests.conftest import SECRET, consent_value
+from tests.corpus.pages import live_trackers
+
+demo.load_site("django")  # configures Django once per process (the example project's settings)
+
+from django.core import checks  # noqa: E402
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
+from django.template import engines  # noqa: E402
+from django.test import AsyncClient, Client, override_settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+MIDDLEWARE = ["consentmw.django.ConsentMiddleware", "django.middleware.common.CommonMiddleware"]
+TEMPLATE = (
+    '{% load consent %}<p id="a">{% if consent|allows:"analytics" %}yes{% else %}no{% endif %}</p>'
+    '<p id="x">{% if consent|allows:"nonsense" %}yes{% else %}no{% endif %}</p>{% consent_settings_button %}'
+    "{% consent_settings_link %}<p id=p>{{ consent_prefix }}</p>"
+)
+seen: dict[str, Any] = {}
+
+
+def same_consent(request: Any) -> JsonResponse:
+    scope = getattr(request, "scope", None)
+    return JsonResponse({"same": scope is None or scope["consent"] is request.consent, "analytics": request.consent.allows("analytics")})
+
+
+def templated(request: Any) -> HttpResponse:
+    return HttpResponse(engines["django"].from_string(TEMPLATE).render({}, request))
+
+
+async def async_page() -> AsyncIterator[bytes]:
+    data = PAGE.encode()
+    seen["finished"] = False
+    for start in range(0, len(data), 1024):
+        yield data[start : start + 1024]
+    seen["finished"] = True
+
+
+def urls(tmp: Path) -> Any:
+    page = tmp / "page.html"
+    page.write_text(PAGE)
+    module = types.ModuleType("consentmw_django_test_urls")
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        path("same", same_consent),
+        path("template", templated),
+        path("async-stream", lambda request: StreamingHttpResponse(async_page(), content_type="text/html; charset=utf-8")),
+        path("file", lambda request: FileResponse(page.open("rb"))),
+        path("download", lambda request: FileResponse(page.open("rb"), as_attachment=True)),
+    ]
+    return module
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def django_settings(tmp_path: Path, store: MemoryStore) -> Iterator[None]:
+    with override_settings(ROOT_URLCONF=urls(tmp_path), MIDDLEWARE=MIDDLEWARE, CONSENTMW={"STORE": store}, DEBUG=False):
+        yield
+
+
+def accept_all(client: Client) -> None:
+    r = client.post("/_consent", {"accept": "all"}, content_type="application/json", headers={"origin": "http://testserver"})
+    assert r.status_code == 200, r.content
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_sync_client_views_templates_and_the_consent_cookie(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consentmw.django.templatetags import consent as tags
+
+    monkeypatch.setattr(tags, "_unknown_logged", set())
+    client = Client()
+    r = client.get("/template")
+    body = r.content.decode()
+    assert '<p id="a">no</p>' in body and '<p id="x">no</p>' in body
+    assert '<button type="button" class="" data-consent-open>' in body
+    assert '<a href="/_consent/opt-out" class="" data-consent-open>' in body and "<p id=p>/_consent</p>" in body
+    accept_all(client)
+    body = client.get("/template").content.decode()
+    assert '<p id="a">yes</p>' in body and '<p id="x">no</p>' in body
+    # Three renders, one warning naming the category the policy does not declare.
+    assert sum("'nonsense'" in r.getMessage() for r in caplog.records if r.name == "consentmw") == 1
+
+
+@pytest.mark.usefixtures("django_settings")
+async def test_async_client_request_consent_is_the_scope_consent() -> None:
+    client = AsyncClient()
+    r = await client.get("/same")
+    assert r.json() == {"same": True, "analytics": False}
+
+
+@pytest.mark.usefixtures("django_settings")
+async def test_an_async_streamed_page_is_rewritten_as_a_stream() -> None:
+    response = await AsyncClient().get("/async-stream")
+    assert response.streaming and "Content-Length" not in response
+    stream = aiter(response.streaming_content)
+    chunks = [await anext(stream)]
+    assert seen["finished"] is False  # the visitor gets the start before the view has made the end
+    chunks += [chunk async for chunk in stream]
+    assert seen["finished"] is True
+    page = b"".join(chunks).decode()
+    assert live_trackers(page) == set() and "/_consent/banner.js?v=" in page
+
+
+@pytest.mark.usefixtures("django_settings")
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_file_response_pages_are_rewritten_and_downloads_pass_as_sent() -> None:
+    client = Client()
+    page = b"".join(client.get("/file").streaming_content).decode()
+    assert live_trackers(page) == set() and "/_consent/banner.js" in page
+    download = b"".join(client.get("/download").streaming_content).decode()
+    assert download == PAGE
+    accept_all(client)
+    assert live_trackers(b"".join(client.get("/file").streaming_content).decode()) == TRACKERS
+
+
+def again(client: Client) -> Client:
+    """A new client (Django's builds its middleware once) with the same cookies: the next deploy."""
+    fresh = Client()
+    fresh.cookies = client.cookies
+    return fresh
+
+
+def test_the_key_comes_from_secret_key_and_rotates_with_its_fallbacks(tmp_path: Path, store: MemoryStore) -> None:
+    base = {"ROOT_URLCONF": urls(tmp_path), "MIDDLEWARE": MIDDLEWARE, "CONSENTMW": {"STORE": store}}
+    with override_settings(SECRET_KEY="old-key-" + "x" * 40, **base):
+        client = Client()
+        accept_all(client)
+        assert client.get("/same").json()["analytics"] is True
+    with override_settings(SECRET_KEY="new-key-" + "y" * 40, SECRET_KEY_FALLBACKS=["old-key-" + "x" * 40], **base):
+        assert again(client).get("/same").json()["analytics"] is True  # the old cookie still verifies
+    with override_settings(SECRET_KEY="new-key-" + "y" * 40, SECRET_KEY_FALLBACKS=[], **base):
+        assert again(client).get("/same").json()["analytics"] is False  # fallback dropped: asked again
+    explicit = {**base, "CONSENTMW": {"STORE": store, "SECRET_KEY": SECRET}}
+    with override_settings(SECRET_KEY="new-key-" + "y" * 40, **explicit):
+        explicit_client = Client()
+        explicit_client.cookies["consentmw"] = consent_value({"analytics", "advertising", "personalisation"}, "given")
+        assert explicit_client.get("/same").json()["analytics"] is True  # signed with the explicit key
+        assert again(client).get("/same").json()["analytics"] is False  # Django's key no longer counts
+
+
+def check_ids(**settings: Any) -> list[str]:
+    with override_settings(**settings):
+        return sorted({m.id for m in checks.run_checks() if m.id and m.id.startswith("consentmw.")})
+
+
+def test_system_checks_name_each_mistake(tmp_path: Path) -> None:
+    gzip = "django.middleware.gzip.GZipMiddleware"
+    ok = {"MIDDLEWARE": [gzip, *MIDDLEWARE], "CONSENTMW": {"STORE": "memory://"}}
+    assert check_ids(**ok) == []
+    assert check_ids(**{**ok, "MIDDLEWARE": [*MIDDLEWARE, gzip]}) == ["consentmw.E001"]
+    assert check_ids(**{**ok, "CONSENTMW": {"STORE": "memory://", "POLCY": "default"}}) == ["consentmw.E002"]
+    bad = tmp_path / "policy.json"
+    bad.write_text('{"version": "1", "categories": [{"id": 5}]}')
+    with override_settings(**{**ok, "CONSENTMW": {"POLICY": str(bad)}}):
+        messages = [m for m in checks.run_checks() if m.id == "consentmw.E003"]
+    assert len(messages) == 1 and "$.categories[0]" in messages[0].msg
+    from django.conf import settings
+
+    apps = [a for a in settings.INSTALLED_APPS if a != "consentmw.django"]
+    assert "consentmw.E005" in check_ids(**{**ok, "INSTALLED_APPS": apps})
+
+
+def test_the_asgi_wrap_and_the_middleware_together_fail_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from consentmw import ConsentMiddleware
+
+    module = types.ModuleType("consentmw_double_asgi")
+    module.application = ConsentMiddleware(lambda scope, receive, send: None, secret_key=SECRET, store=MemoryStore())  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "consentmw_double_asgi", module)
+    assert "consentmw.E004" in check_ids(MIDDLEWARE=MIDDLEWARE, ASGI_APPLICATION="consentmw_double_asgi.application", CONSENTMW={"STORE": "memory://"})

@@ -1,0 +1,119 @@
+"""The consent log from sync code: gunicorn with threads in front of the WSGI middleware and of
+Django's native one, on SQLite and PostgreSQL, as a site runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from consentmw.core.store import open_store
+from tests.conftest import SECRET
+from tests.store_support import postgres_url  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+APPS = {"wsgi": "tests.sync_site:app", "django": "examples.django_site.wsgi:application"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(app: str, store: str, tmp_path: Path, **env: str) -> Iterator[str]:
+    port = free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
+    environment.update(CONSENTMW_SECRET_KEY=SECRET, CONSENTMW_STORE=store, **env)
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "32", "--workers", "1",
+               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app]
+    log = (tmp_path / "gunicorn.log").open("wb")
+    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/_consent/policy", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def post_choice(url: str) -> httpx.Response:
+    return httpx.post(url + "/_consent", json={"accept": "all"}, headers={"origin": url}, timeout=40)
+
+
+def records(store: str, *, create: bool = False) -> int:
+    async def count() -> int:
+        log = open_store(store)
+        try:
+            if create:
+                await log.migrate()
+            return (await log.stats()).records
+        finally:
+            await log.close()
+
+    return asyncio.run(count())
+
+
+# Both adapters reach the log through the same core (ConsentCore.respond_sync): each store is run
+# once, behind one of them, to keep the suite short.
+@pytest.mark.parametrize(("app", "database"), [("wsgi", "sqlite"), ("django", "postgresql")])
+def test_a_hundred_concurrent_choices_are_all_answered_and_recorded(app: str, database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    store_url = f"sqlite:///{tmp_path / 'consent.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
+    # A generous deadline: on a loaded machine 5 s can pass in the queue; the deadline has its own tests.
+    with gunicorn(APPS[app], store_url, tmp_path, CONSENTMW_STORE_TIMEOUT="30") as url, ThreadPoolExecutor(100) as pool:
+        answers = list(pool.map(lambda _: post_choice(url), range(100)))
+    assert [r.status_code for r in answers] == [200] * 100
+    assert all("consentmw=" in r.headers["set-cookie"] for r in answers)
+    assert records(store_url) == 100
+
+
+def test_a_locked_sqlite_log_answers_503_in_time_without_a_cookie(tmp_path: Path) -> None:
+    store = f"sqlite:///{tmp_path / 'consent.db'}"
+    assert records(store, create=True) == 0
+    with gunicorn(APPS["wsgi"], store, tmp_path, CONSENTMW_STORE_TIMEOUT="1") as url:
+        lock = sqlite3.connect(tmp_path / "consent.db", isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        try:
+            started = time.monotonic()
+            r = post_choice(url)
+            elapsed = time.monotonic() - started
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+    assert (r.status_code, r.json()["error"]) == (503, "store_unavailable")
+    assert "set-cookie" not in r.headers
+    assert elapsed < 3
+
+
+def test_a_postgresql_server_that_is_down_answers_503_without_a_cookie(tmp_path: Path) -> None:
+    store = f"postgresql://consentmw@127.0.0.1:{free_port()}/nothing"  # nothing listens there
+    with gunicorn(APPS["wsgi"], store, tmp_path, CONSENTMW_STORE_TIMEOUT="1") as url:
+        started = time.monotonic()
+        r = post_choice(url)
+        elapsed = time.monotonic() - started
+    assert (r.status_code, r.json()["error"]) == (503, "store_unavailable")
+    assert "set-cookie" not in r.headers
+    assert elapsed < 3
