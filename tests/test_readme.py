@@ -127,7 +127,8 @@ def served(command: list[str] | str, cwd: Path, port: int, env: dict[str, str], 
                     pytest.fail(f"nothing answered on port {port}; the server said:\n{log.read_text('utf-8', 'replace')[-3000:]}")
                 time.sleep(0.25)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
@@ -136,9 +137,10 @@ def served(command: list[str] | str, cwd: Path, port: int, env: dict[str, str], 
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "CONSENTMW_SECRET_KEY", "CONSENTMW_STORE")}
-    env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    return {**env, **extra}
+    """A new user's shell: no virtualenv, no settings module or key left by other tests."""
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_") or k.lower().endswith("_proxy")}
+    return {**env, "PATH": "/usr/local/bin:/usr/bin:/bin", **extra}
 
 
 @pytest.fixture(scope="module")
