@@ -39,15 +39,11 @@ def _data(name: str) -> Any:
 class HostCatalog:
     def __init__(self, data: dict[str, Any]) -> None:
         self.source: dict[str, Any] = data["source"]
-        self.entities: tuple[tuple[str, str, str | None], ...] = tuple((e[0], e[1], e[2]) for e in data["entities"])
+        self.entities: list[list[Any]] = data["entities"]  # [name, dataset kind, consent category]
         # A host matches its exact entry first, then the nearest "*." domain above it (or itself).
-        self.exact: dict[str, int] = {}
-        self.wild: dict[str, int] = {}
-        for domain, index in data["domains"].items():
-            if domain.startswith("*."):
-                self.wild[domain[2:]] = index
-            else:
-                self.exact[domain] = index
+        domains: dict[str, int] = data["domains"]
+        self.exact = {d: i for d, i in domains.items() if not d.startswith("*.")}
+        self.wild = {d[2:]: i for d, i in domains.items() if d.startswith("*.")}
 
     def lookup(self, host: str) -> HostEntry | None:
         host = host.lower().rstrip(".")

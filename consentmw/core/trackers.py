@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 
 import idna
 
-from consentmw.core.catalog import lookup_host
+from consentmw.core.catalog import cookies, hosts, lookup_host
 from consentmw.core.errors import PolicyError
 from consentmw.core.policy import Policy
 
@@ -195,6 +195,7 @@ class TrackerRules:
 
     def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
         self.policy = policy
+        hosts(), cookies()  # loaded at start-up, not on a visitor's first page
         # The policy checked the names when it was loaded (policy_checks.check_catalog_entities).
         return dict((policy.data.get("catalog") or {}).get("entities", {}))
 

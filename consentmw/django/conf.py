@@ -60,13 +60,18 @@ def get_core() -> ConsentCore:
     """The core for the current settings, built once: middleware, context processor and template
     tags share it (and its consent log). Changed settings (override_settings in tests) get a new one."""
     global _cached
-    key = (id(getattr(settings, "CONSENTMW", None)), settings.SECRET_KEY, tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ())))
+    # The CONSENTMW dict itself, not its id(): the cache holds it, so a new dict is never taken for it.
+    key = (getattr(settings, "CONSENTMW", None), settings.SECRET_KEY, tuple(getattr(settings, "SECRET_KEY_FALLBACKS", ())))
     cached = _cached
-    if cached is None or cached[0] != key:
+    if cached is None or not same_settings(cached[0], key):
         with _lock:
-            if _cached is None or _cached[0] != key:
+            if _cached is None or not same_settings(_cached[0], key):
                 if _cached is not None:
                     _cached[1].loop_thread.stop()  # restarts by itself if an older middleware still asks
                 _cached = (key, ConsentCore(**core_options()))
             cached = _cached
     return cached[1]
+
+
+def same_settings(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    return old[0] is new[0] and old[1:] == new[1:]

@@ -1,27 +1,80 @@
-"""The example sites as `python -m consentmw demo` serves them, in Chromium: the README's first command."""
+"""The example sites in Chromium, on the servers sites run: the ASGI ones as `python -m consentmw demo`
+serves them (uvicorn: the README's first command), Django under gunicorn (WSGI) and under uvicorn
+(ASGI) with its native middleware, Flask under gunicorn."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import pytest
 
 from consentmw import demo
+from tests.conftest import SECRET
 from tests.demo_support import demo_server
 
 pytestmark = pytest.mark.browser
 
 # Page language of each example (its policy's texts are shown in it).
 LANGUAGES = {"fastapi": "ko", "starlette": "en", "django": "ko", "flask": "ko"}
+# Sites served by a real server of their own kind instead of the demo: name -> (command, app).
+SERVED = {
+    "django": ("gunicorn", "examples.django_site.wsgi:application"),
+    "django-asgi": ("uvicorn", "examples.django_site.asgi:application"),
+    "flask": ("gunicorn", "examples.flask_site.app:app"),
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def served(server: str, app: str, cwd: Path) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    if server == "gunicorn":
+        command = ["-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), app]
+    else:
+        command = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--app-dir", str(ROOT), app]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
+    env.update(CONSENTMW_SECRET_KEY=SECRET, CONSENTMW_STORE="memory://")
+    process = subprocess.Popen([sys.executable, *command, "--log-level", "warning"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "_consent/policy", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise AssertionError(f"{server} did not serve {app}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
 ANALYTICS_HOSTS = {"www.googletagmanager.com", "wcs.naver.net"}
 # What the stubbed vendor scripts and the inline calls leave in window.__ran when they run.
 ANALYTICS_MARKS = ["gtag.js", "wcslog.js", "wcs_do"]
 
 
-@pytest.fixture(scope="module", params=sorted(LANGUAGES))
+@pytest.fixture(scope="module", params=["starlette", "fastapi", "django", "django-asgi", "flask"])
 def example(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    site_name = request.param.removesuffix("-asgi")
+    if request.param in SERVED:
+        with served(*SERVED[request.param], tmp_path_factory.mktemp("served")) as url:
+            yield site_name, url
+        return
     with demo_server(tmp_path_factory.mktemp("demo"), "--site", request.param, "--store", "memory://") as server:
-        yield request.param, server.url
+        yield site_name, server.url
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +136,19 @@ def test_rejecting_keeps_analytics_off_and_the_theme_cookie_out(visitor, tracker
     assert visitor.locator("body.theme-light").count() == 1
     assert trackers.requests == []
     assert visitor.evaluate("window.__ran") == []
+
+
+def test_the_footer_button_opens_the_settings_dialog_and_saves_a_choice(visitor, trackers, example) -> None:
+    site_name, _ = example
+    visitor.goto("/")
+    visitor.get_by_role("region", name=text(site_name, "banner_title")).wait_for()
+    # The banner covers the footer until a choice is made: reach the button by keyboard, as a visitor can.
+    visitor.locator("footer").get_by_role("button", name=text(site_name, "reopen")).focus()
+    visitor.keyboard.press("Enter")
+    dialog = visitor.get_by_role("dialog", name=text(site_name, "settings_title"))
+    analytics = demo.load_site(site_name).POLICY.by_id["analytics"].name[LANGUAGES[site_name]]
+    dialog.get_by_role("switch", name=analytics).check()
+    assert trackers.requests == []
+    dialog.get_by_role("button", name=text(site_name, "save"), exact=True).click()
+    visitor.wait_for_function("marks => marks.every(m => window.__ran.includes(m))", arg=ANALYTICS_MARKS, timeout=5000)
+    assert ANALYTICS_HOSTS <= trackers.hosts
