@@ -17,9 +17,12 @@
   const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
   const local = (text) => (text && (text[lang] || text[policy.language])) || "";
   const t = (key) => local(policy.texts[key]);
+  // no prototype
+  const bare = (o) => Object.setPrototypeOf(o || {}, null);
   const call = (path, init) =>
     fetch(prefix + path, { credentials: "same-origin", headers: { Accept: "application/json", "Content-Type": "application/json" }, ...init })
-      .then((r) => (r.ok ? r.json() : Promise.reject(r)));
+      .then((r) => (r.ok ? r.json() : Promise.reject(r)))
+      .then((o) => (bare(o.choices), o));
 
   // null when a name means nothing to this policy: such a tag stays inert.
   function categoriesOf(node) {
@@ -224,7 +227,7 @@
   api.ready = Promise.all([call(""), call("/policy")]).then(([s, p]) => {
     state = s;
     policy = p;
-    names = { ...p.aliases };
+    names = bare(p.aliases);
     for (const c of p.categories) for (const s of c.services) names[s.id] = c.id;
     lang = pick(d.documentElement.lang) || (navigator.languages || []).map(pick).find(Boolean) || p.language;
     build();

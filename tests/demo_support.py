@@ -6,12 +6,15 @@ import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 URL = re.compile(rb"open\s+(http://127\.0\.0\.1:\d+/)")
 
@@ -52,3 +55,39 @@ def demo_server(cwd: Path, *args: str, startup: float = 30) -> Iterator[DemoServ
         process.wait(10)
         process.stdout.close()
         process.stderr.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def app_server(server: str, app: str, port: int, log: Path, env: dict[str, str], *, threads: int = 8) -> Iterator[str]:
+    """Serves `app` ("module:attribute", from the repository root) with gunicorn (WSGI, threads) or
+    uvicorn (ASGI) on 127.0.0.1:port until the block ends; its output goes to `log`."""
+    root = Path(__file__).resolve().parents[1]
+    if server == "gunicorn":
+        args = ["gunicorn", "--worker-class", "gthread", "--threads", str(threads), "--workers", "1", "--bind", f"127.0.0.1:{port}", "--chdir", str(root)]
+    else:
+        args = ["uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--app-dir", str(root)]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
+    environment.update(env)
+    with log.open("wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", *args, "--log-level", "warning", app], cwd=root, env=environment, stdout=output, stderr=output)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(url + "/_consent/policy", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        raise AssertionError(f"{server} did not serve {app}: {log.read_text()}") from None
+                    time.sleep(0.1)
+            yield url
+        finally:
+            process.terminate()
+            process.wait(10)

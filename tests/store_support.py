@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import glob
 import hashlib
 import os
 import secrets
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -81,3 +88,45 @@ def make_record(consent_id: str = "visitor-1", *, at: dt.datetime = T0, **fields
     }
     values.update(fields)
     return ConsentRecord(consent_id=consent_id, created_at=at, **values)
+
+
+class OwnPostgres:
+    """A throwaway PostgreSQL cluster of this test run's own, on a port of its own, for tests that
+    restart the server or kill its connections: the shared server of scripts/test.sh is left alone."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+        if not found:
+            pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql (scripts/test.sh installs them)")
+        self.bin = os.path.dirname(found[-1])
+        # Under /tmp and handed to the postgres user when running as root, as scripts/test.sh does.
+        self.data = tempfile.mkdtemp(prefix="consentmw-faults-pg-", dir="/tmp")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres", "postgres")
+        self._run("initdb", "-D", self.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        self.start()
+
+    def _run(self, tool: str, *args: str) -> None:
+        command = [os.path.join(self.bin, tool), *args]
+        if os.geteuid() == 0:
+            command = ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(map(shlex.quote, command))]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    def _ctl(self, *args: str) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off"
+        self._run("pg_ctl", "-D", self.data, "-l", os.path.join(self.data, "server.log"), "-w", "-t", "60", "-o", options, *args)
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def restart(self) -> None:
+        self._ctl("-m", "fast", "restart")
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self._ctl("-m", "immediate", "stop")
+        shutil.rmtree(self.data, ignore_errors=True)

@@ -119,9 +119,9 @@ def test_verification_cache_is_bounded() -> None:
 # sends them all, longest path first, then oldest first, which says nothing about which is newest.
 
 
-def read(codec: ConsentCodec, *cookie_lines: str):
+def read(codec: ConsentCodec, *cookie_lines: str, name: str = "consentmw"):
     headers = [(b"cookie", line.encode("latin-1")) for line in cookie_lines]
-    return ConsentReader(codec.policy, codec, "consentmw")({"headers": headers})
+    return ConsentReader(codec.policy, codec, name)({"headers": headers})
 
 
 def test_the_newest_of_several_consent_cookies_wins_in_either_order() -> None:
@@ -221,3 +221,51 @@ def test_only_the_first_few_consent_cookies_are_verified(monkeypatch: pytest.Mon
     beyond = read(codec, "; ".join(f"consentmw={v}" for v in [*forged, genuine]))
     assert not beyond.decided
     assert len(verified) == MAX_CONSENT_COOKIES
+
+
+# Cookie tossing: a sibling subdomain (or any page on the parent domain) cannot set a "__Host-" cookie
+# for the site, but it can set a Domain cookie whose *name* or *value* holds the text
+# "__Host-consentmw=<a genuine value it got on its own visit>". Browsers send that back as it is.
+TOSSED = [
+    pytest.param("x __Host-consentmw={value}", id="name-with-a-space-before"),
+    pytest.param("pref=a __Host-consentmw={value}", id="inside-a-value-after-a-space"),
+    pytest.param("pref=a\t__Host-consentmw={value}", id="inside-a-value-after-a-tab"),
+    pytest.param("pref=__Host-consentmw={value}", id="a-whole-value"),
+    pytest.param("x__Host-consentmw={value}", id="a-longer-name"),
+    pytest.param("__host-consentmw={value}", id="another-case"),
+    pytest.param("__Host-consentmw ={value}x", id="broken-signature-after-trimming"),
+]
+
+
+@pytest.mark.parametrize("line", TOSSED)
+def test_a_tossed_consent_cookie_reads_as_not_decided(line: str) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    tossed = line.format(value=consent_value(set(POLICY.optional), "tossed", secret=KEY))
+    consent = read(codec, f"theme=dark; {tossed}; lang=ko", name="__Host-consentmw")
+    assert not consent.decided
+    assert not consent.allows("analytics") and consent.id is None
+
+
+@pytest.mark.parametrize("line", TOSSED)
+def test_a_tossed_consent_cookie_hides_no_genuine_choice(line: str) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    genuine = consent_value({"personalisation"}, "genuine", ago=3600, secret=KEY)
+    tossed = line.format(value=consent_value(set(POLICY.optional), "tossed", secret=KEY))
+    for header in (f"{tossed}; __Host-consentmw={genuine}", f"__Host-consentmw={genuine}; {tossed}"):
+        consent = read(codec, header, name="__Host-consentmw")
+        assert consent.id == "genuine" and not consent.allows("analytics")
+
+
+@pytest.mark.parametrize(
+    ("line", "names"),
+    [
+        ("a=1; b=2", [b"a", b"b"]),
+        ("a=1;b=2;  c = 3 ", [b"a", b"b", b"c"]),
+        ("x a=1; b=c=d", [b"x a", b"b"]),
+        ("nameless; =v; a=", [b"", b"", b"a"]),
+    ],
+)
+def test_cookie_pairs_split_on_semicolons_and_the_first_equals_sign(line: str, names: list[bytes]) -> None:
+    from consentmw.core.cookie import cookie_pairs
+
+    assert [name for name, _ in cookie_pairs(line.encode())] == names

@@ -184,3 +184,21 @@ def test_the_asgi_wrap_and_the_middleware_together_fail_the_check(tmp_path: Path
     module.application = ConsentMiddleware(lambda scope, receive, send: None, secret_key=SECRET, store=MemoryStore())  # type: ignore[attr-defined]
     monkeypatch.setitem(__import__("sys").modules, "consentmw_double_asgi", module)
     assert "consentmw.E004" in check_ids(MIDDLEWARE=MIDDLEWARE, ASGI_APPLICATION="consentmw_double_asgi.application", CONSENTMW={"STORE": "memory://"})
+
+
+@pytest.mark.usefixtures("django_settings")
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mistake_logged(caplog: pytest.LogCaptureFixture) -> None:
+    from django.core.asgi import get_asgi_application
+
+    from consentmw import ConsentMiddleware
+    from tests.conftest import client_for
+
+    app = ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
+    async with client_for(app) as client:
+        page = (await client.get("/file")).text
+        same = (await client.get("/same")).json()
+    assert page.count("/_consent/banner.js?v=") == 1
+    assert live_trackers(page) == set()
+    assert same == {"same": True, "analytics": False}  # request.consent is the ASGI wrap's
+    assert any("consentmw.E004" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")

@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import sqlite3
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,8 @@ from consentmw import ConsentMiddleware
 from consentmw.core.store import ConsentStore, MemoryStore, SQLiteStore, open_store
 from tests.conftest import ORIGIN, SECRET, client_for, make_app
 from tests.conftest import http_scope as plain_http_scope
-from tests.store_support import postgres_url  # noqa: F401
+from consentmw.core.store.sqlite import SCHEMA as SQLITE_SCHEMA
+from tests.store_support import OwnPostgres, postgres_url  # noqa: F401
 
 STORE_TIMEOUT = 0.5
 # The longest a visitor may wait for a 503 when the log is stuck: the timeout plus scheduling slack.
@@ -324,3 +328,300 @@ async def test_policy_file_removed_after_start_keeps_working(tmp_path: Path) -> 
             assert (await client.get("/")).json()["analytics"] is True
             assert (await client.get("/_consent/policy")).json()["version"] == "from-file-1"
     assert [r.policy_version for r in store.records] == ["from-file-1"]
+
+
+# -- the consent log fails while visitors choose ---------------------------------------------------
+#
+# Each case: new visitors choose while a fault hits the log, then the log is read back. Whatever the
+# fault, the visitors told "recorded" (200 and a consent cookie) are exactly the log's records, and a
+# visitor told "not recorded" (503) got no cookie and has no record.
+
+FAULT_TIMEOUT = 1.0
+
+
+@dataclass
+class Outcome:
+    recorded: list[str] = field(default_factory=list)  # consent ids of the 200s
+    refused: int = 0  # 503s
+
+
+async def empty_postgres_log(server: OwnPostgres, schema: str) -> str:
+    import asyncpg
+
+    admin = await asyncpg.connect(server.url)
+    try:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+    finally:
+        await admin.close()
+    url = f"{server.url}?search_path={schema}"
+    store = open_store(url)
+    await store.migrate()
+    await store.close()
+    return url
+
+
+async def choose(app: Any, outcome: Outcome) -> None:
+    async with client_for(app) as client:  # a client of its own: a new visitor, without cookies
+        r = await client.post("/_consent", json={"accept": "all"})
+    if r.status_code == 200:
+        assert consent_cookie(r) is not None
+        outcome.recorded.append(r.json()["id"])
+    else:
+        assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
+        assert consent_cookie(r) is None
+        outcome.refused += 1
+
+
+async def no_fault() -> None:
+    pass
+
+
+async def visitors_choose_while(app: Any, fault: Any, *, visitors: int = 40, over: float = 1.0) -> Outcome:
+    """Half the visitors choose at once and the fault happens while their writes are on the way to
+    the log; the other half follow, spread over `over` seconds."""
+    outcome = Outcome()
+    burst = [asyncio.create_task(choose(app, outcome)) for _ in range(visitors // 2)]
+    await asyncio.sleep(0.005)
+    tasks = [*burst, asyncio.create_task(fault())]
+    for _ in range(visitors - len(burst)):
+        tasks.append(asyncio.create_task(choose(app, outcome)))
+        await asyncio.sleep(over / visitors)
+    await asyncio.gather(*tasks)
+    return outcome
+
+
+def logged_ids(*paths: Path) -> list[str]:
+    ids: list[str] = []
+    for path in paths:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            ids += [consent_id for (consent_id,) in conn.execute("SELECT consent_id FROM consent_log")]
+    return ids
+
+
+def assert_told_the_truth(outcome: Outcome, logged: list[str]) -> None:
+    assert sorted(outcome.recorded) == sorted(logged), (len(outcome.recorded), len(logged), outcome.refused)
+
+
+def fresh_log(path: Path, journal: str = "wal") -> Path:
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute(f"PRAGMA journal_mode = {journal}")
+        conn.executescript(SQLITE_SCHEMA)
+    return path
+
+
+@contextlib.contextmanager
+def mounted(*args: str) -> Iterator[None]:
+    """mount(8) as root, or the test is skipped with the reason."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a file system needs root (CI runs as root)")
+    result = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here: {result.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", args[-1]], check=False)
+
+
+class SQLiteFaults:
+    """What can happen to a running server's SQLite file. Records that the fault takes out of the
+    path (a deleted or replaced file) are counted through a hard link made just before."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.path = tmp_path / "consent.db"
+        self.kept: list[Path] = []
+
+    def keep_old_file(self) -> None:
+        kept = self.tmp / f"kept-{len(self.kept)}.db"
+        os.link(self.path, kept)
+        self.kept.append(kept)
+
+    async def deleted(self) -> None:
+        self.keep_old_file()
+        self.path.unlink()  # as `rm consent.db` would: the -wal and -shm files stay
+
+    async def replaced(self) -> None:
+        other = fresh_log(self.tmp / "restored.db")
+        self.keep_old_file()
+        os.replace(other, self.path)
+
+    async def replaced_read_only(self) -> None:
+        source, view = self.tmp / "ro-source", self.tmp / "ro-view"
+        source.mkdir()
+        view.mkdir()
+        fresh_log(source / "consent.db", journal="delete")
+        self.unmount = contextlib.ExitStack()
+        self.unmount.enter_context(mounted("--bind", str(source), str(view)))
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+        self.kept.append(view / "consent.db")
+        self.keep_old_file()
+        link = self.tmp / "link"
+        link.symlink_to(view / "consent.db")
+        os.replace(link, self.path)
+
+    async def locked(self) -> None:
+        with sqlite_write_lock(self.path):
+            await asyncio.sleep(3 * FAULT_TIMEOUT)
+
+    async def loop_blocked(self) -> None:
+        time.sleep(3 * FAULT_TIMEOUT)  # a view doing blocking work on the event loop
+
+    def logged(self) -> list[str]:
+        return logged_ids(*([self.path] if self.path.exists() else []), *self.kept)
+
+
+SQLITE_FAULTS = ["deleted", "replaced", "replaced_read_only", "locked", "loop_blocked"]
+
+
+@pytest.mark.parametrize("fault", SQLITE_FAULTS)
+async def test_sqlite_log_faults_answer_200_exactly_for_the_records_it_holds(tmp_path: Path, fault: str, caplog: pytest.LogCaptureFixture) -> None:
+    faults = SQLiteFaults(tmp_path)
+    store = SQLiteStore(faults.path, timeout=FAULT_TIMEOUT)
+    app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+    try:
+        first = Outcome()
+        await choose(app, first)  # the log exists and the writer has it open
+        outcome = await visitors_choose_while(app, getattr(faults, fault))
+        after = await visitors_choose_while(app, no_fault, visitors=10, over=0.2)  # and once it is over
+    finally:
+        await store.close()
+        logged = faults.logged()
+        if hasattr(faults, "unmount"):
+            faults.unmount.close()
+    outcome.recorded += after.recorded
+    assert_told_the_truth(Outcome(first.recorded + outcome.recorded), logged)
+    if fault in ("deleted", "replaced"):
+        # The file at the path is opened again: nothing is written into a file that is gone.
+        assert after.refused == 0 and set(after.recorded) <= set(logged_ids(faults.path))
+        assert "deleted or replaced" in caplog.text
+    if fault == "replaced_read_only":
+        assert after.refused == 10 and "SQLITE_READONLY" in caplog.text
+    if fault == "locked":
+        assert "SQLITE_BUSY: database is locked" in caplog.text
+    assert "cannot rollback" not in caplog.text
+
+
+async def test_sqlite_log_on_a_full_disk_names_the_cause_and_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    with mounted("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)):
+        path = disk / "consent.db"
+        store = SQLiteStore(path, timeout=FAULT_TIMEOUT)
+        app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+        filler = disk / "filler"
+
+        async def fill_the_disk() -> None:
+            with contextlib.suppress(OSError), open(filler, "wb") as f:
+                while True:
+                    f.write(b"\0" * 4096)
+                    f.flush()
+
+        try:
+            first = Outcome()
+            await choose(app, first)
+            full = await visitors_choose_while(app, fill_the_disk)
+            assert full.refused > 0
+            filler.unlink()
+            after = await visitors_choose_while(app, no_fault, visitors=10, over=0.2)
+        finally:
+            await store.close()
+        logged = logged_ids(path)
+    assert_told_the_truth(Outcome(first.recorded + full.recorded + after.recorded), logged)
+    assert "SQLITE_FULL" in caplog.text and "cannot rollback" not in caplog.text, caplog.text[-3000:]
+    assert after.refused == 0, caplog.text[-3000:]
+
+
+async def test_a_tight_store_timeout_never_logs_a_refused_choice(tmp_path: Path) -> None:
+    # Issue 16: with store_timeout=0.05, 500 posts got 503 and yet 126 records were written.
+    path = tmp_path / "consent.db"
+    await SQLiteStore(path).migrate()  # the log exists even if no write makes it in time
+    store = SQLiteStore(path, timeout=0.05)
+    app = make_app(store=store, store_timeout=0.05)
+    try:
+        outcome = Outcome()
+        await asyncio.gather(*(choose(app, outcome) for _ in range(500)))
+    finally:
+        await store.close()
+    assert_told_the_truth(outcome, logged_ids(path))
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[OwnPostgres]:
+    server = OwnPostgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class PostgresFaults:
+    def __init__(self, server: OwnPostgres, url: str) -> None:
+        self.server = server
+        self.url = url
+
+    async def restarted(self) -> None:
+        await asyncio.to_thread(self.server.restart)
+
+    async def connections_killed(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+        finally:
+            await conn.close()
+
+    async def locked(self) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE consent_log IN ACCESS EXCLUSIVE MODE")
+                await asyncio.sleep(3 * FAULT_TIMEOUT)
+        finally:
+            await conn.close()
+
+    async def loop_blocked(self) -> None:
+        time.sleep(3 * FAULT_TIMEOUT)
+
+    async def logged(self) -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [row["consent_id"] for row in await conn.fetch("SELECT consent_id FROM consent_log")]
+        finally:
+            await conn.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("fault", ["restarted", "connections_killed", "locked", "loop_blocked"])
+async def test_postgresql_log_faults_answer_200_exactly_for_the_records_it_holds(own_postgres: OwnPostgres, fault: str) -> None:
+    url = await empty_postgres_log(own_postgres, f"faults_{fault}")
+    faults = PostgresFaults(own_postgres, url)
+    store = open_store(url, timeout=FAULT_TIMEOUT)
+    app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+    try:
+        first = Outcome()
+        await choose(app, first)
+        outcome = await visitors_choose_while(app, getattr(faults, fault))
+        after = await visitors_choose_while(app, no_fault, visitors=10, over=0.2)
+    finally:
+        await store.close()
+    assert_told_the_truth(Outcome(first.recorded + outcome.recorded + after.recorded), await faults.logged())
+    assert after.recorded  # the log works again: the pool replaced the connections it lost
+
+
+@pytest.mark.postgres
+async def test_a_tight_store_timeout_never_logs_a_refused_choice_in_postgresql(own_postgres: OwnPostgres) -> None:
+    url = await empty_postgres_log(own_postgres, "tight")
+    store = open_store(url, timeout=0.05)
+    app = make_app(store=store, store_timeout=0.05)
+    try:
+        outcome = Outcome()
+        await asyncio.gather(*(choose(app, outcome) for _ in range(500)))
+    finally:
+        await store.close()
+    assert_told_the_truth(outcome, await PostgresFaults(own_postgres, url).logged())

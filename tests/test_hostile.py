@@ -356,6 +356,9 @@ form_fields = st.lists(
 
 
 def expected_form_choice(fields: list[tuple[str, str]]) -> frozenset[str] | None:
+    next_urls = [v for k, v in fields if k == "next"]
+    if next_urls and next_urls[-1] and not re.fullmatch(r"/(?![/\\])[!-~]*", next_urls[-1].replace("\\", " ")):
+        return None  # a return path that is not a plain path of this site is refused
     accept = [v for k, v in fields if k == "accept"]
     accept_value = accept[-1] if accept else "custom"
     if accept_value != "custom":
@@ -569,14 +572,22 @@ def browser_resolves(location: str) -> tuple[str, str]:
     return target.scheme, target.netloc
 
 
-def check_redirect(app: ConsentMiddleware, next_url: str, referer: str | None = None) -> str:
+def check_redirect(app: ConsentMiddleware, next_url: str, referer: str | None = None, store: MemoryStore | None = None) -> str | None:
+    """The Location the form post answers with (always on this site), or None when the return URL
+    was refused with 400 invalid_next and nothing recorded."""
     headers = same_origin_post("application/x-www-form-urlencoded")
     if referer is not None:
         headers.append((b"referer", referer.encode("utf-8", "surrogateescape")))
     body = f"accept=all&next={quote(next_url, safe='')}".encode()
+    before = len(store.records) if store is not None else 0
     answer = run(call(app, "POST", "/_consent", headers, body))
-    assert answer.status == 303
     no_control_characters_in_headers(answer)
+    if answer.status == 400:
+        assert answer.json()["error"] == "invalid_next" and next_url, next_url
+        if store is not None:
+            assert_clean_refusal(answer, store, before)
+        return None
+    assert answer.status == 303
     (location,) = answer.headers("location")
     assert browser_resolves(location) == ("http", HOST), (next_url, location)
     assert location.startswith("/") and not location.startswith(("//", "/\\"))
@@ -585,21 +596,21 @@ def check_redirect(app: ConsentMiddleware, next_url: str, referer: str | None = 
 
 @pytest.mark.parametrize("next_url", REDIRECT_ATTEMPTS)
 def test_the_form_never_redirects_off_site(next_url: str) -> None:
-    app, _ = site()
-    check_redirect(app, next_url)
+    app, store = site()
+    check_redirect(app, next_url, store=store)
 
 
 @pytest.mark.parametrize("referer", ["http://testserver.evil.example//evil.example", "http://evil.example/", "http://testserver@evil.example/x", "//evil.example", "http://testserver//evil.example", "http://testserver/\\evil.example"])
 def test_a_hostile_referer_never_redirects_off_site(referer: str) -> None:
     app, _ = site()
-    check_redirect(app, "", referer)
+    assert check_redirect(app, "", referer) is not None
 
 
 @FAST
 @given(st.lists(st.sampled_from(REDIRECT_TOKENS), max_size=10).map("".join))
 def test_any_return_url_lands_on_this_site(next_url: str) -> None:
-    app, _ = site()
-    check_redirect(app, next_url)
+    app, store = site()
+    check_redirect(app, next_url, store=store)
 
 
 def test_a_local_return_url_is_kept() -> None:
@@ -607,6 +618,36 @@ def test_a_local_return_url_is_kept() -> None:
     app, _ = site()
     assert check_redirect(app, "/shop/item?id=3#reviews") == "/shop/item?id=3#reviews"
     assert check_redirect(app, "/상품/3") == quote("/상품/3")
+
+
+RETURN_PATHS_WITH_CONTROLS = ["/ok\n", "/ok\r\nSet-Cookie: x=1", "/ok\t", "/o k", "/ok\x00", "/ok\x7f", "/ok\x85", "/ok\u00a0", "/ok\u2028", "/ok\u202e", "/ok\u3000", "\n/ok"]
+
+
+@pytest.mark.parametrize("next_url", RETURN_PATHS_WITH_CONTROLS)
+def test_a_return_url_with_a_control_character_or_whitespace_is_refused_by_name(next_url: str) -> None:
+    app, store = site()
+    assert check_redirect(app, next_url, store=store) is None
+    answer = run(call(app, "POST", "/_consent", same_origin_post("application/x-www-form-urlencoded"), f"accept=all&next={quote(next_url, safe='')}".encode()))
+    position = next(i for i, c in enumerate(next_url) if not c.isprintable() or c.isspace())
+    assert answer.json()["reason"].startswith(f"U+{ord(next_url[position]):04X} at position {position}: control characters and whitespace")
+
+
+@pytest.mark.parametrize("page", RETURN_PATHS_WITH_CONTROLS)
+def test_a_logged_page_with_a_control_character_or_whitespace_is_refused(page: str) -> None:
+    app, store = site()
+    answer = run(call(app, "POST", "/_consent", same_origin_post("application/json"), json.dumps({"accept": "all", "page": page}).encode()))
+    assert answer.json()["error"] == "invalid_page"
+    assert_clean_refusal(answer, store, 0)
+
+
+def test_a_page_whose_path_holds_a_space_gets_a_form_that_returns_to_it() -> None:
+    # Servers hand the app the path percent-decoded: /page/a%20b arrives as "/page/a b".
+    app, store = site()
+    answer = run(call(app, "GET", "/page/a b", [(b"accept", b"text/html")], query=b"q=%C3%A9+x&r=\xa0"))
+    form_next = re.search(r'<input type="hidden" name="next" value="([^"]*)"', answer.text)
+    assert form_next is not None and form_next.group(1) == "/page/a%20b?q=%C3%A9+x&amp;r=%C2%A0"
+    assert check_redirect(app, "/page/a%20b?q=%C3%A9+x&r=%C2%A0", store=store) == "/page/a%20b?q=%C3%A9+x&r=%C2%A0"
+    assert store.records[-1].path == "/page/a%20b"
 
 
 # -- cross-site posts ---------------------------------------------------------------------------

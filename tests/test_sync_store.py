@@ -4,11 +4,7 @@ Django's native one, on SQLite and PostgreSQL, as a site runs them."""
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,44 +16,18 @@ import pytest
 
 from consentmw.core.store import open_store
 from tests.conftest import SECRET
+from tests.demo_support import app_server, free_port
 from tests.store_support import postgres_url  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
 APPS = {"wsgi": "tests.sync_site:app", "django": "examples.django_site.wsgi:application"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
 def gunicorn(app: str, store: str, tmp_path: Path, **env: str) -> Iterator[str]:
-    port = free_port()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
-    environment.update(CONSENTMW_SECRET_KEY=SECRET, CONSENTMW_STORE=store, **env)
-    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--threads", "32", "--workers", "1",
-               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app]
-    log = (tmp_path / "gunicorn.log").open("wb")
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/_consent/policy", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
-                time.sleep(0.1)
+    settings = {"CONSENTMW_SECRET_KEY": SECRET, "CONSENTMW_STORE": store, **env}
+    with app_server("gunicorn", app, free_port(), tmp_path / "gunicorn.log", settings, threads=32) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def post_choice(url: str) -> httpx.Response:

@@ -12,10 +12,9 @@ from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qs, quote, urlsplit
 
 from starlette.datastructures import Headers
-from starlette.requests import cookie_parser
 
 from consentmw.core.consent import Consent, ConsentReader
-from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id
+from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
 from consentmw.core.policy import Policy
@@ -28,7 +27,11 @@ Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 JSON_METHODS = {"banner", "settings", "api"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
-SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*$")
+# \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
+SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*\Z")
+# What may not reach a header or the log from a path: ASCII and C1 controls, any Unicode whitespace
+# (NEL, NBSP, U+2028...), and the invisible format characters that reorder or hide text when read.
+CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 # What consentmw answers itself is data, its banner files or its own small pages: nothing there may be
 # framed, sniffed into another type, or load from elsewhere. A page that needs more sets its own CSP.
 SECURITY_HEADERS = (
@@ -262,6 +265,8 @@ class ConsentAPI:
         if not isinstance(method, str) or method not in JSON_METHODS:  # a list or object is unhashable
             method = "api"
         page = data.get("page")
+        if isinstance(page, str) and CONTROL_OR_SPACE.search(page):
+            raise ApiError(ErrorCode.INVALID_PAGE, reason=unsafe_character(page))
         page = page.split("?", 1)[0] if isinstance(page, str) and SAFE_NEXT.match(page) and utf8(page) else None
         if "accept" in data and "choices" in data:
             raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
@@ -303,7 +308,12 @@ class ConsentAPI:
 
     def return_path(self, request: Request, form: dict[str, list[str]]) -> str:
         target = form.get("next", [""])[-1]
-        if SAFE_NEXT.match(target):
+        if target:
+            # Only a tampered form sends anything else: refused, so nothing is recorded.
+            if CONTROL_OR_SPACE.search(target):
+                raise ApiError(ErrorCode.INVALID_NEXT, reason=unsafe_character(target))
+            if not SAFE_NEXT.match(target):
+                raise ApiError(ErrorCode.INVALID_NEXT, reason="not a path on this site (it must start with one '/', with no '\\')")
             return target
         referer = self.own_referer(request.header)
         if referer is not None:
@@ -356,9 +366,7 @@ class ConsentAPI:
             )
         )
         refused = set(self.policy.optional) - allowed
-        # HTTP/2 clients may send each cookie on its own header line.
-        request_cookies = cookie_parser("; ".join(headers.getlist("cookie")))
-        cookies += expire_headers(self.policy, request_cookies, refused, secure, request.host)
+        cookies += expire_headers(self.policy, request_cookies(request.headers), refused, secure, request.host)
         return Recorded(consent_id, frozenset(allowed), cookies)
 
     def stale_consent_cookies(self, request: Request, secure: bool) -> list[bytes]:
@@ -388,6 +396,13 @@ class ConsentAPI:
 
     def secure(self, request: Request) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else request.scheme == "https"
+
+
+def unsafe_character(text: str) -> str:
+    """Names the first character that keeps a path out of headers and the log."""
+    found = CONTROL_OR_SPACE.search(text)
+    where = f"U+{ord(found.group()):04X} at position {found.start()}: " if found else ""
+    return where + "control characters and whitespace are not allowed"
 
 
 def utf8(text: str) -> bool:

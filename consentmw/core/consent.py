@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from consentmw.core.cookie import ConsentCodec, Decision
+from consentmw.core.cookie import ConsentCodec, Decision, cookie_values
 from consentmw.core.errors import UnknownCategory
 from consentmw.core.policy import Policy
 
@@ -19,21 +18,14 @@ class ConsentReader:
         self.policy = policy
         self.codec = codec
         self.cookie_name = cookie_name
-        # The name where a cookie starts (the line's start, or after ';' or a space): not the end of
-        # another cookie's name. The name comes first, so the search runs at the speed of a find().
-        name = re.escape(cookie_name.encode()) + b"="
-        self.cookie_re = re.compile(name + rb"(?<![^;\s]" + name + rb")\"?([^;\"\s]*)")
+        self.cookie_key = cookie_name.encode("latin-1")
 
     def __call__(self, scope: dict[str, Any]) -> Consent:
         return Consent(self, scope["headers"])
 
     def cookie_values(self, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
-        values: list[bytes] = []
-        for key, value in headers:
-            if key == b"cookie":
-                values += self.cookie_re.findall(value)
-        return values
+        return cookie_values(headers, self.cookie_key)
 
     def newest(self, values: list[bytes]) -> Decision | None:
         """The newest decision among the values that verify. A browser holding one consent cookie per
@@ -64,13 +56,10 @@ class Consent:
 
     def _resolve(self) -> None:
         reader = self._reader
-        values: list[bytes] = []
-        gpc = False
-        for key, value in self._headers:
-            if key == b"cookie":
-                values += reader.cookie_re.findall(value)  # every one: the first may be stale or forged
-            elif key == b"sec-gpc" and value.strip() == b"1":
-                gpc = True  # a later line (a proxy's, say) never undoes a refusal
+        # Every one: the first may be stale or forged.
+        values = cookie_values(self._headers, reader.cookie_key)
+        # A later line (a proxy's, say) never undoes a refusal.
+        gpc = any(key == b"sec-gpc" and value.strip() == b"1" for key, value in self._headers)
         policy = reader.policy
         if len(values) == 1:  # the common case
             decision = reader.codec.loads(values[0].decode("latin-1"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NamedTuple
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -73,6 +73,52 @@ class ConsentCodec:
             return Decision(frozenset(), consent_id, int(issued_at.timestamp()), False)
         allowed = frozenset(cat for i, cat in enumerate(self.policy.optional) if bits >> i & 1)
         return Decision(allowed, consent_id, int(issued_at.timestamp()), True)
+
+
+def cookie_pairs(header: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The (name, value) pairs of one Cookie header line, as browsers send them (RFC 6265 5.4, read
+    as section 5.2 reads a cookie): split on ';', split each at its first '=', trim spaces and tabs.
+    A name is only ever a whole name: `x __Host-consentmw=...` is the cookie "x __Host-consentmw" and
+    `pref=a __Host-consentmw=...` the cookie "pref", however the text inside looks."""
+    return map(cookie_pair, header.split(b";"))
+
+
+def cookie_pair(piece: bytes) -> tuple[bytes, bytes]:
+    """One cookie of a Cookie line. Without '=' it is a nameless cookie; a value in double quotes
+    loses them, as starlette's parser does."""
+    name, equals, value = piece.partition(b"=")
+    if not equals:
+        name, value = b"", name
+    value = value.strip(b" \t")
+    if len(value) >= 2 and value[0] == value[-1] == 34:  # '"'
+        value = value[1:-1]
+    return name.strip(b" \t"), value
+
+
+def cookie_values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    """Every value of the cookie called exactly `name`, on every Cookie line (HTTP/2 clients may send
+    one line per cookie), in the order sent."""
+    values = []
+    for key, line in headers:
+        # The quick looks spare the parse of lines and pieces that are other cookies.
+        if key == b"cookie" and line.find(name) >= 0:
+            for piece in line.split(b";"):
+                if piece.find(name) >= 0:
+                    piece_name, value = cookie_pair(piece)
+                    if piece_name == name:
+                        values.append(value)
+    return values
+
+
+def request_cookies(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The named cookies a request carries (the last value of each name)."""
+    return {
+        key.decode("latin-1"): value.decode("latin-1")
+        for header, line in headers
+        if header == b"cookie"
+        for key, value in cookie_pairs(line)
+        if key
+    }
 
 
 def new_consent_id() -> str:

@@ -44,6 +44,8 @@ class ErrorCode(enum.Enum):
     UNKNOWN_CATEGORY = (422, "The policy has no such category.")
     REQUIRED_CATEGORY = (422, "A required category cannot be refused.")
     CONFLICTING_CHOICES = (422, "The same category was both allowed and refused (under two of its names).")
+    INVALID_NEXT = (400, "The return address 'next' must be a path on this site, without control characters or whitespace.")
+    INVALID_PAGE = (422, "'page' must be a path without control characters or whitespace.")
     NOT_FOUND = (404, "No such consent endpoint.")
     UNKNOWN_BROWSER = (404, "There is no cookie guide for that browser; see 'known'.")
     UNKNOWN_LANGUAGE = (400, "The language must be one of 'known'.")

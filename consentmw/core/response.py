@@ -1,27 +1,12 @@
 from __future__ import annotations
 
 import logging
-import re
 from itertools import product
 
 from consentmw.core.policy import Policy
+from consentmw.core.setcookie import is_deletion, set_cookie_name
 
 logger = logging.getLogger("consentmw")
-
-# An app may always delete a cookie, whatever its category.
-PAST_EXPIRES = re.compile(rb"(?i)(?:^|;)\s*expires\s*=[^;]*\b(?:19[0-6]\d|1970)\b")
-MAX_AGE = re.compile(rb"(?i)(?:^|;)\s*max-age\s*=\s*([^;]*)")
-MAX_AGE_VALUE = re.compile(rb"-?\d+")
-
-
-def is_deletion(set_cookie: bytes) -> bool:
-    """Whether a Set-Cookie value expires its cookie. As browsers read it (RFC 6265 5.2.2, 5.3):
-    the last Max-Age that is a number decides and outranks Expires."""
-    ages = [age for age in (a.strip() for a in MAX_AGE.findall(set_cookie)) if MAX_AGE_VALUE.fullmatch(age)]
-    if ages:
-        return int(ages[-1]) <= 0
-    return PAST_EXPIRES.search(set_cookie) is not None
-
 
 def merge_vary(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
     for i, (key, existing) in enumerate(headers):
@@ -72,8 +57,9 @@ def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[
     dropped = False
     for key, value in headers:
         if key.lower() == b"set-cookie":
-            name = value.split(b"=", 1)[0].strip().decode("latin-1")
+            name = set_cookie_name(value)
             category = policy.cookie_category(name)
+            # An app may always delete a cookie, whatever its category.
             if category is not None and category not in allowed and not is_deletion(value):
                 logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
                 dropped = True

@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 from html import escape
 from typing import NamedTuple
+from urllib.parse import quote
 
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
@@ -47,6 +48,10 @@ META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
+# What a browser leaves as it is in a URL's path and query (RFC 3986 pchar, with '%' itself encoded
+# since the path arrives decoded, but kept in the raw query, which arrives encoded).
+PATH_SAFE = "/!$&'()*+,;=:@-._~"
+QUERY_SAFE = PATH_SAFE + "?%"
 
 
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
@@ -227,7 +232,9 @@ class PageStream:
         nonce = safe_nonce(request.nonce()) or header_nonce(headers)
         banner = not page.banner_excluded(request.path)
         # XHTML has no <noscript>: the form would show to everyone.
-        next_url = request.path + ("?" + request.query if request.query else "")
+        # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
+        # instead of giving the form a "next" with a space, which the API refuses.
+        next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
         body_end = page.noscript_form(next_url) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None

@@ -136,7 +136,7 @@ class _Scan:
         self.timeout_ms = options.timeout * 1000
         self.api = playwright.request.new_context(timeout=self.timeout_ms)
         self.prefix: str | None = None
-        self.spare: tuple[Any, Any] | None = None  # a context and blank page for the next pass
+        self.spares: list[tuple[Any, Any]] = []  # contexts with a blank page, for the next passes
         self.site_policy: Policy | None = None
         self.policy_note: str | None = None
         self.classifier = Classifier(policy or load_policy("default"))
@@ -176,8 +176,8 @@ class _Scan:
                     on_page(page, len(queue))
         finally:
             self.api.dispose()
-            if self.spare is not None:
-                self.spare[0].close()
+            for context, _ in self.spares:
+                _safe(context.close)
         self._finish()
         return self.report
 
@@ -214,14 +214,18 @@ class _Scan:
 
     def _page(self, url: str, depth: int) -> tuple[Page | None, list[str]]:
         page = Page(url=url, depth=depth)
-        fresh, links = self._pass(page, FRESH, url)
+        first = not self.report.pages
+        # The passes of one page load side by side, in separate contexts; the first page's fresh
+        # pass goes alone, as it tells whether the site has consentmw.
+        links = self._passes(page, url, [FRESH] if first or self.prefix is None else list(PASSES))
+        fresh = page.passes[FRESH]
         if page.final_url is not None and site_of(host_of(page.final_url)) != self.site:
             if self.options.same_site_only:
                 return None, []
             self.report.notes.append(f"{url} leads to another site: {page.final_url}")
-        if not self.report.pages and page.final_url is None:
+        if first and page.final_url is None:
             raise ScanError(f"the start page {url} could not be loaded: {fresh.error}")
-        if self.prefix is None and not self.report.pages:
+        if first and self.prefix is None:
             self._detect_banner(fresh.requests)
             if self.prefix is None:
                 self.report.notes.append(
@@ -230,48 +234,57 @@ class _Scan:
                 )
             else:  # classified before the site's policy was known: visit again with it
                 page.passes.clear()
-                self._pass(page, FRESH, url)
-        if self.prefix is not None:
-            for name in (REFUSED, ACCEPTED):
-                self._pass(page, name, url)
+                self._passes(page, url, list(PASSES))
+        elif first:
+            self._passes(page, url, [REFUSED, ACCEPTED])
         return page, links
 
-    def _pass(self, page: Page, name: str, url: str) -> tuple[Pass, list[str]]:
-        run = Pass(name)
-        page.passes[name] = run
+    def _passes(self, page: Page, url: str, names: list[str]) -> list[str]:
+        """Load ``url`` once per pass, each in a fresh context; the fresh pass's links."""
+        visits: list[tuple[Pass, Any, Any, _Visit]] = []
         links: list[str] = []
-        context, tab = self._fresh_tab()
         try:
-            if name in CHOICES:
-                error = self._choose(context, name)
-                if error is not None:
-                    run.error = error
-                    return run, links
-            visit = _Visit()
-            context.on("request", visit.started)
-            context.on("response", visit.answered)
-            context.on("requestfinished", visit.finished)
-            context.on("requestfailed", visit.failed)
+            for name in names:
+                run = page.passes[name] = Pass(name)
+                context, tab = self._fresh_tab()
+                visits.append((run, context, tab, visit := _Visit()))
+                if name in CHOICES:
+                    run.error = self._choose(context, name)
+                context.on("request", visit.started)
+                context.on("response", visit.answered)
+                context.on("requestfinished", visit.finished)
+                context.on("requestfailed", visit.failed)
+            loading = [v for v in visits if v[0].error is None]
             self._polite()
-            try:
-                response = tab.goto(url, timeout=self.timeout_ms, wait_until="load")
-            except Exception as exc:  # Playwright's errors: timeouts, refused connections, downloads
-                run.error = str(exc).splitlines()[0]
-                response = None
-            self._settle(tab, visit)
-            script_cookies, storage, state = self._frames(tab)
-            if name == FRESH:
-                page.final_url = tab.url if tab.url.startswith(("http://", "https://")) else None  # not chrome-error://
-                page.status = response.status if response is not None else None
-                page.title = state.get("title") or None
-                if page.final_url is not None:
-                    links = self._links(state.get("links", ()))
-            self._record(run, visit, context.cookies(), script_cookies, storage)
-            if len(visit.requests) >= MAX_REQUESTS:
-                self.report.notes.append(f"{url} ({name}): more than {MAX_REQUESTS} requests; only the first {MAX_REQUESTS} are listed")
+            responses: dict[str, Any] = {}
+            for run, _, tab, _ in loading:
+                try:
+                    responses[run.name] = tab.goto(url, timeout=self.timeout_ms, wait_until="commit")
+                except Exception as exc:  # Playwright's errors: timeouts, refused connections, downloads
+                    run.error = _first_line(exc)
+            for run, _, tab, _ in loading:
+                if run.error is None:
+                    try:
+                        tab.wait_for_load_state("load", timeout=self.timeout_ms)
+                    except Exception as exc:
+                        run.error = _first_line(exc)
+            self._settle(loading[0][2] if loading else None, [v[3] for v in loading], len(names))
+            for run, context, tab, visit in loading:
+                script_cookies, storage, state = self._frames(tab)
+                if run.name == FRESH:
+                    page.final_url = tab.url if tab.url.startswith(("http://", "https://")) else None  # not chrome-error://
+                    response = responses.get(FRESH)
+                    page.status = response.status if response is not None else None
+                    page.title = state.get("title") or None
+                    if page.final_url is not None:
+                        links = self._links(state.get("links", ()))
+                self._record(run, visit, context.cookies(), script_cookies, storage)
+                if len(visit.requests) >= MAX_REQUESTS:
+                    self.report.notes.append(f"{url} ({run.name}): more than {MAX_REQUESTS} requests; only the first {MAX_REQUESTS} are listed")
         finally:
-            context.close()
-        return run, links
+            for _, context, _, _ in visits:
+                _safe(context.close)
+        return links
 
     def _choose(self, context: Any, name: str) -> str | None:
         """Make this context's visitor choose through the site's consent API, as the banner does."""
@@ -296,23 +309,24 @@ class _Scan:
         self.last_load = time.monotonic()
 
     def _fresh_tab(self) -> tuple[Any, Any]:
-        """A new browser context with a blank page: the one made while the last page settled, else a new one."""
-        spare, self.spare = self.spare, None
-        return spare or self._new_tab()
+        """A new browser context with a blank page: one made while the last page settled, else a new one."""
+        return self.spares.pop() if self.spares else self._new_tab()
 
     def _new_tab(self) -> tuple[Any, Any]:
         context = self.browser.new_context()
         context.add_init_script(COOKIE_WRITES)
         return context, context.new_page()
 
-    def _settle(self, tab: Any, visit: _Visit) -> None:
+    def _settle(self, tab: Any, visits: list[_Visit], next_passes: int) -> None:
+        """Wait until no request has been in flight for QUIET in any of the passes (at most SETTLE_MAX)."""
         deadline = time.monotonic() + min(SETTLE_MAX, self.options.timeout)
-        if self.spare is None:
-            # Starting a page's renderer is the slowest step of a pass: the next one starts while
-            # this page settles (the browser's events keep coming in meanwhile).
-            self.spare = self._new_tab()
-        while time.monotonic() < deadline:
-            if visit.in_flight == 0 and time.monotonic() - visit.last_change >= QUIET:
+        # Starting a page's renderer is the slowest step of a pass: the next page's start while
+        # this one settles (the browser's events keep coming in meanwhile).
+        while len(self.spares) < next_passes and len(self.report.pages) + 1 < self.options.pages:
+            self.spares.append(self._new_tab())
+        while tab is not None and time.monotonic() < deadline:
+            now = time.monotonic()
+            if all(v.in_flight == 0 and now - v.last_change >= QUIET for v in visits):
                 return
             try:
                 tab.wait_for_timeout(50)  # lets Playwright deliver the browser's events
@@ -429,6 +443,10 @@ class _Scan:
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _safe(call: Callable[[], Any]) -> Any:

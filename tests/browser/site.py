@@ -123,6 +123,21 @@ async def xhtml(request: Request) -> Response:
     return Response(body, media_type="application/xhtml+xml")
 
 
+# Categories named after what every plain JavaScript object inherits: none is declared by the policy.
+PROTOTYPE_KEYS = ["constructor", "__proto__", "toString", "hasOwnProperty", "valueOf", "isPrototypeOf"]
+PROTOTYPE_TAGS = "\n".join(
+    f"""<script type="text/plain" data-consentmw-category="{key}" src="https://connect.facebook.net/en_US/fbevents.js"></script>
+<script type="text/plain" data-consentmw-category="{key}">window.__ran.push("{key}")</script>
+<script type="text/plain" data-category="{key}">window.__ran.push("vanilla {key}")</script>
+<img data-consentmw-category="{key}" data-consentmw-src="https://www.facebook.com/tr?id={key}" alt="">"""
+    for key in PROTOTYPE_KEYS
+) + '\n<script type="text/plain" data-consentmw-category="analytics">window.__ran.push("declared analytics")</script>'
+
+
+async def prototype_keys(request: Request) -> HTMLResponse:
+    return HTMLResponse(page("Prototype keys", "ko", PROTOTYPE_TAGS))
+
+
 def site_policy() -> dict[str, Any]:
     """The default preset, naming the site's Google Analytics id as a site owner would."""
     policy = json.loads(resources.files("consentmw.core").joinpath("presets/default.json").read_text("utf-8"))
@@ -143,6 +158,7 @@ def make_site(**options: Any) -> Starlette:
             Route("/no-button", no_button),
             Route("/pixel", pixel),
             Route("/xhtml", xhtml),
+            Route("/prototype-keys", prototype_keys),
         ]
     )
     options.setdefault("secret_key", SECRET)

@@ -66,8 +66,8 @@ def test_on_a_phone_the_banner_leaves_most_of_the_first_screen_and_shows_all_thr
 def test_a_very_long_banner_text_scrolls_inside_the_banner_and_the_choices_stay_in_view(new_context, artifacts):
     policy = copy.deepcopy(site_policy())
     policy["texts"] = {"banner_body": {"en": "A long explanation of every purpose. " * 60, "ko": "목적마다의 긴 설명. " * 80}}
-    with serve(make_site(store=MemoryStore(), policy=policy)) as url:
-        page = new_context(viewport=PHONE, base_url=url, locale="en-US").new_page()
+    with serve(make_site(store=MemoryStore(), policy=policy)) as port:
+        page = new_context(viewport=PHONE, base_url=f"http://127.0.0.1:{port}", locale="en-US").new_page()
         page.goto("/en")
         banner = page.get_by_role("region", name=TITLES["en"])
         banner.wait_for()
@@ -97,8 +97,8 @@ def test_allowing_a_custom_measurement_category_grants_analytics_storage(new_con
     for category in policy["categories"]:
         if category["id"] == "analytics":
             category["id"] = "measurement"
-    with serve(make_site(store=MemoryStore(), policy=policy)) as url:
-        page = new_context(base_url=url).new_page()
+    with serve(make_site(store=MemoryStore(), policy=policy)) as port:
+        page = new_context(base_url=f"http://127.0.0.1:{port}").new_page()
         page.goto("/")
         page.get_by_role("region", name=TITLES["ko"]).get_by_role("button", name="모두 허용").click()
         page.wait_for_function("window.dataLayer && dataLayer.some(a => a[0] === 'consent' && a[1] === 'update')")

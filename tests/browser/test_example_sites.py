@@ -4,21 +4,13 @@ serves them (uvicorn: the README's first command), Django under gunicorn (WSGI) 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-import httpx
 import pytest
 
 from consentmw import demo
 from tests.conftest import SECRET
-from tests.demo_support import demo_server
+from tests.demo_support import app_server, demo_server, free_port
 
 pytestmark = pytest.mark.browser
 
@@ -30,37 +22,6 @@ SERVED = {
     "django-asgi": ("uvicorn", "examples.django_site.asgi:application"),
     "flask": ("gunicorn", "examples.flask_site.app:app"),
 }
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def served(server: str, app: str, cwd: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    if server == "gunicorn":
-        command = ["-m", "gunicorn", "--worker-class", "gthread", "--threads", "8", "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT), app]
-    else:
-        command = ["-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--app-dir", str(ROOT), app]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
-    env.update(CONSENTMW_SECRET_KEY=SECRET, CONSENTMW_STORE="memory://")
-    process = subprocess.Popen([sys.executable, *command, "--log-level", "warning"], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "_consent/policy", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise AssertionError(f"{server} did not serve {app}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-
 ANALYTICS_HOSTS = {"www.googletagmanager.com", "wcs.naver.net"}
 # What the stubbed vendor scripts and the inline calls leave in window.__ran when they run.
 ANALYTICS_MARKS = ["gtag.js", "wcslog.js", "wcs_do"]
@@ -70,8 +31,10 @@ ANALYTICS_MARKS = ["gtag.js", "wcslog.js", "wcs_do"]
 def example(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     site_name = request.param.removesuffix("-asgi")
     if request.param in SERVED:
-        with served(*SERVED[request.param], tmp_path_factory.mktemp("served")) as url:
-            yield site_name, url
+        settings = {"CONSENTMW_SECRET_KEY": SECRET, "CONSENTMW_STORE": "memory://"}
+        log = tmp_path_factory.mktemp("served") / "server.log"
+        with app_server(*SERVED[request.param], free_port(), log, settings) as url:
+            yield site_name, url + "/"
         return
     with demo_server(tmp_path_factory.mktemp("demo"), "--site", request.param, "--store", "memory://") as server:
         yield site_name, server.url

@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 import functools
 import ipaddress
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -126,21 +127,44 @@ def build_stats(
     return LogStats(records, visitors, dict(sorted(categories.items())), dict(sorted(method_counts)))
 
 
+PENDING, COMMITTING, ABANDONED = "pending", "committing", "abandoned"
+
+
 @dataclass(slots=True, eq=False)
 class PendingWrite:
-    # A record queued for a store's writer, and the request waiting for it.
+    """A record queued for a store's writer, and the request waiting for it.
+
+    The writer and the waiter agree on one thing under a lock, so that a visitor never hears
+    something other than what the log holds: the writer claims the write (COMMITTING) before the
+    point where its transaction may commit, and only while the waiter still waits; a waiter whose
+    time is up abandons it (ABANDONED) unless it was claimed, and then waits for the outcome.
+    """
+
     record: ConsentRecord
     future: asyncio.Future[None]
     write_by: float  # time.monotonic(); after this the write must not start
+    state: str = PENDING
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def queue(cls, record: ConsentRecord, timeout: float) -> PendingWrite:
         future = asyncio.get_running_loop().create_future()
         return cls(record, future, time.monotonic() + timeout * (1 - GIVE_UP_EARLY))
 
-    @property
-    def wanted(self) -> bool:
-        return not self.future.done() and time.monotonic() < self.write_by
+    def claim(self) -> bool:
+        """The writer's side, just before the record may be committed: True if the waiter will take
+        the outcome, False if the visitor has already been told it was not kept."""
+        with self.lock:
+            if self.state == PENDING and not self.future.done() and time.monotonic() < self.write_by:
+                self.state = COMMITTING
+            return self.state == COMMITTING
+
+    def abandon(self) -> bool:
+        """The waiter's side, when its time is up: True if the writer will never commit the record."""
+        with self.lock:
+            if self.state == PENDING:
+                self.state = ABANDONED
+            return self.state == ABANDONED
 
     def settle(self, error: StoreError | None) -> None:
         # On the future's own loop: either a writer thread's call_soon_threadsafe, or the loop itself.
@@ -158,9 +182,26 @@ class PendingWrite:
     async def wait(self, timeout: float, where: str) -> None:
         try:
             async with asyncio.timeout(timeout):
-                await self.future
+                await asyncio.shield(self.future)
+            return
         except TimeoutError:
-            raise StoreError(f"writing to {where} took more than {timeout} s; the record was not kept") from None
+            if self.abandon():
+                raise StoreError(f"writing to {where} took more than {timeout} s; the record was not kept") from None
+        except asyncio.CancelledError:
+            # The request itself gave up (the API's own timeout, a client gone, a shutdown).
+            if self.abandon():
+                raise
+        # The writer took the record into a transaction before the deadline: the visitor gets what it
+        # commits, a moment late, rather than a 503 for a record the log holds. The writer settles
+        # every write it claims, within its own time limits.
+        while True:
+            try:
+                await asyncio.shield(self.future)
+                return
+            except asyncio.CancelledError:
+                if self.future.done():
+                    self.future.result()
+                    return
 
 
 def already_in(records: Sequence[ConsentRecord], stored: Iterable[ConsentRecord]) -> list[bool]:
@@ -190,11 +231,11 @@ def writable(batch: list[PendingWrite]) -> tuple[list[PendingWrite], float]:
     now = time.monotonic()
     live: list[PendingWrite] = []
     for write in batch:
-        if write.future.done():
+        if write.future.done() or write.state != PENDING:
             continue
         if now < write.write_by:
             live.append(write)
-        else:
+        elif write.abandon():
             write.settle_soon(StoreError("the consent log was too slow; the record was not kept"))
     return live, (min(w.write_by for w in live) - now if live else 0.0)
 

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -97,6 +99,20 @@ def _refused_record(exc: BaseException) -> bool:
     )
 
 
+# What a connection the server has dropped raises on its next use.
+CONNECTION_LOST = (
+    (ConnectionError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError)
+    if asyncpg is not None
+    else ()
+)
+
+
+def drop(conn: Any) -> None:
+    """Closes a pooled connection at once; the pool opens another when it needs one."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
+
+
 def _mark(n: int) -> str:
     return f"${n}"
 
@@ -173,7 +189,7 @@ class PostgresStore:
         except TimeoutError:
             raise StoreError(f"{what} the consent log took more than {timeout:.2f} s") from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"{what} the consent log failed: {exc}") from exc
+            raise StoreError(f"{what} the consent log failed: {type(exc).__name__}: {exc}") from exc
 
     async def record(self, record: ConsentRecord) -> None:
         loop = self._bind()
@@ -192,21 +208,36 @@ class PostgresStore:
             await self._write(batch)
 
     async def _write(self, batch: list[PendingWrite]) -> None:
-        batch, budget = writable(batch)
+        batch, _ = writable(batch)
+        # Claimed up front: every step before COMMIT ends by the first write's deadline, so the
+        # visitors waiting on the batch hear its outcome, a 503 in time when the log is down.
+        claimed = [write for write in batch if write.claim()]
+        try:
+            await self._write_claimed(claimed)
+        except BaseException as exc:
+            # Their visitors wait for the outcome: whatever went wrong, they hear of it.
+            logger.error("consent log %r: %d record(s) not written: %r", self, len(claimed), exc)
+            for write in claimed:
+                write.settle(StoreError(f"writing to the consent log failed: {exc!r}"))
+            raise
+
+    async def _write_claimed(self, batch: list[PendingWrite]) -> None:
         if not batch:
             return
         error: StoreError | None = None
         try:
+            budget = min(write.write_by for write in batch) - time.monotonic()
+            if budget <= 0:
+                raise StoreError("the consent log was too slow; the record was not kept")
             columns = _columns(batch)
-            # Cancelled before the first visitor in the batch stops waiting, so no 503 is logged.
-            await self._use("writing to", lambda pool: pool.execute(INSERT_MANY, *columns), budget)
+            await self._commit_batch(batch, columns, budget)
         except (StoreError, TypeError, ValueError) as exc:
             if len(batch) > 1 and _refused_record(exc):
                 # One record PostgreSQL refuses must not cost the others their proof of consent:
                 # write the halves apart until it is alone, within the same time budget.
                 half = len(batch) // 2
-                await self._write(batch[:half])
-                await self._write(batch[half:])
+                await self._write_claimed(batch[:half])
+                await self._write_claimed(batch[half:])
                 return
             error = exc if isinstance(exc, StoreError) else StoreError(f"writing to the consent log failed: {exc}")
             if _refused_record(exc):
@@ -214,6 +245,68 @@ class PostgresStore:
             logger.error("consent log %r: %d record(s) not written: %s", self, len(batch), error)
         for write in batch:
             write.settle(error)
+
+    async def _commit_batch(self, batch: list[PendingWrite], columns: list[list[Any]], budget: float) -> None:
+        """BEGIN and INSERT within the budget (cut off there, nothing is committed), then COMMIT. A
+        COMMIT whose answer is lost (the server restarted, the connection was killed) may have
+        happened or not: the log is asked which, so that the visitors hear what it holds."""
+        deadline = asyncio.get_running_loop().time() + budget
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            conn = await self._use("connecting to", lambda pool: pool.acquire(), left)
+            pool = self._pool
+            try:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await conn.execute("BEGIN")
+                        await conn.execute(INSERT_MANY, *columns)
+                except TimeoutError:
+                    raise StoreError(f"writing to the consent log took more than {budget:.2f} s") from None
+                except CONNECTION_LOST:
+                    # A pooled connection the server dropped (a restart, a killed backend) fails on
+                    # its first use; nothing was committed, so another one may try while time is left.
+                    drop(conn)
+                    if deadline - asyncio.get_running_loop().time() > 0.01:
+                        continue
+                    raise
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    raise StoreError(f"writing to the consent log failed: {type(exc).__name__}: {exc}") from exc
+                try:
+                    await conn.execute("COMMIT", timeout=self.timeout)
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    drop(conn)
+                    if await self._committed(batch):
+                        logger.warning("consent log %r: the commit's answer was lost (%s), but the log holds the records", self, exc)
+                        return
+                    raise StoreError(f"committing to the consent log failed: {type(exc).__name__}: {exc}") from exc
+                return
+            except CONNECTION_LOST as exc:
+                raise StoreError(f"writing to the consent log failed: {type(exc).__name__}: {exc}") from exc
+            except BaseException:
+                drop(conn)  # whatever it was doing ends, and an open transaction with it
+                raise
+            finally:
+                if pool is not None:
+                    with contextlib.suppress(Exception):
+                        await pool.release(conn)
+
+    async def _committed(self, batch: list[PendingWrite]) -> bool:
+        """Whether a batch whose COMMIT went unanswered is in the log; asked again until the server
+        answers, for as long as a write may take. Still unknown then, it counts as not written and
+        the records are named, since the log may hold them after all."""
+        records = [write.record for write in batch]
+        give_up = time.monotonic() + self.timeout
+        while True:
+            try:
+                return all(await self.already_logged(records))
+            except StoreError as exc:
+                if time.monotonic() > give_up:
+                    logger.error(
+                        "consent log %r: cannot tell whether %d record(s) were committed (%s); consent ids: %s",
+                        self, len(records), exc, ", ".join(r.consent_id for r in records),
+                    )
+                    return False
+                await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         if self._loop is asyncio.get_running_loop() and self._writers:

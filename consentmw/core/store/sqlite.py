@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -59,6 +60,34 @@ _STOP = object()
 # What one record can cause (a constraint, a value sqlite3 cannot bind or encode, choices that are not
 # JSON), unlike a log that is locked, full or unreadable: only these are worth trying record by record.
 REFUSALS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, ValueError, TypeError, OverflowError)
+
+
+FileId = tuple[int, int]
+
+
+def file_id(path: str) -> FileId | None:
+    """Which file is at the path now (device, inode), or None when none is."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def let_go(conn: sqlite3.Connection) -> None:
+    """Closes a writer's connection, leaving an empty -wal file behind. SQLite does not checkpoint
+    on close once the file has left its path, and a new file at the path would take the old one's
+    pages from the -wal file left there: they go into the old file first."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def cause(exc: BaseException) -> str:
+    """The error as an operator needs it: SQLite's own name for it (SQLITE_FULL, SQLITE_READONLY,
+    SQLITE_BUSY...) before its message."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"{name}: {exc}" if name else str(exc)
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -168,6 +197,7 @@ class SQLiteStore:
 
     def _write_loop(self, inbox: queue.SimpleQueue[Any]) -> None:
         conn: sqlite3.Connection | None = None
+        opened: FileId | None = None  # the file the connection writes to
         stopping = False
         while not stopping:
             batch = [inbox.get()]
@@ -185,31 +215,59 @@ class SQLiteStore:
             error: StoreError | None = None
             refused: dict[PendingWrite, Exception] = {}
             try:
+                if conn is not None and file_id(self.path) != opened:
+                    # Deleted (an operator, a deploy) or replaced (a restored backup) under the running
+                    # server: the connection would go on writing into a file no longer at the path.
+                    logger.warning("consent log %s: the file was deleted or replaced while in use; opening it again", self.path)
+                    let_go(conn)
+                    conn = None
                 if conn is None:
-                    conn = self._connect()
+                    conn, opened = self._connect_writer()
                 # Wait for another process's write lock no longer than the first visitor in line can wait.
                 conn.execute(f"PRAGMA busy_timeout = {max(1, int(budget * 1000))}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    pending, _ = writable(pending)
+                    # The point of no return: from here the visitors get what the commit does.
+                    pending = [write for write in pending if write.claim()]
                     refused = _insert(conn, pending)
+                    if file_id(self.path) != opened:
+                        raise StoreError("the file was deleted or replaced during the write")
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    # A failed COMMIT (a full disk) may have rolled back already: keep its error.
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
                     raise
             except Exception as exc:
-                logger.error("consent log %s: %d record(s) not written: %s", self.path, len(pending), exc)
-                error = StoreError(f"cannot write the consent log {self.path!r}: {exc}")
+                reason = cause(exc)
+                logger.error("consent log %s: %d record(s) not written: %s", self.path, len(pending), reason)
+                error = StoreError(f"cannot write the consent log {self.path!r}: {reason}")
                 refused = {}
                 if conn is not None:
-                    conn.close()
+                    let_go(conn)
                     conn = None  # reconnect on the next batch: the file may be back
-            for write, reason in refused.items():
-                logger.error("consent log %s: 1 record(s) not written: %s", self.path, reason)
-                write.settle_soon(RefusedRecord(f"cannot write the consent log {self.path!r}: {reason}"))
+            for write, problem in refused.items():
+                logger.error("consent log %s: 1 record(s) not written: %s", self.path, problem)
+                write.settle_soon(RefusedRecord(f"cannot write the consent log {self.path!r}: {problem}"))
             settle_all([w for w in pending if w not in refused], error)
         if conn is not None:
             conn.close()
+
+    def _connect_writer(self) -> tuple[sqlite3.Connection, FileId]:
+        """A connection and the file it has open, as far as the path says: the same file before and
+        after opening, or the path changed in between and it is opened again."""
+        for _ in range(3):
+            before = file_id(self.path)
+            conn = self._connect()  # opens the file, and makes it when there was none
+            if before is None:
+                before = file_id(self.path)
+                conn.close()
+                conn = self._connect()
+            if before is not None and before == file_id(self.path):
+                return conn, before
+            conn.close()
+        raise StoreError("the file keeps changing under the server")
 
     async def close(self) -> None:
         with self._lock:
