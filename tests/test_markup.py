@@ -3,11 +3,15 @@ an ad-hoc scanner misreads, and html5lib (the HTML standard's parser) says what 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from consentmw import load_policy
+from consentmw import ConsentMiddleware, load_policy
 from consentmw.core.html import HTMLRewriter
+from consentmw.core.store import MemoryStore
 from tests.html_oracle import loads, shape
+from tests.test_hostile import call
 
 POLICY = load_policy("default")
 REWRITER = HTMLRewriter(POLICY)
@@ -55,6 +59,9 @@ HIDDEN_ELSEWHERE = {
     "pixel in noscript (visitors without JavaScript)": f'<noscript><img src="{PIXEL}"></noscript>',
     "mathml text integration point": f"<math><mi><textarea></textarea><img src={PIXEL}></mi></math>",
     "CDATA in SVG hides a comment opener": f"<svg><![CDATA[<!--]]></svg><img src={PIXEL}>",
+    "an end tag the tree builder ignores": '<svg><script><desc><div title="x"></script><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1"></iframe>',
+    "</p> in SVG, as parsers before it left foreign content read it": f"<svg></p><title>{GTAG}",
+    "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
 }
 
 
@@ -161,3 +168,38 @@ def test_a_tracker_host_spelled_as_browsers_read_it_is_recognised(host: str) -> 
     for page in (f'<script src="https://{host}/gtag/js?id=G-1"></script>', f'<img src="https://{host}/ns.html?id=GTM-1">'):
         out = rewrite(page)
         assert "data-consentmw-src" in out and "data-consentmw-category" in out, out
+
+
+def test_an_inline_svg_script_that_runs_a_tracker_is_made_inert() -> None:
+    code = "(adsbygoogle = window.adsbygoogle || []).push({});"
+    for page in (f"<svg><svg></svg><script>{code}</script></svg>", f"<svg><script>{code}<g></g></script></svg>"):
+        for chunk in (0, 1, 4):
+            out = rewrite(page, chunk=chunk)
+            assert out.startswith(page[: page.index("<script>")] + '<script type="text/plain" data-consentmw-category="advertising">'), out
+
+
+def untyped_app(body: bytes, chunks: int = 1) -> ConsentMiddleware:
+    async def app(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"1")]})
+        size = len(body) // chunks + 1
+        parts = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+        for i, part in enumerate(parts):
+            await send({"type": "http.response.body", "body": part, "more_body": i < len(parts) - 1})
+
+    return ConsentMiddleware(app, secret_key="markup-test-secret-0123456789abcdef", store=MemoryStore())
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+@pytest.mark.parametrize("start", ["<!DOCTYPE html>", "\n  <html>", "<HEAD>", "<script>", "<p>", "<!-- x -->"])
+def test_a_page_sent_without_content_type_is_read_as_html_as_browsers_sniff_it(start: str, chunks: int) -> None:
+    page = f"{start}<head></head><body>{GTAG}</body>"
+    answer = asyncio.run(call(untyped_app(page.encode(), chunks), "GET", "/"))
+    assert trackers_loaded(answer.text) == [], answer.text
+    assert answer.headers("content-type") == ["text/html"]
+
+
+@pytest.mark.parametrize("body", [b'{"html": "<script src=\\"https://www.googletagmanager.com/gtag/js?id=G-1\\">"}', b"", b"<?xml version='1.0'?><x/>"])
+def test_a_body_without_content_type_that_browsers_do_not_take_for_html_passes_as_it_came(body: bytes) -> None:
+    answer = asyncio.run(call(untyped_app(body), "GET", "/"))
+    assert answer.body == body
+    assert answer.headers("content-type") == [] and answer.headers("x-app") == ["1"]

@@ -11,12 +11,19 @@ from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
 
 
 def needs_filter(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a response sets cookies or may be HTML. Most (no cookies, not HTML) pass after this
-    one scan; a content type already judged not HTML is settled by the lookup alone."""
+    """Whether a response sets cookies or may be HTML (a browser sniffs a body sent without any
+    Content-Type). Most (no cookies, not HTML) pass after this one scan; a content type already
+    judged not HTML is settled by the lookup alone."""
+    typed = False
     for key, value in headers:
         if key in SET_COOKIE or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
             return True
-    return False
+        typed = typed or key in CONTENT_TYPE
+    return not typed
+
+
+def untyped(headers: list[tuple[bytes, bytes]]) -> bool:
+    return not any(key.lower() == b"content-type" for key, _ in headers)
 
 
 class ResponseFilter:
@@ -30,7 +37,7 @@ class ResponseFilter:
         if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
             headers = filter_cookies(html.policy, consent.allowed, list(headers))
         self.headers = headers
-        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) else None
+        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) or untyped(headers) else None
 
 
 def rewritten(page: PageStream, first: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:

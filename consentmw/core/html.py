@@ -22,6 +22,7 @@ import re
 from collections.abc import Collection
 from typing import NamedTuple
 
+from consentmw.core.catalog import hosts
 from consentmw.core.policy import Policy
 from consentmw.core.trackers import Tracker, TrackerRules, url_host
 
@@ -48,11 +49,15 @@ INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame)|link|h(?:ead|
 END = rb"[\t\n\f\r />]"
 COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash), comment, comment end (bang)
 # The data state and everything that needs no decision, in HTML content: text, tags that load
-# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>".
+# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>". The tags'
+# grammar here is the common subset of ATTRIBUTES (spaces between attributes, none around "=",
+# an end tag without quotes): where it matches, the tag ends where the standard ends it; a tag
+# it does not match goes to the attribute states.
+SIMPLE_ATTRIBUTES = rb"""(?:[\t\n\f\r /]++(?:[^\t\n\f\r />][^\t\n\f\r /=>]*+(?:=(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+))?)?)*+"""
 SKIP = re.compile(
     rb"(?:[^<]++|<(?=[^a-z!/?])"
-    rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
-    rb"|</(?!(?:head|body)" + END + rb")[a-z][^\t\n\f\r />]*+" + ATTRIBUTES + rb"/?>"
+    rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
+    rb"|</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
     rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+"
 )
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
@@ -85,6 +90,17 @@ INTEGRATION_POINTS = frozenset(
 HTML_ENCODINGS = (b"text/html", b"application/xhtml+xml")
 
 SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
+
+# Where body_end goes: before the page's last "</body" when only "</html>" and whitespace follow
+# it, else at the very end (a browser puts what follows </body> or </html> into the body all the
+# same). Decided on bytes alone, so the fast path below places it exactly as the tokenizer does.
+BODY_END_TAIL = re.compile(rb"</body[\t\n\f\r ]*>[\t\n\f\r ]*(?:</html[\t\n\f\r ]*>[\t\n\f\r ]*)?\Z")
+BODY_TAIL_LIMIT = 4096  # longer than any such tail
+# Markup on which a visitor who allowed everything still gets a changed tag: other consent tools'
+# markings and held addresses (switched on here), and inert script types.
+MARKED_DATA = (b"data-consentmw", b"data-cookieconsent", b"data-name", b"data-src", b"data-cookieblock-src", b"data-ot-src")
+MARKED = (b"optanon-category", b"text/plain", b"text&")
+HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
@@ -194,15 +210,74 @@ class HTMLRewriter:
         # An inline script is classified on at most this many bytes of its code.
         self.inline_limit = inline_limit
         self.by_service = {t.id: t.category for t in self.trackers.trackers}
+        self._needed: frozenset[str] | None = None
+        self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
 
     def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
-        ones included). ``head`` goes right after ``<head>``; ``body_end`` right before ``</body>``.
-        Both are added only to whole documents (with ``<html>``, ``<head>`` or ``<body>``), never
-        to fragments. ``page``: the page's host (lowercase, no port) and path, to report
-        third-party tags left live."""
+        ones included). ``head`` goes right after ``<head>``; ``body_end`` before the closing
+        ``</body>`` (see BODY_END_TAIL). Both are added only to whole documents (with a doctype,
+        ``<html>``, ``<head>`` or ``<body>``), never to fragments. ``page``: the page's host
+        (lowercase, no port) and path, to report third-party tags left live."""
         return RewriteStream(self, frozenset(allowed), head, body_end, page)
+
+    def rewrite(self, allowed: Collection[str], body: bytes, *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> bytes:
+        """A whole body at once: the same bytes as ``stream(...)`` fed the body and closed. A
+        visitor whose choices allow every category any tag could need, on a page whose ``<head>``
+        comes within its first bytes and which holds no markup of other consent tools, gets the
+        insertions alone, without the page being read tag by tag."""
+        allowed = frozenset(allowed)
+        if self.all_allowed(allowed):
+            fast = self._insert_only(allowed, body, head, body_end, page)
+            if fast is not None:
+                return fast
+        stream = RewriteStream(self, allowed, head, body_end, page)
+        return stream.feed(body) + stream.close()
+
+    def all_allowed(self, allowed: frozenset[str]) -> bool:
+        needed = self._needed
+        if needed is None:
+            cats = {t.category for t in self.trackers.trackers}
+            for name, _kind, category in hosts().entities:
+                category = self.trackers.entity_categories.get(name, category)
+                if category is not None:
+                    cats.add(self.policy.category_for(category) or "?" + category)
+            needed = self._needed = frozenset(cats)
+        return needed <= allowed
+
+    def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
+        low = body.lower()
+        for marker in MARKED:
+            if low.find(marker) >= 0:
+                return None
+        i = low.find(b"data-")
+        while i >= 0:
+            if low.startswith(MARKED_DATA, i):
+                return None
+            i = low.find(b"data-", i + 5)
+        # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
+        at = low.find(b"<head", 0, HEAD_WITHIN)
+        if at < 0:
+            return None
+        prefix = RewriteStream(self, allowed, head, b"", page)
+        out = [prefix.feed(body[:at])]
+        while not (prefix.head_done and prefix.document and prefix.state == DATA and not prefix.held and not prefix.foreign):
+            gt = body.find(b">", at, HEAD_WITHIN)
+            if gt < 0:
+                return None
+            out.append(prefix.feed(body[at : gt + 1]))
+            at = gt + 1
+        rest = body[at:]
+        if body_end:
+            cut = low.rfind(b"</body", at)
+            if cut >= 0 and len(body) - cut <= BODY_TAIL_LIMIT and BODY_END_TAIL.match(low, cut):
+                out += (body[at:cut], body_end, body[cut:])
+            else:
+                out += (rest, body_end)
+        else:
+            out.append(rest)
+        return b"".join(out)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
         """Categories that markup of consentmw or of another consent tool gives the tag, if any."""
@@ -267,12 +342,14 @@ class RewriteStream:
         self.tag_state = BEFORE_NAME
         self.raw_name = b""  # the raw text element being read
         self.held = False  # an inline script's start tag is held back until its code is seen
-        self.code_start = 0  # where that code starts
+        self.held_start = self.code_start = 0  # where that start tag and its code start
         self.foreign: list[tuple[bytes, bytes]] = []  # open SVG/MathML elements: (namespace, name)
+        self.open_names: dict[bytes, int] = {}  # how many of each name are in it (an end tag's look-up)
         self.noscript: RewriteStream | None = None
         self.document = False
         self.head_done = not head
-        self.body_done = not body_end
+        self.tail = bytearray()  # output kept back to place body_end
+        self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
             self._script_data, self._script_escaped, self._script_double_escaped, self._plaintext, self._noscript,
@@ -283,16 +360,44 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
-        return self._run(final=False)
+        out = self._run(final=False)
+        return self._place_body_end(out) if self.body_end else out
 
     def close(self) -> bytes:
         out = self._run(final=True)
         if self.document and not self.head_done:
             out += self.head
-        if self.document and not self.body_done:
-            out += self.body_end
-        self.head_done = self.body_done = True
-        return out
+        self.head_done = True
+        if not self.body_end:
+            return out
+        out = self._place_body_end(out)
+        tail, self.tail = bytes(self.tail), bytearray()
+        if not self.document:
+            return out + tail
+        if self.at_body_end and BODY_END_TAIL.match(tail.lower()):
+            return out + self.body_end + tail
+        return out + tail + self.body_end
+
+    def _place_body_end(self, out: bytes) -> bytes:
+        """Output up to the last "</body" seen so far, which is kept back (with what follows it)
+        until a later one or the end shows whether body_end goes before it; or up to the last
+        bytes that could begin one."""
+        old = max(0, len(self.tail) - 6)
+        self.tail += out
+        cut = self.tail[old:].lower().rfind(b"</body")
+        done = b""
+        if cut >= 0:
+            done = bytes(self.tail[: old + cut])
+            del self.tail[: old + cut]
+            self.at_body_end = True
+        if not self.at_body_end or len(self.tail) > BODY_TAIL_LIMIT:
+            self.at_body_end = False
+            # Keep back only what could begin "</body" (cut by the chunk's end).
+            end = bytes(self.tail[-5:]).lower()
+            keep = len(self.tail) - next((k for k in range(len(end), 0, -1) if b"</body".startswith(end[-k:])), 0)
+            done += bytes(self.tail[:keep])
+            del self.tail[:keep]
+        return done
 
     # -- the driver ---------------------------------------------------------------------------
 
@@ -308,7 +413,9 @@ class RewriteStream:
                 self.out.append(self.noscript.close())
                 self.noscript = None
             keep = len(self.buf)
-        elif self.state in (MARKUP, TAG) or self.held:
+        elif self.held:
+            keep = self.held_start
+        elif self.state in (MARKUP, TAG):
             keep = self.tag_start
         elif self.state == NOSCRIPT:
             keep = self.pos
@@ -317,8 +424,9 @@ class RewriteStream:
         self._emit_to(keep)
         out = self.out
         self.out = []
-        forget = self.out_pos if self.out_pos < self.pos else self.pos
-        if forget > 0:
+        # Bytes written out are dropped now and then, not on every chunk (tiny chunks cost calls).
+        forget = min(self.out_pos, self.pos, self.tag_start) if self.state in (MARKUP, TAG) else min(self.out_pos, self.pos)
+        if forget >= 4096:
             self._forget(forget)
         return out[0] if len(out) == 1 else b"".join(out)
 
@@ -330,9 +438,13 @@ class RewriteStream:
         self.out_pos -= k
         self.tag_start -= k
         self.name_end -= k
+        self.held_start -= k
         self.code_start -= k
 
     def _emit_to(self, j: int) -> None:
+        if self.held and j > self.held_start:
+            # A tag inside an SVG script's code is rewritten: the script is judged on its code so far.
+            self._classify_inline(j)
         if j > self.out_pos:
             self.out.append(bytes(self.buf[self.out_pos : j]))
             self.out_pos = j
@@ -352,6 +464,8 @@ class RewriteStream:
         """Data state; text and tags that load nothing are jumped over in one match."""
         skip = SKIP_FOREIGN if self.foreign else SKIP
         i = skip.match(self.low, self.pos).end()
+        if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
+            self._classify_inline(i)
         if i >= len(self.low):
             self.pos = i
             return False
@@ -627,6 +741,15 @@ class RewriteStream:
 
     # -- the tree builder, as far as it switches the tokenizer's state ---------------------------
 
+    def _push(self, ns: bytes, name: bytes) -> None:
+        self.foreign.append((ns, name))
+        self.open_names[name] = self.open_names.get(name, 0) + 1
+
+    def _pop(self) -> bytes:
+        name = self.foreign.pop()[1]
+        self.open_names[name] -= 1
+        return name
+
     def _in_foreign(self) -> bool:
         return bool(self.foreign) and self.foreign[-1] not in INTEGRATION_POINTS
 
@@ -640,12 +763,12 @@ class RewriteStream:
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and re.search(rb"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]", self.low[name_end:end])):
                 while self._in_foreign():
-                    self.foreign.pop()
+                    self._pop()
             else:
                 return self._foreign_start(name, start, name_end, end, self_closing)
         if name == b"svg" or name == b"math":
             if not self_closing:
-                self.foreign.append((name, name))
+                self._push(name, name)
             return True
         if name == b"script":
             self._script_start(start, name_end, end)
@@ -672,8 +795,17 @@ class RewriteStream:
 
     def _foreign_start(self, name: bytes, start: int, name_end: int, end: int, self_closing: bool) -> bool:
         ns = self.foreign[-1][0]
-        if ns == b"svg" and name == b"script":
-            self._script_start(start, name_end, end, inline=False)  # its code is read as markup
+        if name in ELEMENT_KINDS:
+            # Nothing an SVG or MathML <iframe> or <img> loads; but where the tree builder would
+            # have left foreign content in ways not followed here (an end tag it ignores), the
+            # browser reads an HTML element: judged as one, it is never missed.
+            self._element(ELEMENT_KINDS[name], start, name_end, end)
+        if name == b"script":
+            # In SVG it runs its code (read as markup, up to </script>) or loads its href. In
+            # MathML it never runs, but reading it as SVG's costs nothing and keeps older parsers' view.
+            self._script_start(start, name_end, end)
+            if self_closing and self.held:
+                self._classify_inline(end)
         if not self_closing:
             if ns == b"math" and name == b"annotation-xml":
                 encoding = first_values(bytes(self.buf[start:end]), bytes(self.low[start:end]), name_end - start, end - start - 1, (b"encoding",))
@@ -681,18 +813,19 @@ class RewriteStream:
                     ns = b"math-html"  # an HTML integration point
             elif name == b"svg" and self.foreign[-1] == (b"math", b"annotation-xml"):
                 ns = b"svg"
-            self.foreign.append((ns, name))
+            self._push(ns, name)
         return True
 
     def _end_tag(self, name: bytes) -> None:
+        if self.held and name == b"script":  # an SVG script's code ends here
+            self._classify_inline(self.tag_start)
         if self.foreign:
-            for k in range(len(self.foreign) - 1, -1, -1):
-                if self.foreign[k][1] == name:
-                    del self.foreign[k:]
-                    return
-            if self._in_foreign() and name in (b"br", b"p"):
-                while self._in_foreign():
-                    self.foreign.pop()
+            if self.open_names.get(name):
+                while self._pop() != name:
+                    pass
+                return
+            # The standard now has </p> and </br> leave foreign content; parsers from before that
+            # (html5lib, older browsers) stay in it, and read more markup there: so does this one.
             return
         if name == b"head" or name == b"body":
             self._structure(b"/" + name, self.tag_start, self.pos)
@@ -709,9 +842,6 @@ class RewriteStream:
             if not self.head_done:
                 self._insert(start, self.head)
                 self.head_done = True
-            if name == b"/body" and not self.body_done:
-                self._insert(start, self.body_end)
-                self.body_done = True
 
     def _before_tag_that_matters(self, start: int) -> None:
         # A document that leaves out <head>: what goes first in it goes before its first tracker-ish tag.
@@ -721,20 +851,20 @@ class RewriteStream:
 
     # -- what the rewriter decides -------------------------------------------------------------
 
-    def _script_start(self, start: int, name_end: int, end: int, inline: bool = True) -> None:
+    def _script_start(self, start: int, name_end: int, end: int) -> None:
+        if self.held:  # an SVG script's code cut short by a tag that left SVG
+            self._classify_inline(start)
         self._before_tag_that_matters(start)
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         found = self._script_tag(tag, low, name_end - start)
         if found is None:
-            if inline:
-                self.held, self.code_start = True, end  # wait for the code
-            return
-        if found is not True:
+            self.held, self.held_start, self.code_start = True, start, end  # wait for the code
+        elif found is not True:
             self._replace(start, end, found)
 
     def _classify_inline(self, code_end: int) -> None:
         self.held = False
-        start, end = self.tag_start, self.code_start
+        start, end = self.held_start, self.code_start
         code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         found = self.rw.trackers.match_inline(code)

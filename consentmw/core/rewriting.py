@@ -54,6 +54,18 @@ PATH_SAFE = "/!$&'()*+,;=:@-._~"
 QUERY_SAFE = PATH_SAFE + "?%"
 
 
+# A body sent without any Content-Type is read as HTML by browsers when it starts (after
+# whitespace) with one of these, then a space or ">" (the MIME Sniffing standard's "identify an
+# unknown MIME type", which Chromium's SniffForHTML follows): consentmw rewrites it as HTML too.
+SNIFFED_HTML = re.compile(
+    rb"[\t\n\f\r ]*+<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--)[ >]", re.IGNORECASE
+)
+
+
+def sniffs_as_html(start: bytes) -> bool:
+    return SNIFFED_HTML.match(start) is not None
+
+
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
     """Put the page's own <meta charset> into a Content-Type that names none. What consentmw adds
     at the start of <head> can push that tag past the bytes browsers look through for it, and an
@@ -198,7 +210,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff")
 
     def __init__(
         self, page: PageRewriting, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], xml: bool = False
@@ -210,11 +222,17 @@ class PageStream:
         self.headers = headers  # as the app sent them (its Set-Cookie lines already filtered)
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
+        # No Content-Type at all: HTML if its first bytes say so, as a browser decides.
+        self.sniff = not any(k.lower() == b"content-type" for k, _ in headers)
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
         `more_body` true when an adapter cannot wait for the first chunk (a streamed Django response)."""
         page = self.page
+        if self.sniff:
+            if not sniffs_as_html(body):
+                return self.headers, body  # not a page: as it came, and so are the chunks after it
+            self.headers = [*self.headers, (b"content-type", b"text/html")]
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
         headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
         for name in page.vary:
@@ -238,14 +256,16 @@ class PageStream:
         body_end = page.noscript_form(next_url) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
-        self.stream = stream = page.rewriter.stream(allowed, head=page.head(allowed, nonce, banner, self.xml), body_end=body_end, page=report)
+        head = page.head(allowed, nonce, banner, self.xml)
         if not self.xml:
             declare_charset(headers, body)
-        body = stream.feed(body)
         if not more_body:
-            body += stream.close()
+            # The whole body at once: a visitor who allowed everything may get the insertions alone.
+            body = page.rewriter.rewrite(allowed, body, head=head, body_end=body_end, page=report)
             headers.append((b"content-length", str(len(body)).encode()))
-        return headers, body
+            return headers, body
+        self.stream = stream = page.rewriter.stream(allowed, head=head, body_end=body_end, page=report)
+        return headers, stream.feed(body)
 
     def feed(self, body: bytes, more_body: bool) -> bytes:
         """A later body chunk, rewritten (as it came, for a HEAD, 204 or 304 response)."""

@@ -4,16 +4,15 @@ Hosts: the URL patterns of the hand-written tracker catalog and of the policy's 
 (they tell Google Analytics from Google Ads on one host), then the hand-written catalog's hosts,
 then the host catalog generated from third-party-web (``core.catalog``), with the policy's
 per-entity overrides. Cookie names: the policy's own patterns, then the cookie catalog generated
-from the Open Cookie Database (``core.catalog.lookup_cookie``, once the package has it), then the
-cookie patterns of the default preset. The scanner asks only this module, so the catalogs can grow under it."""
+from the Open Cookie Database (``core.catalog.lookup_cookie``, which also names the vendor), then
+the cookie patterns of the default preset. The scanner asks only this module, so the catalogs can grow under it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 
-from consentmw.core import catalog
-from consentmw.core.catalog import lookup_host
+from consentmw.core.catalog import lookup_cookie, lookup_host
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.trackers import Tracker, TrackerRules
 
@@ -64,18 +63,17 @@ class Classifier:
         return tuple(t for t in found if not t.fallback) or tuple(found)
 
     def cookie(self, name: str) -> Known | None:
-        """The category of a cookie (or storage key) name: the policy's own list first."""
+        """The category of a cookie (or storage key) name: the policy's own list first; the vendor
+        from the cookie catalog."""
+        entry = lookup_cookie(name)
+        vendor = entry.vendor if entry is not None else None
         category = self.policy.cookie_category(name)
         if category is not None:
-            return Known(category)
-        lookup_cookie = getattr(catalog, "lookup_cookie", None)
-        entry = lookup_cookie(name) if lookup_cookie is not None else None
-        if entry is not None:
-            return Known(self.policy.category_for(entry.category) or "?" + entry.category, entry.vendor)
-        purpose = _generic_cookies().cookie_category(name)
+            return Known(category, vendor)
+        purpose = entry.category if entry is not None else _generic_cookies().cookie_category(name)
         if purpose is None:
             return None
-        return Known(self.policy.category_for(purpose) or "?" + purpose)
+        return Known(self.policy.category_for(purpose) or "?" + purpose, vendor)
 
     def optional(self, category: str | None) -> bool:
         """Whether a visitor must consent to this category (false for None)."""

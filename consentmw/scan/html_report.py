@@ -88,8 +88,8 @@ def _pass(name: str, run: Pass) -> str:
     parts.append(
         _table(
             f"Cookies ({len(cookies)})",
-            ("name", "domain", "party", "category", "expires", "set by", "violation"),
-            [(c.name, c.domain, _party(c.third_party), c.category or "unknown", _expiry(c.expires), c.source, c.violation or "") for c in cookies],
+            ("name", "domain", "party", "vendor", "category", "expires", "set by", "violation"),
+            [(c.name, c.domain, _party(c.third_party), c.entity or "", c.category or "unknown", _expiry(c.expires), c.source, c.violation or "") for c in cookies],
             flagged=sum(1 for c in cookies if c.violation),
         )
     )

@@ -82,6 +82,7 @@ def test_a_site_without_consentmw_fails_on_ga_the_meta_pixel_and_the_server_set_
     assert cookies["_ga"]["source"] == "set-cookie" and cookies["_ga"]["third_party"] is False
     assert cookies["_ga"]["expires"] is not None
     assert cookies["_fbp"]["source"] == "script" and cookies["_fbp"]["category"] == "advertising"
+    assert cookies["_ga"]["entity"] == "Google Analytics"  # the vendor, from the cookie catalog
     requests = [r for p in bare_scan.report["pages"] for r in p["passes"]["fresh"]["requests"] if r["host"] == GA_HOST]
     assert requests and all(r["third_party"] and r["failure"] and r["entity"] == "Google" for r in requests)
     assert "VIOLATIONS" in bare_scan.output and "_ga" in bare_scan.output
