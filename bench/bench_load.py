@@ -75,7 +75,12 @@ def site(wrapped: bool, store: str) -> object:
     app.add_api_route("/shop", shop_route(), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=SNIPPETS), name="static")
     if wrapped:
-        app.add_middleware(ConsentMiddleware, secret_key=SECRET, policy=example.POLICY, store=store)
+        # --policy: the example's own (which declares no advertising category, so ad trackers stay
+        # inert even for a visitor who accepted all) or another, such as "default", which has all.
+        from consentmw import load_policy
+
+        policy = load_policy(os.environ["CONSENTMW_BENCH_POLICY"]) if os.environ.get("CONSENTMW_BENCH_POLICY") else example.POLICY
+        app.add_middleware(ConsentMiddleware, secret_key=SECRET, policy=policy, store=store)
     else:
         reader = ConsentReader(example.POLICY, ConsentCodec([SECRET], example.POLICY), "consentmw")
         undecided = reader({"headers": []})
@@ -326,7 +331,9 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds alternating which server goes first (default 3)")
     parser.add_argument("--visitors", type=int, default=200, help="distinct consent cookies per choice (default 200)")
+    parser.add_argument("--policy", default="", help="the consentmw server's policy (a preset name; default: the example's)")
     args = parser.parse_args()
+    os.environ["CONSENTMW_BENCH_POLICY"] = args.policy
     compared = ("html", "json", "static", "50 KB undecided", "50 KB accepted all", "50 KB refused all")
     with tempfile.TemporaryDirectory(prefix="consentmw-bench-") as tmp:
         store = f"sqlite:///{Path(tmp) / 'consent.db'}"
