@@ -245,3 +245,45 @@ def test_settings_addresses_are_internal_pages_only() -> None:
 
 def test_resolve_accepts_families_and_guide_ids_in_order() -> None:
     assert browsers.resolve(["ie", "safari-ios", "chrome", "nonexistent"]) == ["ie", "safari-ios", "chrome", "chrome-android", "chrome-ios"]
+
+
+# Browsers with menus of their own and no guide yet, as their users' requests carry them. Each
+# carries Chrome's or Safari's token; none may be shown that browser's menus.
+OWN_MENUS = [
+    # (user agent, guide id, family, platform)
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.200 YaBrowser/24.1.0.0 Safari/537.36", "unknown", "yandex", "windows"),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.0.0 YaBrowser/24.2.0 Yowser/2.5 Safari/537.36", "unknown", "yandex", "macos"),
+    ("Mozilla/5.0 (Linux; arm_64; Android 13; SM-A525F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.6261.128 YaBrowser/24.4.1.100.00 SA/3 Mobile Safari/537.36", "unknown", "yandex", "android"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 YaBrowser/24.4.5.514.10 SA/3 Mobile/15E148 Safari/604.1", "unknown", "yandex", "ios"),
+    ("Mozilla/5.0 (Linux; U; Android 10; en-US; SCV39 Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.108 UCBrowser/13.4.0.1306 Mobile Safari/537.36", "unknown", "uc", "android"),
+    ("Mozilla/5.0 (Linux; U; Android 9; en-US; Redmi Note 8 Build/PKQ1.190616.001) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 UCBrowser/13.4.0.1306 Mobile Safari/537.36", "unknown", "uc", "android"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 12_1 like Mac OS X; zh-CN) AppleWebKit/537.51.1 (KHTML, like Gecko) Mobile/16B92 UCBrowser/12.1.7.1109 Mobile AliApp(TUnionSDK/0.1.20.3)", "unknown", "uc", "ios"),
+    # WeChat opens links in its own browser: the in-app guide ("open it in your browser").
+    ("Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/81.0.4044.138 Safari/537.36 NetType/WIFI MicroMessenger/7.0.20.1781(0x6700143B) WindowsWechat(0x63090621) XWEB/8391 Flue", "in-app", "in-app", "windows"),
+    ("Mozilla/5.0 (Linux; Android 10; V1838A Build/QP1A.190711.020; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/78.0.3904.62 XWEB/2691 MMWEBSDK/200801 Mobile Safari/537.36 MMWEBID/7170 MicroMessenger/7.0.18.1740(0x27001235) Process/toolsmp WeChat/arm64 NetType/WIFI Language/zh_CN ABI/arm64", "in-app", "in-app", "android"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 16_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.30(0x18001e31) NetType/WIFI Language/zh_CN", "in-app", "in-app", "ios"),
+    # A headless Chrome is a program (a test, a crawler), not a person with menus to open.
+    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0.6099.28 Safari/537.36", "unknown", "headless", "linux"),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", "unknown", "headless", "windows"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 DuckDuckGo/7 Safari/605.1.15", "unknown", "duckduckgo", "ios"),
+    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/26.4 Mobile/15E148 Safari/604.1 Ddg/26.4", "unknown", "duckduckgo", "ios"),
+    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/130.0.0.0 Mobile DuckDuckGo/5 Safari/537.36", "unknown", "duckduckgo", "android"),
+]
+
+
+@pytest.mark.parametrize(("user_agent", "guide", "family_name", "platform"), OWN_MENUS)
+def test_browsers_with_menus_of_their_own_get_the_generic_guide(user_agent: str, guide: str, family_name: str, platform: str) -> None:
+    browser = detect(user_agent)
+    assert (browser.id, browser.family, browser.platform) == (guide, family_name, platform)
+
+
+@pytest.mark.parametrize(
+    ("sec_ch_ua", "family_name"),
+    [
+        ('"HeadlessChrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"', "headless"),
+        ('"Chromium";v="122", "Not(A:Brand";v="24", "YaBrowser";v="24.4", "Yowser";v="2.5"', "yandex"),
+    ],
+)
+def test_sec_ch_ua_names_headless_and_yandex(sec_ch_ua: str, family_name: str) -> None:
+    browser = detect(CHROME_WINDOWS, sec_ch_ua)
+    assert (browser.id, browser.family) == ("unknown", family_name)

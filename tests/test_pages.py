@@ -25,6 +25,7 @@ from tests.test_browsers import (
     IE11_WINDOWS10,
     KAKAOTALK_ANDROID,
     NAVER_APP_IPHONE,
+    OWN_MENUS,
     SAFARI_IPHONE,
     SAMSUNG_PHONE,
     WHALE_WINDOWS,
@@ -430,3 +431,14 @@ async def test_hostile_host_header_stays_text(reader: httpx.AsyncClient) -> None
 def test_page_wording_is_bilingual() -> None:
     texts = pages.default_texts()
     assert texts and all(set(text) == {"ko", "en"} and all(text.values()) for text in texts.values())
+
+
+@pytest.mark.parametrize(("user_agent", "guide", "family_name", "platform"), OWN_MENUS)
+async def test_no_browser_is_shown_another_browsers_menus(reader: httpx.AsyncClient, user_agent: str, guide: str, family_name: str, platform: str) -> None:
+    r = await reader.get("/_consent/browsers?lang=en", headers={"accept": "application/json", "user-agent": user_agent})
+    body = r.json()
+    assert body["detected"]["family"] == family_name
+    assert (body["guide"] or {}).get("id") in (None, "in-app")
+    _, page = await get_page(reader, "/_consent/browsers?lang=en", **{"user-agent": user_agent})
+    assert "chrome://" not in page.text and "Chrome (" not in " ".join(page.headings)
+    assert "Safari" not in " ".join(page.headings)

@@ -198,3 +198,11 @@ def test_allows_names_the_known_categories_when_asked_about_an_unknown_one() -> 
         consent.allows("analytics")
     assert isinstance(info.value, ValueError)
     assert str(info.value) == "'analytics' is not a category of this policy; its categories: necessary, measurement; aliases: c0001, essential, strictly-necessary, strictly_necessary"
+
+
+def test_host_catalog_overrides_are_checked_with_the_rest() -> None:
+    data = policy(category("analytics"), catalog={"entities": {"YuoTube": "analytics", "Facebook": "advertsing"}}, browser_guides=["chrom"])
+    found = dict(problems(data))
+    assert "did you mean 'YouTube'?" in found["$.catalog.entities.YuoTube"]
+    assert "'advertsing' is not a category or alias" in found["$.catalog.entities.Facebook"]
+    assert "$.browser_guides[0]" in found

@@ -31,7 +31,13 @@ UNKNOWN = "unknown"
 _FAMILY_TOKENS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kakaotalk", ("KAKAOTALK ", "KAKAOTALK/")),  # matched on the upper-cased UA
     ("naver-app", ("NAVER(INAPP",)),  # likewise
-    ("in-app", ("FBAN/", "FBAV/", "FB_IAB/", "Instagram ", " Line/", "DaumApps/", "KAKAOSTORY", "everytimeApp")),
+    ("in-app", ("FBAN/", "FBAV/", "FB_IAB/", "Instagram ", " Line/", "DaumApps/", "KAKAOSTORY", "everytimeApp", "MicroMessenger/")),
+    # Browsers with menus of their own that have no guide yet: the generic one, never Chrome's or
+    # Safari's, whose tokens they carry. A headless Chrome is a program, not a person.
+    ("headless", ("HeadlessChrome/",)),
+    ("yandex", ("YaBrowser/", "YaApp_", "YaSearchBrowser/")),
+    ("uc", ("UCBrowser/", "UCWEB")),
+    ("duckduckgo", ("DuckDuckGo/", " Ddg/")),
     # Any other app's Android web view, before Whale/ and the rest: NAVER's web view carries
     # Whale/1.0.0.0 without having the Whale browser's menus.
     ("in-app", ("; wv)",)),
@@ -66,6 +72,10 @@ _BRANDS = {
     "google chrome": "chrome",
     "android webview": "in-app",
     "brave": "brave",
+    "headlesschrome": "headless",
+    "yandex": "yandex",
+    "yabrowser": "yandex",
+    "duckduckgo": "duckduckgo",
 }
 _BRAND_RE = re.compile(r'"([^"]{1,64})"\s*;\s*v\s*=\s*"[^"]{0,32}"')
 MAX_USER_AGENT = 1024

@@ -165,7 +165,7 @@ class Policy:
         self.texts: dict[str, dict[str, str]] = {**default_texts(), **data.get("texts", {})}
         self.consent_mode: dict[str, Any] = self._consent_mode(data.get("google_consent_mode"), problems)
         self.browser_guides: tuple[str, ...] = tuple(data.get("browser_guides", ()))
-        problems += policy_checks.check(self.data)
+        problems += policy_checks.check(self)
         if problems:
             raise PolicyError("", problems=problems)
         # Binds consent cookies to this exact policy: a new version or category set asks again.

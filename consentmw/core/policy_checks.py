@@ -10,7 +10,10 @@ import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from consentmw.core.policy import Policy
 
 Problem = tuple[str, str]
 
@@ -24,8 +27,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def check(data: Mapping[str, Any]) -> list[Problem]:
-    return [*check_services(data), *check_browser_guides(data), *check_texts(data)]
+def check(policy: Policy) -> list[Problem]:
+    data = policy.data
+    return [*check_services(data), *check_catalog_entities(policy), *check_browser_guides(data), *check_texts(data)]
 
 
 def check_services(data: Mapping[str, Any]) -> list[Problem]:
@@ -72,6 +76,20 @@ def check_services(data: Mapping[str, Any]) -> list[Problem]:
                         "a service of your own needs `match` patterns, or none of its tags is recognised",
                     )
                 )
+    return problems
+
+
+def check_catalog_entities(policy: Policy) -> list[Problem]:
+    from consentmw.core.catalog import hosts
+
+    known = {e[0] for e in hosts().entities}
+    problems: list[Problem] = []
+    for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
+        where = f"$.catalog.entities.{name}"
+        if name not in known:
+            problems.append((where, f"{name!r} is no entity of the host catalog (docs/catalog.md){did_you_mean(name, known)}"))
+        if category is not None and policy.category_for(category) is None:
+            problems.append((where, f"{category!r} is not a category or alias of this policy{did_you_mean(category, policy.aliases)}"))
     return problems
 
 

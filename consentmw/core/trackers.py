@@ -195,18 +195,9 @@ class TrackerRules:
 
     def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
         self.policy = policy
-        overrides: dict[str, str | None] = {}
         hosts(), cookies()  # loaded at start-up, not on a visitor's first page
-        changes = (policy.data.get("catalog") or {}).get("entities", {})
-        known = {e[0] for e in hosts().entities} if changes else set()
-        for name, category in changes.items():
-            where = f"$.catalog.entities.{name}"
-            if name not in known:
-                raise PolicyError(f"{name!r} is no entity of the host catalog (see docs/catalog.md)", where)
-            if category is not None and policy.category_for(category) is None:
-                raise PolicyError(f"{category!r} is not a category or alias of this policy", where)
-            overrides[name] = category
-        return overrides
+        # The policy checked the names when it was loaded (policy_checks.check_catalog_entities).
+        return dict((policy.data.get("catalog") or {}).get("entities", {}))
 
     def entity(self, host: bytes) -> Tracker | None:
         """The catalog's tracker for a host: its entity, in the category its kind (or the policy) gives."""

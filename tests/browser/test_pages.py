@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.test_browsers import KAKAOTALK_ANDROID
+from tests.test_browsers import CHROME_LINUX, KAKAOTALK_ANDROID
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +45,8 @@ def test_pages_are_styled_under_their_own_csp(new_context) -> None:
 
 
 def test_browsers_page_guides_chromium_and_keeps_settings_addresses_as_text(new_context) -> None:
-    page = new_context(locale="en-US").new_page()
+    # Chromium as a person runs it: headless Chromium's own User-Agent gets the generic guide.
+    page = new_context(locale="en-US", user_agent=CHROME_LINUX).new_page()
     page.goto("/_consent/browsers")
     page.get_by_text("Your browser: Chrome (computer)").wait_for()
     assert page.get_by_role("heading", name="Block third-party cookies only").is_visible()

@@ -1,0 +1,211 @@
+"""The README as a first-time user meets it: short, its commands run on a stock Python, and each
+quickstart, copied block by block into an empty directory, serves a page with the banner."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text("utf-8")
+# Debian's own python3 when this machine has one, as a new user would type it.
+STOCK_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
+VENV_LINE = "python3 -m venv .venv && . .venv/bin/activate"
+
+
+def test_readme_is_short_and_its_first_screen_states_the_requirements() -> None:
+    assert len(README.encode()) <= 12 * 1024
+    first_screen = README[: README.index("## Two commands")]
+    for needed in ("Python 3.11", "ASGI", "WSGI", "Django", "not on PyPI", "docs/banner.png"):
+        assert needed in first_screen, needed
+
+
+def test_readme_and_docs_links_resolve() -> None:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text("utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path = (page.parent / target).resolve()
+            assert path.exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+
+
+def test_every_policy_in_the_readme_and_docs_validates() -> None:
+    from consentmw import load_policy
+
+    found = 0
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for block in re.findall(r"^```json\n(.*?)^```", page.read_text("utf-8"), re.M | re.S):
+            data = json.loads(block)
+            if "categories" in data:
+                load_policy(data)
+                found += 1
+    assert found >= 2
+
+
+@dataclass
+class Quickstart:
+    name: str
+    shell: list[str] = field(default_factory=list)
+    files: list[tuple[str, str, bool]] = field(default_factory=list)  # (path, text, append)
+    serve: str = ""
+
+
+def quickstarts() -> dict[str, Quickstart]:
+    found = {}
+    part = README[README.index("## Quickstart") : README.index("## A policy")]
+    for name, body in re.findall(r"^### (\w+)\n(.*?)(?=^### |\Z)", part, re.M | re.S):
+        quick = Quickstart(name)
+        blocks = re.findall(r"^```(\w+)\n(.*?)^```", body, re.M | re.S)
+        for i, (lang, text) in enumerate(blocks):
+            if lang == "sh":
+                lines = text.strip().splitlines()
+                if i == len(blocks) - 1:
+                    *lines, quick.serve = lines
+                quick.shell += lines
+            else:
+                header, _, rest = text.partition("\n")
+                m = re.fullmatch(r"(?:#|\{#) (add to )?(\S+)(?: #\})?", header)
+                assert m, f"the {name} quickstart's {lang} block must start with '# path' or '# add to path'"
+                quick.files.append((m.group(2), rest, bool(m.group(1))))
+        found[name] = quick
+    return found
+
+
+def test_readme_has_the_three_quickstarts() -> None:
+    found = quickstarts()
+    assert list(found) == ["Starlette", "FastAPI", "Django"]
+    for quick in found.values():
+        assert quick.shell[0] == VENV_LINE and quick.serve and quick.files
+
+
+def copy_checkout(to: Path) -> Path:
+    skip = shutil.ignore_patterns(".git", ".venv", "test-artifacts", "__pycache__", ".pytest_cache", ".hypothesis", "*.db", "build", "dist")
+    shutil.copytree(ROOT, to, ignore=skip)
+    return to
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served(command: list[str] | str, cwd: Path, port: int, env: dict[str, str], timeout: float) -> Iterator[str]:
+    """Runs ``command`` until the page on ``port`` answers; yields its HTML, then stops it."""
+    log = cwd / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, shell=isinstance(command, str))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    assert response.status == 200
+                    yield response.read().decode("utf-8")
+                    return
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"nothing answered on port {port}; the server said:\n{log.read_text('utf-8', 'replace')[-3000:]}")
+                time.sleep(0.25)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """A new user's shell: no virtualenv, no settings module or key left by other tests."""
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+    env = {k: v for k, v in os.environ.items() if k in keep or k.startswith("PIP_") or k.lower().endswith("_proxy")}
+    return {**env, "PATH": "/usr/local/bin:/usr/bin:/bin", **extra}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the checkout at ./consentmw and one virtual environment the quickstarts share."""
+    root = tmp_path_factory.mktemp("first-hour")
+    copy_checkout(root / "consentmw")
+    subprocess.run([STOCK_PYTHON, "-m", "venv", str(root / "venv")], check=True, timeout=120)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Starlette", "FastAPI", "Django"])
+def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) -> None:
+    quick = quickstarts()[name]
+    project = workspace / name.lower()
+    project.mkdir()
+    script = [f". {workspace / 'venv'}/bin/activate", "set -e"]
+    script += [line for line in quick.shell if line != VENV_LINE]
+    (project / "setup.sh").write_text("\n".join(script) + "\n", "utf-8")
+    env = clean_env(PIP_DISABLE_PIP_VERSION_CHECK="1")
+    done = subprocess.run(["bash", "-e", "setup.sh"], cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    for path, text, append in quick.files:
+        target = project / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "a" if append else "w", encoding="utf-8") as f:
+            f.write(("\n" if append else "") + text)
+    # The export line set the key in setup.sh's own shell; the server's shell makes its own the same way.
+    port = free_port()
+    serve = quick.serve + (f" --port {port}" if quick.serve.startswith("uvicorn") else f" --noreload 127.0.0.1:{port}")
+    exports = [line for line in quick.shell if line.startswith("export ")]
+    command = "\n".join([f". {workspace / 'venv'}/bin/activate", *exports, "exec " + serve])
+    with served(command, project, port, env, timeout=60) as html:
+        assert "My shop" in html
+        assert "/_consent/banner.js" in html and "/_consent/banner.css" in html
+    installed = subprocess.run(
+        [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=project,
+    )
+    assert str(workspace / "venv") in installed.stdout  # a real install, not the checkout on sys.path
+
+
+@pytest.mark.slow
+def test_demo_command_works_on_the_stock_python(tmp_path: Path) -> None:
+    """`bash scripts/demo.sh` on a fresh checkout with Debian's python3, which refuses pip outside a venv."""
+    if STOCK_PYTHON != "/usr/bin/python3":
+        pytest.skip("this machine has no /usr/bin/python3")
+    assert "```sh\nbash scripts/demo.sh\n```" in README and "```sh\nbash scripts/test.sh\n```" in README
+    checkout = copy_checkout(tmp_path / "consentmw")
+    port = free_port()
+    with served(["bash", "scripts/demo.sh", "--port", str(port)], checkout, port, clean_env(), timeout=300) as html:
+        assert "/_consent/banner.js" in html
+    assert (checkout / ".venv" / "bin" / "python").exists()
+
+
+def test_policy_field_reference_is_generated_from_the_schema(tmp_path: Path) -> None:
+    check = [sys.executable, str(ROOT / "scripts" / "policy_reference.py"), "--check"]
+    assert subprocess.run(check, capture_output=True, text=True).returncode == 0, "run: python scripts/policy_reference.py"
+    # ...and the check notices a schema change: a field the page does not describe yet.
+    copy = copy_checkout(tmp_path / "checkout")
+    schema_path = copy / "consentmw" / "core" / "policy.schema.json"
+    schema = json.loads(schema_path.read_text("utf-8"))
+    schema["properties"]["banner_position"] = {"type": "string", "description": "Where the banner sits."}
+    schema_path.write_text(json.dumps(schema), "utf-8")
+    stale = subprocess.run([sys.executable, str(copy / "scripts" / "policy_reference.py"), "--check"], capture_output=True, text=True)
+    assert stale.returncode == 1 and "out of date" in stale.stderr
+    subprocess.run([sys.executable, str(copy / "scripts" / "policy_reference.py")], check=True)
+    assert "| `banner_position` | string |  | Where the banner sits. |" in (copy / "docs" / "policy.md").read_text("utf-8")
