@@ -1,4 +1,5 @@
-"""Runs `python -m consentmw demo` the way the README does, for the tests that talk to it over HTTP."""
+"""Servers for the tests that talk HTTP: `python -m consentmw demo` the way the README runs it, an app
+under gunicorn or uvicorn in a subprocess, and an ASGI app under uvicorn in a thread of the test."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,3 +93,27 @@ def app_server(server: str, app: str, port: int, log: Path, env: dict[str, str],
         finally:
             process.terminate()
             process.wait(10)
+
+
+@contextmanager
+def serve(app: object) -> Iterator[int]:
+    """An ASGI app under uvicorn on 127.0.0.1, in a thread of the test; yields its port."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test site did not start")
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -5,13 +5,9 @@ everyone; each tool's category names follow the visitor's choice."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -20,6 +16,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
+from tests.demo_support import serve
 
 pytestmark = pytest.mark.browser
 
@@ -57,18 +54,8 @@ def markup_site() -> Iterator[str]:
 
     app = Starlette(routes=[Route("/", home)])
     app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def visit(browser, site: str, choice: dict | None, expected: set[str]) -> tuple[set[str], set[str]]:

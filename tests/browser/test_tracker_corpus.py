@@ -5,13 +5,9 @@ with empty bodies, which is enough for the inline loaders to ask for their next 
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -20,6 +16,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
+from tests.demo_support import serve
 from tests.corpus.pages import SNIPPETS, shop_page
 
 PAGE = shop_page(sorted(SNIPPETS), 4)
@@ -41,18 +38,8 @@ async def shop(request: Request) -> HTMLResponse:
 def shop_site() -> Iterator[str]:
     app = Starlette(routes=[Route("/", shop)])
     app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def third_party_hosts(browser, site: str, choice: dict | None) -> set[str]:

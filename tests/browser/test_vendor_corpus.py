@@ -5,14 +5,10 @@ with empty bodies (there is no internet here)."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -21,6 +17,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
+from tests.demo_support import serve
 from tests.corpus.vendors import VENDOR_HOSTS, services, vendor_page
 
 VENDORS = vendor_page(services())
@@ -55,18 +52,8 @@ def vendor_site() -> Iterator[str]:
 
     app = Starlette(routes=[Route("/", vendors), Route("/checkout", checkout)])
     app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def visit(browser, site: str, path: str, choice: dict | None) -> tuple[set[str], str]:

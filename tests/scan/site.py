@@ -4,14 +4,10 @@ bare or behind consentmw, for the scanner to audit."""
 from __future__ import annotations
 
 import copy
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -20,6 +16,7 @@ from starlette.routing import Route
 from consentmw import ConsentMiddleware
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.store import MemoryStore
+from tests.demo_support import serve as serve_port
 
 GA_ID = "G-SCANTEST1"
 PIXEL_ID = "123456789012345"
@@ -93,19 +90,5 @@ def shop(*, with_consentmw: bool, extra: dict[str, str] | None = None) -> Any:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """``app`` on 127.0.0.1 in a thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test site did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_port(app) as port:
+        yield f"http://127.0.0.1:{port}/"
