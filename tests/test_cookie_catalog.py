@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ async def test_catalogued_cookies_of_an_undeclared_category_are_dropped_for_ever
 async def test_withdrawal_expires_catalogued_cookies_on_the_host_and_the_domains_above_it() -> None:
     async with client_for(wrap(raw_app(APP_COOKIES)), base_url="http://www.shop.example") as client:
         await client.post("/_consent", json={"accept": "all"})
-        # _ga is in the preset's own rules (host-only there); the others only in the catalog.
+        # _ga is in the preset's own rules, with no domain of its own; the others only in the catalog.
         for name in ("_ttp", "li_fat_id", "_scid", "Hm_lvt_3f5a1b2c", "_ym_uid", "_ga", "sessionid"):
             client.cookies.set(name, "1")
         r = await client.post("/_consent", json={"accept": "necessary"})
@@ -113,4 +114,17 @@ async def test_withdrawal_expires_catalogued_cookies_on_the_host_and_the_domains
         if "Max-Age=0" in cookie:
             domain = next((p.split("=", 1)[1] for p in cookie.split("; ") if p.startswith("Domain=")), "")
             expired.setdefault(cookie.split("=", 1)[0], set()).add(domain)
-    assert expired == {**dict.fromkeys(["_ttp", "li_fat_id", "_scid", "Hm_lvt_3f5a1b2c", "_ym_uid"], {"", "www.shop.example", "shop.example"}), "_ga": {""}}
+    assert expired == dict.fromkeys(["_ttp", "li_fat_id", "_scid", "Hm_lvt_3f5a1b2c", "_ym_uid", "_ga"], {"", "www.shop.example", "shop.example"})
+
+
+async def test_withdrawal_expires_a_listed_cookie_only_where_its_own_rule_says_when_it_names_domains() -> None:
+    policy = json.loads(resources.files("consentmw.core").joinpath("presets", "default.json").read_text("utf-8"))
+    for category in policy["categories"]:
+        if category["id"] == "analytics":
+            category["cookies"] = [{"name": "_ga", "domains": [".shop.example"]}]
+    async with client_for(wrap(raw_app(APP_COOKIES), policy=policy), base_url="http://www.shop.example") as client:
+        await client.post("/_consent", json={"accept": "all"})
+        client.cookies.set("_ga", "1")
+        r = await client.post("/_consent", json={"accept": "necessary"})
+    expired = [c for c in r.headers.get_list("set-cookie") if c.startswith("_ga=")]
+    assert len(expired) == 1 and "Domain=.shop.example" in expired[0] and "Max-Age=0" in expired[0]

@@ -158,18 +158,22 @@ def domain_matches(host: str, domain: str) -> bool:
 
 def expire_headers(policy: Policy, request_cookies: Mapping[str, str], refused: Iterable[str], secure: bool, host: str = "") -> list[bytes]:
     """Set-Cookie headers that expire the refused categories' cookies this request carries. A
-    catalogued cookie the policy does not list is expired where the policy says cookies live and on
-    ``host`` and each domain above it: trackers' scripts set theirs on the widest domain they may."""
+    catalogued cookie the policy does not list, and a listed one for which the policy names no
+    domain, is expired where the policy says cookies live and also on ``host`` and each domain
+    above it: trackers' scripts set theirs on the widest domain they may (gtag.js puts ``_ga`` on
+    the registrable domain), and a host-only deletion leaves such a cookie in place."""
     refused = set(refused)
     headers = []
+    domains, paths = policy.cookie_scope
     for name in request_cookies:
         category = policy.cookie_category(name)
         if category is None or category not in refused:
             continue
-        domains, paths = policy.cookie_scope
-        rules = policy.cookie_rules(name, category) or [CookieRule(name, (*domains, *parent_domains(host)), paths)]
-        for rule in rules:
-            for domain in rule.domains:
+        for rule in policy.cookie_rules(name, category) or [CookieRule(name, domains, paths)]:
+            where = rule.domains
+            if where == domains:
+                where = (*where, *parent_domains(host))
+            for domain in where:
                 for path in rule.paths:
                     headers.append(cookie_header(name, "", max_age=0, path=path, domain=domain or None, secure=secure, httponly=False, samesite=""))
     return list(dict.fromkeys(headers))
