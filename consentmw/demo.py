@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import secrets
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -107,7 +108,8 @@ def demo(args: argparse.Namespace) -> int:
     print(f"consentmw demo: the {args.site} example site ({module.__name__}), policy {module.POLICY.id!r}")
     print(f"  open          {url}")
     print(f"  consent log   {args.store}")
-    print(f"  read the log  python3 -m consentmw log stats --store {args.store}")
+    # The interpreter this demo runs in: after scripts/demo.sh that is .venv's, not the system's.
+    print(f"  read the log  {shlex.quote(sys.executable)} -m consentmw log stats --store {shlex.quote(args.store)}")
     print("  stop          Ctrl+C", flush=True)
     if interface == "wsgi":
         serve_wsgi(app, sock, quiet=args.log_level not in ("info", "debug"))

@@ -22,10 +22,10 @@ URL = re.compile(rb"open\s+(http://127\.0\.0\.1:\d+/)")
 
 
 class DemoServer:
-    def __init__(self, url: str, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], printed: str) -> None:
         self.url = url
         self.process = process
-
+        self.printed = printed  # what it printed up to its URL
     def stop(self) -> int:
         """Ctrl+C, as a person would; the exit status (uvicorn dies of the signal it caught)."""
         self.process.send_signal(signal.SIGINT)
@@ -40,7 +40,7 @@ def demo_server(cwd: Path, *args: str, startup: float = 30) -> Iterator[DemoServ
     try:
         deadline = time.monotonic() + startup
         output, url = b"", None
-        while url is None and (left := deadline - time.monotonic()) > 0 and select.select([process.stdout], [], [], left)[0]:
+        while (url is None or b"Ctrl+C" not in output) and (left := deadline - time.monotonic()) > 0 and select.select([process.stdout], [], [], left)[0]:
             chunk = os.read(process.stdout.fileno(), 4096)  # unbuffered: select sees the pipe, not Python's buffer
             if not chunk:
                 break
@@ -50,7 +50,7 @@ def demo_server(cwd: Path, *args: str, startup: float = 30) -> Iterator[DemoServ
         if url is None:
             process.kill()
             raise AssertionError(f"the demo printed no URL: {output.decode()} {process.stderr.read().decode()}")
-        yield DemoServer(url, process)
+        yield DemoServer(url, process, output.decode())
     finally:
         if process.poll() is None:
             process.kill()

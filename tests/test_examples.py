@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import shlex
 import signal
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -298,3 +301,8 @@ async def test_demo_serves_the_example_and_logs_choices_in_sqlite(tmp_path: Path
     [(policy_id, choices)] = log_records(log)
     assert policy_id == PRESETS[site_name]
     assert '"analytics":true' in choices
+    # The command it prints to read the log works as printed, whatever python3 is on PATH.
+    [command] = [line.split("read the log", 1)[1] for line in server.printed.splitlines() if "read the log" in line]
+    stats = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": "/nonexistent"})
+    assert stats.returncode == 0, stats.stderr
+    assert "1 record(s) from 1 visitor(s)" in stats.stdout
