@@ -97,6 +97,8 @@ NOT_TAGS = {
     "after plaintext": f"<plaintext>{GTAG}",
     "in an attribute value": f"<div title='{GTAG}'></div>",
     "in a bogus comment": f"<!{GTAG.replace('>', '')}>",
+    "in a style after a self-closed svg": f"<svg/><style>{GTAG}</style>",
+    "in a style after a self-closed math": f"<math />x<style>{GTAG}</style>",
 }
 
 

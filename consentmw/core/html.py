@@ -33,10 +33,12 @@ WS = rb"\t\n\f\r "
 # quoted, single-quoted, unquoted), after attribute value (quoted) and self-closing start tag.
 # Possessive and atomic throughout, so a tag that never ends costs one pass. Group 1 is "/" for
 # a self-closing tag. A valueless name may not be followed by "=", so an unclosed quoted value
-# fails the match (more data needed) instead of being read as more attributes.
+# fails the match (more data needed) instead of being read as more attributes. The repeat is an
+# atomic group around "*", not "*+": CPython 3.11.2 (Debian 12's python3) fails the whole match
+# of a possessive repeat whose group ends on a failing lookahead, so "<svg/>" never closed.
 ATTRIBUTES = (
-    rb"(?:[\t\n\f\r ]|/(?!>)|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*+"""
+    rb"(?>(?:[\t\n\f\r ]|/(?!>)|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+    rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
 )
 TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
 TAG_NAME = re.compile(rb"[^\t\n\f\r />]*+")
