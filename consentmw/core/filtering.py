@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
-from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html
+from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html, untyped
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
 
 
@@ -22,10 +22,6 @@ def needs_filter(headers: list[tuple[bytes, bytes]]) -> bool:
     return not typed
 
 
-def untyped(headers: list[tuple[bytes, bytes]]) -> bool:
-    return not any(key.lower() == b"content-type" for key, _ in headers)
-
-
 class ResponseFilter:
     """Per response, made only for those needs_filter picks. Adapters send ``headers`` instead of the
     app's; when ``page`` is set, the headers wait for ``page.first(...)`` and every body chunk goes
@@ -34,7 +30,7 @@ class ResponseFilter:
     __slots__ = ("headers", "page")
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        if any(len(key) == 10 and key.lower() == b"set-cookie" for key, _ in headers):
+        if any(key in SET_COOKIE for key, _ in headers):
             headers = filter_cookies(html.policy, consent.allowed, list(headers))
         self.headers = headers
         self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) or untyped(headers) else None

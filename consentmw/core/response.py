@@ -49,7 +49,7 @@ def media_type(headers: list[tuple[bytes, bytes]]) -> bytes:
     b"" when none does."""
     found = b""
     for key, value in headers:
-        if key.lower() == b"content-type":
+        if key in CONTENT_TYPE:
             for item in value.split(b","):
                 essence = item.split(b";")[0].strip().lower()
                 if b"/" in essence and essence != b"*/*":  # Fetch skips "*/*" too
@@ -61,12 +61,17 @@ def is_html(headers: list[tuple[bytes, bytes]]) -> bool:
     return media_type(headers) in (b"text/html", b"application/xhtml+xml")
 
 
+def untyped(headers: list[tuple[bytes, bytes]]) -> bool:
+    """No Content-Type at all: a browser sniffs the body (HTML if its first bytes say so)."""
+    return not any(key in CONTENT_TYPE for key, _ in headers)
+
+
 def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The headers without the Set-Cookie lines of categories the visitor has not allowed; deletions pass."""
     kept: list[tuple[bytes, bytes]] = []
     dropped = False
     for key, value in headers:
-        if key.lower() == b"set-cookie":
+        if key in SET_COOKIE:
             name = set_cookie_name(value)
             category = policy.cookie_category(name)
             # An app may always delete a cookie, whatever its category.

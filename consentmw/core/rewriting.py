@@ -40,7 +40,7 @@ from urllib.parse import quote
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
-from consentmw.core.response import logger, media_type, merge_vary
+from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, untyped
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -72,7 +72,7 @@ def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
     at the start of <head> can push that tag past the bytes browsers look through for it, and an
     EUC-KR page would then be read in another encoding."""
     for i, (key, value) in enumerate(headers):
-        if key.lower() == b"content-type":
+        if key in CONTENT_TYPE:
             if value.lower().find(b"charset") < 0 and (m := META_CHARSET.search(COMMENT.sub(b"", start[:PRESCAN]))):
                 label = m.group(1)
                 if not WIDE_CHARSET.match(b"charset=" + label):  # a meta saying UTF-16 means UTF-8
@@ -222,8 +222,7 @@ class PageStream:
         self.headers = headers  # as the app sent them (its Set-Cookie lines already filtered)
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
-        # No Content-Type at all: HTML if its first bytes say so, as a browser decides.
-        self.sniff = not any(k.lower() == b"content-type" for k, _ in headers)
+        self.sniff = untyped(headers)
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and

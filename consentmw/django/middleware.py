@@ -19,7 +19,7 @@ from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, arewritten, rewritten
 from consentmw.core.http import Request, Response, consent_headers, environ_request, request_host
-from consentmw.core.response import html_verdict
+from consentmw.core.response import SET_COOKIE, html_verdict
 from consentmw.core.rewriting import PageRequest, PageStream
 from consentmw.django.conf import get_core
 
@@ -159,7 +159,7 @@ class RawMorsel(Morsel):
 
 def apply_headers(response: HttpResponseBase, headers: list[tuple[bytes, bytes]]) -> None:
     """Makes a Django response carry exactly these headers (Set-Cookie lines in response.cookies)."""
-    lines = [value.decode("latin-1") for key, value in headers if key.lower() == b"set-cookie"]
+    lines = [value.decode("latin-1") for key, value in headers if key in SET_COOKIE]
     cookies = response.cookies
     present = {morsel.OutputString(): name for name, morsel in cookies.items()}
     kept = set()
