@@ -5,6 +5,7 @@ stops, and the asyncio tests that run after this package need the thread's loop 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -14,20 +15,12 @@ from pathlib import Path
 import pytest
 
 from consentmw.core.store import MemoryStore
+from consentmw.scan.browser import CHROMIUM_FLAGS
 from tests.demo_support import serve
 
 from .site import make_site
 
 CHROMIUM = os.environ.get("CONSENTMW_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 TRACKER_HOSTS = re.compile(
@@ -72,9 +65,31 @@ def chromium() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_FLAGS))
         yield browser
         browser.close()
+
+
+ELSEWHERE = re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*")
+
+
+@contextlib.contextmanager
+def visitor(browser, site: str, choice: dict | None, hosts: set[str]) -> Iterator[object]:
+    """A fresh context on ``site`` whose visitor has posted ``choice`` to the consent API (None:
+    undecided). Every other host is answered with an empty 200 and added to ``hosts``."""
+    context = browser.new_context(base_url=site)
+
+    def record(route) -> None:
+        hosts.add(re.match(r"^\w+://([^/:]+)", route.request.url).group(1))
+        route.fulfill(status=200, body="")
+
+    try:
+        context.route(ELSEWHERE, record)
+        if choice is not None:
+            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+        yield context
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="package")
@@ -112,7 +127,7 @@ def new_context(chromium, site: str, trackers: Trackers):
         options.setdefault("base_url", site)
         options.setdefault("locale", "ko-KR")
         context = chromium.new_context(**options)
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), route_elsewhere)
+        context.route(ELSEWHERE, route_elsewhere)
         context.route(TRACKER_HOSTS, route_tracker)
         context.set_default_timeout(5000)
         contexts.append(context)

@@ -4,7 +4,6 @@ everyone; each tool's category names follow the visitor's choice."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,8 @@ from consentmw import ConsentMiddleware
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
 from tests.demo_support import serve
+
+from .conftest import visitor
 
 pytestmark = pytest.mark.browser
 
@@ -61,24 +62,13 @@ def markup_site() -> Iterator[str]:
 def visit(browser, site: str, choice: dict | None, expected: set[str]) -> tuple[set[str], set[str]]:
     """What ran on the page once the banner has applied the choice, and the third-party hosts asked for."""
     hosts: set[str] = set()
-    context = browser.new_context(base_url=site)
-    try:
-
-        def record(route) -> None:
-            hosts.add(re.match(r"^\w+://([^/:]+)", route.request.url).group(1))
-            route.fulfill(status=200, body="")
-
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), record)
-        if choice is not None:
-            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+    with visitor(browser, site, choice, hosts) as context:
         page = context.new_page()
         page.goto("/", wait_until="load")
         page.evaluate("() => window.consentmw.ready")
         page.wait_for_function(f"() => {sorted(expected)!r}.every((m) => window.__ran.includes(m))")
         page.wait_for_load_state("networkidle")
         ran = set(page.evaluate("() => window.__ran"))
-    finally:
-        context.close()
     return ran, hosts
 
 

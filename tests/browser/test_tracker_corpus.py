@@ -4,7 +4,6 @@ with empty bodies, which is enough for the inline loaders to ask for their next 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,8 @@ from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET
 from tests.demo_support import serve
 from tests.corpus.pages import SNIPPETS, shop_page
+
+from .conftest import visitor
 
 PAGE = shop_page(sorted(SNIPPETS), 4)
 # Hosts each category's snippets reach when they run.
@@ -45,24 +46,11 @@ def shop_site() -> Iterator[str]:
 def third_party_hosts(browser, site: str, choice: dict | None) -> set[str]:
     """Hosts other than the site that a visitor's browser asked for while loading the page."""
     hosts: set[str] = set()
-    context = browser.new_context(base_url=site)
-    try:
-
-        def record(route) -> None:
-            host = re.match(r"^\w+://([^/:]+)", route.request.url).group(1)
-            if host != SITE_CDN:
-                hosts.add(host)
-            route.fulfill(status=200, body="")
-
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), record)
-        if choice is not None:
-            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+    with visitor(browser, site, choice, hosts) as context:
         page = context.new_page()
         page.goto("/", wait_until="load")
         page.wait_for_timeout(300)  # loaders that add a script after load
-    finally:
-        context.close()
-    return hosts
+    return hosts - {SITE_CDN}
 
 
 def test_undecided_visitor_requests_no_tracker(chromium, shop_site: str) -> None:

@@ -20,6 +20,8 @@ from tests.conftest import SECRET
 from tests.demo_support import serve
 from tests.corpus.vendors import VENDOR_HOSTS, services, vendor_page
 
+from .conftest import visitor
+
 VENDORS = vendor_page(services())
 FALSE_POSITIVES = (Path(__file__).parent.parent / "corpus" / "false-positives.html").read_text("utf-8")
 # Every address the false-positive page loads before any choice.
@@ -59,22 +61,11 @@ def vendor_site() -> Iterator[str]:
 def visit(browser, site: str, path: str, choice: dict | None) -> tuple[set[str], str]:
     """Third-party hosts the browser asked for while loading the page, and the page's HTML as served."""
     hosts: set[str] = set()
-    context = browser.new_context(base_url=site)
-    try:
-
-        def record(route) -> None:
-            hosts.add(re.match(r"^\w+://([^/:]+)", route.request.url).group(1))
-            route.fulfill(status=200, body="")
-
-        context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), record)
-        if choice is not None:
-            assert context.request.post("/_consent", data=choice, headers={"origin": site}).ok
+    with visitor(browser, site, choice, hosts) as context:
         page = context.new_page()
         response = page.goto(path, wait_until="load")
         page.wait_for_timeout(300)  # loaders that add a script after load
         served = response.text()
-    finally:
-        context.close()
     return hosts, served
 
 
