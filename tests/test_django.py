@@ -165,6 +165,11 @@ def test_system_checks_name_each_mistake(tmp_path: Path) -> None:
     ok = {"MIDDLEWARE": [gzip, *MIDDLEWARE], "CONSENTMW": {"STORE": "memory://"}}
     assert check_ids(**ok) == []
     assert check_ids(**{**ok, "MIDDLEWARE": [*MIDDLEWARE, gzip]}) == ["consentmw.E001"]
+    stock = ["django.middleware.security.SecurityMiddleware", "django.contrib.sessions.middleware.SessionMiddleware"]
+    assert check_ids(**{**ok, "MIDDLEWARE": [*stock, gzip, *MIDDLEWARE]}) == []
+    with override_settings(**{**ok, "MIDDLEWARE": ["shop.middleware.CampaignCookieMiddleware", *MIDDLEWARE]}):
+        [warning] = [m for m in checks.run_checks() if m.id == "consentmw.W001"]
+    assert warning.obj == "shop.middleware.CampaignCookieMiddleware" and "whatever they chose" in warning.msg
     assert check_ids(**{**ok, "CONSENTMW": {"STORE": "memory://", "POLCY": "default"}}) == ["consentmw.E002"]
     bad = tmp_path / "policy.json"
     bad.write_text('{"version": "1", "categories": [{"id": 5}]}')

@@ -5,6 +5,7 @@
 - consentmw.E003  the policy does not validate (the message names its JSON path)
 - consentmw.E004  the ASGI ConsentMiddleware wraps this Django app and the Django middleware is on too
 - consentmw.E005  the middleware is on but 'consentmw.django' is not in INSTALLED_APPS
+- consentmw.W001  a middleware consentmw does not know is listed before it (its cookies pass unfiltered)
 """
 
 from __future__ import annotations
@@ -21,6 +22,27 @@ from consentmw.core.errors import ConfigError, PolicyError
 
 MIDDLEWARE = "consentmw.django.ConsentMiddleware"
 GZIP = "django.middleware.gzip.GZipMiddleware"
+# Listed before consentmw, a middleware's response side runs after consentmw's, so the cookies it
+# sets are never filtered. These set none, or only cookies a site needs (session, CSRF, messages).
+SETS_NO_TRACKING_COOKIE = frozenset(
+    {
+        "django.middleware.security.SecurityMiddleware",
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
+        "django.middleware.locale.LocaleMiddleware",
+        "django.middleware.http.ConditionalGetMiddleware",
+        "django.middleware.cache.UpdateCacheMiddleware",
+        "django.middleware.cache.FetchFromCacheMiddleware",
+        GZIP,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "corsheaders.middleware.CorsMiddleware",
+        "csp.middleware.CSPMiddleware",
+    }
+)
 
 
 def _middleware() -> list[str]:
@@ -42,6 +64,18 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[check
                 id="consentmw.E001",
             )
         )
+    for name in middleware[: middleware.index(MIDDLEWARE)]:
+        if name not in SETS_NO_TRACKING_COOKIE:
+            errors.append(
+                checks.Warning(
+                    f"{name} is listed before consentmw.django.ConsentMiddleware, so the cookies it sets reach visitors "
+                    "whatever they chose.",
+                    hint="List it after consentmw.django.ConsentMiddleware, or add consentmw.W001 to SILENCED_SYSTEM_CHECKS "
+                    "if it sets no cookie that needs consent.",
+                    obj=name,
+                    id="consentmw.W001",
+                )
+            )
     if "consentmw.django" not in settings.INSTALLED_APPS:
         errors.append(
             checks.Error(
