@@ -283,7 +283,7 @@ async def test_cookie_filtering_still_applies_to_html_responses() -> None:
 async def test_euc_kr_page_stays_euc_kr() -> None:
     page = (HERE / "legacy-euckr.html").read_bytes()
     headers = [(b"content-type", b"text/html; charset=euc-kr")]
-    sent = await run(app_sending(headers, page[:301], page[301:]))
+    sent = await run(app_sending(headers, page[:301], page[301:]), headers=[(b"accept-language", b"ko-KR")])
     text = body_of(sent).decode("euc-kr")  # strict: one stray UTF-8 byte would fail here
     assert "한국상사" in text and "&#" in text and live_trackers(text) == set()
 

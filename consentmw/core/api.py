@@ -17,6 +17,8 @@ from consentmw.core.consent import Consent, ConsentReader
 from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
+from consentmw.core.inline import banner_policy, languages
+from consentmw.core.languages import choose
 from consentmw.core.policy import Policy
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
@@ -84,6 +86,9 @@ def static_dir() -> Path:
 class StaticAsset:
     def __init__(self, path: Path, media_type: str) -> None:
         self.body = path.read_bytes()
+        if path.suffix == ".js":
+            # Comments on lines of their own are for readers of the source, not for every visitor's download.
+            self.body = b"".join(line for line in self.body.splitlines(keepends=True) if not line.lstrip().startswith(b"//"))
         self.media_type = media_type
         self.version = hashlib.sha256(self.body).hexdigest()[:12]
         self.etag = f'"{self.version}"'
@@ -190,7 +195,22 @@ class ConsentAPI:
     async def policy_endpoint(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
-        return self.cached(request, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+        requested = request.query_params.get("lang")
+        if requested is None:
+            return self.cached(request, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+        # ?lang=: the policy as the banner reads it, in that language (or the page's, or the browser's:
+        # a tag not offered counts as none), with the languages to switch to.
+        choice = choose(self.policy, requested[:64] or None, request.header.get("accept-language"))
+        body = json.dumps(
+            {"lang": choice.lang, "languages": languages(self.policy), "policy": banner_policy(self.policy, choice.lang)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        answer = self.cached(request, body, "application/json", etag, "public, max-age=300")
+        if choice.by_accept_language:
+            answer.headers.append((b"vary", b"Accept-Language"))
+        return answer
 
     async def static_endpoint(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):

@@ -33,7 +33,7 @@ class ResponseFilter:
         if any(key in SET_COOKIE for key, _ in headers):
             headers = filter_cookies(html.policy, consent.allowed, list(headers))
         self.headers = headers
-        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) or untyped(headers) else None
+        self.page: PageStream | None = html.start(request, consent.allowed, status, headers, consent.as_dict) if is_html(headers) or untyped(headers) else None
 
 
 def rewritten(page: PageStream, first: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -8,35 +8,12 @@ finds ``zh-TW``, ``pt-PT`` finds ``pt-BR`` and the deprecated ``in`` finds ``id`
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from functools import cache, lru_cache
-from importlib import resources
+from functools import lru_cache
+from typing import NamedTuple
 
 import langcodes
 
-# The languages consentmw ships texts for: consentmw/core/locales/<tag>.json.
-SHIPPED = ("ko", "en", "ja", "zh-CN", "zh-TW", "de", "fr", "es", "it", "pt-BR", "nl", "pl", "vi", "th", "id", "tr")
-
-# Each language's name in itself, for the language menus.
-AUTONYMS = {
-    "ko": "한국어",
-    "en": "English",
-    "ja": "日本語",
-    "zh-CN": "简体中文",
-    "zh-TW": "繁體中文",
-    "de": "Deutsch",
-    "fr": "Français",
-    "es": "Español",
-    "it": "Italiano",
-    "pt-BR": "Português (Brasil)",
-    "nl": "Nederlands",
-    "pl": "Polski",
-    "vi": "Tiếng Việt",
-    "th": "ไทย",
-    "id": "Bahasa Indonesia",
-    "tr": "Türkçe",
-}
+from consentmw.core.model import PolicyModel
 
 # A page or browser language this close (CLDR distance: 4-5 for a regional variant such as en-GB,
 # pt-PT or zh-HK) is the same language; up to CLOSE_ENOUGH (Catalan to Spanish) is read when
@@ -46,30 +23,6 @@ CLOSE_ENOUGH = 25
 # Accept-Language is the visitor's to write: only so much of it is read.
 MAX_HEADER = 512
 MAX_RANGES = 16
-
-
-@cache
-def shipped_texts() -> dict[str, dict[str, str]]:
-    """Every shipped text, by key then language."""
-    folder = resources.files("consentmw.core").joinpath("locales")
-    texts: dict[str, dict[str, str]] = {}
-    for lang in SHIPPED:
-        for key, text in json.loads(folder.joinpath(f"{lang}.json").read_text("utf-8")).items():
-            texts.setdefault(key, {})[lang] = text
-    return texts
-
-
-@lru_cache(maxsize=256)
-def standard(tag: str) -> str:
-    """A tag in its standard form (``pt-br`` -> ``pt-BR``, ``in`` -> ``id``); as given if langcodes cannot read it."""
-    try:
-        return langcodes.standardize_tag(tag)
-    except (langcodes.LanguageTagError, ValueError):
-        return tag
-
-
-def name(tag: str) -> str:
-    return AUTONYMS.get(tag, tag)
 
 
 @lru_cache(maxsize=2048)
@@ -115,8 +68,18 @@ def negotiate(header: str, offered: tuple[str, ...]) -> str | None:
     return None
 
 
-def offered_languages(listed: Iterable[str] | None, texts: Iterable[str]) -> tuple[str, ...]:
-    """What a policy offers: the languages it lists, else the shipped ones and any its texts add."""
-    if listed:
-        return tuple(dict.fromkeys(standard(t) for t in listed))
-    return tuple(dict.fromkeys([*SHIPPED, *(standard(t) for t in texts)]))
+class Choice(NamedTuple):
+    lang: str
+    by_accept_language: bool  # the answer depends on the visitor's Accept-Language: Vary names it
+
+
+def choose(policy: PolicyModel, page: str | None, accept_language: str | None) -> Choice:
+    """The language for one visitor on one page: the policy's override, the page's language, the
+    browser's, then the policy's default. `accept_language` None: not known yet (asked again later)."""
+    if policy.force_language:
+        return Choice(policy.force_language, False)
+    offered = policy.languages
+    if page and (found := match(page, offered)):
+        return Choice(found, False)
+    found = negotiate(accept_language, offered) if accept_language else None
+    return Choice(found or policy.language, True)

@@ -4,9 +4,8 @@ import base64
 import hashlib
 import html
 import json
-from collections.abc import Mapping
-from functools import cache, lru_cache
-from importlib import resources
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ from consentmw.core.api import ApiError, ConsentAPI, Handler
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect
 from consentmw.core.http import html_response as plain_html_response
-from consentmw.core.policy import LANGUAGES, localized
+from consentmw.core.languages import choose, match
 
 if TYPE_CHECKING:
     from consentmw.core.consent import Consent
@@ -44,15 +43,9 @@ CSP = (
 e = html.escape
 
 
-@cache
-def default_texts() -> dict[str, dict[str, str]]:
-    """The pages' own wording; a policy's `texts` may override any key."""
-    return json.loads(resources.files("consentmw.core").joinpath("page_texts.json").read_text("utf-8"))
-
-
 def plain_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
     """A page text (the policy's wording first), with {name} placeholders filled in."""
-    text = localized(api.policy.texts.get(key) or default_texts().get(key, {}), lang, api.policy.language)
+    text = api.policy.text(key, lang)
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return text
@@ -63,23 +56,19 @@ def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
 
 
 def language(api: ConsentAPI, request: Request, requested: str | None) -> str:
+    """?lang= when it names a language offered (zh-tw and zh-Hant find zh-TW), else the policy's
+    override, the browser's language, the policy's default."""
+    offered = api.policy.languages
     if requested is not None:
-        if requested not in LANGUAGES:
-            raise ApiError(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(LANGUAGES))
-        return requested
-    weighted = []
-    for part in request.header.get("accept-language", "").split(",")[:16]:
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and quality > 0:
-            weighted.append((-quality, len(weighted), primary))
-    return min(weighted)[2] if weighted else api.policy.language
+        found = match(requested, offered)
+        if found is None:
+            raise ApiError(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(offered))
+        return found
+    return choose(api.policy, None, request.header.get("accept-language")).lang
+
+
+def guide_name(guide: dict[str, Any], lang: str) -> str:
+    return guide["name"].get(lang) or guide["name"]["en"]
 
 
 def wants_json(request: Request) -> bool:
@@ -101,16 +90,26 @@ def external_link(url: str | None, label: str) -> str:
     return f'<a href="{e(url)}" rel="noopener noreferrer">{label}</a>'
 
 
-def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_href: str) -> str:
+def language_links(api: ConsentAPI, lang: str, href: Callable[[str], str]) -> str:
+    links = []
+    for tag in api.policy.languages:
+        name = e(api.policy.text("language_name", tag))
+        if tag == lang:
+            links.append(f'<a href="{href(tag)}" hreflang="{tag}" lang="{tag}" aria-current="true"><strong>{name}</strong></a>')
+        else:
+            links.append(f'<a href="{href(tag)}" hreflang="{tag}" lang="{tag}">{name}</a>')
+    return " · ".join(links)
+
+
+def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_href: Callable[[str], str]) -> str:
     css = api.assets["banner.css"].version
-    other = "en" if lang == "ko" else "ko"
     return (
         f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n'
         f"<title>{title}</title>\n"
         f'<link rel="stylesheet" href="{e(base)}/banner.css?v={e(css)}">\n<style>{PAGE_CSS}</style>\n</head>\n'
-        f'<body class="consentmw-page">\n<nav class="lang"><a href="{switch_href}" hreflang="{other}" lang="{other}">'
-        f"{page_text(api, 'language_switch', lang)}</a></nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
+        f'<body class="consentmw-page">\n<nav class="lang" aria-label="{page_text(api, "language_switch", lang)}">'
+        f"{language_links(api, lang, switch_href)}</nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
     )
 
 
@@ -149,7 +148,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
             "detected": {"id": detected.id, "family": detected.family, "platform": detected.platform, "in_app": detected.in_app},
             "lang": lang,
             "guide": browsers.localized_guide(guide, lang) if guide else None,
-            "guides": [{"id": i, "name": browsers.guides()[i]["name"][lang]} for i in order],
+            "guides": [{"id": i, "name": guide_name(browsers.guides()[i], lang)} for i in order],
             "consent_cookie_warning": plain_text(api, "consent_cookie_warning", lang),
             "reviewed": browsers.reviewed(),
         }
@@ -157,7 +156,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
     host = headers.get("host", "").split(":")[0][:253]
     parts = [f"<h1>{page_text(api, 'browsers_title', lang)}</h1>\n<p>{page_text(api, 'browsers_intro', lang)}</p>\n"]
     if detected.id != browsers.UNKNOWN:
-        name = e(browsers.guides()[detected.id]["name"][lang])
+        name = e(guide_name(browsers.guides()[detected.id], lang))
         parts.append(f"<p>{page_text(api, 'detected', lang)}: <strong>{name}</strong></p>\n")
     else:
         parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
@@ -170,7 +169,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
     parts.append(f'<p><a href="{link(base, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
     parts.append(f"<p><small>{page_text(api, 'guides_reviewed', lang, date=browsers.reviewed())}</small></p>\n")
     params = {"browser": chosen} if chosen else {}
-    switch = link(base, "/browsers", **params, lang="en" if lang == "ko" else "ko")
+    switch = lambda tag: link(base, "/browsers", **params, lang=tag)  # noqa: E731
     content = render(api, base, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
     cache = "no-store" if "refused" in query else "private, max-age=300"
     return html_response(content, cache=cache, vary=vary)
@@ -201,6 +200,8 @@ def guide_order(listed_first: tuple[str, ...]) -> tuple[str, ...]:
 def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) -> str:
     text = browsers.localized_guide(guide, lang)
     out = [f'<section id="guide" aria-labelledby="guide-name">\n<h2 id="guide-name">{e(text["name"])}</h2>\n']
+    if not text["translated"]:
+        out.append(f"<p>{page_text(api, 'guide_untranslated', lang)}</p>\n")
     if text["note"]:
         out.append(f'<p class="notice">{e(text["note"])}</p>\n')
     if not text["in_app"]:
@@ -224,9 +225,9 @@ def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) 
 
 
 def consequences(api: ConsentAPI, lang: str) -> str:
-    fallback = api.policy.language
+    local = api.policy.local
     items = [
-        f"<li><strong>{e(localized(raw['name'], lang, fallback))}</strong>: {e(localized(consequence, lang, fallback))}</li>"
+        f"<li><strong>{e(local(raw['name'], lang))}</strong>: {e(local(consequence, lang))}</li>"
         for raw in api.policy.data["categories"]
         if (consequence := raw.get("consequence"))
     ]
@@ -241,7 +242,7 @@ def browser_list(api: ConsentAPI, base: str, order: tuple[str, ...], current: st
     for guide_id in order:
         # Guide ids and languages are [a-z0-9-]: nothing to encode in the query string.
         href = f"{e(base)}/browsers?browser={guide_id}&amp;lang={lang}"
-        name = e(browsers.guides()[guide_id]["name"][lang])
+        name = e(guide_name(browsers.guides()[guide_id], lang))
         if guide_id == current:
             items.append(f'<li><a href="{href}" aria-current="page"><strong>{name}</strong></a></li>')
         else:
@@ -299,7 +300,7 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
         parts.append(collects_section(api, analytics, lang))
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
-    switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
+    switch = lambda tag: link(base, "/opt-out", lang=tag)  # noqa: E731
     content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
     return html_response(content, vary="Cookie, Sec-GPC, Accept-Language")
 
@@ -325,10 +326,10 @@ def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, 
 
 def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
     category = api.policy.by_id[analytics]
-    fallback = api.policy.language
+    local = api.policy.local
     out = [f'<section aria-labelledby="collects">\n<h2 id="collects">{page_text(api, "collects_title", lang)}</h2>\n']
     if category.description:
-        out.append(f"<p>{e(localized(category.description, lang, fallback))}</p>\n")
+        out.append(f"<p>{e(local(category.description, lang))}</p>\n")
     uses_google = False
     for service in category.services:
         uses_google = uses_google or service["id"] == "google-analytics"
@@ -337,7 +338,7 @@ def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
             out.append(f"<dt>{page_text(api, 'provider', lang)}</dt><dd>{e(service['provider'])}</dd>")
         for key in ("purpose", "collects", "retention"):
             if service.get(key):
-                out.append(f"<dt>{page_text(api, key, lang)}</dt><dd>{e(localized(service[key], lang, fallback))}</dd>")
+                out.append(f"<dt>{page_text(api, key, lang)}</dt><dd>{e(local(service[key], lang))}</dd>")
         if service.get("ids"):
             out.append(f"<dt>{page_text(api, 'ids', lang)}</dt><dd>" + ", ".join(f"<code>{e(i)}</code>" for i in service["ids"]) + "</dd>")
         out.append("</dl>\n")
