@@ -197,16 +197,16 @@
         '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
     );
     fab = el('<button class="cmw cmw-fab" data-a="open" hidden=""></button>');
-    for (const select of ui.querySelectorAll("select")) {
-      if (langs.length < 2) select.remove();
-      for (const [tag, name] of langs) select.append(Object.assign(new Option(name, tag), { lang: tag }));
-    }
     const optOut = dialog.querySelector("[data-t=opt_out_link]");
     if (policy.categories.some((c) => c.services.some((s) => s.id === "google-analytics"))) optOut.href = prefix + "/opt-out";
     else optOut.remove();
     banner = ui.firstChild;
     banner.hidden = state.decided;
     ui.append(dialog);
+    for (const select of ui.querySelectorAll("select")) {
+      if (langs.length < 2) select.remove();
+      for (const [tag, name] of langs) select.append(Object.assign(new Option(name, tag), { lang: tag }));
+    }
     for (const node of [ui, fab]) node.addEventListener("click", onClick);
     ui.addEventListener("change", (event) => event.target.localName === "select" && relang(event.target.value));
     dialog.addEventListener("keydown", trapFocus);
