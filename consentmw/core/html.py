@@ -41,6 +41,9 @@ ATTRIBUTES = (
     rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
 )
 TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
+# A whole start or end tag in one match, as TAG_NAME then TAG_REST read it: the common case, a tag
+# not cut by a chunk's end, goes from the data state to the tree builder without the states between.
+WHOLE_TAG = re.compile(rb"<(/?)([a-z][^\t\n\f\r />]*+)" + ATTRIBUTES + rb"(/?)>")
 TAG_NAME = re.compile(rb"[^\t\n\f\r />]*+")
 # One attribute of a complete tag (searched between its name and its ">").
 ATTR = re.compile(rb"""([^\t\n\f\r />][^\t\n\f\r /=>]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >"'][^\t\n\f\r >]*)|\Z))?""")
@@ -98,10 +101,15 @@ SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
 # same). Decided on bytes alone, so the fast path below places it exactly as the tokenizer does.
 BODY_END_TAIL = re.compile(rb"</body[\t\n\f\r ]*>[\t\n\f\r ]*(?:</html[\t\n\f\r ]*>[\t\n\f\r ]*)?\Z")
 BODY_TAIL_LIMIT = 4096  # longer than any such tail
-# Markup on which a visitor who allowed everything still gets a changed tag: other consent tools'
-# markings and held addresses (switched on here), and inert script types.
-MARKED_DATA = (b"data-consentmw", b"data-cookieconsent", b"data-name", b"data-src", b"data-cookieblock-src", b"data-ot-src")
-MARKED = (b"optanon-category", b"text/plain", b"text&")
+# Markup on which a visitor who allowed everything may still get a changed tag: consentmw's and other
+# consent tools' markings (a category the policy lacks stays inert, an inert script is switched on)
+# and held addresses (switched on here). The rewriter looks closer only at tags with "data-" or
+# "optanon" in them, so every change it makes then needs one of these, written in any case. One
+# search over the page: it stops at each "-" only (a case-free byte), then looks behind it.
+MARKED = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src)|(?<=optanon-)category)")
+# data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
+DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
+SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
@@ -249,17 +257,16 @@ class HTMLRewriter:
         return needed <= allowed
 
     def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
-        low = body.lower()
-        for marker in MARKED:
-            if low.find(marker) >= 0:
-                return None
-        i = low.find(b"data-")
-        while i >= 0:
-            if low.startswith(MARKED_DATA, i):
-                return None
-            i = low.find(b"data-", i + 5)
+        if MARKED.search(body) is not None:
+            return None
+        if DATA_CATEGORY.search(body) is not None:
+            # Every "<script" is taken for a tag (more than the tokenizer would), read to its end.
+            for m in SCRIPT_OPEN.finditer(body):
+                tag = TAG_REST.match(body, m.end() - 1)
+                if tag is None or DATA_CATEGORY.search(body, m.end(), tag.end()) is not None:
+                    return None
         # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
-        at = low.find(b"<head", 0, HEAD_WITHIN)
+        at = body[:HEAD_WITHIN].lower().find(b"<head")
         if at < 0:
             return None
         prefix = RewriteStream(self, allowed, head, b"", page)
@@ -270,15 +277,17 @@ class HTMLRewriter:
                 return None
             out.append(prefix.feed(body[at : gt + 1]))
             at = gt + 1
-        rest = body[at:]
         if body_end:
-            cut = low.rfind(b"</body", at)
-            if cut >= 0 and len(body) - cut <= BODY_TAIL_LIMIT and BODY_END_TAIL.match(low, cut):
+            tail = max(at, len(body) - BODY_TAIL_LIMIT)
+            low_tail = body[tail:].lower()
+            cut = low_tail.rfind(b"</body")
+            if cut >= 0 and BODY_END_TAIL.match(low_tail, cut):
+                cut += tail
                 out += (body[at:cut], body_end, body[cut:])
             else:
-                out += (rest, body_end)
+                out += (body[at:], body_end)
         else:
-            out.append(rest)
+            out.append(body[at:])
         return b"".join(out)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
@@ -472,6 +481,11 @@ class RewriteStream:
             self.pos = i
             return False
         self.tag_start = self.pos = i  # a "<": tag open state
+        m = WHOLE_TAG.match(self.low, i)
+        if m is not None:
+            self.end_tag = m.end(1) > i + 1
+            self.name_end = m.end(2)
+            return self._tag_complete(m.end(), m.end(3) > m.start(3))
         self.state = MARKUP
         return True
 
