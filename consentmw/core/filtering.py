@@ -31,9 +31,13 @@ class ResponseFilter:
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         if any(key in SET_COOKIE for key, _ in headers):
-            headers = filter_cookies(html.policy, consent.allowed, list(headers))
+            headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
         self.headers = headers
-        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) or untyped(headers) else None
+        if is_html(headers) or untyped(headers):
+            variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
+            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant)
+        else:
+            self.page = None
 
 
 def rewritten(page: PageStream, first: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:

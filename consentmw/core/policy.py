@@ -18,6 +18,7 @@ from consentmw.core.catalog import lookup_cookie
 from consentmw.core.policy_checks import did_you_mean
 from consentmw.core.consentmode import derive_signals, is_google_service
 from consentmw.core.errors import PolicyError
+from consentmw.core.regions import RegionRules, gpc_problems
 
 # Other consent tools' category names, mapped onto the usual category ids; entries whose target the
 # policy does not declare are skipped. "required" stands for the policy's first required category.
@@ -165,6 +166,8 @@ class Policy:
         self.texts: dict[str, dict[str, str]] = {**default_texts(), **data.get("texts", {})}
         self.consent_mode: dict[str, Any] = self._consent_mode(data.get("google_consent_mode"), problems)
         self.browser_guides: tuple[str, ...] = tuple(data.get("browser_guides", ()))
+        self.regions = RegionRules(data.get("regions", ()))
+        problems += RegionRules.problems(data.get("regions", ())) + gpc_problems(data, self.category_for)
         problems += policy_checks.check(self)
         if problems:
             raise PolicyError("", problems=problems)

@@ -122,8 +122,11 @@ class PageRewriting:
         banner_exclude: Iterable[str] | Callable[[str], bool] = (),
         csp_nonce_key: str = "csp_nonce",
         rewriter: HTMLRewriter | None = None,
+        # The region headers (or "*" for a region= callable): a page's trackers and banner depend on the mode.
+        region_vary: tuple[bytes, ...] = (),
     ) -> None:
         self.policy = policy
+        self.region_vary = region_vary
         self.prefix = prefix
         self.rewriter = rewriter if rewriter is not None else HTMLRewriter(policy)
         self.consent_mode = ConsentModeDefaults(policy)
@@ -133,7 +136,7 @@ class PageRewriting:
             prefixes = tuple(banner_exclude)
             self.banner_excluded = lambda path: path.startswith(prefixes) if prefixes else False
         self.csp_nonce_key = csp_nonce_key
-        self.vary = (b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)
+        self.vary = ((b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)) + region_vary
         css = f"{prefix}/banner.css?v={asset_versions['banner.css']}"
         js = f"{prefix}/banner.js?v={asset_versions['banner.js']}"
         self.assets = f'<link rel="stylesheet" href="{css}"{{nonce}}><script src="{js}" defer{{nonce}}></script>'
@@ -143,7 +146,9 @@ class PageRewriting:
         self._forms: dict[str, str] = {}
         self.warned_encoded = False
 
-    def start(self, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]]) -> PageStream | None:
+    def start(
+        self, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], variant: str = ""
+    ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
             # A byte range of the app's document: rewriting the slice would break what Content-Range
@@ -170,7 +175,7 @@ class PageRewriting:
             if key == b"content-type":
                 if WIDE_CHARSET.search(value):
                     return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-        return PageStream(self, request, allowed, status, headers, xml)
+        return PageStream(self, request, allowed, status, headers, xml, variant)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -210,10 +215,17 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant")
 
     def __init__(
-        self, page: PageRewriting, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], xml: bool = False
+        self,
+        page: PageRewriting,
+        request: PageRequest,
+        allowed: frozenset[str],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        xml: bool = False,
+        variant: str = "",
     ) -> None:
         self.page = page
         self.request = request
@@ -223,6 +235,7 @@ class PageStream:
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
         self.sniff = untyped(headers)
+        self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -237,7 +250,7 @@ class PageStream:
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
-        if not self.variant_etag(headers, allowed):
+        if not self.variant_etag(headers, allowed, self.variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
@@ -277,8 +290,9 @@ class PageStream:
         return body
 
     @staticmethod
-    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> bool:
-        """Whether the response has an ETag; it now names the consent variant."""
+    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str], variant: str = "") -> bool:
+        """Whether the response has an ETag; it now names the consent variant (the allowed
+        categories, and the mode and region where the site has regional rules)."""
         # The same URL now has one body per consent state: a validator must tell them apart.
         found = False
         for i, (key, value) in enumerate(headers):
@@ -288,9 +302,10 @@ class PageStream:
                     # browser sends it back as it came. Dropped, so it cannot match another state's page.
                     headers[i] = (b"", b"")
                     continue
-                variant = hashlib.sha256(" ".join(sorted(allowed)).encode()).hexdigest()[:8].encode()
+                state = " ".join(sorted(allowed)) + (" | " + variant if variant else "")
+                tag = hashlib.sha256(state.encode()).hexdigest()[:8].encode()
                 weak = value if value.startswith(b"W/") else b"W/" + value
-                headers[i] = (key, weak[:-1] + b"-" + variant + b'"')
+                headers[i] = (key, weak[:-1] + b"-" + tag + b'"')
                 found = True
         headers[:] = [header for header in headers if header[0]]
         return found
