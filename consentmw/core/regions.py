@@ -20,6 +20,7 @@ from typing import Any
 from starlette.datastructures import Headers
 
 from consentmw.core.errors import ConfigError
+from consentmw.core.trackers import catalog
 
 logger = logging.getLogger("consentmw")
 
@@ -206,8 +207,6 @@ class RegionRules:
 def advertising_categories(data: Mapping[str, Any], category_for: Callable[[str], str | None]) -> set[str]:
     """The policy's categories that hold advertising: the one "advertising" names (or an alias
     does), and any that lists a service the tracker catalog knows as advertising."""
-    from consentmw.core.trackers import catalog  # the catalog reads policies itself
-
     ads = {t.id for t in catalog() if t.category == "advertising"}
     found = {c for c in [category_for("advertising")] if c is not None}
     for category in data["categories"]:
