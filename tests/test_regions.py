@@ -201,6 +201,16 @@ def test_do_not_sell_works_as_a_form_without_javascript(site: httpx.Client, stor
     assert live_trackers(site.get("/page", headers=country(US)).text) == {GA}
 
 
+def test_the_no_javascript_form_offers_do_not_sell_only_where_it_applies(site: httpx.Client) -> None:
+    us = site.get("/page", headers=country(US)).text
+    start = us.index('<form class="consentmw-noscript"')
+    form = us[start : us.index("</form>", start)]
+    assert '<button name="accept" value="do-not-sell">' in form
+    assert 'value="do-not-sell"' not in site.get("/page", headers=country(DE)).text
+    site.post("/_consent", json={"accept": "all"}, headers=country(US))
+    assert 'value="do-not-sell"' not in site.get("/page", headers=country(US)).text  # decided: the dialog is the way
+
+
 def test_a_refusal_in_an_opt_out_region_is_applied_like_any_choice(site: httpx.Client) -> None:
     r = site.post("/_consent", json={"accept": "necessary"}, headers=country(US))
     assert r.status_code == 200
@@ -362,6 +372,9 @@ def test_django_check_warns_when_opt_out_regions_have_no_source() -> None:
         (("US", "ZZ"), ""),  # a subdivision the country does not have: not a guess at the country
         (("XX", "CA"), ""),
         (("KR", "11"), "KR-11"),
+        (("US", "USCA"), US_CA),  # a CLDR subdivision id
+        (("CA", "CAON"), "CA-ON"),
+        (("US", "USZZ"), ""),
         (("", "CA"), ""),
         (("GB",), "GB"),
         (("UK",), ""),

@@ -64,9 +64,10 @@ def code_problem(code: str) -> str | None:
 
 def region_code(country: str, subdivision: str = "") -> str:
     """The region a CDN's country (and optional subdivision) values name, or "" when they name
-    none: values are upper-cased and trimmed; a subdivision may come bare ("CA") or with its
-    country ("US-CA"). Anything unknown (Cloudflare's "XX" and "T1", garbage, a subdivision the
-    country does not have) gives "", never a guess."""
+    none: values are upper-cased and trimmed; a subdivision may come bare ("CA"), with its
+    country ("US-CA"), or as a CLDR subdivision id ("USCA", Google Cloud's load balancers).
+    Anything unknown (Cloudflare's "XX" and "T1", garbage, a subdivision the country does not
+    have) gives "", never a guess."""
     if len(country) > MAX_VALUE or len(subdivision) > MAX_VALUE:
         return ""
     country = country.strip().upper()
@@ -77,6 +78,8 @@ def region_code(country: str, subdivision: str = "") -> str:
         code = subdivision
     else:
         code = f"{country}-{subdivision}"
+        if not known(code) and len(subdivision) > 2 and subdivision.startswith(country):
+            code = f"{country}-{subdivision[2:]}"  # CLDR's "USCA"
     return code if known(code) else ""
 
 

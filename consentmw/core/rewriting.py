@@ -143,11 +143,17 @@ class PageRewriting:
         # An XHTML page is parsed as XML: one tag that is not well-formed and the visitor gets a
         # parse error instead of the page.
         self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
-        self._forms: dict[str, str] = {}
+        self._forms: dict[tuple[str, bool], str] = {}
         self.warned_encoded = False
 
     def start(
-        self, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], variant: str = ""
+        self,
+        request: PageRequest,
+        allowed: frozenset[str],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        variant: str = "",
+        opt_out: bool = False,
     ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
@@ -175,7 +181,7 @@ class PageRewriting:
             if key == b"content-type":
                 if WIDE_CHARSET.search(value):
                     return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-        return PageStream(self, request, allowed, status, headers, xml, variant)
+        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -187,20 +193,24 @@ class PageRewriting:
             parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
         return "".join(parts).encode()
 
-    def noscript_form(self, next_url: str) -> bytes:
+    def noscript_form(self, next_url: str, opt_out: bool = False) -> bytes:
         lang = self.policy.language
-        form = self._forms.get(lang)
+        form = self._forms.get((lang, opt_out))
         if form is None:
             text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
+            # In an opt-out region the form is the notice: its wording, and "Do Not Sell or Share" first.
+            intro = text("optout_body") if opt_out else text("noscript_body")
+            do_not_sell = f'<button name="accept" value="do-not-sell">{text("do_not_sell")}</button> ' if opt_out else ""
             boxes = "".join(
                 f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(localized(c.name, lang))}</label> '
                 for c in self.policy.categories
                 if not c.required
             )
-            form = self._forms[lang] = (
+            form = self._forms[(lang, opt_out)] = (
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
-                f"<p>{text('noscript_body')}</p>{boxes}"
+                f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
+                f"{do_not_sell}"
                 f'<button name="accept" value="custom">{text("save")}</button> '
                 f'<button name="accept" value="all">{text("accept_all")}</button> '
                 f'<button name="accept" value="necessary">{text("reject_all")}</button>'
@@ -215,7 +225,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out")
 
     def __init__(
         self,
@@ -226,6 +236,7 @@ class PageStream:
         headers: list[tuple[bytes, bytes]],
         xml: bool = False,
         variant: str = "",
+        opt_out: bool = False,
     ) -> None:
         self.page = page
         self.request = request
@@ -236,6 +247,7 @@ class PageStream:
         self.xml = xml  # application/xhtml+xml
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
+        self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -265,7 +277,7 @@ class PageStream:
         # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
         # instead of giving the form a "next" with a space, which the API refuses.
         next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
-        body_end = page.noscript_form(next_url) if banner and not self.xml else b""
+        body_end = page.noscript_form(next_url, self.opt_out) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)
