@@ -188,16 +188,16 @@ def test_do_not_sell_refuses_the_gpc_categories_and_is_recorded(site: httpx.Clie
     assert r.status_code == 200, r.text
     assert r.json()["decided"] is True
     assert allowed(r.json()) == {"personalisation", "analytics"}
-    assert [rec.choices["advertising"] for rec in store.records] == [False]
+    assert [(rec.choices["advertising"], rec.region, rec.mode) for rec in store.records] == [(False, US, "opt-out")]
     state = site.get("/state", headers=country(US)).json()
     assert state["decided"] and allowed(state) == {"personalisation", "analytics"}
     assert live_trackers(site.get("/page", headers=country(US)).text) == {GA}
 
 
 def test_do_not_sell_works_as_a_form_without_javascript(site: httpx.Client, store: MemoryStore) -> None:
-    r = site.post("/_consent", data={"accept": "do-not-sell", "next": "/page"}, headers=country(US))
+    r = site.post("/_consent", data={"accept": "do-not-sell", "next": "/page"}, headers=country(US_CA))
     assert r.status_code == 303
-    assert [rec.method for rec in store.records] == ["form"]
+    assert [(rec.method, rec.region, rec.mode) for rec in store.records] == [("form", US_CA, "opt-out")]
     assert live_trackers(site.get("/page", headers=country(US)).text) == {GA}
 
 
@@ -217,6 +217,13 @@ def test_a_refusal_in_an_opt_out_region_is_applied_like_any_choice(site: httpx.C
     assert allowed(site.get("/state", headers=country(US)).json()) == set()
     assert live_trackers(site.get("/page", headers=country(US)).text) == set()
     assert list(site.get("/cookies?name=_ga", headers=country(US)).cookies.keys()) == []
+
+
+def test_the_log_records_region_and_mode_with_each_choice(site: httpx.Client, store: MemoryStore) -> None:
+    for where in (DE, KR, US_CA, "XX"):
+        site.post("/_consent", json={"accept": "all"}, headers=country(where))
+    site.post("/_consent", json={"accept": "necessary"})
+    assert [(rec.region, rec.mode) for rec in store.records] == [(DE, "opt-in"), (KR, "opt-in"), (US_CA, "opt-out"), ("", "opt-in"), ("", "opt-in")]
 
 
 @pytest.mark.parametrize(("chosen_in", "seen_in"), [(US, DE), (DE, US), (KR, US_CA)])

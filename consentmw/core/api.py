@@ -352,6 +352,9 @@ class ConsentAPI:
             path=page[:512],
             ip=truncate_ip(request.client),
             user_agent=user_agent_family(headers.get("user-agent", "")),
+            # Where the visitor chose, and the rule that applied there before they did.
+            region=previous.region,
+            mode=previous.mode,
         )
         try:
             await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
