@@ -101,8 +101,10 @@ def standard_texts(data: dict[str, Any]) -> None:
                 raw[key] = standard_text(raw[key])
     for raw in data["categories"]:
         for rule in raw.get("cookies", ()):
-            if isinstance(rule, dict) and "description" in rule:
-                rule["description"] = standard_text(rule["description"])
+            if isinstance(rule, dict):
+                for key in ("description", "lifetime"):
+                    if key in rule:
+                        rule[key] = standard_text(rule[key])
         for service in raw.get("services", ()):
             for key in ("purpose", "collects", "retention"):
                 if key in service:
