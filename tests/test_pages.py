@@ -449,6 +449,9 @@ def test_every_text_is_written_in_every_shipped_language() -> None:
     texts = default_texts()
     assert len(texts) > 50
     for key, text in texts.items():
+        if key.endswith("_few"):  # a plural form only some languages have (Polish: 2-4 years, "2 lata")
+            assert set(text) <= set(SHIPPED) and key.replace("_few", "_other") in texts, key
+            continue
         assert set(text) == set(SHIPPED), key
         for lang, value in text.items():
             assert value.strip(), (key, lang)
