@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from consentmw import PolicyError, load_policy
-from consentmw.core.catalog import hosts, lookup_host
+from consentmw.core.catalog import HostEntry, hosts, lookup_host
 from consentmw.core.html import HTMLRewriter
 from consentmw.core.trackers import LEFT_LIVE_LIMIT, TrackerRules
 
@@ -107,6 +107,18 @@ def test_shipped_catalog_is_whole_and_maps_only_onto_consent_categories() -> Non
 def test_lookup_host(host: str, entity: str, category: str | None) -> None:
     found = lookup_host(host)
     assert found is not None and (found.entity, found.category) == (entity, category)
+
+
+@pytest.mark.parametrize("host", ["1rx.io", "www.1rx.io", "a.b.1rx.io", "1RX.IO."])
+def test_a_wildcard_entry_covers_its_bare_domain_and_every_subdomain(host: str) -> None:
+    # "*.1rx.io" is the only entry: the bare domain serves the same tracker as its subdomains.
+    assert lookup_host(host) == HostEntry("Burst Media", "advertising", "*.1rx.io", "ad")
+
+
+def test_a_tracker_served_from_a_wildcard_entrys_bare_domain_waits_for_its_category() -> None:
+    tag = '<script src="https://1rx.io/sync.js"></script>'
+    assert rewrite(tag) == '<script data-consentmw-src="https://1rx.io/sync.js" type="text/plain" data-consentmw-category="advertising"></script>'
+    assert rewrite(tag, allowed=("advertising",)) == tag
 
 
 def test_unknown_and_look_alike_hosts_are_not_in_the_catalog() -> None:
