@@ -15,6 +15,7 @@ killed, 1 otherwise. See docs/development.md for when to run it.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import random
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         session = work / "session.sqlite"
         cr = str(Path(sys.executable).parent / "cosmic-ray")
         subprocess.run([cr, "init", str(config), str(session)], cwd=work, env=env, check=True)
-        total = sample(session, args.sample, args.seed)
-        print(f"{args.module}: {total} mutants, running {args.sample or total}", flush=True)
+        total = sample(session, args.sample, args.seed, annotations(work / args.module))
+        print(f"{args.module}: {total} mutants outside annotations, running {min(args.sample or total, total)}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
         summary = report(session, args.module)
         if args.out:
@@ -90,20 +91,39 @@ def copy_checkout(dest: Path) -> None:
             shutil.copy2(source, dest / name)
 
 
-def sample(session: Path, size: int, seed: int) -> int:
-    """Marks all but ``size`` mutants (drawn with ``seed``) as skipped; returns how many there are."""
+def annotations(module: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where the module's type annotations are: with ``from __future__ import annotations`` they
+    are never evaluated, so a mutant there (``str | None`` into ``str * None``) is equivalent."""
+    spans = []
+    for node in ast.walk(ast.parse(module.read_text("utf-8"))):
+        found = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            found.append(node.returns)
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            found.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        spans += [((a.lineno, a.col_offset), (a.end_lineno or a.lineno, a.end_col_offset or 0)) for a in found]
+    return spans
+
+
+def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int], tuple[int, int]]]) -> int:
+    """Leaves out the mutants inside ``skip`` and all but ``size`` of the others (drawn with
+    ``seed``), marked as skipped; returns how many others there are."""
     with sqlite3.connect(session) as db:
-        jobs = sorted(row[0] for row in db.execute("SELECT job_id FROM work_items"))
-        if size and size < len(jobs):
-            # The jobs' ids are random; their mutation specs (operator, place) are not.
-            specs = {job: spec for job, spec in db.execute("SELECT job_id, operator_name || ':' || start_pos_row || ':' || start_pos_col || ':' || occurrence FROM mutation_specs")}
-            ordered = sorted(jobs, key=lambda job: specs[job])
-            keep = set(random.Random(seed).sample(ordered, size))
-            db.executemany(
-                "INSERT INTO work_results (job_id, worker_outcome, output, test_outcome, diff) VALUES (?, 'SKIPPED', 'not sampled', NULL, NULL)",
-                [(job,) for job in ordered if job not in keep],
-            )
-        return len(jobs)
+        specs = {
+            job: (op, row, col, occurrence)
+            for job, op, row, col, occurrence in db.execute("SELECT job_id, operator_name, start_pos_row, start_pos_col, occurrence FROM mutation_specs")
+        }
+        # The jobs' ids are random; their mutation specs (operator, place) are not.
+        ordered = sorted(specs, key=lambda job: specs[job])
+        eligible = [job for job in ordered if not any(start <= specs[job][1:3] < end for start, end in skip)]
+        keep = set(random.Random(seed).sample(eligible, size)) if size and size < len(eligible) else set(eligible)
+        db.executemany(
+            "INSERT INTO work_results (job_id, worker_outcome, output, test_outcome, diff) VALUES (?, 'SKIPPED', 'not sampled', NULL, NULL)",
+            [(job,) for job in ordered if job not in keep],
+        )
+        return len(eligible)
 
 
 def report(session: Path, module: str) -> dict[str, object]:
