@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="keyword", default="", help="pytest -k expression: a fast subset of the tests")
     parser.add_argument("--goal", type=float, default=0.9)
     parser.add_argument("--out", type=Path, help="keep the session database and a JSON summary here")
+    parser.add_argument("--again", type=Path, help="a JSON summary of an earlier run: run its survivors only (after new tests)")
     args = parser.parse_args(argv)
 
     if shutil.which("cosmic-ray", path=str(Path(sys.executable).parent)) is None:
@@ -69,10 +70,16 @@ def main(argv: list[str] | None = None) -> int:
         session = work / "session.sqlite"
         cr = str(Path(sys.executable).parent / "cosmic-ray")
         subprocess.run([cr, "init", str(config), str(session)], cwd=work, env=env, check=True)
-        total = sample(session, args.sample, args.seed, annotations(work / args.module))
-        print(f"{args.module}: {total} mutants outside annotations, running {min(args.sample or total, total)}", flush=True)
+        earlier = json.loads(args.again.read_text()) if args.again else None
+        only = {(m["operator"], m["line"]) for m in earlier["survived"]} if earlier else None
+        total, running = sample(session, args.sample, args.seed, annotations(work / args.module), only)
+        print(f"{args.module}: {total} mutants outside annotations, running {running}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
         summary = report(session, args.module)
+        if earlier:
+            # Killed mutants stay killed when tests are only added: the earlier sample's figure, updated.
+            summary = {**summary, "run": earlier["run"], "killed": earlier["run"] - len(summary["survived"]), "before": earlier["killed"]}
+            print(f"{args.module}: before {earlier['killed']}/{earlier['run']}, now {summary['killed']}/{summary['run']} killed")
         if args.out:
             args.out.mkdir(parents=True, exist_ok=True)
             stem = args.module.replace("/", "_").removesuffix(".py")
@@ -107,9 +114,10 @@ def annotations(module: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return spans
 
 
-def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int], tuple[int, int]]]) -> int:
+def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int], tuple[int, int]]], only: set[tuple[str, int]] | None = None) -> tuple[int, int]:
     """Leaves out the mutants inside ``skip`` and all but ``size`` of the others (drawn with
-    ``seed``), marked as skipped; returns how many others there are."""
+    ``seed``), or all but those at ``only``'s (operator, line), marked as skipped; returns how
+    many others there are and how many will run."""
     with sqlite3.connect(session) as db:
         specs = {
             job: (op, row, col, occurrence)
@@ -118,12 +126,15 @@ def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int]
         # The jobs' ids are random; their mutation specs (operator, place) are not.
         ordered = sorted(specs, key=lambda job: specs[job])
         eligible = [job for job in ordered if not any(start <= specs[job][1:3] < end for start, end in skip)]
-        keep = set(random.Random(seed).sample(eligible, size)) if size and size < len(eligible) else set(eligible)
+        if only is not None:
+            keep = {job for job in eligible if specs[job][:2] in only}
+        else:
+            keep = set(random.Random(seed).sample(eligible, size)) if size and size < len(eligible) else set(eligible)
         db.executemany(
             "INSERT INTO work_results (job_id, worker_outcome, output, test_outcome, diff) VALUES (?, 'SKIPPED', 'not sampled', NULL, NULL)",
             [(job,) for job in ordered if job not in keep],
         )
-        return len(eligible)
+        return len(eligible), len(keep)
 
 
 def report(session: Path, module: str) -> dict[str, object]:
