@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from consentmw import PolicyError, load_policy
-from consentmw.core.catalog import HostEntry, hosts, lookup_host
+from consentmw.core.catalog import HostEntry, cookies, hosts, lookup_cookie, lookup_host
 from consentmw.core.html import HTMLRewriter
 from consentmw.core.trackers import LEFT_LIVE_LIMIT, TrackerRules
 from tests.conftest import missing
@@ -226,3 +227,15 @@ def test_hosts_remembered_for_left_live_warnings_are_bounded(caplog: pytest.LogC
 
 def test_catalog_loads_once() -> None:
     assert hosts() is hosts()
+    assert cookies() is cookies()
+
+
+def test_catalog_entries_are_shared_and_cannot_be_changed() -> None:
+    # Every request gets the same entries: one that a caller could change would change them for all.
+    entry = lookup_host("www.googletagmanager.com")
+    cookie = lookup_cookie("_ga")
+    assert entry is not None and cookie is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.category = None  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cookie.category = "necessary"  # type: ignore[misc]
