@@ -30,6 +30,9 @@ T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 REFUSED_BY_BOTH = {
     "null-consent-id": {"consent_id": None},
     "lone-surrogate-in-path": {"path": "/\ud800"},
+    # Refused by every store alike, before the database is asked.
+    "region-not-a-code": {"region": "California"},
+    "language-not-a-tag": {"language": "en-" + "x" * 300},
 }
 REFUSED_BY_POSTGRES = {
     "nul-in-path": {"path": "/a\x00b"},

@@ -64,6 +64,113 @@ async def test_a_record_reads_back_exactly(log) -> None:
     assert without_id(stored) == original
 
 
+async def test_region_mode_language_and_scan_read_back(log) -> None:
+    scanned = make_record("scan-1", region="US-CA", mode="opt-out", language="en-US", scan=True)
+    visitor = make_record("visitor-1", region="KR", mode="opt-in", language="ko")
+    unknown = make_record("visitor-2")
+    for record in (scanned, visitor, unknown):
+        await log.record(record)
+    stored = {r.consent_id: r for r in await history(log)}
+    assert [without_id(stored[r.consent_id]) for r in (scanned, visitor, unknown)] == [scanned, visitor, unknown]
+    assert (unknown.region, unknown.mode, unknown.language, unknown.scan) == ("", "", "", False)
+
+
+BEFORE_REGIONS = Path(__file__).parent / "data" / "before-regions"
+# The records in tests/data/before-regions, as the code that wrote them read them back.
+OLD_RECORDS = [
+    ("visitor-c", "gpc", "=1+1", dt.datetime(2026, 10, 30, 9, 30, tzinfo=dt.UTC)),
+    ("visitor-a", "banner", "/", dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)),
+    ("visitor-b", "form", "/상품/42", dt.datetime(2026, 11, 2, 14, 30, tzinfo=dt.UTC)),
+    ("visitor-a", "settings", "/settings", dt.datetime(2026, 11, 3, 9, 30, tzinfo=dt.UTC)),
+]
+
+
+async def check_upgraded(url: str) -> None:
+    # Read first: a reader opening an old log must not fail on the columns it does not have yet.
+    reader = open_store(url)
+    old = await history(reader)
+    await reader.close()
+    assert [(r.consent_id, r.method, r.path, r.created_at) for r in old] == OLD_RECORDS
+    assert {(r.region, r.mode, r.language, r.scan) for r in old} == {("", "", "", False)}
+    assert old[2].policy_id is None and old[0].choices == {"necessary": True, "analytics": True, "advertising": True}
+    writer = open_store(url)
+    await writer.record(make_record("new", at=OLD_RECORDS[-1][3] + DAY, region="FR", mode="opt-in", language="fr", scan=True))
+    await writer.migrate()  # again: nothing to add, nothing lost
+    after = await history(writer)
+    await writer.close()
+    assert after[:4] == old
+    assert [(r.consent_id, r.region, r.mode, r.language, r.scan, r.id) for r in after[4:]] == [("new", "FR", "opt-in", "fr", True, 5)]
+
+
+async def test_a_sqlite_log_from_before_regions_opens_and_gets_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "consent.db"
+    path.write_bytes((BEFORE_REGIONS / "log.sqlite3").read_bytes())
+    await check_upgraded(f"sqlite:///{path}")
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(consent_log)")]
+    assert columns == list(sql.COLUMNS)
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_log_from_before_regions_opens_and_gets_the_new_columns(postgres_url: str) -> None:  # noqa: F811
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute((BEFORE_REGIONS / "postgresql.sql").read_text(encoding="utf-8"))
+    finally:
+        await conn.close()
+    await check_upgraded(postgres_url)
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        columns = [row[0] for row in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'consent_log'::regclass AND attnum > 0 ORDER BY attnum"
+        )]
+    finally:
+        await conn.close()
+    assert columns == list(sql.COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"region": "California"}, "region"),
+        ({"region": "U"}, "region"),
+        ({"region": "US-CALIF"}, "region"),
+        ({"region": "US CA"}, "region"),
+        ({"region": "DE\n"}, "region"),
+        ({"region": None}, "region"),
+        ({"mode": "opt_in"}, "mode"),
+        ({"mode": "OPT-IN"}, "mode"),
+        ({"language": "english please"}, "language"),
+        ({"language": "en_US"}, "language"),
+        ({"language": "e"}, "language"),
+        ({"language": "en-" + "-".join(["abcdefgh"] * 4)}, "language"),  # each part fits, the whole is too long
+        ({"language": "<script>"}, "language"),
+        ({"scan": "yes"}, "scan"),
+        ({"scan": 1}, "scan"),
+    ],
+)
+async def test_a_bad_region_mode_language_or_scan_is_refused_by_every_store(
+    log_url: str, fields: dict[str, object], named: str  # noqa: F811
+) -> None:
+    for log in (MemoryStore(), open_store(log_url)):
+        await log.migrate()
+        with pytest.raises(RefusedRecord, match=named):
+            await log.record(make_record(**fields))
+        assert await history(log) == []
+        await log.close()
+
+
+async def test_region_codes_and_language_tags_that_are_kept() -> None:
+    memory = MemoryStore()
+    kept = [
+        {"region": "us-ca"}, {"region": "GB-ENG"}, {"region": "FR-75C"}, {"region": "KR"},
+        {"language": "zh-Hant-TW"}, {"language": "es-419"}, {"language": "sr-Latn-RS"}, {"language": "ko"},
+    ]
+    for fields in kept:
+        await memory.record(make_record(**fields))
+    assert [r.region for r in memory.records[:4]] == ["US-CA", "GB-ENG", "FR-75C", "KR"]
+    assert [r.language for r in memory.records[4:]] == ["zh-Hant-TW", "es-419", "sr-Latn-RS", "ko"]
+
+
 async def test_200_concurrent_writers_lose_and_duplicate_nothing(log) -> None:
     await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(200)))
     records = await history(log)

@@ -38,8 +38,14 @@ HOSTILE = [
     make_record("plain", at=T0),
     make_record("formula", at=T0 + DAY, path='=HYPERLINK("http://evil.example","x")', user_agent="+cmd|' /C calc'!A0"),
     make_record("quoted", at=T0 + 2 * DAY, path="'=already quoted", user_agent="@SUM(1)", policy_id=None),
-    make_record("unicode", at=T0 + 3 * DAY, path="/상품/장바구니?q=쿠키", choices={"necessary": True, "personalisation": True}),
-    make_record("newline", at=T0 + 4 * DAY, path="/a,b\n-c", user_agent="\tTab", method="opt-out"),
+    make_record(
+        "unicode", at=T0 + 3 * DAY, path="/상품/장바구니?q=쿠키", choices={"necessary": True, "personalisation": True},
+        region="KR-11", mode="opt-in", language="ko-KR",
+    ),
+    make_record(
+        "newline", at=T0 + 4 * DAY, path="/a,b\n-c", user_agent="\tTab", method="opt-out",
+        region="US-CA", mode="opt-out", language="en", scan=True,
+    ),
 ]
 
 
@@ -114,7 +120,10 @@ def test_show_lists_one_visitors_history(sqlite_url: str, capsys: pytest.Capture
         [
             make_record("visitor-7", at=T0, choices={"necessary": True, "analytics": True}, path="/pricing"),
             make_record("someone-else", at=T0),
-            make_record("visitor-7", at=T0 + DAY, choices={"necessary": True, "analytics": False}, method="opt-out"),
+            make_record(
+                "visitor-7", at=T0 + DAY, choices={"necessary": True, "analytics": False}, method="opt-out",
+                region="US-CA", mode="opt-out", language="en-US",
+            ),
         ],
     )
     status, out, _ = cli(capsys, "log", "show", "visitor-7", "--store", sqlite_url)
@@ -124,6 +133,7 @@ def test_show_lists_one_visitors_history(sqlite_url: str, capsys: pytest.Capture
     assert "2026-03-01 12:00:00  banner  policy 1  necessary yes, analytics yes" in lines[1]
     assert "page /pricing  network 203.0.113.0  browser Firefox" in lines[2]
     assert "2026-03-02 12:00:00  opt-out  policy 1  necessary yes, analytics no" in lines[3]
+    assert lines[5] == "    region US-CA  mode opt-out  language en-US" and len(lines) == 6
     assert "someone-else" not in out
     status, out, _ = cli(capsys, "log", "show", "visitor-7", "--store", sqlite_url, "--format", "jsonl")
     assert [json.loads(line)["method"] for line in out.splitlines()] == ["banner", "opt-out"]
@@ -233,7 +243,7 @@ def test_import_writes_every_record_the_log_accepts_and_names_each_it_refuses(
     good = [make_record(f"visitor-{i}", at=T0 + i * SECOND) for i in range(1200)]
     refused = [make_record(**{"consent_id": f"refused-{name}", **fields}, at=T0) for name, fields in REFUSED_ON[backend].items()]
     lines = jsonl_lines(good)
-    spots = [0, 499, 500, 777, len(lines)][: len(refused)]  # first, either side of a chunk, last
+    spots = [0, 250, 499, 500, 777, 1000, len(lines)][: len(refused)]  # first, either side of a chunk, last
     for spot, record in reversed(list(zip(spots, refused))):
         lines[spot:spot] = jsonl_lines([record])
     dump = tmp_path / "log.jsonl"
@@ -245,6 +255,61 @@ def test_import_writes_every_record_the_log_accepts_and_names_each_it_refuses(
     assert named_lines(err) == sorted(refused_at)
     assert f"{len(refused)} record(s) not imported" in err
     assert same_records(logged(url)) == same_records(good)
+
+
+BEFORE_REGIONS = Path(__file__).parent / "data" / "before-regions"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_an_export_from_before_regions_imports_with_the_new_fields_unknown(
+    log_url: str, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    # Written by `log export` before region, mode, language and scan existed: it has none of them.
+    dump = BEFORE_REGIONS / f"export.{fmt}"
+    status, out, err = import_file(capsys, log_url, dump)
+    assert (status, err) == (0, "")
+    assert out.startswith("4 record(s) imported")
+    imported = logged(log_url)
+    old = [json.loads(line) for line in (BEFORE_REGIONS / "export.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(r.consent_id, r.path, r.choices, r.created_at.isoformat()) for r in imported] == [
+        (o["consent_id"], o["path"], o["choices"], o["created_at"]) for o in old
+    ]
+    assert {(r.region, r.mode, r.language, r.scan) for r in imported} == {("", "", "", False)}
+    # The same file again, and the log's own export of it: nothing is taken for new.
+    assert import_file(capsys, log_url, dump)[1].startswith("0 record(s) imported")
+    cli(capsys, "log", "export", "--store", log_url, "--format", fmt, "--output", str(tmp_path / f"now.{fmt}"))
+    assert import_file(capsys, log_url, tmp_path / f"now.{fmt}")[1].startswith("0 record(s) imported")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "line"),
+    [
+        ("jsonl", {"scan": "yes"}),
+        ("jsonl", {"region": 49}),
+        ("jsonl", {"region": "Bavaria"}),
+        ("jsonl", {"language": "en_US"}),
+        ("jsonl", {"mode": "maybe"}),
+        ("csv", {"scan": "yes"}),
+        ("csv", {"region": "Bavaria"}),
+    ],
+)
+def test_an_import_names_a_record_with_a_bad_new_field(
+    sqlite_url: str, tmp_path: Path, fmt: str, line: dict[str, object], capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    good, bad = make_record("good", at=T0).as_dict(), {**make_record("bad", at=T0).as_dict(), **line}
+    dump = tmp_path / f"log.{fmt}"
+    if fmt == "jsonl":
+        dump.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    else:
+        with dump.open("w", encoding="utf-8", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(good))
+            writer.writeheader()
+            for row in (good, bad):
+                writer.writerow({**row, "choices": json.dumps(row["choices"]), "scan": str(row["scan"]).lower()})
+    status, out, err = import_file(capsys, sqlite_url, dump)
+    assert status == 1 and out.startswith("1 record(s) imported")
+    assert named_lines(err) == [2 if fmt == "jsonl" else 3]  # the header is line 1 of a CSV
+    assert [r.consent_id for r in logged(sqlite_url)] == ["good"]
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
@@ -331,6 +396,10 @@ NEAR_COPIES = {
     "page": {"path": "/other"},
     "network": {"ip": "198.51.100.0"},
     "browser": {"user_agent": "Chrome"},
+    "region": {"region": "DE"},
+    "mode": {"mode": "opt-in"},
+    "language": {"language": "de"},
+    "scan": {"scan": True},
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import jsonschema
 
 from consentmw.core.errors import ConfigError
-from consentmw.core.policy import json_path
+from consentmw.core.model import json_path
 
 ACTIONS = ("block_all", "block_third_party", "delete_site", "open_in_browser")
 

@@ -2,12 +2,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING
+from typing import Any
 
-from consentmw.core.policy_checks import did_you_mean
-
-if TYPE_CHECKING:
-    from consentmw.core.policy import Policy
+from consentmw.core.errors import did_you_mean
+from consentmw.core.model import PolicyModel, Problem
 
 
 V2_SIGNALS = ("ad_storage", "ad_user_data", "ad_personalization", "analytics_storage")
@@ -27,11 +25,22 @@ def is_google_service(service_id: str) -> bool:
     return service_id.startswith(("google-", "gtag", "doubleclick"))
 
 
-def derive_signals(policy: Policy, explicit: Mapping[str, str], check_coverage: bool = True) -> tuple[dict[str, str], list[tuple[str, str]]]:
+def settings(policy: PolicyModel) -> tuple[dict[str, Any], list[Problem]]:
+    """The policy's Consent Mode settings (``Policy.consent_mode``) and the problems in them. It is
+    on by default when the policy lists a Google service."""
+    raw = dict(policy.data.get("google_consent_mode") or {})
+    services = {s["id"] for c in policy.categories for s in c.services}
+    enabled = raw.get("enabled", any(is_google_service(s) for s in services))
+    signals, problems = derive_signals(policy, raw.get("signals", {}), check_coverage=enabled)
+    mode = {"enabled": enabled, "wait_for_update": raw.get("wait_for_update", 500), "region": raw.get("region", []), "signals": signals}
+    return mode, problems
+
+
+def derive_signals(policy: PolicyModel, explicit: Mapping[str, str], check_coverage: bool = True) -> tuple[dict[str, str], list[Problem]]:
     """Which category each Consent Mode signal follows, and the problems found on the way: a
     signal two categories' services both need, a target that is no category, and a Google
     service in a category no signal follows (its tags would see every signal denied forever)."""
-    problems: list[tuple[str, str]] = []
+    problems: list[Problem] = []
     placed: dict[str, str] = {}
     clashed: set[tuple[int, int]] = set()
     for ci, category in enumerate(policy.categories):
@@ -85,7 +94,7 @@ class ConsentModeDefaults:
     visitor's current choices (denied while undecided) and ``window['ga-disable-<ID>'] = true``
     for each Google Analytics id of the policy while analytics is refused. Built once per policy."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: PolicyModel) -> None:
         mode = policy.consent_mode
         self.enabled: bool = mode["enabled"]
         self.signals: dict[str, str] = dict(mode["signals"])

@@ -1,40 +1,69 @@
-"""Checks of a policy the schema accepts against what consentmw knows: the tracker catalog, the
-browser guides and the texts. Each check returns every problem it finds as (JSON path, message),
-so that one run of ``consentmw validate`` names them all."""
+"""Checks of a policy the schema accepts, against itself and against what consentmw knows: the
+tracker catalog, the browser guides and the texts. Each check returns every problem it finds as
+(JSON path, message), so that one run of ``consentmw validate`` names them all."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from consentmw.core.policy import Policy
+from consentmw.core import browsers
+from consentmw.core.catalog import hosts
+from consentmw.core.errors import did_you_mean
+from consentmw.core.model import PolicyModel, Problem
+from consentmw.core.trackers import catalog
 
-Problem = tuple[str, str]
+__all__ = ["NECESSARY", "Problem", "check", "check_structure", "did_you_mean"]
 
 # Catalog categories meaning "necessary": a tracker of one may sit in a required category.
 NECESSARY = frozenset({"required", "necessary", "essential", "strictly-necessary"})
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """"; did you mean 'x'?" for the closest of ``known``, or "" when none is close."""
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+def check_structure(policy: PolicyModel) -> list[Problem]:
+    """What makes the policy contradict itself: a category declared twice, a required category
+    GPC would refuse, aliases that point nowhere or hide a category."""
+    return [*check_categories(policy.data), *check_aliases(policy)]
 
 
-def check(policy: Policy) -> list[Problem]:
+def check(policy: PolicyModel) -> list[Problem]:
+    """The policy against consentmw's catalogs, guides and texts."""
     data = policy.data
     return [*check_services(data), *check_catalog_entities(policy), *check_browser_guides(data), *check_texts(data)]
 
 
-def check_services(data: Mapping[str, Any]) -> list[Problem]:
-    from consentmw.core.trackers import catalog  # the catalog module reads policies itself
+def check_categories(data: Mapping[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data["categories"]):
+        if raw["id"] in seen:
+            problems.append((f"$.categories[{i}].id", f"category id {raw['id']!r} is declared twice"))
+            continue
+        seen.add(raw["id"])
+        if raw.get("required", False) and raw.get("gpc", False):
+            problems.append((f"$.categories[{i}].gpc", "a required category cannot be refused by GPC"))
+    return problems
 
+
+def check_aliases(policy: PolicyModel) -> list[Problem]:
+    problems: list[Problem] = []
+    given: dict[str, str] = {}
+    for name, target in policy.data.get("aliases", {}).items():
+        where = f"$.aliases.{name}"
+        if target not in policy.by_id:
+            problems.append((where, f"alias target {target!r} is not a category of this policy{did_you_mean(target, policy.by_id)}"))
+        elif name.lower() in given:
+            problems.append((where, f"alias {name!r} is given twice (names are case-insensitive): also as {given[name.lower()]!r}"))
+        elif name.lower() in policy.by_id and target != name.lower():
+            problems.append((where, f"alias {name!r} would hide the category {name.lower()!r}: pick another name"))
+        given.setdefault(name.lower(), name)
+    return problems
+
+
+def check_services(data: Mapping[str, Any]) -> list[Problem]:
     trackers = {t.id: t for t in catalog()}
     problems: list[Problem] = []
     service_at: dict[str, str] = {}
@@ -79,9 +108,7 @@ def check_services(data: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
-def check_catalog_entities(policy: Policy) -> list[Problem]:
-    from consentmw.core.catalog import hosts
-
+def check_catalog_entities(policy: PolicyModel) -> list[Problem]:
     known = {e[0] for e in hosts().entities}
     problems: list[Problem] = []
     for name, category in (policy.data.get("catalog") or {}).get("entities", {}).items():
@@ -94,8 +121,6 @@ def check_catalog_entities(policy: Policy) -> list[Problem]:
 
 
 def check_browser_guides(data: Mapping[str, Any]) -> list[Problem]:
-    from consentmw.core import browsers  # it reads json_path from the policy module
-
     known = {*browsers.guides(), *browsers.guides_by_family()}
     return [
         (f"$.browser_guides[{i}]", f"no browser guide is called {name!r}{did_you_mean(name, known)}")

@@ -14,7 +14,7 @@ import idna
 
 from consentmw.core.catalog import cookies, hosts, lookup_host
 from consentmw.core.errors import PolicyError
-from consentmw.core.policy import Policy
+from consentmw.core.model import PolicyModel
 
 logger = logging.getLogger("consentmw.core.trackers")
 
@@ -211,7 +211,7 @@ class TrackerRules:
     not declare gets ``"?<default>"``, which is no category of the policy, so no visitor can allow
     it: nobody can consent to a purpose the policy never named."""
 
-    def __init__(self, policy: Policy, base: Iterable[Tracker] | None = None) -> None:
+    def __init__(self, policy: PolicyModel, base: Iterable[Tracker] | None = None) -> None:
         placement: dict[str, str] = {}
         extra: list[Tracker] = []
         for ci, cat in enumerate(policy.categories):
@@ -257,7 +257,7 @@ class TrackerRules:
         self._inline: dict[bytes, tuple[Tracker, ...]] = {}
         self._src: dict[bytes, tuple[Tracker, ...]] = {}
 
-    def _entity_categories(self, policy: Policy) -> dict[str, str | None]:
+    def _entity_categories(self, policy: PolicyModel) -> dict[str, str | None]:
         self.policy = policy
         hosts(), cookies()  # loaded at start-up, not on a visitor's first page
         # The policy checked the names when it was loaded (policy_checks.check_catalog_entities).

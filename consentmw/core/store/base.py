@@ -4,11 +4,15 @@ import asyncio
 import datetime as dt
 import functools
 import ipaddress
+import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+logger = logging.getLogger("consentmw.core.store")
 
 # Every store gives up on a write after this many seconds, so a stuck database costs a visitor a
 # 503 (and a retry from the banner) instead of a request that never ends.
@@ -36,6 +40,14 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
+# ISO 3166-1 alpha-2 ("DE"), or ISO 3166-2 ("US-CA", "GB-ENG"); '' when not known.
+REGION = re.compile(r"[A-Z]{2}(?:-[A-Z0-9]{1,3})?")
+# A BCP 47 tag as a browser or a site names a language: "ko", "en-GB", "zh-Hant-TW", "es-419".
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,4}")
+LANGUAGE_MAX = 35  # RFC 5646 4.4.1: the length a tag needs room for
+MODES = ("", "opt-in", "opt-out")
+
+
 @dataclass(frozen=True, slots=True)
 class ConsentRecord:
     # One proof of consent. Append-only: a withdrawal is a new record with the same consent_id.
@@ -49,11 +61,38 @@ class ConsentRecord:
     user_agent: str = ""  # browser family, never the raw string
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     id: int | None = None  # given by the store when the record is written
+    region: str = ""  # ISO 3166-1 or 3166-2 code of where the visitor was; "" unknown
+    mode: str = ""  # "opt-in" | "opt-out"; "" for records from before regions existed
+    language: str = ""  # BCP 47 tag of the texts the visitor saw; "" unknown
+    scan: bool = False  # written by `consentmw scan`, not by a visitor
 
     def __post_init__(self) -> None:
         # Truncating twice changes nothing, so a raw address slipped in by mistake never reaches a log.
         object.__setattr__(self, "ip", truncate_ip(self.ip))
         object.__setattr__(self, "created_at", utc(self.created_at))
+        if isinstance(self.region, str):
+            object.__setattr__(self, "region", self.region.upper())
+
+    def problem(self) -> str | None:
+        """What a store refuses this record for (RefusedRecord), or None. Only the newer fields are
+        checked here; the older ones are held to what each database accepts."""
+        if not isinstance(self.region, str) or (self.region and not REGION.fullmatch(self.region)):
+            return f"region {self.region!r} is not an ISO 3166 code such as 'DE' or 'US-CA'"
+        if self.mode not in MODES:
+            return f"mode {self.mode!r} is none of 'opt-in', 'opt-out' or ''"
+        if not isinstance(self.language, str) or (
+            self.language and (len(self.language) > LANGUAGE_MAX or not LANGUAGE.fullmatch(self.language))
+        ):
+            return f"language {self.language!r} is not a BCP 47 tag such as 'en' or 'pt-BR'"
+        if not isinstance(self.scan, bool):
+            return f"scan {self.scan!r} is not true or false"
+        return None
+
+    def refuse_if_invalid(self) -> None:
+        problem = self.problem()
+        if problem is not None:
+            logger.error("consent log: 1 record(s) not written: %s", problem)
+            raise RefusedRecord(f"the consent log refused the record: {problem}")
 
     def identity(self) -> tuple[Any, ...]:
         """Every field but the store's id, so that equal identities are the same proof of consent.
@@ -71,6 +110,10 @@ class ConsentRecord:
             self.path,
             self.ip,
             self.user_agent,
+            self.region,
+            self.mode,
+            self.language,
+            self.scan,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,6 +128,10 @@ class ConsentRecord:
             "path": self.path,
             "ip": self.ip,
             "user_agent": self.user_agent,
+            "region": self.region,
+            "mode": self.mode,
+            "language": self.language,
+            "scan": self.scan,
         }
 
     @classmethod
@@ -92,6 +139,13 @@ class ConsentRecord:
         choices = data["choices"]
         if not isinstance(choices, dict) or not all(isinstance(v, bool) for v in choices.values()):
             raise ValueError("choices must map category ids to true or false")
+        # Exports from before these fields existed have none of them.
+        scan = data.get("scan", False)
+        if not isinstance(scan, bool):
+            raise ValueError("scan must be true or false")
+        texts = {name: data.get(name) or "" for name in ("region", "mode", "language")}
+        if not all(isinstance(v, str) for v in texts.values()):
+            raise ValueError("region, mode and language must be text")
         return cls(
             consent_id=data["consent_id"],
             policy_id=data.get("policy_id"),
@@ -103,6 +157,8 @@ class ConsentRecord:
             user_agent=data.get("user_agent") or "",
             created_at=dt.datetime.fromisoformat(data["created_at"]),
             id=int(data["id"]) if data.get("id") not in (None, "") else None,
+            scan=scan,
+            **texts,
         )
 
 

@@ -154,6 +154,11 @@ async def _show(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int
         choices = ", ".join(f"{cat} {'yes' if allowed else 'no'}" for cat, allowed in r.choices.items())
         print(f"#{r.id}  {r.created_at:%Y-%m-%d %H:%M:%S}  {r.method}  policy {r.policy_version}  {choices}", file=out)
         print(f"    page {r.path or '-'}  network {r.ip or '-'}  browser {r.user_agent or '-'}", file=out)
+        known = [f"{name} {value}" for name, value in (("region", r.region), ("mode", r.mode), ("language", r.language)) if value]
+        if r.scan:
+            known.append("written by consentmw scan")
+        if known:
+            print("    " + "  ".join(known), file=out)
     return 0
 
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterable, Callable, Iterator
 from typing import Any, TextIO
 
 from consentmw.core.store.base import ConsentRecord
-from consentmw.core.store.sql import COLUMNS
+from consentmw.core.store.sql import ADDED_COLUMNS, COLUMNS
 
 FORMATS = ("csv", "jsonl")
+# What an export from before region, mode, language and scan existed has: it imports all the same.
+REQUIRED_COLUMNS = tuple(c for c in COLUMNS if c not in {name for name, _, _ in ADDED_COLUMNS})
 
 # A cell that starts like a formula runs as one when the CSV is opened in a spreadsheet, and paths
 # and browser names come from visitors. Such cells get a leading apostrophe (and so do cells that
@@ -29,6 +31,7 @@ def _uncell(text: str) -> str:
 def _csv_row(record: ConsentRecord) -> list[str]:
     row = record.as_dict()
     row["choices"] = json.dumps(record.choices, separators=(",", ":"))
+    row["scan"] = "true" if record.scan else "false"
     return [_cell(row[column]) for column in COLUMNS]
 
 
@@ -85,7 +88,7 @@ def entries(lines: TextIO, fmt: str) -> Iterator[tuple[int, ConsentRecord | Valu
             continue  # a blank line
         if header is None:
             header = row
-            missing = set(COLUMNS) - set(header)
+            missing = set(REQUIRED_COLUMNS) - set(header)
             if missing:
                 raise ValueError(f"not a consent log export: no column {', '.join(sorted(missing))}")
         elif any(_NOT_UTF8.search(cell) for cell in row):
@@ -101,9 +104,13 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 
 
 def _from_csv_row(row: dict[str, str]) -> dict[str, Any]:
-    data: dict[str, Any] = {key: _uncell(row[key]) for key in COLUMNS}
+    data: dict[str, Any] = {key: _uncell(row[key]) for key in COLUMNS if key in row}
     data["choices"] = json.loads(data["choices"])
     data["policy_id"] = data["policy_id"] or None
+    scan = data.pop("scan", "")
+    if scan not in ("", "true", "false"):
+        raise ValueError(f"scan {scan!r} is neither true nor false")
+    data["scan"] = scan == "true"
     return data
 
 

@@ -15,6 +15,7 @@ class MemoryStore:
         self._ids = itertools.count(1)
 
     async def record(self, record: ConsentRecord) -> None:
+        record.refuse_if_invalid()
         self.records.append(dataclasses.replace(record, id=next(self._ids)))
 
     async def close(self) -> None:

@@ -41,8 +41,13 @@ CREATE TABLE IF NOT EXISTS consent_log (
     method text NOT NULL,
     path text NOT NULL DEFAULT '',
     ip text NOT NULL DEFAULT '',
-    user_agent text NOT NULL DEFAULT ''
+    user_agent text NOT NULL DEFAULT '',
+    region text NOT NULL DEFAULT '',
+    mode text NOT NULL DEFAULT '',
+    language text NOT NULL DEFAULT '',
+    scan boolean NOT NULL DEFAULT false
 );
+{added_columns}
 CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
 CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
 CREATE OR REPLACE FUNCTION consent_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -61,13 +66,30 @@ BEGIN
     END IF;
 END
 $$;
-"""
+""".format(
+    # Logs made before these columns existed get them (old rows: unknown, not a scan). Looked up
+    # first: ALTER TABLE locks the table even when it has nothing to add, and servers start often.
+    added_columns="\n".join(
+        f"""DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM pg_attribute
+        WHERE attrelid = 'consent_log'::regclass AND attname = '{name}' AND NOT attisdropped
+    ) THEN
+        ALTER TABLE consent_log ADD COLUMN {name} {pg_type};
+    END IF;
+END
+$$;"""
+        for name, _, pg_type in sql.ADDED_COLUMNS
+    )
+)
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
 INSERT_MANY = (
     f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) SELECT * FROM unnest("
-    "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[])"
+    "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[],"
+    " $10::text[], $11::text[], $12::text[], $13::boolean[])"
 )
 # The rows at any of the given times: the created_at index finds them.
 AT_TIMES = f"{sql.SELECT} WHERE created_at = ANY($1::timestamptz[])"
@@ -192,6 +214,7 @@ class PostgresStore:
             raise StoreError(f"{what} the consent log failed: {type(exc).__name__}: {exc}") from exc
 
     async def record(self, record: ConsentRecord) -> None:
+        record.refuse_if_invalid()
         loop = self._bind()
         write = PendingWrite.queue(record, self.timeout)
         self._pending.append(write)

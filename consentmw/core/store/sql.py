@@ -9,7 +9,17 @@ from consentmw.core.store.base import ConsentRecord
 
 # What the SQL stores share: the columns of the log, the filters of the read side, the stats queries.
 
-COLUMNS = ("id", "created_at", "consent_id", "policy_id", "policy_version", "choices", "method", "path", "ip", "user_agent")
+COLUMNS = (
+    "id", "created_at", "consent_id", "policy_id", "policy_version", "choices", "method", "path", "ip", "user_agent",
+    "region", "mode", "language", "scan",
+)
+# Added to logs made before them: (column, SQLite type, PostgreSQL type), each with a default.
+ADDED_COLUMNS = (
+    ("region", "TEXT NOT NULL DEFAULT ''", "text NOT NULL DEFAULT ''"),
+    ("mode", "TEXT NOT NULL DEFAULT ''", "text NOT NULL DEFAULT ''"),
+    ("language", "TEXT NOT NULL DEFAULT ''", "text NOT NULL DEFAULT ''"),
+    ("scan", "INTEGER NOT NULL DEFAULT 0", "boolean NOT NULL DEFAULT false"),
+)
 INSERT_COLUMNS = COLUMNS[1:]
 PAGE = 1000  # rows per read while exporting
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM consent_log"
@@ -27,12 +37,16 @@ def row_values(record: ConsentRecord, created_at: Any) -> tuple[Any, ...]:
         record.path,
         record.ip,
         record.user_agent,
+        record.region,
+        record.mode,
+        record.language,
+        record.scan,
     )
 
 
 def from_row(row: Sequence[Any], created_at: Callable[[Any], dt.datetime]) -> ConsentRecord:
     """A row of COLUMNS as a record; `created_at` reads the database's form of the time."""
-    id_, stored_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent = row
+    id_, stored_at, consent_id, policy_id, policy_version, choices, method, path, ip, user_agent, region, mode, language, scan = row
     return ConsentRecord(
         consent_id=consent_id,
         policy_id=policy_id,
@@ -44,6 +58,10 @@ def from_row(row: Sequence[Any], created_at: Callable[[Any], dt.datetime]) -> Co
         user_agent=user_agent,
         created_at=created_at(stored_at),
         id=id_,
+        region=region,
+        mode=mode,
+        language=language,
+        scan=bool(scan),
     )
 
 

@@ -42,7 +42,11 @@ CREATE TABLE IF NOT EXISTS consent_log (
     method TEXT NOT NULL,
     path TEXT NOT NULL DEFAULT '',
     ip TEXT NOT NULL DEFAULT '',
-    user_agent TEXT NOT NULL DEFAULT ''
+    user_agent TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    mode TEXT NOT NULL DEFAULT '',
+    language TEXT NOT NULL DEFAULT '',
+    scan INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
 CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
@@ -88,6 +92,18 @@ def cause(exc: BaseException) -> str:
     SQLITE_BUSY...) before its message."""
     name = getattr(exc, "sqlite_errorname", None)
     return f"{name}: {exc}" if name else str(exc)
+
+
+def missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """The columns a log made by an earlier version lacks (none when there is no table yet)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(consent_log)")}
+    return [column for column in sql.ADDED_COLUMNS if present and column[0] not in present]
+
+
+def add_columns(conn: sqlite3.Connection) -> None:
+    # In the caller's write transaction, so two servers upgrading one file add each column once.
+    for name, sqlite_type, _ in missing_columns(conn):
+        conn.execute(f"ALTER TABLE consent_log ADD COLUMN {name} {sqlite_type}")
 
 
 def timestamp(moment: dt.datetime) -> str:
@@ -164,8 +180,12 @@ class SQLiteStore:
                 # try again until the timeout. The schema is written under the write lock up front.
                 try:
                     conn.execute("PRAGMA journal_mode = WAL")
-                    if create:
-                        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA}COMMIT;")
+                    if create or missing_columns(conn):
+                        # A reader upgrades an older log too: its queries name the new columns.
+                        # executescript() would commit a transaction begun outside it.
+                        conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA if create else ''}")
+                        add_columns(conn)
+                        conn.execute("COMMIT")
                     break
                 except sqlite3.OperationalError as exc:
                     if conn.in_transaction:
@@ -181,6 +201,7 @@ class SQLiteStore:
     # -- the write side -------------------------------------------------------------------------
 
     async def record(self, record: ConsentRecord) -> None:
+        record.refuse_if_invalid()
         write = PendingWrite.queue(record, self.timeout)
         self._writer_queue().put(write)
         await write.wait(self.timeout, f"the consent log {self.path!r}")
