@@ -931,7 +931,7 @@ class RewriteStream:
         start, end = self.held_start, self.code_start
         code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
-        found = self.rw.trackers.match_inline(code)
+        found = self.rw.trackers.match_inline(code, self.page)
         if found:
             name_end = TAG_NAME.match(low, 1).end()
             replacement = self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found))
