@@ -192,7 +192,11 @@ class Globals:
         if m.group("ctor") is not None:
             return self.forms.get((m.group("ctor"), "new"), [])
         form = self.used[int(m.lastgroup[1:])]  # type: ignore[index]
-        return self.forms.get((m.group("name"), form), [])
+        name = m.group("name")
+        found = self.forms.get((name, form), [])
+        if form in ("('", "(0"):  # a call with a string or number first is also a call
+            found = found + self.forms.get((name, "("), [])
+        return found
 
 
 @cache
