@@ -17,11 +17,10 @@ from consentmw.core.consent import Consent, ConsentReader
 from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
-from consentmw.core.inline import banner_policy, languages
-from consentmw.core.languages import choose
+from consentmw.core.inline import NOTICE_SWAP, banner_policy, banner_state, languages  # noqa: F401  (NOTICE_SWAP: importable from here as before)
+from consentmw.core.languages import choose, match
 from consentmw.core.policy import Policy
 from consentmw.core.ratelimit import RateLimit, retry_after
-from consentmw.core.regions import OPT_OUT
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
@@ -30,7 +29,6 @@ Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
 # The banner's text keys and action the opt-out notice uses instead of its own.
-NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 # \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
@@ -214,14 +212,14 @@ class ConsentAPI:
         media_type, body = self.posted_body(request)
         if media_type == "application/json":
             allowed, record_method, page = self.parse_json_choice(body, request)
-            recorded = await self.record_choice(request, allowed, record_method, page=page)
+            recorded = await self.record_choice(request, allowed, record_method, page=page, lang=posted_lang(body))
             answer = json_response(self.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             form = self.parse_form(body)
             allowed = self.parse_form_choice(form, request)
             target = self.return_path(request, form)
             # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
-            recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0])
+            recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0], lang=form.get("lang", [None])[-1])
             answer = redirect(target, headers={"Cache-Control": "no-store"})
         answer.headers += [(b"set-cookie", header) for header in recorded.cookies]
         return answer
@@ -266,10 +264,7 @@ class ConsentAPI:
         """What the banner is told of the visitor (GET /_consent, and the state inlined in pages):
         Consent.as_dict(), and for an undecided visitor in an opt-out region the banner's keys that
         the notice uses instead (its texts, and "Do Not Sell or Share" for "necessary")."""
-        state = consent.as_dict()
-        if state["mode"] == OPT_OUT and not state["decided"]:
-            state["swap"] = NOTICE_SWAP
-        return state
+        return banner_state(consent)
 
     def consent(self, request: Request) -> Consent:
         return Consent(self.reader, request.headers, self.reader.locator(request.headers, request.client, request.native))
@@ -418,7 +413,15 @@ class ConsentAPI:
         same_site = headers.get("sec-fetch-site") == "same-origin" or referer.netloc.lower() == headers.get("host", "").lower()
         return referer if same_site and referer.path and SAFE_NEXT.match(referer.path) else None
 
-    async def record_choice(self, request: Request, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
+    def record_language(self, request: Request, posted: object) -> str:
+        """The language the visitor read when choosing: the one the banner or form says it showed,
+        when it is offered, else the one this request would get."""
+        found = match(posted, self.policy.languages) if isinstance(posted, str) else None
+        return found or choose(self.policy, None, request.header.get("accept-language")).lang
+
+    async def record_choice(
+        self, request: Request, allowed: set[str], method: str, *, page: str | None = None, lang: object = None
+    ) -> Recorded:
         """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""
         previous = self.consent(request)
         consent_id = previous.id or new_consent_id()
@@ -439,6 +442,7 @@ class ConsentAPI:
             # Where the visitor chose, and the rule that applied there before they did.
             region=previous.region,
             mode=previous.mode,
+            language=self.record_language(request, lang),
         )
         try:
             await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
@@ -492,6 +496,12 @@ class ConsentAPI:
 
     def secure(self, request: Request) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else request.scheme == "https"
+
+
+def posted_lang(body: bytes) -> object:
+    """The "lang" of a JSON choice the API has already parsed and accepted, or None."""
+    data = json.loads(body)
+    return data.get("lang")
 
 
 def unsafe_character(text: str) -> str:

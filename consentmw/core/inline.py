@@ -16,7 +16,9 @@ import json
 import re
 from typing import Any
 
+from consentmw.core.consent import Consent
 from consentmw.core.model import PolicyModel
+from consentmw.core.regions import OPT_OUT
 
 # The texts banner.js shows; the pages read theirs on the server.
 BANNER_TEXTS = (
@@ -72,6 +74,19 @@ def shared_cacheable(headers: list[tuple[bytes, bytes]]) -> bool:
     if directives & {b"private", b"no-store"}:
         return False
     return bool(directives & {b"public", b"s-maxage", b"max-age"})
+
+
+# For an undecided visitor in an opt-out region, the banner's keys that the notice uses instead (its
+# texts, and "Do Not Sell or Share" for "necessary").
+NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
+
+
+def banner_state(consent: Consent) -> dict[str, Any]:
+    """What the banner is told of the visitor (GET {prefix}, and the state inlined in pages)."""
+    state = consent.as_dict()
+    if state["mode"] == OPT_OUT and not state["decided"]:
+        state["swap"] = NOTICE_SWAP
+    return state
 
 
 def visitor_state(state: dict[str, Any]) -> dict[str, Any]:

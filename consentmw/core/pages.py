@@ -278,7 +278,7 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
         consent = api.consent(request)
         # What the visitor allows now (chosen, or by an opt-out region's rule) stays allowed, but analytics.
         kept = set(consent.allowed) & set(api.policy.optional)
-        recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out")
+        recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out", lang=lang)
         if media_type == "application/json":
             response = json_response(api.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:

@@ -249,6 +249,7 @@ class PageRewriting:
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
                 f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
+                f'<input type="hidden" name="lang" value="{lang}">'
                 f"{do_not_sell}"
                 f'<button name="accept" value="custom">{text("save")}</button> '
                 f'<button name="accept" value="all">{text("accept_all")}</button> '
