@@ -173,6 +173,9 @@ def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) ->
     with served(command, project, port, env, timeout=60) as html:
         assert "My shop" in html
         assert "/_consent/banner.js" in html and "/_consent/banner.css" in html
+        # The banner speaks for the site that init named, with its texts in the page.
+        assert 'id="consentmw-data"' in html and "Kakao" not in html and "NAVER" not in html
+        assert json.loads((project / "policy.json").read_text("utf-8"))["controller"]["name"]["en"] == "My Shop Ltd."
     installed = subprocess.run(
         [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"],
         capture_output=True,
