@@ -6,7 +6,10 @@ The folder (default: ``default_path`` in scripts/open-cookie-database.lock.json,
 repository) holds ``open-cookie-database.csv`` and ``LICENSE``; the CSV's SHA-256 must be the
 pinned one. Marketing cookies become advertising, Analytics cookies analytics; only names a
 site's own app would not use are taken (see distinctive() and docs/catalog.md), then the hand curation in
-scripts/cookie-curation.json is applied. The license is copied beside the output.
+scripts/cookie-curation.json is applied. Each name keeps what the cookie declaration page shows where a
+policy is silent: the provider (the data controller), the purpose and the lifetime ("session",
+[count, unit], or the database's own words when they are no plain duration). The license is copied
+beside the output.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,21 @@ OUT = ROOT / "consentmw" / "core" / "data" / "cookies.json"
 LICENSE_OUT = ROOT / "consentmw" / "core" / "data" / "open-cookie-database.LICENSE"
 
 CATEGORY = {"Marketing": "advertising", "Analytics": "analytics"}
+SESSION = {"session", "sessions", "end of session", "end of session (browser)", "browser session"}
+DURATION = re.compile(r"(\d+)\s*(second|sec|minute|min|hour|day|week|month|year)s?", re.IGNORECASE)
+UNITS = {"sec": "second", "min": "minute"}
+
+
+def lifetime(text: str) -> str | list[Any]:
+    """A retention period as "session", [count, unit] or, for anything else, the text itself."""
+    text = " ".join(text.split())
+    if text.lower() in SESSION:
+        return "session"
+    m = DURATION.fullmatch(text)
+    if m is None:
+        return text
+    unit = m.group(2).lower()
+    return [int(m.group(1)), UNITS.get(unit, unit)]
 
 
 def default_folder() -> Path:
@@ -57,9 +76,11 @@ def build(csv_bytes: bytes, curation_text: bytes, lock: dict[str, Any]) -> dict[
             category = curation["functional_of_trackers"][platform]["category"]
         if category is None or platform in curation["skip_platforms"] or not distinctive(name, prefix, curation):
             continue
-        found.setdefault((name, prefix), [name, platform, category, prefix])
+        provider = row["Data Controller"].strip() or platform
+        details = [provider, " ".join(row["Description"].split()), lifetime(row["Retention period"])]
+        found.setdefault((name, prefix), [name, platform, category, prefix, *details])
     for name, entry in curation["names"].items():
-        found[(name, False)] = [name, entry["vendor"], entry["category"], False]
+        found[(name, False)] = [name, entry["vendor"], entry["category"], False, entry["vendor"], "", ""]
     return {
         "source": {
             "name": lock["name"],

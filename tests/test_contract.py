@@ -104,6 +104,9 @@ def test_policy_banner_and_pages_are_served(site: httpx.Client) -> None:
     r = site.get("/_consent/opt-out?lang=en")
     assert r.status_code == 200 and "text/html" in r.headers["content-type"]
     assert r.headers["x-content-type-options"] == "nosniff"
+    r = site.get("/_consent/cookies?lang=en")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert "<code>_ga</code>" in r.text and "2 years" in r.text
 
 
 def test_cookies_of_refused_categories_are_dropped_until_allowed(site: httpx.Client) -> None:

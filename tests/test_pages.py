@@ -265,13 +265,13 @@ async def test_bad_parameters_get_a_json_error_naming_them(reader: httpx.AsyncCl
     assert "known" in r.json()
 
 
-@pytest.mark.parametrize("path", ["/_consent/browsers", "/_consent/opt-out"])
+@pytest.mark.parametrize("path", ["/_consent/browsers", "/_consent/opt-out", "/_consent/cookies"])
 async def test_wrong_method_is_refused(reader: httpx.AsyncClient, path: str) -> None:
     r = await reader.put(path)
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("path", ["/_consent/browsers", "/_consent/opt-out"])
+@pytest.mark.parametrize("path", ["/_consent/browsers", "/_consent/opt-out", "/_consent/cookies"])
 async def test_pages_run_under_a_strict_csp(reader: httpx.AsyncClient, path: str) -> None:
     r, page = await get_page(reader, path)
     csp = r.headers["content-security-policy"]

@@ -32,6 +32,13 @@ class CookieEntry:
     prefix: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CookieDetails:
+    provider: str
+    purpose: str  # in English, as the Open Cookie Database words it; "" when unknown
+    lifetime: str | tuple[int, str]  # "session", (count, unit), the database's words, or ""
+
+
 def _data(name: str) -> Any:
     return json.loads(resources.files("consentmw.core").joinpath("data", name).read_text("utf-8"))
 
@@ -66,8 +73,10 @@ class CookieCatalog:
         self.source: dict[str, Any] = data["source"]
         self.exact: dict[str, tuple[str, str]] = {}
         self.prefixes: dict[str, tuple[str, str]] = {}
-        for name, vendor, category, prefix in data["cookies"]:
+        self.details: dict[tuple[str, bool], CookieDetails] = {}
+        for name, vendor, category, prefix, provider, purpose, lifetime in data["cookies"]:
             (self.prefixes if prefix else self.exact)[name] = (vendor, category)
+            self.details[(name, prefix)] = CookieDetails(provider, purpose, tuple(lifetime) if isinstance(lifetime, list) else lifetime)
         self.prefix_lengths = sorted({len(p) for p in self.prefixes}, reverse=True)
 
     def lookup(self, name: str) -> CookieEntry | None:
@@ -98,3 +107,8 @@ def lookup_host(host: str) -> HostEntry | None:
 def lookup_cookie(name: str) -> CookieEntry | None:
     """The catalogued vendor and consent category of a cookie name, or None."""
     return cookies().lookup(name)
+
+
+def cookie_details(entry: CookieEntry) -> CookieDetails:
+    """Provider, purpose and lifetime of a catalogued cookie, for the cookie declaration."""
+    return cookies().details[(entry.name, entry.prefix)]

@@ -10,11 +10,12 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from consentmw.core import browsers
+from consentmw.core import browsers, trackers
 from consentmw.core.api import ApiError, ConsentAPI, Handler
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect
 from consentmw.core.http import html_response as plain_html_response
+from consentmw.core.catalog import CookieDetails, CookieEntry, cookie_details, cookies, lookup_cookie
 from consentmw.core.policy import LANGUAGES, localized
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ PAGE_CSS = (
     ".consentmw-page .status{border-left:.3rem solid #080;padding:.5rem 1rem;margin:1rem 0}"
     ".consentmw-page button{font:inherit;padding:.6rem 1.2rem;cursor:pointer}"
     ".consentmw-page dt{font-weight:600}"
+    ".consentmw-page table{border-collapse:collapse;width:100%;margin:.5rem 0 1rem}"
+    ".consentmw-page th,.consentmw-page td{text-align:left;vertical-align:top;padding:.3rem .5rem;border-bottom:1px solid #8884}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(PAGE_CSS.encode()).digest()).decode()
 CSP = (
@@ -271,7 +274,8 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
         if analytics in api.policy.required:
             raise ApiError(ErrorCode.REQUIRED_CATEGORY, category=analytics)
         consent = api.consent(request)
-        kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
+        # What the visitor allows now (chosen, or by an opt-out region's rule) stays allowed, but analytics.
+        kept = set(consent.allowed) & set(api.policy.optional)
         recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out")
         if media_type == "application/json":
             response = json_response(api.state_after(request, recorded), headers={"Cache-Control": "no-store"})
@@ -297,16 +301,17 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
             parts.append(f'<p class="status" role="status">{page_text(api, key, lang)}</p>\n')
         parts.append(state_section(api, base, consent, analytics, lang))
         parts.append(collects_section(api, analytics, lang))
+    parts.append(f'<p><a href="{link(base, "/cookies", lang=lang)}">{page_text(api, "cookies_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
     switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
     content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
-    return html_response(content, vary="Cookie, Sec-GPC, Accept-Language")
+    return html_response(content, vary=", ".join(("Cookie", "Sec-GPC", "Accept-Language", *api.region_vary)))
 
 
 def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, lang: str) -> str:
     if not consent.decided:
-        state = "state_undecided"
+        state = "state_undecided_opt_out" if consent.allows(analytics) else "state_undecided"
     else:
         state = "state_allowed" if consent.allows(analytics) else "state_refused"
     out = f'<section aria-labelledby="state">\n<h2 id="state">{page_text(api, "state_title", lang)}</h2>\n'
@@ -356,4 +361,161 @@ def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
     return "".join(out) + "</section>\n"
 
 
-ROUTES: Mapping[str, Handler] = {"/browsers": browsers_page, "/opt-out": opt_out_page}
+# -- GET /_consent/cookies ----------------------------------------------------------------------
+
+WILDCARDS = frozenset("*?[")
+
+
+async def cookies_page(api: ConsentAPI, request: Request) -> Response:
+    if request.method not in ("GET", "HEAD"):
+        raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
+    query = request.query_params
+    lang = language(api, request, query.get("lang"))
+    base = api.base(request)
+    vary = "Accept, Accept-Language"
+    found = declaration(api, lang)
+    if wants_json(request):
+        return json_response({"lang": lang, "categories": found}, headers={"Cache-Control": "private, max-age=300", "Vary": vary})
+    parts = [f"<h1>{page_text(api, 'cookies_title', lang)}</h1>\n<p>{page_text(api, 'cookies_intro', lang)}</p>\n"]
+    from_database = False
+    for category in found:
+        parts.append(f'<section aria-labelledby="c-{category["id"]}">\n<h2 id="c-{category["id"]}">{e(category["name"])}</h2>\n')
+        if category["required"]:
+            parts.append(f"<p><strong>{page_text(api, 'cookies_required', lang)}</strong></p>\n")
+        if category["description"]:
+            parts.append(f"<p>{e(category['description'])}</p>\n")
+        if category["services"]:
+            parts.append(f"<h3>{page_text(api, 'cookies_services', lang)}</h3>\n")
+            rows = []
+            for service in category["services"]:
+                links = external_link(service["privacy_url"], page_text(api, "privacy_policy", lang))
+                rows.append(
+                    f"<tr><td>{e(service['name'])}</td><td>{e(service['provider'])}</td><td>{e(service['purpose'])}</td>"
+                    f"<td>{e(service['retention'])}</td><td>{links}</td></tr>"
+                )
+            heads = ("cookie_name", "provider", "purpose", "retention")
+            parts.append(table(api, lang, heads, rows, extra=1))
+        if category["cookies"]:
+            parts.append(f"<h3>{page_text(api, 'cookies_cookies', lang)}</h3>\n")
+            rows = []
+            for cookie in category["cookies"]:
+                mark = ""
+                if cookie["from_database"]:
+                    from_database = True
+                    mark = "<sup>\u2020</sup>"
+                # The database's purposes are English: say so, for screen readers and translators.
+                purpose_lang = ' lang="en"' if "purpose" in cookie["from_database"] and lang != "en" else ""
+                rows.append(
+                    f"<tr><td><code>{e(cookie['name'])}</code>{mark}</td><td>{e(cookie['provider'])}</td>"
+                    f"<td{purpose_lang}>{e(cookie['purpose'])}</td><td>{e(cookie['lifetime'])}</td></tr>"
+                )
+            parts.append(table(api, lang, ("cookie_name", "provider", "purpose", "lifetime"), rows))
+        if not category["services"] and not category["cookies"]:
+            parts.append(f"<p>{page_text(api, 'cookies_none', lang)}</p>\n")
+        parts.append("</section>\n")
+    if from_database:
+        parts.append(f"<p><small>{page_text(api, 'cookies_source', lang)}</small></p>\n")
+    parts.append(f'<p><a href="{link(base, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
+    parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
+    parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
+    switch = link(base, "/cookies", lang="en" if lang == "ko" else "ko")
+    content = render(api, base, lang, page_text(api, "cookies_title", lang), "".join(parts), switch)
+    return html_response(content, cache="private, max-age=300", vary=vary)
+
+
+def table(api: ConsentAPI, lang: str, heads: tuple[str, ...], rows: list[str], extra: int = 0) -> str:
+    head = "".join(f'<th scope="col">{page_text(api, h, lang)}</th>' for h in heads) + "<td></td>" * extra
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
+
+
+def declaration(api: ConsentAPI, lang: str) -> list[dict[str, Any]]:
+    """Per category, every service and cookie the policy declares, in one language: the policy's
+    own words first, then the tracker catalog (names and vendors of services) and the Open Cookie
+    Database (provider, purpose and lifetime of cookies); ``from_database`` lists what came from it."""
+    policy = api.policy
+    fallback = policy.language
+    known = {t.id: t for t in trackers.catalog()}
+    controller = localized((policy.data.get("controller") or {}).get("name") or {}, lang, fallback)
+    out = []
+    for raw in policy.data["categories"]:
+        category = policy.by_id[raw["id"]]
+        services = []
+        for service in category.services:
+            tracker = known.get(service["id"])
+            services.append(
+                {
+                    "id": service["id"],
+                    "name": service.get("name") or (tracker.name if tracker else service["id"]),
+                    "provider": service.get("provider") or (tracker.vendor if tracker else ""),
+                    "purpose": localized(service.get("purpose") or {}, lang, fallback),
+                    "retention": localized(service.get("retention") or {}, lang, fallback),
+                    "privacy_url": service.get("privacy_url"),
+                }
+            )
+        declared = [rule if isinstance(rule, dict) else {"name": rule} for rule in raw.get("cookies", ())]
+        cookie_rows = []
+        for rule in declared:
+            name = rule["name"]
+            row = {
+                "name": name,
+                "provider": rule.get("provider", ""),
+                "purpose": localized(rule.get("description") or {}, lang, fallback),
+                "lifetime": localized(rule.get("lifetime") or {}, lang, fallback),
+                "from_database": [],
+            }
+            if name == api.cookie_name:
+                own = {"provider": controller, "purpose": plain_text(api, "consent_cookie_purpose", lang)}
+                own["lifetime"] = plain_text(api, lifetime_key(policy.max_age // 86400, "day"), lang, n=str(policy.max_age // 86400))
+                for key, value in own.items():
+                    row[key] = row[key] or value
+            details = describe_pattern(name)
+            if details is not None:
+                filled = {"provider": details.provider, "purpose": details.purpose, "lifetime": lifetime_text(api, details.lifetime, lang)}
+                for key, value in filled.items():
+                    if not row[key] and value:
+                        row[key] = value
+                        row["from_database"].append(key)
+            cookie_rows.append(row)
+        out.append(
+            {
+                "id": category.id,
+                "required": category.required,
+                "name": localized(category.name, lang, fallback),
+                "description": localized(category.description, lang, fallback),
+                "services": services,
+                "cookies": cookie_rows,
+            }
+        )
+    return out
+
+
+def describe_pattern(pattern: str) -> CookieDetails | None:
+    """What the Open Cookie Database says of a declared name or pattern: the name itself, the
+    stem of a pattern that ends in "*" (``_ga_*``); None for any other pattern."""
+    if not WILDCARDS & set(pattern):
+        entry = lookup_cookie(pattern)
+        return cookie_details(entry) if entry is not None else None
+    stem = pattern.rstrip("*")
+    if not WILDCARDS & set(stem):
+        catalog = cookies()
+        if stem in catalog.prefixes:
+            return cookie_details(CookieEntry(stem, *catalog.prefixes[stem], prefix=True))
+        if stem in catalog.exact:
+            return cookie_details(CookieEntry(stem, *catalog.exact[stem]))
+    return None
+
+
+def lifetime_key(count: int, unit: str) -> str:
+    return f"lifetime_{unit}_{'one' if count == 1 else 'other'}"
+
+
+def lifetime_text(api: ConsentAPI, lifetime: str | tuple[int, str], lang: str) -> str:
+    if lifetime == "session":
+        return plain_text(api, "lifetime_session", lang)
+    if isinstance(lifetime, tuple):
+        count, unit = lifetime
+        return plain_text(api, lifetime_key(count, unit), lang, n=str(count))
+    return lifetime
+
+
+ROUTES: Mapping[str, Handler] = {"/browsers": browsers_page, "/opt-out": opt_out_page, "/cookies": cookies_page}

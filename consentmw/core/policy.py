@@ -17,6 +17,7 @@ import jsonschema
 from consentmw.core import consentmode, policy_checks
 from consentmw.core.catalog import lookup_cookie
 from consentmw.core.errors import PolicyError, did_you_mean
+from consentmw.core.regions import RegionRules, gpc_problems
 from consentmw.core.model import (
     DEFAULT_ALIASES,
     LANGUAGES,
@@ -85,6 +86,8 @@ class Policy(PolicyModel):
         problems = policy_checks.check_structure(self)
         self.consent_mode, signal_problems = consentmode.settings(self)
         problems += signal_problems
+        self.regions = RegionRules(data.get("regions", ()))
+        problems += RegionRules.problems(data.get("regions", ())) + gpc_problems(data, self.category_for)
         problems += policy_checks.check(self)
         if problems:
             raise PolicyError("", problems=problems)

@@ -2,7 +2,8 @@
 
 It starts from the policy the scan classified with. Each tracker of the catalog found becomes a
 service of its category; a host-catalog entity becomes a service of its category recognised by the
-hosts it was seen on; each cookie the policy does not list is added to its category. What nothing
+hosts it was seen on; each cookie the policy does not list is added to its category (catalogued or
+not), so that the cookie declaration page lists it. What nothing
 classifies is never left out and never allowed silently: unknown third-party hosts (as services
 with a ``match`` pattern) and their cookies go to an ``unclassified`` category, which is optional,
 so consentmw keeps them inert until the owner moves them. Unknown cookies of the site itself go to
@@ -73,7 +74,8 @@ def policy_draft(report: Report, base: Policy | None = None) -> dict[str, Any]:
                     if service is not None and pattern not in service["match"]["src"]:
                         service["match"]["src"].append(pattern)
             for c in run.cookies:
-                if policy.cookie_category(c.name) is not None or not COOKIE_NAME.fullmatch(c.name):
+                # Catalogued cookies too: the cookie declaration page lists what the policy declares.
+                if policy.declared_cookie_category(c.name) is not None or not COOKIE_NAME.fullmatch(c.name):
                     continue
                 target = c.category or ("unclassified" if c.third_party or required is None else required)
                 cookies = category(target).setdefault("cookies", [])

@@ -95,6 +95,9 @@ def test_the_policy_draft_validates_and_declares_what_was_found(bare_scan: Scan)
     assert services["meta-pixel"] == "advertising"
     assert draft.cookie_category("_ga") == "analytics"
     assert draft.cookie_category("_fbp") == "advertising"
+    # Declared, not only known to the catalog: the cookie declaration page lists them.
+    assert draft.declared_cookie_category("_ga") == "analytics"
+    assert draft.declared_cookie_category("_fbp") == "advertising"
     # The unknown vendor is declared where consentmw keeps it inert until the owner decides.
     unclassified = draft.by_id["unclassified"]
     assert not unclassified.required
