@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
     )
     migrate.set_defaults(func=_command(_migrate))
 
-    log = subparsers.add_parser("log", help="read, export and prune the consent log (proof of consent)")
+    log = subparsers.add_parser("log", help="read, export, report on and prune the consent log (proof of consent)")
     actions = log.add_subparsers(dest="log_command", required=True, metavar="{export,show,stats,report,prune,import}")
 
     export_cmd = actions.add_parser("export", parents=[store_option], help="write records as CSV or JSON lines")

@@ -155,6 +155,7 @@ DIALECT = Dialect(
     param_time=utc,
     read_time=utc,
     each_choice="jsonb_each({})",
+    same="IS NOT DISTINCT FROM",
     allowed="({}.value = 'true'::jsonb)::int",
     buckets={
         "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",

@@ -45,6 +45,7 @@ class Dialect:
     read_time: Callable[[Any], dt.datetime]  # a created_at as the database returns it
     each_choice: str  # "{}" is a column of choices: a table of (key, value) rows
     allowed: str  # "{}" is such a row: 1 if it allows its category, else 0
+    same: str  # equality that takes NULL for equal to NULL
     buckets: dict[str, str]  # day/week -> the UTC start date of created_at's, as YYYY-MM-DD text
 
 
@@ -127,47 +128,53 @@ def _standing(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, 
     records = f"SELECT id, created_at, consent_id, policy_id, policy_version, choices, method, language, region FROM consent_log{where}"
     allowed = d.allowed.format("choice")
     query = (
-        f"WITH latest AS MATERIALIZED ({_ranked('consent_id', records)}), "
-        f"in_force AS ({_ranked('policy_id', 'SELECT id, created_at, policy_id, policy_version FROM latest')}), "
-        "answers AS MATERIALIZED (SELECT method, policy_version, language, region, choices, count(*) AS n FROM latest"
-        " GROUP BY method, policy_version, language, region, choices), "
+        "WITH answers AS MATERIALIZED (SELECT policy_id, method, policy_version, language, region, choices, count(*) AS n"
+        f" FROM ({_ranked('consent_id', records)}) AS latest"
+        " GROUP BY policy_id, method, policy_version, language, region, choices), "
+        # The version of each policy id's newest record: found through the created_at index.
+        f"in_force AS (SELECT p.policy_id, (SELECT policy_version FROM consent_log{where} AND policy_id {d.same} p.policy_id"
+        f" ORDER BY created_at DESC, id DESC LIMIT 1) AS policy_version FROM (SELECT DISTINCT policy_id FROM answers) AS p), "
         f"s AS (SELECT '' AS dim, '' AS value, choices, n FROM answers UNION ALL {_each_dimension('answers', 'choices, n')}) "
         f"SELECT 'category', s.dim, s.value, choice.key, sum({allowed} * s.n), sum(s.n)"
         f" FROM s, {d.each_choice.format('s.choices')} AS choice GROUP BY s.dim, s.value, choice.key"
         " UNION ALL SELECT 'visitors', dim, value, NULL, sum(n), 0 FROM s GROUP BY dim, value"
         " UNION ALL SELECT 'in force', policy_id, policy_version, NULL, 0, 0 FROM in_force"
-        " UNION ALL SELECT 'decided', '', '', NULL, count(*), 0 FROM latest JOIN in_force"
-        " ON coalesce(latest.policy_id, '') = coalesce(in_force.policy_id, '') AND latest.policy_version = in_force.policy_version"
+        " UNION ALL SELECT 'decided', '', '', NULL, sum(n), 0 FROM answers JOIN in_force"
+        f" ON answers.policy_id {d.same} in_force.policy_id AND answers.policy_version = in_force.policy_version"
     )
     return query, params
 
 
 def _records(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    """(dim, value, records, first, last) rows; dim '' is the whole period."""
+    """(dim, value, records, first, last) rows, with dim 'bucket' for each day or week; dim '' is
+    the whole period."""
     where, params = _period(d, since, until)
+    dims = " UNION ALL ".join(
+        f"SELECT '{dim}' AS dim, {dim} AS value, n, first, last FROM r" for dim in (*DIMENSIONS, "bucket")
+    )
     return (
-        "WITH r AS MATERIALIZED (SELECT method, policy_version, language, region, count(*) AS n,"
+        "WITH r AS MATERIALIZED (SELECT method, policy_version, language, region, bucket, count(*) AS n,"
         " min(created_at) AS first, max(created_at) AS last"
-        f" FROM consent_log{where} GROUP BY method, policy_version, language, region) "
-        f"SELECT dim, value, sum(n), min(first), max(last) FROM ({_each_dimension('r', 'n, first, last')}) AS c"
+        f" FROM (SELECT *, {d.buckets[bucket]} AS bucket FROM consent_log{where}) AS c"
+        " GROUP BY method, policy_version, language, region, bucket) "
+        f"SELECT dim, value, sum(n), min(first), max(last) FROM ({dims}) AS c"
         " GROUP BY dim, value UNION ALL SELECT '', '', sum(n), min(first), max(last) FROM r",
         params,
     )
 
 
 def _series(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    """('category', start, category, allowed, of), ('visitors', start, NULL, visitors, 0) and
-    ('records', start, NULL, records, 0) rows per day or week."""
+    """('category', start, category, allowed, of) and ('visitors', start, NULL, visitors, 0) rows
+    per day or week."""
     where, params = _period(d, since, until)
     allowed = d.allowed.format("choice")
+    records = f"SELECT {d.buckets[bucket]} AS bucket, id, created_at, consent_id, choices FROM consent_log{where}"
     return (
-        f"WITH b AS (SELECT {d.buckets[bucket]} AS bucket, id, created_at, consent_id, choices FROM consent_log{where}), "
-        f"lb AS MATERIALIZED ({_ranked('consent_id, bucket', 'SELECT * FROM b')}), "
-        "answers AS MATERIALIZED (SELECT bucket, choices, count(*) AS n FROM lb GROUP BY bucket, choices) "
+        "WITH answers AS MATERIALIZED (SELECT bucket, choices, count(*) AS n"
+        f" FROM ({_ranked('consent_id, bucket', records)}) AS latest GROUP BY bucket, choices) "
         f"SELECT 'category', bucket, choice.key, sum({allowed} * n), sum(n)"
         f" FROM answers, {d.each_choice.format('answers.choices')} AS choice GROUP BY bucket, choice.key"
-        " UNION ALL SELECT 'visitors', bucket, NULL, sum(n), 0 FROM answers GROUP BY bucket"
-        " UNION ALL SELECT 'records', bucket, NULL, count(*), 0 FROM b GROUP BY bucket",
+        " UNION ALL SELECT 'visitors', bucket, NULL, sum(n), 0 FROM answers GROUP BY bucket",
         params,
     )
 
@@ -249,12 +256,15 @@ def assemble(
         elif kind == "in force":
             in_force.append({"policy_id": dim, "policy_version": value})
         else:
-            decided = int(a)
+            decided = int(a or 0)
     records: dict[tuple[str, str], int] = {}
     breakdowns: dict[str, list[dict[str, Any]]] = {dim: [] for dim in DIMENSIONS}
+    counts: dict[str, dict[str, int]] = {}
     for dim, value, count, first_seen, last_seen in rows["records"]:
         records[(dim, value)] = int(count or 0)
-        if dim:
+        if dim == "bucket":
+            counts[value] = {"records": int(count), "visitors": 0}
+        elif dim:
             breakdowns[dim].append(
                 {
                     "value": value,
@@ -269,12 +279,11 @@ def assemble(
         entries.sort(key=lambda e: (-e["visitors"], -e["records"], e["value"]))
 
     per_bucket: dict[str, dict[str, dict[str, Any]]] = {}
-    counts: dict[str, dict[str, int]] = {}
     for kind, start, category, a, b in rows["series"]:
         if kind == "category":
             per_bucket.setdefault(start, {})[category] = _rate(int(a), int(b))
         else:
-            counts.setdefault(start, {"records": 0, "visitors": 0})[kind] = int(a)
+            counts[start]["visitors"] = int(a)
     series = [
         {
             "start": start,

@@ -144,10 +144,11 @@ def _insert(conn: sqlite3.Connection, writes: list[PendingWrite]) -> dict[Pendin
 
 
 DIALECT = Dialect(
-    mark=_mark,
+    mark=lambda n: f"?{n}",  # numbered: a query may use a parameter twice
     param_time=timestamp,
     read_time=dt.datetime.fromisoformat,
     each_choice="json_each({})",
+    same="IS",
     allowed="({}.type = 'true')",
     buckets={"day": "substr(created_at, 1, 10)", "week": "date(substr(created_at, 1, 10), 'weekday 0', '-6 days')"},
 )
