@@ -127,37 +127,52 @@ def make_log(path: str, count: int, days: int = 90, seed: int = 7) -> None:
         conn.close()
 
 
-async def timed(label: str, work) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = await work
-    seconds = time.perf_counter() - started
-    print(f"{label:<34} {seconds:8.2f} s")
-    return seconds, result
-
-
-async def measure(path: str) -> None:
+async def run(path: str, what: str) -> None:
+    """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = SQLiteStore(path)
-    baseline, _ = await timed("log stats --latest (baseline)", store.stats(latest=True))
-    spent, figures = await timed("log report", report.build(store))
+    started = time.perf_counter()
+    if what == "stats":
+        await store.stats(latest=True)
+        summary = ""
+    else:
+        figures = await report.build(store)
+        totals = figures["totals"]
+        summary = (
+            f"\n  figures: {totals['records']:,} records, {totals['visitors']:,} visitors, {totals['decided_visitors']:,} decided,"
+            f" {totals['withdrawals']:,} withdrawals, {totals['scans_left_out']:,} scans left out;"
+            f" {len(figures['series'])} {figures['period']['bucket']}s"
+        )
+    seconds = time.perf_counter() - started
     await store.close()
-    totals = figures["totals"]  # type: ignore[index]
-    print(f"report / stats --latest: {spent / baseline:.2f}")
-    print(
-        f"figures: {totals['records']:,} records, {totals['visitors']:,} visitors, {totals['decided_visitors']:,} decided,"
-        f" {totals['withdrawals']:,} withdrawals, {totals['scans_left_out']:,} scans left out;"
-        f" {len(figures['series'])} {figures['period']['bucket']}s"  # type: ignore[index]
-    )
-    print(f"peak memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{what}\t{seconds:.2f}\t{peak:.0f}{summary}", flush=True)
+
+
+def measure(path: str) -> None:
+    results = {}
+    for what in ("stats", "report"):
+        done = subprocess.run([sys.executable, __file__, "--measure", path, "--only", what], check=True, capture_output=True, text=True)
+        name, seconds, peak = done.stdout.splitlines()[0].split("\t")
+        results[name] = float(seconds)
+        label = "log stats --latest (baseline)" if name == "stats" else "log report"
+        print(f"{label:<30} {float(seconds):8.2f} s   peak memory {peak} MiB")
+        for line in done.stdout.splitlines()[1:]:
+            print(line)
+    print(f"report / stats --latest: {results['report'] / results['stats']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--keep", metavar="FILE", help="write the log here and keep it (default: a temporary file)")
-    parser.add_argument("--measure", metavar="FILE", help="only time the report of this log")
+    parser.add_argument("--measure", metavar="FILE", help="only time the commands on this log")
+    parser.add_argument("--only", choices=("stats", "report"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure and args.only:
+        asyncio.run(run(args.measure, args.only))
+        return
     if args.measure:
-        asyncio.run(measure(args.measure))
+        measure(args.measure)
         return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or os.path.join(tmp, "consent.db")
@@ -165,8 +180,7 @@ def main() -> None:
         make_log(path, args.records)
         size = os.path.getsize(path) / 2**20
         print(f"wrote {args.records:,} records in {time.perf_counter() - started:.1f} s ({size:.0f} MiB)")
-        # In a process of its own, so that its peak memory is the report's, not the generator's.
-        subprocess.run([sys.executable, __file__, "--measure", path], check=True)
+        measure(path)
 
 
 if __name__ == "__main__":
