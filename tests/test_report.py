@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -381,3 +382,9 @@ def test_values_from_the_log_are_text_on_the_page(sqlite_url: str, tmp_path: Pat
     html = page.read_text(encoding="utf-8")
     assert "<img" not in html and "<b>x</b>" not in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def test_the_json_in_the_docs_follows_the_schema() -> None:
+    page = (Path(__file__).parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    [example] = [block for block in re.findall(r"^```json\n(.*?)^```", page, re.M | re.S) if "schema_version" in block]
+    jsonschema.validate(json.loads(example), report.schema())
