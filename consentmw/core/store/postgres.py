@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from consentmw.core.errors import ConfigError
+from consentmw.core.errors import ConfigError, install_command
 from consentmw.core.store import sql
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
@@ -158,7 +158,7 @@ class PostgresStore:
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
-            raise ConfigError("a PostgreSQL consent log needs asyncpg: pip install 'consentmw[postgresql]'")
+            raise ConfigError(f"a PostgreSQL consent log needs asyncpg: {install_command('postgresql')}")
         scheme, sep, rest = dsn.partition("://")
         # SQLAlchemy-style URLs ("postgresql+asyncpg://") name a driver asyncpg does not expect.
         self.dsn = "postgresql" + sep + rest if scheme.startswith("postgres") else dsn
