@@ -31,6 +31,7 @@ class ConsentMiddleware:
         self.codec = core.codec
         self.reader = core.reader
         self.prefix = core.prefix
+        self.locator = core.reader.locator if core.regions.locate is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +49,12 @@ class ConsentMiddleware:
         consent._reader = self.reader
         consent._headers = scope["headers"]
         consent._resolved = False
+        locator = self.locator
+        if locator is None:
+            consent._locate = None
+        else:
+            client = scope.get("client")
+            consent._locate = locator(scope["headers"], client[0] if client else None, scope)
         app_scope = scope.copy()  # a copy, so the server's scope is never changed
         app_scope["consent"] = consent
         filtered: FilteredSend | None = None
@@ -79,6 +86,7 @@ class ConsentMiddleware:
             client=client[0] if client else None,
             scheme=scope.get("scheme", "http"),
             root_path=scope.get("root_path", ""),
+            native=scope,
         )
         response = await self.core.api.respond(request)
         await send({"type": "http.response.start", "status": response.status, "headers": response.headers})

@@ -16,7 +16,7 @@ from typing import Any
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, needs_filter, rewritten
-from consentmw.core.http import consent_headers, environ_request, request_host
+from consentmw.core.http import consent_headers, environ_headers, environ_request, request_host
 from consentmw.core.rewriting import PageRequest, PageStream
 
 Environ = dict[str, Any]
@@ -40,7 +40,9 @@ class ConsentMiddleware:
         path = environ.get("PATH_INFO", "")
         if self.raw_prefix in path and core.is_api(decoded_path(path)):
             return self.answer(environ, start_response)
-        consent = core.consent(consent_headers(environ))
+        consent = core.consent(
+            consent_headers(environ, core.regions.environ_keys), environ.get("REMOTE_ADDR"), environ, lambda: environ_headers(environ)
+        )
         app_environ = {**environ, ENVIRON_KEY: consent}  # a copy: the server's environ stays as it was
         responder = Responder(core, consent, app_environ, start_response)
         app_iter = self.app(app_environ, responder.start_response)

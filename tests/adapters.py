@@ -2,7 +2,7 @@
 routes in Starlette (ASGI middleware), a plain WSGI app (WSGI middleware) and Django (the native
 middleware, through Django's WSGI handler and through its ASGI handler).
 
-Routes: ``/`` the visitor's consent as JSON, ``/cookies?name=...`` sets those cookies, ``/page``
+Routes: ``/`` the visitor's consent as JSON (``/state``: all of Consent.as_dict(), region and mode too), ``/cookies?name=...`` sets those cookies, ``/page``
 an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks,
 ``/raw-cookies?name=...`` sets cookies as a plain header the app writes itself (not through its
 framework's cookie API), ``/café`` the page at a path that is not ASCII.
@@ -65,6 +65,7 @@ def starlette_app(options: dict[str, Any]) -> Any:
 
     routes = [
         Route("/", whoami),
+        Route("/state", lambda request: JSONResponse(request.scope["consent"].as_dict())),
         Route("/cookies", cookies),
         Route("/raw-cookies", raw_cookies),
         Route("/page", lambda request: HTMLResponse(PAGE)),
@@ -82,6 +83,9 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any
     if path == "/":
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps(state(environ["consentmw.consent"])).encode()]
+    if path == "/state":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(environ["consentmw.consent"].as_dict()).encode()]
     if path == "/cookies":
         names = parse_qs(environ.get("QUERY_STRING", "")).get("name", [])
         start_response("200 OK", [("Content-Type", "text/plain"), *(("Set-Cookie", f"{n}=v; Path=/") for n in names)])
@@ -128,6 +132,7 @@ def django_urls() -> Any:
     urls = types.ModuleType("consentmw_contract_urls")
     urls.urlpatterns = [  # type: ignore[attr-defined]
         path("", whoami),
+        path("state", lambda request: JsonResponse(request.consent.as_dict())),
         path("cookies", cookies),
         path("raw-cookies", raw_cookies),
         path("page", lambda request: HttpResponse(PAGE)),

@@ -20,7 +20,7 @@ NONE = {"necessary": True, "personalisation": False, "analytics": False, "advert
 async def test_get_before_any_choice(client: httpx.AsyncClient) -> None:
     r = await client.get("/_consent")
     assert r.status_code == 200
-    assert r.json() == {"decided": False, "choices": NONE, "gpc": False, "policy_version": "1", "id": None}
+    assert r.json() == {"decided": False, "choices": NONE, "gpc": False, "policy_version": "1", "id": None, "region": "", "mode": "opt-in"}
     assert r.headers["cache-control"] == "no-store"
 
 

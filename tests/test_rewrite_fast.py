@@ -1,14 +1,16 @@
 """A visitor who allowed everything gets the insertions alone (the fast path), byte for byte what
-the full rewriter sends, whatever the page and however the full rewriter's input is chunked."""
+the full rewriter sends, whatever the page and however the full rewriter's input is chunked; under
+a policy that leaves a category undeclared, that category's tags stay inert for every visitor."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentmw import load_policy
 from consentmw.core.html import HTMLRewriter
-from tests.corpus.pages import HERE, SNIPPETS, shop_page
+from tests.corpus.pages import HERE, SNIPPETS, live_trackers, shop_page
 from tests.test_markup_differential import HOSTILE, OWN, TRACKERS
 from tests.test_rewrite import OTHER_TOOLS, OWN_CODE
 from tests.test_rewrite_properties import cut_lists, pages, rewrite
@@ -17,6 +19,8 @@ POLICY = load_policy("default")
 REWRITER = HTMLRewriter(POLICY)
 EVERYTHING = frozenset(c.id for c in POLICY.categories)
 HEAD, BODY_END = b"<!--h-->", b"<!--b-->"
+# Presets that declare no advertising (kakao-enterprise) or no analytics (kakaopage) category.
+UNDECLARED = {name: HTMLRewriter(load_policy(name)) for name in ("kakao-enterprise", "kakaopage")}
 
 CORPUS = [
     shop_page(list(SNIPPETS)).encode(),
@@ -24,6 +28,14 @@ CORPUS = [
     (HERE / "legacy-euckr.html").read_bytes(),
     *(f"<!doctype html><html><head>{m}</head><body>{m}</body></html>".encode() for m, _, _ in OTHER_TOOLS),
     *(f"<html><head></head><body>{m}</body></html>".encode() for m in OWN_CODE),
+    # A vanilla-cookieconsent script with its type written with a character reference, on a page
+    # whose product cards carry data-category too: the visitor who allowed it gets it switched on.
+    b'<!doctype html><html><head><script type="t&#101;xt/plain" data-category="analytics" src="/a.js"></script>'
+    b'</head><body><li data-category="fresh">x</li></body></html>',
+    b'<html><head><SCRIPT DATA-CATEGORY=analytics TYPE="TEXT/PLAIN">x()</SCRIPT></head><body data-category=x></body></html>',
+    b'<html><head></head><body><div data-category="a"><script type=text/plain title=">" data-category=ads></script></div></body></html>',
+    # A pixel named in srcset alone, its address held in data-src: the visitor who allowed it gets a src.
+    b'<html><head></head><body><img srcset="https://www.facebook.com/tr?id=1 1x" DATA-SRC="https://www.facebook.com/tr?id=1"></body></html>',
 ]
 
 
@@ -60,3 +72,25 @@ def test_hostile_pages_come_out_as_the_full_rewriter_sends_them(before: str, aft
     data = f"<!DOCTYPE html><html><head>{before}</head><body>{after}".encode()
     assert fast(data) == rewrite(data, EVERYTHING, cuts, head=HEAD, body_end=BODY_END)
     assert fast(before.encode()) == rewrite(before.encode(), EVERYTHING, cuts, head=HEAD, body_end=BODY_END)
+
+
+def test_a_card_marked_data_category_leaves_the_fast_path_open() -> None:
+    page = shop_page(list(SNIPPETS)).encode()
+    assert b'data-category="fresh"' in page
+    assert REWRITER._insert_only(EVERYTHING, page, HEAD, BODY_END, None) is not None
+
+
+@pytest.mark.parametrize("name", UNDECLARED)
+@settings(max_examples=40, deadline=None)
+@given(page=pages(), cuts=cut_lists)
+def test_undeclared_categories_stay_inert_for_a_visitor_who_accepted_all(name: str, page: tuple[bytes, list[str]], cuts: list[int]) -> None:
+    rewriter = UNDECLARED[name]
+    everything = frozenset(c.id for c in rewriter.policy.categories)
+    data, names = page
+    whole = rewriter.rewrite(everything, data, head=HEAD, body_end=BODY_END)
+    stream = rewriter.stream(everything, head=HEAD, body_end=BODY_END)
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    assert whole == b"".join(stream.feed(data[a:b]) for a, b in zip(bounds, bounds[1:])) + stream.close()
+    live = live_trackers(whole.decode())
+    for tracker in names:
+        assert (tracker in live) == (SNIPPETS[tracker].categories <= everything), tracker

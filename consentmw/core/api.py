@@ -122,6 +122,9 @@ class ConsentAPI:
         self.max_body_size = max_body_size
         self.trusted_origins = trusted_origins
         self.store_timeout = store_timeout
+        # What an answer that tells the visitor's state depends on: the region header too, when one is trusted.
+        self.region_vary: tuple[str, ...] = tuple(v.decode("latin-1") for v in reader.source.vary)
+        self.vary = ", ".join(("Cookie", *self.region_vary))
         folder = static_dir()
         self.assets = {name: StaticAsset(folder / name, media) for name, media in STATIC_TYPES.items()}
         public = json.dumps(policy.public(), ensure_ascii=False, separators=(",", ":")).encode()
@@ -169,7 +172,7 @@ class ConsentAPI:
     async def consent_endpoint(self, request: Request) -> Response:
         method = request.method
         if method in ("GET", "HEAD"):
-            return json_response(self.consent(request).as_dict(), headers={"Cache-Control": "no-store", "Vary": "Cookie"})
+            return json_response(self.consent(request).as_dict(), headers={"Cache-Control": "no-store", "Vary": self.vary})
         if method != "POST":
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
         media_type, body = self.posted_body(request)
@@ -209,7 +212,7 @@ class ConsentAPI:
     # -- what page handlers use ----------------------------------------------------------------
 
     def consent(self, request: Request) -> Consent:
-        return Consent(self.reader, request.headers)
+        return Consent(self.reader, request.headers, self.reader.locator(request.headers, request.client, request.native))
 
     def same_origin(self, request: Request) -> bool:
         headers = request.header
@@ -299,6 +302,9 @@ class ConsentAPI:
             return set(self.policy.optional)
         if value == "necessary":
             return set()
+        if value == "do-not-sell":
+            # "Do Not Sell or Share My Personal Information": the categories GPC covers are refused, the rest allowed.
+            return set(self.policy.optional) - self.policy.gpc_refuses
         raise ApiError(ErrorCode.INVALID_ACCEPT)
 
     def category(self, name: str) -> str:
@@ -346,6 +352,9 @@ class ConsentAPI:
             path=page[:512],
             ip=truncate_ip(request.client),
             user_agent=user_agent_family(headers.get("user-agent", "")),
+            # Where the visitor chose, and the rule that applied there before they did.
+            region=previous.region,
+            mode=previous.mode,
         )
         try:
             await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
@@ -393,6 +402,8 @@ class ConsentAPI:
             "gpc": consent.gpc,
             "policy_version": self.policy.version,
             "id": recorded.consent_id,
+            "region": consent.region,
+            "mode": consent.mode,
         }
 
     def secure(self, request: Request) -> bool:

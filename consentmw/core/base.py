@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from starlette.datastructures import Secret
@@ -20,6 +20,7 @@ from consentmw.core.errors import ConfigError, ErrorCode
 from consentmw.core.filtering import ResponseFilter
 from consentmw.core.http import Request, Response
 from consentmw.core.policy import Policy, load_policy
+from consentmw.core.regions import RegionCallable, RegionSource
 from consentmw.core.rewriting import PageRequest, PageRewriting
 from consentmw.core.store import ConsentStore, open_store
 from consentmw.core.sync import LoopThread
@@ -53,6 +54,11 @@ class ConsentCore:
         cache_size: int = 4096,
         # Path prefixes (or a callable on the path) whose HTML gets no banner; trackers are still blocked.
         banner_exclude: Iterable[str] | Callable[[str], bool] = (),
+        # The header(s) a CDN in front of the site sets to the visitor's country ("CF-IPCountry"), or a
+        # (country, subdivision) pair. None trusts no header: every visitor gets opt-in.
+        region_header: str | Sequence[str] | None = None,
+        # Or a callable given a RegionRequest, returning an ISO 3166 code or None (a GeoIP lookup).
+        region: RegionCallable | None = None,
         # Where the app puts its CSP nonce (the ASGI scope or its state, the WSGI environ, an attribute
         # of Django's request); the response's Content-Security-Policy header is the fallback.
         csp_nonce_key: str = "csp_nonce",
@@ -73,11 +79,18 @@ class ConsentCore:
         if cookie_name.startswith("__Host-") and (cookie_domain is not None or cookie_path != "/"):
             raise ConfigError(f"cookie_name {cookie_name!r} allows neither cookie_domain nor a cookie_path other than '/'")
         self.policy = load_policy(policy)
+        self.regions = RegionSource(region_header, region)
+        if self.policy.regions.opt_out and not self.regions.configured:
+            warnings.warn(
+                "consentmw: the policy has opt-out regions, but no region_header or region= says where a visitor is, "
+                "so every visitor gets opt-in (docs/regions.md)",
+                stacklevel=3,
+            )
         self.prefix = prefix
         self.max_body_size = max_body_size
         self.store_timeout = store_timeout
         self.codec = ConsentCodec(keys, self.policy, cache_size=cache_size)
-        self.reader = ConsentReader(self.policy, self.codec, cookie_name)
+        self.reader = ConsentReader(self.policy, self.codec, cookie_name, self.regions)
         self.store = open_store(store, timeout=store_timeout)
         self.api = ConsentAPI(
             policy=self.policy,
@@ -103,13 +116,22 @@ class ConsentCore:
             asset_versions=self.asset_versions,
             banner_exclude=self.banner_exclude,
             csp_nonce_key=csp_nonce_key,
+            region_vary=self.regions.vary,
         )
         self._mounted: dict[str, PageRewriting] = {}
         self.loop_thread = LoopThread()  # started by the first sync request under the prefix
 
-    def consent(self, headers: list[tuple[bytes, bytes]]) -> Consent:
-        """The visitor's consent, read lazily from the request headers (lower-case names)."""
-        return Consent(self.reader, headers)
+    def consent(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        client: str | None = None,
+        request: Any = None,
+        all_headers: Callable[[], list[tuple[bytes, bytes]]] | None = None,
+    ) -> Consent:
+        """The visitor's consent, read lazily from the request headers (lower-case names); a region=
+        callable is given all the headers (``all_headers()`` when ``headers`` holds only those consent
+        reads), the client's address and the adapter's own request."""
+        return Consent(self.reader, headers, self.reader.locator(all_headers or headers, client, request))
 
     def is_api(self, path: str) -> bool:
         """Whether consentmw answers this path (below the root path) itself."""
@@ -155,6 +177,7 @@ class ConsentCore:
                 banner_exclude=self.banner_exclude,
                 csp_nonce_key=base.csp_nonce_key,
                 rewriter=base.rewriter,
+                region_vary=base.region_vary,
             )
             if len(self._mounted) < 32:
                 self._mounted[root_path] = html

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from consentmw.core.cookie import ConsentCodec, Decision, cookie_values
 from consentmw.core.errors import UnknownCategory
 from consentmw.core.policy import Policy
+from consentmw.core.regions import OPT_IN, OPT_OUT, RegionRequest, RegionSource
 
 # A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
 # many are verified, since each may cost an HMAC and a slot in the verification cache.
@@ -14,14 +16,28 @@ MAX_CONSENT_COOKIES = 8
 class ConsentReader:
     """What the middleware works out once to read a visitor's consent from a request."""
 
-    def __init__(self, policy: Policy, codec: ConsentCodec, cookie_name: str) -> None:
+    def __init__(self, policy: Policy, codec: ConsentCodec, cookie_name: str, source: RegionSource | None = None) -> None:
         self.policy = policy
         self.codec = codec
         self.cookie_name = cookie_name
         self.cookie_key = cookie_name.encode("latin-1")
+        self.source = source if source is not None else RegionSource()
+        # Undecided visitors in an opt-out region allow every optional category until they refuse.
+        self.opt_out_allowed: frozenset[str] = policy.required | frozenset(policy.optional)
 
     def __call__(self, scope: dict[str, Any]) -> Consent:
-        return Consent(self, scope["headers"])
+        client = scope.get("client")
+        return Consent(self, scope["headers"], self.locator(scope["headers"], client[0] if client else None, scope))
+
+    def locator(
+        self, headers: list[tuple[bytes, bytes]] | Callable[[], list[tuple[bytes, bytes]]], client: str | None, request: Any
+    ) -> Callable[[], str] | None:
+        """How a Consent finds its region when a region= callable decides it (None: from the headers).
+        ``headers`` are all the request's, or a function giving them (WSGI builds them only if asked)."""
+        source = self.source
+        if source.locate is None:
+            return None
+        return lambda: source.from_callable(RegionRequest(headers() if callable(headers) else headers, client, request))
 
     def cookie_values(self, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
@@ -47,11 +63,12 @@ class ConsentReader:
 class Consent:
     """A visitor's consent for one request, read lazily: most requests never ask."""
 
-    __slots__ = ("_reader", "_headers", "_decision", "_gpc", "_allowed", "_resolved")
+    __slots__ = ("_reader", "_headers", "_locate", "_decision", "_gpc", "_allowed", "_resolved", "_region", "_mode")
 
-    def __init__(self, reader: ConsentReader, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, reader: ConsentReader, headers: list[tuple[bytes, bytes]], locate: Callable[[], str] | None = None) -> None:
         self._reader = reader
         self._headers = headers
+        self._locate = locate  # set by adapters when a region= callable decides the region
         self._resolved = False
 
     def _resolve(self) -> None:
@@ -65,9 +82,18 @@ class Consent:
             decision = reader.codec.loads(values[0].decode("latin-1"))
         else:
             decision = reader.newest(values) if values else None
-        allowed = set(policy.required)
+        # A visitor who decided keeps the decision wherever they are; only an undecided one's
+        # region matters, and only when the policy has opt-out regions at all.
+        mode = OPT_IN
+        if policy.regions.opt_out:
+            mode = policy.regions.mode(self.region)
+        self._mode = mode
         if decision is not None and decision.current:
-            allowed |= decision.allowed
+            allowed = policy.required | decision.allowed
+        elif mode == OPT_OUT:
+            allowed = reader.opt_out_allowed
+        else:
+            allowed = policy.required
         if gpc:
             allowed -= policy.gpc_refuses
         self._decision: Decision | None = decision
@@ -117,6 +143,24 @@ class Consent:
         return self._gpc
 
     @property
+    def region(self) -> str:
+        """The visitor's region (an ISO 3166-1 or 3166-2 code), or "" when unknown or not configured."""
+        try:
+            return self._region
+        except AttributeError:
+            locate = self._locate
+            region = locate() if locate is not None else self._reader.source.from_headers(self._headers)
+            self._region = region
+            return region
+
+    @property
+    def mode(self) -> str:
+        """ "opt-in" or "opt-out": the rule the visitor's region gets from the policy."""
+        if not self._resolved:
+            self._resolve()
+        return self._mode
+
+    @property
     def id(self) -> str | None:
         if not self._resolved:
             self._resolve()
@@ -129,7 +173,9 @@ class Consent:
             "gpc": self.gpc,
             "policy_version": self._reader.policy.version,
             "id": self.id,
+            "region": self.region,
+            "mode": self.mode,
         }
 
     def __repr__(self) -> str:
-        return f"<Consent decided={self.decided} allowed={sorted(self.allowed)} gpc={self.gpc}>"
+        return f"<Consent decided={self.decided} allowed={sorted(self.allowed)} gpc={self.gpc} region={self.region!r} mode={self.mode}>"

@@ -60,7 +60,7 @@ class ErrorCode(enum.Enum):
     MALFORMED_JSON = (400, "The request body is not valid JSON.")
     MALFORMED_FORM = (400, "The form data could not be read.")
     INVALID_BODY = (422, "The request must contain either 'choices' or 'accept', not both.")
-    INVALID_ACCEPT = (422, "'accept' must be 'all' or 'necessary'.")
+    INVALID_ACCEPT = (422, "'accept' must be 'all', 'necessary' or 'do-not-sell'.")
     INVALID_CHOICE = (422, "Each choice must be true or false.")
     UNKNOWN_CATEGORY = (422, "The policy has no such category.")
     REQUIRED_CATEGORY = (422, "A required category cannot be refused.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
+from consentmw.core.regions import OPT_OUT
 from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html, untyped
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
 
@@ -31,9 +32,14 @@ class ResponseFilter:
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         if any(key in SET_COOKIE for key, _ in headers):
-            headers = filter_cookies(html.policy, consent.allowed, list(headers))
+            headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
         self.headers = headers
-        self.page: PageStream | None = html.start(request, consent.allowed, status, headers) if is_html(headers) or untyped(headers) else None
+        if is_html(headers) or untyped(headers):
+            variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
+            opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
+            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out)
+        else:
+            self.page = None
 
 
 def rewritten(page: PageStream, first: bytes, chunks: Iterable[bytes]) -> Iterator[bytes]:

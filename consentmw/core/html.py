@@ -41,6 +41,9 @@ ATTRIBUTES = (
     rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
 )
 TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
+# A whole start or end tag in one match, as TAG_NAME then TAG_REST read it: the common case, a tag
+# not cut by a chunk's end, goes from the data state to the tree builder without the states between.
+WHOLE_TAG = re.compile(rb"<(/?)([a-z][^\t\n\f\r />]*+)" + ATTRIBUTES + rb"(/?)>")
 TAG_NAME = re.compile(rb"[^\t\n\f\r />]*+")
 # One attribute of a complete tag (searched between its name and its ">").
 ATTR = re.compile(rb"""([^\t\n\f\r />][^\t\n\f\r /=>]*)(?:[\t\n\f\r ]*=[\t\n\f\r ]*(?:"([^"]*)"|'([^']*)'|([^\t\n\f\r >"'][^\t\n\f\r >]*)|\Z))?""")
@@ -98,10 +101,15 @@ SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
 # same). Decided on bytes alone, so the fast path below places it exactly as the tokenizer does.
 BODY_END_TAIL = re.compile(rb"</body[\t\n\f\r ]*>[\t\n\f\r ]*(?:</html[\t\n\f\r ]*>[\t\n\f\r ]*)?\Z")
 BODY_TAIL_LIMIT = 4096  # longer than any such tail
-# Markup on which a visitor who allowed everything still gets a changed tag: other consent tools'
-# markings and held addresses (switched on here), and inert script types.
-MARKED_DATA = (b"data-consentmw", b"data-cookieconsent", b"data-name", b"data-src", b"data-cookieblock-src", b"data-ot-src")
-MARKED = (b"optanon-category", b"text/plain", b"text&")
+# Markup on which a visitor who allowed everything may still get a changed tag: consentmw's and other
+# consent tools' markings (a category the policy lacks stays inert, an inert script is switched on)
+# and held addresses (switched on here). The rewriter looks closer only at tags with "data-" or
+# "optanon" in them, so every change it makes then needs one of these, written in any case. One
+# search over the page: it stops at each "-" only (a case-free byte), then looks behind it.
+MARKED = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src)|(?<=optanon-)category)")
+# data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
+DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
+SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
@@ -109,7 +117,10 @@ ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, 
 # An address's host as a URL parser reads it: after controls and spaces, with "\\" for "/", and
 # "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
-IMG_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+# Two patterns, each led by its literal name, which the regex engine finds fast ("src(?:set)?"
+# before the rest costs four times as much).
+SRC_HOSTS = re.compile(rb"""src\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+SRCSET_ATTR_HOSTS = re.compile(rb"""srcset\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
 SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
@@ -118,7 +129,12 @@ SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)"
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
 # An image that shows nothing: a tracking pixel if it loads from a third party.
-PIXEL = re.compile(rb"""(?:width|height)\s*=\s*["']?[01](?:px)?["'\s/>]|display\s*:\s*none|visibility\s*:\s*hidden""")
+# One pattern per way, each led by a literal (one pattern of four alternatives tries them all at
+# every byte of the tag: 12 us an image).
+PIXEL = tuple(
+    re.compile(p)
+    for p in (rb"""width\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"""height\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"display\s*:\s*none", rb"visibility\s*:\s*hidden")
+)
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
 LINK_ADDRESSES = (b"href", b"imagesrcset")
@@ -175,6 +191,12 @@ def first_values(tag: bytes, low: bytes, start: int, end: int, names: tuple[byte
             value = m.group(i) if i > 1 else b""
             found[name] = (url_of(tag[m.start(i) : m.end(i)]).lower() if value.find(b"&") >= 0 else value).strip(b"\t\n\f\r ")
     return found
+
+
+def is_pixel(low: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether an image tag (``low[start:end]``, lowercased) shows nothing: a tracking pixel if it
+    loads from a third party."""
+    return any(p.search(low, start, end) for p in PIXEL)
 
 
 def type_of(attr: Attr | None) -> bytes:
@@ -249,17 +271,16 @@ class HTMLRewriter:
         return needed <= allowed
 
     def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
-        low = body.lower()
-        for marker in MARKED:
-            if low.find(marker) >= 0:
-                return None
-        i = low.find(b"data-")
-        while i >= 0:
-            if low.startswith(MARKED_DATA, i):
-                return None
-            i = low.find(b"data-", i + 5)
+        if MARKED.search(body) is not None:
+            return None
+        if DATA_CATEGORY.search(body) is not None:
+            # Every "<script" is taken for a tag (more than the tokenizer would), read to its end.
+            for m in SCRIPT_OPEN.finditer(body):
+                tag = TAG_REST.match(body, m.end() - 1)
+                if tag is None or DATA_CATEGORY.search(body, m.end(), tag.end()) is not None:
+                    return None
         # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
-        at = low.find(b"<head", 0, HEAD_WITHIN)
+        at = body[:HEAD_WITHIN].lower().find(b"<head")
         if at < 0:
             return None
         prefix = RewriteStream(self, allowed, head, b"", page)
@@ -270,15 +291,17 @@ class HTMLRewriter:
                 return None
             out.append(prefix.feed(body[at : gt + 1]))
             at = gt + 1
-        rest = body[at:]
         if body_end:
-            cut = low.rfind(b"</body", at)
-            if cut >= 0 and len(body) - cut <= BODY_TAIL_LIMIT and BODY_END_TAIL.match(low, cut):
+            tail = max(at, len(body) - BODY_TAIL_LIMIT)
+            low_tail = body[tail:].lower()
+            cut = low_tail.rfind(b"</body")
+            if cut >= 0 and BODY_END_TAIL.match(low_tail, cut):
+                cut += tail
                 out += (body[at:cut], body_end, body[cut:])
             else:
-                out += (rest, body_end)
+                out += (body[at:], body_end)
         else:
-            out.append(rest)
+            out.append(body[at:])
         return b"".join(out)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:
@@ -472,6 +495,11 @@ class RewriteStream:
             self.pos = i
             return False
         self.tag_start = self.pos = i  # a "<": tag open state
+        m = WHOLE_TAG.match(self.low, i)
+        if m is not None:
+            self.end_tag = m.end(1) > i + 1
+            self.name_end = m.end(2)
+            return self._tag_complete(m.end(), m.end(3) > m.start(3))
         self.state = MARKUP
         return True
 
@@ -899,12 +927,11 @@ class RewriteStream:
         return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
 
     def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
-        low = bytes(self.low[start:end])
-        name_end -= start
-        if (kind == IMG or kind == LINK) and self._not_tracker(kind, low, name_end):
+        if (kind == IMG or kind == LINK) and self._not_tracker(kind, start, name_end, end):
             return
         self._before_tag_that_matters(start)
-        tag = bytes(self.buf[start:end])
+        tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
+        name_end -= start
         gt = len(tag) - 1
         if kind == LINK or (low.find(b"data-", name_end) < 0 and low.find(b"optanon", name_end) < 0):
             values = first_values(tag, low, name_end, gt, LINK_ADDRESSES if kind == LINK else SRC_AND_SRCSET)
@@ -916,7 +943,7 @@ class RewriteStream:
             if kind == LINK and not found and address is not None and (host := url_host(address)) is not None:
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host)
-            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and PIXEL.search(low, name_end))):
+            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and is_pixel(low, name_end, gt + 1))):
                 self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
             done = self._rewrite_known(kind, tag, name_end, self.rw.trackers.categories(found)) if found else True
         else:
@@ -931,26 +958,30 @@ class RewriteStream:
         if done is not True:
             self._replace(start, end, done)
 
-    def _not_tracker(self, kind: int, low: bytes, start: int) -> bool:
-        """Whether an image or link tag surely loads no tracker. Most are the site's own: they are
-        ruled out by their hosts, without parsing the tag."""
-        if low.find(b"@", start) >= 0:
+    def _not_tracker(self, kind: int, tag_start: int, start: int, end: int) -> bool:
+        """Whether an image or link tag (``self.low[tag_start:end]``, its attributes from ``start``)
+        surely loads no tracker. Most are the site's own: they are ruled out by their hosts, without
+        parsing the tag or copying it."""
+        low = self.low
+        if low.find(b"@", start, end) >= 0:
             return False  # user info ("site.example:x@tracker/"): the host is not the first name in the URL
         if kind == LINK:
             # Only resource hints (preload, prefetch, preconnect) reach out before any consent.
-            if low.find(b"pre", start) < 0 and low.find(b"&", start) < 0:  # rel="p&#114;eload"
+            if low.find(b"pre", start, end) < 0 and low.find(b"&", start, end) < 0:  # rel="p&#114;eload"
                 return True
-            if low.find(b"imagesrcset", start) >= 0:
+            if low.find(b"imagesrcset", start, end) >= 0:
                 return False
-            hosts = HREF_HOSTS.findall(low, start)
+            hosts = HREF_HOSTS.findall(low, start, end)
         else:
-            if low.find(b"data-", start) >= 0 or low.find(b"optanon", start) >= 0:
+            if low.find(b"data-", start, end) >= 0 or low.find(b"optanon", start, end) >= 0:
                 return False  # maybe another consent tool's marking
-            hosts = IMG_HOSTS.findall(low, start)
-            if low.find(b",", start) >= 0:
-                hosts += SRCSET_HOSTS.findall(low, start)
+            hosts = SRC_HOSTS.findall(low, start, end)
+            if low.find(b"srcset", start, end) >= 0:
+                hosts += SRCSET_ATTR_HOSTS.findall(low, start, end)
+            if low.find(b",", start, end) >= 0:
+                hosts += SRCSET_HOSTS.findall(low, start, end)
         trackers = self.rw.trackers
-        if trackers.ungated_src and (low.find(b"src", start) >= 0 or low.find(b"href", start) >= 0):
+        if trackers.ungated_src and (low.find(b"src", start, end) >= 0 or low.find(b"href", start, end) >= 0):
             return False
         known = trackers._by_host
         for host in hosts:
@@ -962,9 +993,9 @@ class RewriteStream:
             if found:
                 return False
         if kind == IMG and self.page is not None:
-            for host in hosts:
-                if trackers.maybe_left_live(host, self.page[0]) and PIXEL.search(low, start):
-                    return False  # a pixel from an unknown host: reported by the closer look
+            site = self.page[0]
+            if any(trackers.maybe_left_live(host, site) for host in hosts) and is_pixel(low, start, end):
+                return False  # a pixel from an unknown host: reported by the closer look
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:

@@ -27,6 +27,7 @@ class Request:
     client: str | None = None  # the peer's address, as the server saw it
     scheme: str = "http"
     root_path: str = ""  # where the app is mounted (a Mount, uvicorn --root-path, SCRIPT_NAME)
+    native: Any = None  # the adapter's own request (ASGI scope, WSGI environ, Django HttpRequest), for a region= callable
 
     @property
     def header(self) -> Headers:
@@ -109,18 +110,22 @@ def request_host(environ: dict[str, Any]) -> str:
     return host_name(environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "")
 
 
-def consent_headers(environ: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    """The two headers a visitor's consent is read from (Consent reads nothing else): cheaper than
-    environ_headers on every request."""
+def consent_headers(environ: dict[str, Any], region: tuple[tuple[str, bytes], ...] = ()) -> list[tuple[bytes, bytes]]:
+    """The headers a visitor's consent is read from (Consent reads nothing else): the cookie, GPC,
+    and the region headers (environ key, header name) the site trusts. Cheaper than environ_headers
+    on every request."""
     headers = []
     if cookie := environ.get("HTTP_COOKIE"):
         headers.append((b"cookie", cookie.encode("latin-1")))
     if gpc := environ.get("HTTP_SEC_GPC"):
         headers.append((b"sec-gpc", gpc.encode("latin-1")))
+    for key, name in region:
+        if (value := environ.get(key)) is not None:
+            headers.append((name, value.encode("latin-1", "replace")))
     return headers
 
 
-def environ_request(environ: dict[str, Any], *, path: str, body: bytes | None, scheme: str) -> Request:
+def environ_request(environ: dict[str, Any], *, path: str, body: bytes | None, scheme: str, native: Any = None) -> Request:
     query = environ.get("QUERY_STRING", "")
     return Request(
         method=environ.get("REQUEST_METHOD", "GET"),
@@ -131,4 +136,5 @@ def environ_request(environ: dict[str, Any], *, path: str, body: bytes | None, s
         client=environ.get("REMOTE_ADDR") or None,
         scheme=scheme,
         root_path=environ.get("SCRIPT_NAME", ""),
+        native=environ if native is None else native,
     )

@@ -274,7 +274,8 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
         if analytics in api.policy.required:
             raise ApiError(ErrorCode.REQUIRED_CATEGORY, category=analytics)
         consent = api.consent(request)
-        kept = set(consent.allowed) & set(api.policy.optional) if consent.decided else set()
+        # What the visitor allows now (chosen, or by an opt-out region's rule) stays allowed, but analytics.
+        kept = set(consent.allowed) & set(api.policy.optional)
         recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out")
         if media_type == "application/json":
             response = json_response(api.state_after(request, recorded), headers={"Cache-Control": "no-store"})
@@ -305,12 +306,12 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
     switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
     content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
-    return html_response(content, vary="Cookie, Sec-GPC, Accept-Language")
+    return html_response(content, vary=", ".join(("Cookie", "Sec-GPC", "Accept-Language", *api.region_vary)))
 
 
 def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, lang: str) -> str:
     if not consent.decided:
-        state = "state_undecided"
+        state = "state_undecided_opt_out" if consent.allows(analytics) else "state_undecided"
     else:
         state = "state_allowed" if consent.allows(analytics) else "state_refused"
     out = f'<section aria-labelledby="state">\n<h2 id="state">{page_text(api, "state_title", lang)}</h2>\n'

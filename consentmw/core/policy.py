@@ -19,6 +19,7 @@ import jsonschema
 from consentmw.core import consentmode, policy_checks
 from consentmw.core.catalog import lookup_cookie
 from consentmw.core.errors import PolicyError, did_you_mean
+from consentmw.core.regions import RegionRules, gpc_problems
 from consentmw.core.model import (
     DEFAULT_ALIASES,
     LANGUAGES,
@@ -94,6 +95,7 @@ class Policy(PolicyModel):
         self.consent_mode, problems = checked(self)
         if problems:
             raise PolicyError("", problems=problems)
+        self.regions = RegionRules(data.get("regions", ()))
 
     def cookie_category(self, name: str) -> str | None:
         """The category a cookie name belongs to: the policy's rules first, then the cookie catalog
@@ -109,7 +111,10 @@ def checked(policy: PolicyModel) -> tuple[dict[str, Any], list[Problem]]:
     """The Consent Mode settings of a policy the schema accepts, and every problem the checks find."""
     problems = policy_checks.check_structure(policy)
     consent_mode, signal_problems = consentmode.settings(policy)
-    return consent_mode, problems + signal_problems + policy_checks.check(policy)
+    problems += signal_problems
+    regions = policy.data.get("regions", ())
+    problems += RegionRules.problems(regions) + gpc_problems(policy.data, policy.category_for)
+    return consent_mode, problems + policy_checks.check(policy)
 
 
 PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")

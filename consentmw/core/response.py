@@ -66,14 +66,20 @@ def untyped(headers: list[tuple[bytes, bytes]]) -> bool:
     return not any(key in CONTENT_TYPE for key, _ in headers)
 
 
-def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """The headers without the Set-Cookie lines of categories the visitor has not allowed; deletions pass."""
+def filter_cookies(
+    policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]], region_vary: tuple[bytes, ...] = ()
+) -> list[tuple[bytes, bytes]]:
+    """The headers without the Set-Cookie lines of categories the visitor has not allowed; deletions
+    pass. Where the visitor's region decides (region_vary), a cookie of an optional category passes
+    or not by region, whichever it did here."""
     kept: list[tuple[bytes, bytes]] = []
     dropped = False
+    by_region = False
     for key, value in headers:
         if key in SET_COOKIE:
             name = set_cookie_name(value)
             category = policy.cookie_category(name)
+            by_region = by_region or (category is not None and category not in policy.required)
             # An app may always delete a cookie, whatever its category.
             if category is not None and category not in allowed and not is_deletion(value):
                 logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
@@ -82,4 +88,7 @@ def filter_cookies(policy: Policy, allowed: frozenset[str], headers: list[tuple[
         kept.append((key, value))
     if dropped:
         merge_vary(kept, b"Cookie")
+    if by_region and region_vary:
+        for name in (b"Cookie", *region_vary):
+            merge_vary(kept, name)
     return kept

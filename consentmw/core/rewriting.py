@@ -122,8 +122,11 @@ class PageRewriting:
         banner_exclude: Iterable[str] | Callable[[str], bool] = (),
         csp_nonce_key: str = "csp_nonce",
         rewriter: HTMLRewriter | None = None,
+        # The region headers (or "*" for a region= callable): a page's trackers and banner depend on the mode.
+        region_vary: tuple[bytes, ...] = (),
     ) -> None:
         self.policy = policy
+        self.region_vary = region_vary
         self.prefix = prefix
         self.rewriter = rewriter if rewriter is not None else HTMLRewriter(policy)
         self.consent_mode = ConsentModeDefaults(policy)
@@ -133,17 +136,25 @@ class PageRewriting:
             prefixes = tuple(banner_exclude)
             self.banner_excluded = lambda path: path.startswith(prefixes) if prefixes else False
         self.csp_nonce_key = csp_nonce_key
-        self.vary = (b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)
+        self.vary = ((b"Cookie", b"Sec-GPC") if policy.gpc_refuses else (b"Cookie",)) + region_vary
         css = f"{prefix}/banner.css?v={asset_versions['banner.css']}"
         js = f"{prefix}/banner.js?v={asset_versions['banner.js']}"
         self.assets = f'<link rel="stylesheet" href="{css}"{{nonce}}><script src="{js}" defer{{nonce}}></script>'
         # An XHTML page is parsed as XML: one tag that is not well-formed and the visitor gets a
         # parse error instead of the page.
         self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
-        self._forms: dict[str, str] = {}
+        self._forms: dict[tuple[str, bool], str] = {}
         self.warned_encoded = False
 
-    def start(self, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]]) -> PageStream | None:
+    def start(
+        self,
+        request: PageRequest,
+        allowed: frozenset[str],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        variant: str = "",
+        opt_out: bool = False,
+    ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
             # A byte range of the app's document: rewriting the slice would break what Content-Range
@@ -170,7 +181,7 @@ class PageRewriting:
             if key == b"content-type":
                 if WIDE_CHARSET.search(value):
                     return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-        return PageStream(self, request, allowed, status, headers, xml)
+        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -182,20 +193,24 @@ class PageRewriting:
             parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
         return "".join(parts).encode()
 
-    def noscript_form(self, next_url: str) -> bytes:
+    def noscript_form(self, next_url: str, opt_out: bool = False) -> bytes:
         lang = self.policy.language
-        form = self._forms.get(lang)
+        form = self._forms.get((lang, opt_out))
         if form is None:
             text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
+            # In an opt-out region the form is the notice: its wording, and "Do Not Sell or Share" first.
+            intro = text("optout_body") if opt_out else text("noscript_body")
+            do_not_sell = f'<button name="accept" value="do-not-sell">{text("do_not_sell")}</button> ' if opt_out else ""
             boxes = "".join(
                 f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(localized(c.name, lang))}</label> '
                 for c in self.policy.categories
                 if not c.required
             )
-            form = self._forms[lang] = (
+            form = self._forms[(lang, opt_out)] = (
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
-                f"<p>{text('noscript_body')}</p>{boxes}"
+                f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
+                f"{do_not_sell}"
                 f'<button name="accept" value="custom">{text("save")}</button> '
                 f'<button name="accept" value="all">{text("accept_all")}</button> '
                 f'<button name="accept" value="necessary">{text("reject_all")}</button>'
@@ -210,10 +225,18 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out")
 
     def __init__(
-        self, page: PageRewriting, request: PageRequest, allowed: frozenset[str], status: int, headers: list[tuple[bytes, bytes]], xml: bool = False
+        self,
+        page: PageRewriting,
+        request: PageRequest,
+        allowed: frozenset[str],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        xml: bool = False,
+        variant: str = "",
+        opt_out: bool = False,
     ) -> None:
         self.page = page
         self.request = request
@@ -223,6 +246,8 @@ class PageStream:
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
         self.sniff = untyped(headers)
+        self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
+        self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -237,7 +262,7 @@ class PageStream:
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
-        if not self.variant_etag(headers, allowed):
+        if not self.variant_etag(headers, allowed, self.variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
@@ -252,7 +277,7 @@ class PageStream:
         # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
         # instead of giving the form a "next" with a space, which the API refuses.
         next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
-        body_end = page.noscript_form(next_url) if banner and not self.xml else b""
+        body_end = page.noscript_form(next_url, self.opt_out) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)
@@ -277,8 +302,9 @@ class PageStream:
         return body
 
     @staticmethod
-    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str]) -> bool:
-        """Whether the response has an ETag; it now names the consent variant."""
+    def variant_etag(headers: list[tuple[bytes, bytes]], allowed: frozenset[str], variant: str = "") -> bool:
+        """Whether the response has an ETag; it now names the consent variant (the allowed
+        categories, and the mode and region where the site has regional rules)."""
         # The same URL now has one body per consent state: a validator must tell them apart.
         found = False
         for i, (key, value) in enumerate(headers):
@@ -288,9 +314,10 @@ class PageStream:
                     # browser sends it back as it came. Dropped, so it cannot match another state's page.
                     headers[i] = (b"", b"")
                     continue
-                variant = hashlib.sha256(" ".join(sorted(allowed)).encode()).hexdigest()[:8].encode()
+                state = " ".join(sorted(allowed)) + (" | " + variant if variant else "")
+                tag = hashlib.sha256(state.encode()).hexdigest()[:8].encode()
                 weak = value if value.startswith(b"W/") else b"W/" + value
-                headers[i] = (key, weak[:-1] + b"-" + variant + b'"')
+                headers[i] = (key, weak[:-1] + b"-" + tag + b'"')
                 found = True
         headers[:] = [header for header in headers if header[0]]
         return found

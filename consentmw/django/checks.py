@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from typing import Any
 
 from django.conf import settings
@@ -97,12 +98,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     try:
         options = core_options()
         options["store"] = "memory://"  # the check opens no database
-        ConsentCore(**options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ConsentCore(**options)
     except PolicyError as exc:
         return [checks.Error(f"the consentmw policy is invalid at {exc.path}: {exc}", hint="consentmw validate POLICY says the same.", id="consentmw.E003")]
     except (ConfigError, ImproperlyConfigured) as exc:
         return [checks.Error(f"settings.CONSENTMW: {exc}", id="consentmw.E002")]
-    return []
+    found: list[checks.CheckMessage] = []
+    for warning in caught:
+        if "opt-out regions" in str(warning.message):
+            hint = "Set CONSENTMW['REGION_HEADER'] to the country header your CDN sets, or CONSENTMW['REGION'] to a callable."
+            found.append(checks.Warning(str(warning.message).removeprefix("consentmw: "), hint=hint, id="consentmw.W002"))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return found
 
 
 def _asgi_candidates() -> list[str]:

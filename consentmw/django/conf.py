@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
+from django.utils.module_loading import import_string
 
 from consentmw.core.base import ConsentCore
 
@@ -29,6 +30,9 @@ OPTIONS = {
     "CACHE_SIZE": "cache_size",
     "BANNER_EXCLUDE": "banner_exclude",
     "CSP_NONCE_KEY": "csp_nonce_key",
+    "REGION_HEADER": "region_header",
+    # A callable, or its dotted path ("mysite.geo.visitor_region"), as Django names callables in settings.
+    "REGION": "region",
 }
 SALT = "consentmw.django.consent-cookie"
 
@@ -47,6 +51,11 @@ def core_options() -> dict[str, Any]:
     if unknown:
         raise ImproperlyConfigured(f"settings.CONSENTMW has unknown keys {unknown}; the known ones are {sorted(OPTIONS)}")
     options = {OPTIONS[key]: value for key, value in configured.items()}
+    if isinstance(options.get("region"), str):
+        try:
+            options["region"] = import_string(options["region"])
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"settings.CONSENTMW['REGION'] = {options['region']!r} cannot be imported: {exc}") from None
     if "secret_key" not in options:
         options["secret_key"] = signing_keys()
     return options

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
 from consentmw.core.filtering import ResponseFilter, arewritten, rewritten
-from consentmw.core.http import Request, Response, consent_headers, environ_request, request_host
+from consentmw.core.http import Request, Response, consent_headers, environ_headers, environ_request, request_host
 from consentmw.core.response import SET_COOKIE, html_verdict
 from consentmw.core.rewriting import PageRequest, PageStream
 from consentmw.django.conf import get_core
@@ -86,7 +86,9 @@ class ConsentMiddleware:
         return response
 
     def attach(self, request: HttpRequest) -> Consent | None:
-        consent = self.core.consent(consent_headers(request.META))
+        core = self.core
+        meta = request.META
+        consent = core.consent(consent_headers(meta, core.regions.environ_keys), meta.get("REMOTE_ADDR"), request, lambda: environ_headers(meta))
         scope = getattr(request, "scope", None)
         if scope is not None:
             if "consent" in scope:
@@ -140,7 +142,7 @@ def needs_filtering(response: HttpResponseBase) -> bool:
 def api_request(request: HttpRequest, core: ConsentCore) -> Request:
     # At most one byte past the limit: a larger body is refused without being read whole.
     body = request.read(core.max_body_size + 1) if request.method == "POST" else b""
-    return environ_request(request.META, path=request.path_info, body=body, scheme=request.scheme)
+    return environ_request(request.META, path=request.path_info, body=body, scheme=request.scheme, native=request)
 
 
 class RawMorsel(Morsel):
