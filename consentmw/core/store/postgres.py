@@ -366,18 +366,25 @@ class PostgresStore:
         return already_in(records, map(from_row, rows))
 
     async def stats(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        latest: bool = False,
+        include_scans: bool = False,
     ) -> LogStats:
-        filter_sql, params = sql.where(_mark, utc, since=since, until=until)
+        filter_sql, params = sql.where(_mark, utc, since=since, until=until, scan=None if include_scans else False)
         totals, choices, methods = sql.stats_queries(
             filter_sql, latest, "jsonb_each(sel.choices)", "choice.value = 'true'::jsonb"
         )
+        scan_sql, scan_params = sql.where(_mark, utc, since=since, until=until, scan=True)
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 records, visitors = await conn.fetchrow(totals, *params)
+                scans = 0 if include_scans else await conn.fetchval(f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params)
                 return build_stats(
-                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params)
+                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params), scans
                 )
 
         return await self._use("reading", count)
