@@ -50,6 +50,10 @@ BEFORE_GTAG = {
     "svg title is an integration point": "<svg><title><style>x</style></title></svg>",
     "textarea inside svg is no RCDATA": "<svg><textarea></svg>",
     "uppercase and odd spacing": "<DIV\fTITLE='<!--'\n>x</DIV>",
+    "</titlex> does not end a title": "<title></titlex><!--</title>",
+    "</style-> does not end a style": "<style></style-><!--</style>",
+    "<!--> in a script ends its escape at once": "<script><!--><script></script>",
+    "<!---> in a script ends its escape at once": "<script><!---><script></script>",
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
@@ -62,6 +66,8 @@ HIDDEN_ELSEWHERE = {
     "an end tag the tree builder ignores": '<svg><script><desc><div title="x"></script><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1"></iframe>',
     "</p> in SVG, as parsers before it left foreign content read it": f"<svg></p><title>{GTAG}",
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
+    "after <!--->, a whole comment, before the next -->": f"<!--->{GTAG}<!-- -->",
+    "after <!-->, a whole comment, before the next -->": f"<!-->{GTAG}<!-- -->",
 }
 
 

@@ -140,6 +140,22 @@ def test_policy_match_patterns_add_site_specific_trackers() -> None:
     assert rules.match_src(b"/stats/app.js") == ()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://stats.shop.example/t.js",
+        "https://stats.shop.example./t.js",  # the same host to DNS and to the browser
+        "//STATS.Shop.Example./t.js",
+        "https://stats.shop.example.:443/t.js",
+        "https://stats%2Eshop.example./t.js",
+        "https://stats。shop。example。/t.js",  # ideographic full stops, mapped to "." by the URL parser
+    ],
+)
+def test_a_policy_match_pattern_sees_the_host_as_the_browser_connects_to_it(url: str) -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"src": ["//stats\\.shop\\.example/"]}}]}])
+    assert [t.id for t in TrackerRules(policy).match_src(url.encode())] == ["own-stats"]
+
+
 def test_policy_match_extends_a_catalog_tracker() -> None:
     policy = policy_with(
         [{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "google-tag-manager", "match": {"src": ["^/gtm/gtm\\.js"]}}]}]

@@ -175,6 +175,15 @@ def test_a_start_page_that_does_not_load_exits_2(capsys: pytest.CaptureFixture[s
     assert "could not be loaded" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_a_report_that_cannot_be_written_exits_2_not_1(option: str, bare_shop: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    # The site has violations (exit 1 when the reports are written): 2 says the command itself failed.
+    missing = tmp_path / "no-such-folder" / "report"
+    assert main(["scan", bare_shop, "--offline", "--pages", "1", "--browser", chromium_path, option, str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("consentmw scan: ") and "no-such-folder" in err
+
+
 # An address computed at run time: no literal in the code names the host, so the rewriter cannot
 # see it (docs/blocking.md); the scan is what reports it.
 RUN_TIME_ADDRESS = (
