@@ -28,7 +28,10 @@ logger = logging.getLogger("consentmw")
 Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
-# The banner's text keys and action the opt-out notice uses instead of its own.
+# Sent by `consentmw scan` on its consent posts: the record is kept, marked scan, and `log stats`
+# leaves it out. Any client can send it, so it marks only a record that starts a consent id (no
+# valid consent cookie came with it): it cannot take a visitor's later choices out of the counts.
+SCAN_HEADER = "consentmw-scan"
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 # \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
@@ -443,6 +446,7 @@ class ConsentAPI:
             region=previous.region,
             mode=previous.mode,
             language=self.record_language(request, lang),
+            scan=headers.get(SCAN_HEADER) == "1" and previous.id is None,
         )
         try:
             await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
