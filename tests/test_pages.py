@@ -228,6 +228,7 @@ async def test_settings_addresses_are_text_to_copy_never_links(reader: httpx.Asy
         ("ca, *;q=0.1", "es"),  # nothing closer than Spanish for a Catalan reader
         ("en;q=0, ja;q=0.5", "ja"),
         ("de;q=abc, ko;q=0.5", "ko"),  # a broken weight counts as none
+        ("fr;q=0.3, th;q=0.9", "th"),  # by weight, not by place
     ],
 )
 async def test_language_follows_accept_language(reader: httpx.AsyncClient, accept_language: str, lang: str) -> None:

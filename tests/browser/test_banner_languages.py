@@ -61,7 +61,10 @@ def test_the_settings_dialog_speaks_the_visitors_language_and_saves(new_context,
     assert dialog.get_by_text(text("always_on", lang), exact=True).is_visible()
     assert dialog.get_by_role("link", name=text("browser_guide_link", lang)).get_attribute("href").endswith(f"/browsers?lang={lang}")
     dialog.get_by_role("switch", name=CATEGORIES["analytics"][lang]).check()
-    dialog.get_by_role("button", name=text("save", lang), exact=True).click()
+    with page.expect_request(lambda r: r.method == "POST" and r.url.endswith("/_consent")) as posted:
+        dialog.get_by_role("button", name=text("save", lang), exact=True).click()
+    # The consent log keeps the language the visitor read.
+    assert posted.value.post_data_json["lang"] == lang
     page.wait_for_function("window.consentmw.decided")
     assert context.request.get("/_consent").json()["choices"]["analytics"] is True
     assert banner.is_hidden()
