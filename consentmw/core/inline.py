@@ -24,8 +24,7 @@ from consentmw.core.regions import OPT_OUT
 BANNER_TEXTS = (
     "banner_title", "banner_body", "accept_all", "reject_all", "settings", "settings_title", "save", "close",
     "always_on", "withdrawal_notice", "saved", "save_failed", "browser_guide_link", "opt_out_link", "reopen",
-    "language_switch", "gpc_notice", "optout_title", "optout_body", "do_not_sell", "do_not_sell_done",
-    "declaration_link",
+    "language_switch", "gpc_notice", "cookies_link", "optout_title", "optout_body", "do_not_sell", "optout_ok",
 )  # fmt: skip
 
 # Inside <script> the HTML tokenizer looks for "</script" and "<!--"; an XHTML page is XML, where
