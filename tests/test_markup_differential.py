@@ -4,6 +4,8 @@ who refused, everything else loads as before, and the document has the same shap
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,6 +44,13 @@ def is_tracker(load: str) -> bool:
     return any(h in load for h in TRACKER_HOSTS) or "fbq(" in load
 
 
+def held_text(nodes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The shape with the rewriter's renaming undone in text: a CDATA section's text is also read
+    as markup (a browser that left foreign content reads it so), and a tracker there is renamed."""
+    undo = lambda text: re.sub(r' type="text/plain"| data-consentmw-category="[^"]*"', "", text).replace("data-consentmw-", "")  # noqa: E731
+    return [(kind, undo(value) if kind == "text" else value) for kind, value in nodes]
+
+
 @settings(max_examples=300, deadline=None)
 @given(documents(), st.sampled_from([0, 1, 3, 17]))
 def test_rewriter_and_html5lib_agree_on_what_loads(page: str, chunk: int) -> None:
@@ -49,5 +58,5 @@ def test_rewriter_and_html5lib_agree_on_what_loads(page: str, chunk: int) -> Non
     before, after = loads(page), loads(out)
     assert [x for x in after if is_tracker(x)] == [], out
     assert after == [x for x in before if not is_tracker(x)], out
-    assert shape(out) == shape(page), out
+    assert held_text(shape(out)) == held_text(shape(page)), out
     assert rewrite(page, EVERYTHING, chunk=chunk) == page

@@ -40,7 +40,8 @@ from urllib.parse import quote
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
-from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, untyped
+from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -61,6 +62,43 @@ QUERY_SAFE = PATH_SAFE + "?%"
 SNIFFED_HTML = re.compile(
     rb"[\t\n\f\r ]*+<(?:!doctype html|html|head|script|iframe|h1|div|font|table|a|style|title|b|body|br|p|!--)[ >]", re.IGNORECASE
 )
+
+
+# One link-value of a Link header (RFC 8288): "<address>" and its parameters, up to a comma that
+# is not inside a quoted string.
+LINK_VALUE = re.compile(rb'[\t ,]*<([^>]*)>((?:[^,"]|"(?:[^"\\]|\\.)*"?)*)')
+LINK = spellings(b"link")
+SPECULATION_RULES = spellings(b"speculation-rules")
+
+
+def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The headers without the Link values (preload, preconnect, prefetch, modulepreload...) and
+    Speculation-Rules rule sets that name a tracker of a category the visitor has not allowed:
+    Chromium fetches them with the page, before any script runs. The visitor's next page after
+    consent has them again."""
+
+    def refused(url: bytes) -> bool:
+        url = url.strip(b"\t\n\f\r \"").lower()
+        found = trackers.match_src(url)
+        if not found and (host := url_host(url)) is not None:
+            found = trackers.candidates(host)
+        return bool(found) and not all(c in allowed for c in trackers.categories(found))
+
+    kept: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        if key in LINK:
+            parts, position = [], 0
+            while (m := LINK_VALUE.match(value, position)) is not None and m.end() > position:
+                if not refused(m.group(1)):
+                    parts.append(m.group().lstrip(b"\t ,"))
+                position = m.end()
+            rest = value[position:].strip(b"\t ,")
+            value = b", ".join(parts + ([rest] if rest else []))
+        elif key in SPECULATION_RULES:
+            value = b", ".join(v for v in split_values(value) if v and not refused(v))
+        if value or key not in LINK and key not in SPECULATION_RULES:
+            kept.append((key, value))
+    return kept
 
 
 def sniffs_as_html(start: bytes) -> bool:
@@ -259,6 +297,8 @@ class PageStream:
             self.headers = [*self.headers, (b"content-type", b"text/html")]
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
         headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
+        if not page.rewriter.all_allowed(self.allowed):
+            headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
