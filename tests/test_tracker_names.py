@@ -35,7 +35,8 @@ MARKUP = {
         'type="text/plain"',
     ),
     "speculation rules document pattern": (
-        '<script type="speculationrules">{"prefetch":[{"source":"document","where":{"href_matches":"https://*.google-analytics.com/*"}}]}</script>',
+        '<script type="speculationrules">{"prefetch":[{"source":"document","where":{"href_matches":"https://*.google-analytics.com/*"},"eagerness":"immediate"}]}</script>'
+        f'<a href="{COLLECT}">report</a>',
         'type="text/plain"',
     ),
     "onerror handler": (f"<img src=/missing.png onerror=\"fetch('{COLLECT}')\">", "data-consentmw-onerror="),
