@@ -40,6 +40,7 @@ MARKUP = {
         'type="text/plain"',
     ),
     "onerror handler": (f"<img src=/missing.png onerror=\"fetch('{COLLECT}')\">", "data-consentmw-onerror="),
+    "ontoggle handler on an element that loads nothing": (f"<details open ontoggle=\"fetch('{COLLECT}')\"><summary>s</summary></details>", "data-consentmw-ontoggle="),
     "onload handler with a beacon": (f"<body onload=\"navigator.sendBeacon('{COLLECT}')\">", "data-consentmw-onload="),
     "handler with character references": (f'<img src=/x.png ONERROR="new Image().src=&apos;{PIXEL}&apos;">', "data-consentmw-onerror="),
     "javascript: iframe": (f"<iframe src=\"javascript:fetch('{COLLECT}')\"></iframe>", 'data-consentmw-src="javascript:'),
