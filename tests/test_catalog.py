@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -13,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from consentmw import PolicyError, load_policy
-from consentmw.core.catalog import hosts, lookup_host
+from consentmw.core.catalog import HostEntry, cookies, hosts, lookup_cookie, lookup_host
 from consentmw.core.html import HTMLRewriter
 from consentmw.core.trackers import LEFT_LIVE_LIMIT, TrackerRules
+from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -30,7 +32,7 @@ CONSENT_CATEGORIES = {"advertising", "analytics", "functional", None}
 def pinned_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The pinned npm tarball, fetched with npm; the test using it is skipped where npm cannot fetch."""
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: the shipped catalog is checked against the pinned checksums only")
+        missing("npm is not installed: the shipped catalog is checked against the pinned checksums only")
     folder = tmp_path_factory.mktemp("npm")
     try:
         return gen_catalog.fetch_tarball(LOCK, folder)
@@ -151,6 +153,7 @@ KOREAN_TRACKERS = ["ACE Counter", "Wisetracker", "Beusable", "BizSpring Logger",
         ("cdn.logr-in.com", "analytics"),
         ("browser-intake-datadoghq.com", "analytics"),
         ("region1.analytics.google.com", "analytics"),
+        ("events.eu1.segmentapis.com", "analytics"),
         ("js.driftt.com", "functional"),  # the support-chat rule, whatever the dataset's kind
         # Korean functional services: known, never blocked by host.
         ("stdpay.inicis.com", None),
@@ -209,6 +212,18 @@ def test_at_least_fifteen_korean_trackers_are_catalogued_with_their_hosts() -> N
 def test_lookup_host(host: str, entity: str, category: str | None) -> None:
     found = lookup_host(host)
     assert found is not None and (found.entity, found.category) == (entity, category)
+
+
+@pytest.mark.parametrize("host", ["1rx.io", "www.1rx.io", "a.b.1rx.io", "1RX.IO."])
+def test_a_wildcard_entry_covers_its_bare_domain_and_every_subdomain(host: str) -> None:
+    # "*.1rx.io" is the only entry: the bare domain serves the same tracker as its subdomains.
+    assert lookup_host(host) == HostEntry("Burst Media", "advertising", "*.1rx.io", "ad")
+
+
+def test_a_tracker_served_from_a_wildcard_entrys_bare_domain_waits_for_its_category() -> None:
+    tag = '<script src="https://1rx.io/sync.js"></script>'
+    assert rewrite(tag) == '<script data-consentmw-src="https://1rx.io/sync.js" type="text/plain" data-consentmw-category="advertising"></script>'
+    assert rewrite(tag, allowed=("advertising",)) == tag
 
 
 def test_unknown_and_look_alike_hosts_are_not_in_the_catalog() -> None:
@@ -315,6 +330,18 @@ def test_hosts_remembered_for_left_live_warnings_are_bounded(caplog: pytest.LogC
 
 def test_catalog_loads_once() -> None:
     assert hosts() is hosts()
+    assert cookies() is cookies()
+
+
+def test_catalog_entries_are_shared_and_cannot_be_changed() -> None:
+    # Every request gets the same entries: one that a caller could change would change them for all.
+    entry = lookup_host("www.googletagmanager.com")
+    cookie = lookup_cookie("_ga")
+    assert entry is not None and cookie is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.category = None  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cookie.category = "necessary"  # type: ignore[misc]
 
 
 def test_vendor_globals_wait_in_the_category_of_their_vendors_hosts() -> None:

@@ -19,6 +19,7 @@ from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
 from consentmw.core.policy import Policy
 from consentmw.core.ratelimit import RateLimit, retry_after
+from consentmw.core.regions import OPT_OUT
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
@@ -26,6 +27,8 @@ logger = logging.getLogger("consentmw")
 Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
+# The banner's text keys and action the opt-out notice uses instead of its own.
+NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 # \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
@@ -200,17 +203,17 @@ class ConsentAPI:
     async def consent_endpoint(self, request: Request) -> Response:
         method = request.method
         if method in ("GET", "HEAD"):
-            return json_response(self.consent(request).as_dict(), headers={"Cache-Control": "no-store", "Vary": self.vary})
+            return json_response(self.visitor_state(self.consent(request)), headers={"Cache-Control": "no-store", "Vary": self.vary})
         if method != "POST":
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
         media_type, body = self.posted_body(request)
         if media_type == "application/json":
-            allowed, record_method, page = self.parse_json_choice(body)
+            allowed, record_method, page = self.parse_json_choice(body, request)
             recorded = await self.record_choice(request, allowed, record_method, page=page)
             answer = json_response(self.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             form = self.parse_form(body)
-            allowed = self.parse_form_choice(form)
+            allowed = self.parse_form_choice(form, request)
             target = self.return_path(request, form)
             # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
             recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0])
@@ -238,6 +241,15 @@ class ConsentAPI:
         return response(body, media_type=media_type, headers=headers)
 
     # -- what page handlers use ----------------------------------------------------------------
+
+    def visitor_state(self, consent: Consent) -> dict[str, Any]:
+        """What the banner is told of the visitor (GET /_consent, and the state inlined in pages):
+        Consent.as_dict(), and for an undecided visitor in an opt-out region the banner's keys that
+        the notice uses instead (its texts, and "Do Not Sell or Share" for "necessary")."""
+        state = consent.as_dict()
+        if state["mode"] == OPT_OUT and not state["decided"]:
+            state["swap"] = NOTICE_SWAP
+        return state
 
     def consent(self, request: Request) -> Consent:
         return Consent(self.reader, request.headers, self.reader.locator(request.headers, request.client, request.native))
@@ -308,7 +320,7 @@ class ConsentAPI:
         except (UnicodeDecodeError, ValueError):
             raise ApiError(ErrorCode.MALFORMED_FORM) from None
 
-    def parse_json_choice(self, body: bytes) -> tuple[set[str], str, str | None]:
+    def parse_json_choice(self, body: bytes, request: Request | None = None) -> tuple[set[str], str, str | None]:
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -325,7 +337,7 @@ class ConsentAPI:
         if "accept" in data and "choices" in data:
             raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
         if "accept" in data:
-            return self.accept(data["accept"]), method, page
+            return self.accept(data["accept"], request), method, page
         choices = data.get("choices")
         if not isinstance(choices, dict):
             raise ApiError(ErrorCode.INVALID_BODY)
@@ -341,20 +353,22 @@ class ConsentAPI:
                 raise ApiError(ErrorCode.CONFLICTING_CHOICES, category=category)
         return {c for c, value in given.items() if value and c in self.policy.optional}, method, page
 
-    def parse_form_choice(self, form: dict[str, list[str]]) -> set[str]:
+    def parse_form_choice(self, form: dict[str, list[str]], request: Request | None = None) -> set[str]:
         accept = form.get("accept", ["custom"])[-1]
         if accept != "custom":
-            return self.accept(accept)
+            return self.accept(accept, request)
         return {c for c in map(self.category, form.get("category", [])) if c in self.policy.optional}
 
-    def accept(self, value: object) -> set[str]:
+    def accept(self, value: object, request: Request | None = None) -> set[str]:
         if value == "all":
             return set(self.policy.optional)
         if value == "necessary":
             return set()
         if value == "do-not-sell":
-            # "Do Not Sell or Share My Personal Information": the categories GPC covers are refused, the rest allowed.
-            return set(self.policy.optional) - self.policy.gpc_refuses
+            # "Do Not Sell or Share My Personal Information": the categories GPC covers are refused and
+            # everything else stays as it is now (chosen, or allowed by an opt-out region's rule).
+            now = self.consent(request).allowed if request is not None else frozenset(self.policy.optional)
+            return (set(now) & set(self.policy.optional)) - self.policy.gpc_refuses
         raise ApiError(ErrorCode.INVALID_ACCEPT)
 
     def category(self, name: str) -> str:
