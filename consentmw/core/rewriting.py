@@ -30,6 +30,7 @@ and Django responses.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Callable, Iterable
@@ -40,7 +41,7 @@ from urllib.parse import quote
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
-from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
 from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
@@ -103,6 +104,39 @@ def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules
 
 def sniffs_as_html(start: bytes) -> bool:
     return SNIFFED_HTML.match(start) is not None
+
+
+# The WHATWG Encoding standard's labels of the encodings whose bytes are not ASCII's, and the codec
+# that reads each. Such a page is read as text and sent on in UTF-8, its Content-Type saying so:
+# the browser then reads exactly the bytes that were judged (an ISO-2022-JP escape inside a tag
+# name or a host, which decodes to nothing, cannot hide a tracker). Labels of UTF-32 are no
+# encoding to a browser, which reads such a page in an ASCII-compatible fallback, as the rewriter does.
+ISO_2022_JP = "iso2022_jp_ext"  # with half-width katakana (ESC ( I), as the standard's decoder
+TRANSCODED = {
+    **dict.fromkeys((b"unicodefffe", b"utf-16be"), "utf-16-be"),
+    **dict.fromkeys((b"csunicode", b"iso-10646-ucs-2", b"ucs-2", b"unicode", b"unicodefeff", b"utf-16", b"utf-16le"), "utf-16-le"),
+    **dict.fromkeys((b"csiso2022jp", b"iso-2022-jp"), ISO_2022_JP),
+}
+BOMS = ((b"\xef\xbb\xbf", None), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+# ISO-2022-JP's escapes into JIS X 0208, JIS Roman or katakana: an unlabelled 7-bit page holding
+# them may be taken for ISO-2022-JP by Chromium's encoding detector.
+ISO_2022_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\([BJI])")
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def page_codec(headers: list[tuple[bytes, bytes]], start: bytes) -> str | None:
+    """The codec of a page whose bytes are not ASCII's, found as the browser finds its encoding (a
+    byte order mark, the Content-Type's charset, a <meta> in the first 1,024 bytes, a guess), or None."""
+    for bom, codec in BOMS:
+        if start.startswith(bom):
+            return codec
+    charset = header_charset(headers)
+    if charset is not None:
+        return TRANSCODED.get(charset)
+    if m := META_CHARSET.search(COMMENT.sub(b"", start[:PRESCAN])):
+        # A <meta> saying UTF-16 means UTF-8: its own bytes could not have been read otherwise.
+        return ISO_2022_JP if TRANSCODED.get(m.group(1).lower()) == ISO_2022_JP else None
+    return ISO_2022_JP if ISO_2022_ESCAPE.search(start) and not HIGH_BYTE.search(start) else None
 
 
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
@@ -216,9 +250,6 @@ class PageRewriting:
                         value.strip().decode("latin-1"),
                     )
                 return None
-            if key == b"content-type":
-                if WIDE_CHARSET.search(value):
-                    return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
         return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
@@ -263,7 +294,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "decoder")
 
     def __init__(
         self,
@@ -286,6 +317,7 @@ class PageStream:
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
+        self.decoder: codecs.IncrementalDecoder | None = None  # a page in UTF-16 or ISO-2022-JP, read as text
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -297,6 +329,11 @@ class PageStream:
             self.headers = [*self.headers, (b"content-type", b"text/html")]
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
         headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
+        codec = None if self.xml else page_codec(headers, body)
+        if codec is not None:
+            self.decoder = codecs.getincrementaldecoder(codec)("replace")
+            essence = media_type(headers) or b"text/html"
+            headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
         if not page.rewriter.all_allowed(self.allowed):
             headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
@@ -321,7 +358,9 @@ class PageStream:
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)
-        if not self.xml:
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
+        elif not self.xml:
             declare_charset(headers, body)
         if not more_body:
             # The whole body at once: a visitor who allowed everything may get the insertions alone.
@@ -336,6 +375,8 @@ class PageStream:
         stream = self.stream
         if stream is None:
             return body
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
         body = stream.feed(body)
         if not more_body:
             body += stream.close()

@@ -23,6 +23,7 @@ from consentmw import ConsentMiddleware
 from consentmw.core.store import MemoryStore
 from tests.corpus.pages import SNIPPETS
 from tests.demo_support import serve
+from tests.test_encodings import HIDDEN, iso_2022_jp
 from tests.test_hostile import HOSTILE_MARKUP
 from tests.test_markup_differential import HOSTILE, OWN, TRACKERS
 from tests.test_markup_newest import NEWEST
@@ -40,7 +41,7 @@ GENERATED = int(os.environ.get("CONSENTMW_CHROMIUM_DOCS", "60"))
 PER_PAGE = 20
 
 # name -> (response headers, page)
-PAGES: dict[str, tuple[list[tuple[str, str]], str]] = {}
+PAGES: dict[str, tuple[list[tuple[str, str]], str | bytes]] = {}
 HTML = [("content-type", "text/html; charset=utf-8")]
 
 
@@ -63,6 +64,14 @@ add("nowhere", "")  # where the ping case's link goes
 add("link preload header", "", [*HTML, ("link", LINKS)])
 add("link modulepreload header", "", [*HTML, ("link", f"<{GTAG}>; rel=modulepreload")])
 add("speculation-rules header", "", [*HTML, ("speculation-rules", '"https://www.google-analytics.com/rules.json"')])
+# Encodings whose bytes are not ASCII's: an ISO-2022-JP escape decodes to nothing; a UTF-16 byte
+# order mark wins over the header.
+PAGES["iso-2022-jp escape in the tag name"] = ([("content-type", "text/html; charset=iso-2022-jp")], iso_2022_jp(HIDDEN["escape in the tag name"]))
+PAGES["iso-2022-jp escape in the host, declared in a meta"] = (
+    [("content-type", "text/html")],
+    iso_2022_jp(HIDDEN["escape in the host"]).replace("<head>", '<head><meta charset="iso-2022-jp">'),
+)
+PAGES["utf-16 byte order mark under a utf-8 header"] = (HTML, b"\xff\xfe" + document("utf-16", GA4).encode("utf-16-le"))
 RULES = f'{{"prefetch":[{{"source":"list","urls":["{COLLECT}"]}}]}}'
 
 # Generated documents: hostile fragments around tracker tags (the snippets as vendors publish them).
@@ -89,8 +98,9 @@ async def show(request: Request) -> Response:
         headers, page = HTML, document("frames", frames)
     else:
         headers, page = PAGES[name]
-    response = Response(page.encode())
-    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers] + [(b"content-length", str(len(page.encode())).encode())]
+    body = page.encode() if isinstance(page, str) else page
+    response = Response(body)
+    response.raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers] + [(b"content-length", str(len(body)).encode())]
     return response
 
 
