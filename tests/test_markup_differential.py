@@ -92,11 +92,6 @@ def test_rewriter_and_html5lib_agree_on_what_loads(page: str, chunk: int) -> Non
     agree(page, chunk)
 
 
-# Known failure (NOTES.md, issue 21): tracker tags in an SVG CDATA section's text are rewritten.
-CDATA_TEXT = pytest.mark.xfail(reason="issue 21: text in an SVG CDATA section after its first '>' is rewritten", strict=True)
-
-
-@CDATA_TEXT
 @settings(max_examples=600, deadline=None, derandomize=True, database=None)
 @given(documents(), chunks)
 def test_rewriter_and_html5lib_agree_on_what_loads_in_the_fixed_run(page: str, chunk: int) -> None:
@@ -108,7 +103,9 @@ def test_rewriter_and_html5lib_agree_on_what_loads_in_the_fixed_run(page: str, c
     [
         '<!--->{0}<!-- -->', "<title></titlex><!--</title>{0}", "<script><!--><script></script>{0}",
         "<style></style\f>{0}", "<textarea></textarea x><!--</textarea>{0}", "<!---->{0}", "<!--->-->{0}",
-        pytest.param("<svg><text><![CDATA[a > b, {0}]]></text></svg>", marks=CDATA_TEXT),
+        # Text to a browser that stays in SVG, markup to one that left it (docs/blocking.md): the
+        # tracker there is renamed, which held_text undoes.
+        "<svg><text><![CDATA[a > b, {0}]]></text></svg>",
     ],
 )
 def test_rewriter_and_html5lib_agree_on_the_tokens_that_once_went_wrong(page: str) -> None:
