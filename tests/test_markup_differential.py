@@ -26,7 +26,7 @@ HOSTILE = [
     "</title>", "<xmp>", "</xmp>", "<noscript>", "</noscript>", "<iframe>", "</iframe>", "<svg>", "</svg>", "<svg/>",
     "<math>", "</math>", "<mi>", "</mi>", "<foreignObject>", "</foreignObject>", "<desc>", "<![CDATA[", "]]>",
     "<b>", "</p>", "<br>", "<a href=/x/>", "<img alt=a\" title=\">\" ", "<!DOCTYPE html>", "<head>", "</head>", "<body>",
-    "x", " ", "\n", "=", "/",
+    "x", " ", "\n", "=", "/", '<div a = "', "<p b= '", '<i c ="', '<b d="e"="', "<u =",
 ]
 
 
