@@ -70,7 +70,7 @@ def build(tarball: bytes, entities: list[dict[str, Any]], curation_text: bytes, 
         for domain in entity["domains"]:
             domains.setdefault(domain.lower(), index[entity["name"]])
     for name, change in curation["entities"].items():
-        rows[index[name]][2] = change["category"]
+        rows[entity_index(index, name, "entities")][2] = change["category"]
     for added in curation["add"]:
         i = index.get(added["name"])
         if i is None:
@@ -78,6 +78,12 @@ def build(tarball: bytes, entities: list[dict[str, Any]], curation_text: bytes, 
             rows.append([added["name"], added["kind"], CATEGORY[added["kind"]]])
         for domain in added["domains"]:
             domains[domain.lower()] = i  # curation wins over the dataset
+    # One rule per kind of service, applied last so that it holds for added entities too.
+    for service, rule in curation["services"].items():
+        for name in rule["entities"]:
+            rows[entity_index(index, name, f"services.{service}")][2] = rule["category"]
+    for name in curation["reviewed"]:
+        entity_index(index, name, "reviewed")
     return {
         "source": {
             "package": lock["package"],
@@ -89,6 +95,12 @@ def build(tarball: bytes, entities: list[dict[str, Any]], curation_text: bytes, 
         "entities": rows,
         "domains": dict(sorted(domains.items())),
     }
+
+
+def entity_index(index: dict[str, int], name: str, where: str) -> int:
+    if name not in index:
+        raise ValueError(f"catalog-curation.json: {where} names {name!r}, which is neither in the dataset nor added")
+    return index[name]
 
 
 def dump(data: dict[str, Any]) -> str:

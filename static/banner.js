@@ -3,7 +3,7 @@
   "use strict";
   if (window.consentmw) return;
   const d = document;
-  const prefix = new URL(d.currentScript.src, location.href).pathname.replace(/\/banner\.js$/, "");
+  const prefix = location.origin + new URL(d.currentScript.src).pathname.replace(/\/banner\.js$/, "");
   const showButton = d.documentElement.dataset.consentmwButton !== "off";
   const INERT = "[data-consentmw-category],script[type='text/plain'],[data-cookieconsent],[class*='optanon-category-'],[data-name][data-src]";
   let policy, state, lang, ui, banner, dialog, fab, opener, names;

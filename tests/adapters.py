@@ -5,7 +5,8 @@ middleware, through Django's WSGI handler and through its ASGI handler).
 Routes: ``/`` the visitor's consent as JSON (``/state``: all of Consent.as_dict(), region and mode too), ``/cookies?name=...`` sets those cookies, ``/page``
 an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks,
 ``/raw-cookies?name=...`` sets cookies as a plain header the app writes itself (not through its
-framework's cookie API), ``/café`` the page at a path that is not ASCII.
+framework's cookie API), ``/café`` the page at a path that is not ASCII, ``/headers?h=Name:value``
+the page with exactly those headers (repeated ones too, except on Django, which keeps one per name).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def state(consent: Consent) -> dict[str, Any]:
     return {"decided": consent.decided, "analytics": consent.allows("analytics"), "gpc": consent.gpc}
 
 
+def query_headers(query: str) -> list[tuple[str, str]]:
+    """The headers a /headers request asks for: each h=Name:value."""
+    return [tuple(h.split(":", 1)) for h in parse_qs(query).get("h", [])]  # type: ignore[misc]
+
+
 def chunks() -> Iterator[bytes]:
     data = PAGE.encode()
     middle = len(data) // 2
@@ -63,8 +69,18 @@ def starlette_app(options: dict[str, Any]) -> Any:
         response.raw_headers += [(b"set-cookie", f"{name}=v; Path=/".encode()) for name in request.query_params.getlist("name")]
         return response
 
+    async def headers(request: Request) -> Any:
+        from starlette.responses import Response
+
+        response = Response(PAGE.encode())
+        response.raw_headers = [(b"content-length", str(len(PAGE.encode())).encode())] + [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in query_headers(request.url.query)
+        ]
+        return response
+
     routes = [
         Route("/", whoami),
+        Route("/headers", headers),
         Route("/state", lambda request: JSONResponse(request.scope["consent"].as_dict())),
         Route("/cookies", cookies),
         Route("/raw-cookies", raw_cookies),
@@ -101,6 +117,9 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
         return chunks()
+    if path == "/headers":
+        start_response("200 OK", query_headers(environ.get("QUERY_STRING", "")))
+        return [PAGE.encode()]
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"not found"]
 
@@ -123,6 +142,13 @@ def django_urls() -> Any:
             response.set_cookie(name, "v")
         return response
 
+    def headers(request: Any) -> HttpResponse:
+        response = HttpResponse(PAGE)
+        del response["Content-Type"]
+        for name, value in query_headers(request.META.get("QUERY_STRING", "")):
+            response[name] = value
+        return response
+
     def raw_cookies(request: Any) -> JsonResponse:
         response = JsonResponse({})
         for name in request.GET.getlist("name"):
@@ -135,6 +161,7 @@ def django_urls() -> Any:
         path("state", lambda request: JsonResponse(request.consent.as_dict())),
         path("cookies", cookies),
         path("raw-cookies", raw_cookies),
+        path("headers", headers),
         path("page", lambda request: HttpResponse(PAGE)),
         path("café", lambda request: HttpResponse(PAGE)),
         path("stream", lambda request: StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")),
@@ -171,9 +198,9 @@ class SyncASGIClient:
     """httpx.AsyncClient on an ASGI app, driven from sync tests on a loop of its own, so that one
     test body serves every adapter."""
 
-    def __init__(self, app: Any, **options: Any) -> None:
+    def __init__(self, app: Any, *, root_path: str = "", client: tuple[str, int] = ("127.0.0.1", 123), **options: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app), **options)
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app, root_path=root_path, client=client), **options)
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.client, name)
@@ -196,28 +223,32 @@ def asgi_client(app: Any, **options: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def client_for(adapter: str, options: dict[str, Any]) -> Iterator[httpx.Client]:
-    """A sync httpx client on the site served through `adapter`, with these consentmw options."""
+def client_for(adapter: str, options: dict[str, Any], *, root_path: str = "", client: str = "127.0.0.1") -> Iterator[httpx.Client]:
+    """A sync httpx client on the site served through `adapter`, with these consentmw options; the
+    server reports `root_path` (ASGI root_path, WSGI SCRIPT_NAME) and the client's address `client`."""
     headers = {"origin": BASE_URL}
     if adapter == "asgi":
-        with asgi_client(starlette_app(options), base_url=BASE_URL, headers=headers) as client:
-            yield client
+        app = starlette_app(options)
+        with asgi_client(app, base_url=BASE_URL, headers=headers, root_path=root_path, client=(client, 123)) as http:
+            yield http
     elif adapter == "wsgi":
         middleware = consentmw_wsgi.ConsentMiddleware(wsgi_app, **options)
-        with httpx.Client(transport=httpx.WSGITransport(as_servers_do(middleware)), base_url=BASE_URL, headers=headers) as client:
-            yield client
+        transport = httpx.WSGITransport(as_servers_do(middleware), script_name=root_path, remote_addr=client)
+        with httpx.Client(transport=transport, base_url=BASE_URL, headers=headers) as http:
+            yield http
         middleware.close()
     elif adapter == "django-wsgi":
         with django_settings(options):
             from django.core.wsgi import get_wsgi_application
 
-            with httpx.Client(transport=httpx.WSGITransport(as_servers_do(get_wsgi_application())), base_url=BASE_URL, headers=headers) as client:
-                yield client
+            transport = httpx.WSGITransport(as_servers_do(get_wsgi_application()), script_name=root_path, remote_addr=client)
+            with httpx.Client(transport=transport, base_url=BASE_URL, headers=headers) as http:
+                yield http
     elif adapter == "django-asgi":
         with django_settings(options):
             from django.core.asgi import get_asgi_application
 
-            with asgi_client(get_asgi_application(), base_url=BASE_URL, headers=headers) as client:
-                yield client
+            with asgi_client(get_asgi_application(), base_url=BASE_URL, headers=headers, root_path=root_path, client=(client, 123)) as http:
+                yield http
     else:
         raise ValueError(adapter)

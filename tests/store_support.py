@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from consentmw.core.store import ConsentRecord
+from tests.conftest import missing
 
 POSTGRES_ENV = "CONSENTMW_TEST_POSTGRES_URL"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
@@ -51,7 +52,7 @@ def postgres_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema, dropped afterwards: each test starts on an empty log."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set")
+        missing(f"{POSTGRES_ENV} is not set: run the tests through scripts/test.sh, which starts PostgreSQL")
     schema = f"consentmw_test_{secrets.token_hex(6)}"
     asyncio.run(_admin(base, f"CREATE SCHEMA {schema}"))
     yield with_query(base, search_path=schema)
@@ -100,7 +101,7 @@ class OwnPostgres:
     def __init__(self) -> None:
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
         if not found:
-            pytest.skip("no PostgreSQL server binaries in /usr/lib/postgresql (scripts/test.sh installs them)")
+            missing("no PostgreSQL server binaries in /usr/lib/postgresql (scripts/test.sh installs them)")
         self.bin = os.path.dirname(found[-1])
         # Under /tmp and handed to the postgres user when running as root, as scripts/test.sh does.
         self.data = tempfile.mkdtemp(prefix="consentmw-faults-pg-", dir="/tmp")

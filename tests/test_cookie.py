@@ -6,7 +6,7 @@ import time
 import pytest
 
 from consentmw.core.consent import MAX_CONSENT_COOKIES, ConsentReader
-from consentmw.core.cookie import ConsentCodec
+from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, parent_domains
 from consentmw.core.policy import load_policy
 from tests.conftest import consent_value
 
@@ -108,10 +108,52 @@ def test_gpc_refuses_marked_categories_whatever_the_cookie_says() -> None:
 
 
 def test_verification_cache_is_bounded() -> None:
-    codec = ConsentCodec([KEY], POLICY, cache_size=8)
-    for i in range(50):
-        consent_for(codec, codec.dumps({"analytics"}, f"id{i}")).decided
-    assert len(codec._cache) <= 8
+    # Above 256, where CPython's small integers stop being shared objects.
+    codec = ConsentCodec([KEY], POLICY, cache_size=300)
+    for i in range(340):
+        assert consent_for(codec, codec.dumps({"analytics"}, f"id{i}")).decided
+    assert len(codec._cache) == 300
+
+
+def test_a_choice_holds_until_the_policys_max_age_and_not_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    value = codec.dumps({"analytics"})
+    issued = time.time()
+    monkeypatch.setattr("consentmw.core.cookie.time.time", lambda: issued + POLICY.max_age - 60)
+    assert consent_for(codec, value).allows("analytics")
+    monkeypatch.setattr("consentmw.core.cookie.time.time", lambda: issued + POLICY.max_age + 60)
+    assert not consent_for(codec, value).decided
+
+
+def test_cookie_header_writes_exactly_the_attributes_asked_for() -> None:
+    assert cookie_header("consentmw", "v", max_age=10) == b"consentmw=v; Max-Age=10; Path=/; HttpOnly; SameSite=Lax"
+    assert (
+        cookie_header("_ga", "", max_age=0, path="/shop", domain="shop.example", secure=True, httponly=False, samesite="")
+        == b"_ga=; Max-Age=0; Path=/shop; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Domain=shop.example; Secure"
+    )
+
+
+@pytest.mark.parametrize(
+    ("host", "domain", "kept"),
+    [("shop.example", "shop.example", True), ("www.shop.example", ".shop.example", True), ("shop.example", "www.shop.example", False), ("myshop.example", "shop.example", False)],
+)
+def test_domain_matches_as_browsers_keep_domain_cookies(host: str, domain: str, kept: bool) -> None:
+    assert domain_matches(host, domain) is kept
+
+
+@pytest.mark.parametrize(
+    ("host", "domains"),
+    [
+        ("www.shop.example", ["www.shop.example", "shop.example"]),
+        ("shop.example.", ["shop.example"]),
+        ("localhost", []),
+        ("", []),
+        ("192.0.2.1", []),
+        ("[::ffff:192.0.2.1]", []),  # an IPv6 address with dots in it has no domains above it either
+    ],
+)
+def test_parent_domains_are_the_host_and_the_domains_above_it(host: str, domains: list[str]) -> None:
+    assert parent_domains(host) == domains
 
 
 # -- several consent cookies on one request ----------------------------------------------------

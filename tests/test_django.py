@@ -207,3 +207,27 @@ async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mis
     assert live_trackers(page) == set()
     assert same == {"same": True, "analytics": False}  # request.consent is the ASGI wrap's
     assert any("consentmw.E004" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+
+
+@pytest.mark.parametrize("adapter", ["django-wsgi", "django-asgi"])
+def test_withdrawal_expires_each_refused_cookie_on_every_domain_it_may_live_on(adapter: str) -> None:
+    # Django keeps one Morsel per cookie name; the core expires _ga host-only and on each domain
+    # above the host, and every one of those lines must reach the browser.
+    from consentmw import load_policy
+    from consentmw.core.cookie import expire_headers
+    from tests.adapters import client_for
+
+    host = "www.shop.example"
+    with override_settings(ALLOWED_HOSTS=[host]), client_for(adapter, {"store": MemoryStore()}) as client:
+        client.headers.update({"host": host, "origin": f"http://{host}"})
+        assert client.post("/_consent", json={"accept": "all"}).status_code == 200
+        # What the browser sends on www.shop.example: the consent cookie and gtag.js's two.
+        sent = "; ".join([*(f"{k}={v}" for k, v in client.cookies.items()), "_ga=GA1.1.1.1", "_gid=GA1.1.2.2"])
+        client.cookies.clear()
+        r = client.post("/_consent", json={"accept": "necessary"}, headers={"cookie": sent})
+    assert r.status_code == 200
+    expected = [line.decode() for line in expire_headers(load_policy("default"), {"_ga": "", "_gid": ""}, ["analytics", "advertising"], False, host)]
+    assert len(expected) == 6
+    # Django's WSGI handler writes Morsel.output(header=""), which starts with a space.
+    lines = [line.strip() for line in r.headers.get_list("set-cookie")]
+    assert sorted(line for line in lines if line.startswith(("_ga=", "_gid="))) == sorted(expected)

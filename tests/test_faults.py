@@ -478,7 +478,7 @@ SQLITE_FAULTS = ["deleted", "replaced", "replaced_read_only", "locked", "loop_bl
 async def test_sqlite_log_faults_answer_200_exactly_for_the_records_it_holds(tmp_path: Path, fault: str, caplog: pytest.LogCaptureFixture) -> None:
     faults = SQLiteFaults(tmp_path)
     store = SQLiteStore(faults.path, timeout=FAULT_TIMEOUT)
-    app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+    app = make_app(store=store, rate_limit=None, store_timeout=FAULT_TIMEOUT)
     try:
         first = Outcome()
         await choose(app, first)  # the log exists and the writer has it open
@@ -508,7 +508,7 @@ async def test_sqlite_log_on_a_full_disk_names_the_cause_and_recovers(tmp_path: 
     with mounted("-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)):
         path = disk / "consent.db"
         store = SQLiteStore(path, timeout=FAULT_TIMEOUT)
-        app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+        app = make_app(store=store, rate_limit=None, store_timeout=FAULT_TIMEOUT)
         filler = disk / "filler"
 
         async def fill_the_disk() -> None:
@@ -537,7 +537,7 @@ async def test_a_tight_store_timeout_never_logs_a_refused_choice(tmp_path: Path)
     path = tmp_path / "consent.db"
     await SQLiteStore(path).migrate()  # the log exists even if no write makes it in time
     store = SQLiteStore(path, timeout=0.05)
-    app = make_app(store=store, store_timeout=0.05)
+    app = make_app(store=store, rate_limit=None, store_timeout=0.05)
     try:
         outcome = Outcome()
         await asyncio.gather(*(choose(app, outcome) for _ in range(500)))
@@ -602,7 +602,7 @@ async def test_postgresql_log_faults_answer_200_exactly_for_the_records_it_holds
     url = await empty_postgres_log(own_postgres, f"faults_{fault}")
     faults = PostgresFaults(own_postgres, url)
     store = open_store(url, timeout=FAULT_TIMEOUT)
-    app = make_app(store=store, store_timeout=FAULT_TIMEOUT)
+    app = make_app(store=store, rate_limit=None, store_timeout=FAULT_TIMEOUT)
     try:
         first = Outcome()
         await choose(app, first)
@@ -618,7 +618,7 @@ async def test_postgresql_log_faults_answer_200_exactly_for_the_records_it_holds
 async def test_a_tight_store_timeout_never_logs_a_refused_choice_in_postgresql(own_postgres: OwnPostgres) -> None:
     url = await empty_postgres_log(own_postgres, "tight")
     store = open_store(url, timeout=0.05)
-    app = make_app(store=store, store_timeout=0.05)
+    app = make_app(store=store, rate_limit=None, store_timeout=0.05)
     try:
         outcome = Outcome()
         await asyncio.gather(*(choose(app, outcome) for _ in range(500)))

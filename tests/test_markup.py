@@ -55,6 +55,10 @@ BEFORE_GTAG = {
     "uppercase and odd spacing": "<DIV\fTITLE='<!--'\n>x</DIV>",
     "spaces around = before a quoted value holding <script>": '<div a = "x><script>y">z</div>',
     "a space after = before a quoted value holding <!--": "<p b= '<!--'>",
+    "</titlex> does not end a title": "<title></titlex><!--</title>",
+    "</style-> does not end a style": "<style></style-><!--</style>",
+    "<!--> in a script ends its escape at once": "<script><!--><script></script>",
+    "<!---> in a script ends its escape at once": "<script><!---><script></script>",
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
@@ -67,6 +71,8 @@ HIDDEN_ELSEWHERE = {
     "an end tag the tree builder ignores": '<svg><script><desc><div title="x"></script><iframe src="https://www.googletagmanager.com/ns.html?id=GTM-1"></iframe>',
     "</p> in SVG, as parsers before it left foreign content read it": f"<svg></p><title>{GTAG}",
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
+    "after <!--->, a whole comment, before the next -->": f"<!--->{GTAG}<!-- -->",
+    "after <!-->, a whole comment, before the next -->": f"<!-->{GTAG}<!-- -->",
 }
 
 

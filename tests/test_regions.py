@@ -139,6 +139,14 @@ def test_a_region_header_sent_twice_is_unknown(adapter: str, site: httpx.Client)
         assert r.json()["mode"] == "opt-in"
 
 
+def test_the_banner_is_told_to_be_the_notice_only_where_undecided_visitors_are_opt_out(site: httpx.Client) -> None:
+    us = site.get("/_consent", headers=country(US)).json()
+    assert us["swap"] == {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
+    assert "swap" not in site.get("/_consent", headers=country(DE)).json()
+    site.post("/_consent", json={"accept": "all"}, headers=country(US))
+    assert "swap" not in site.get("/_consent", headers=country(US)).json()
+
+
 def test_without_the_header_a_visitor_is_opt_in(site: httpx.Client) -> None:
     state = site.get("/state").json()
     assert (state["region"], state["mode"], allowed(state)) == ("", "opt-in", set())
@@ -302,6 +310,30 @@ def test_the_opt_out_page_works_in_both_modes(site: httpx.Client, store: MemoryS
     assert r.status_code == 303
     assert store.records[-1].choices == {"necessary": True, "personalisation": True, "analytics": False, "advertising": True}
     assert allowed(site.get("/state", headers=country(US)).json()) == {"personalisation", "advertising"}
+
+
+def test_the_opt_out_page_offers_do_not_sell_without_javascript_where_it_applies(site: httpx.Client, store: MemoryStore) -> None:
+    page = site.get("/_consent/opt-out?lang=en", headers=country(US)).text
+    assert "Do Not Sell or Share My Personal Information</button>" in page
+    assert 'name="accept" value="do-not-sell"' not in site.get("/_consent/opt-out?lang=en", headers=country(DE)).text
+    r = site.post("/_consent", data={"accept": "do-not-sell", "next": "/_consent/opt-out?lang=en"}, headers=country(US))
+    assert (r.status_code, r.headers["location"]) == (303, "/_consent/opt-out?lang=en")
+    after = site.get("/_consent/opt-out?lang=en", headers=country(US)).text
+    assert "You have opted out of the sale and sharing" in after
+    assert store.records[-1].choices["advertising"] is False
+
+
+def test_do_not_sell_keeps_the_visitors_other_refusals(site: httpx.Client) -> None:
+    site.post("/_consent", json={"choices": {"analytics": False, "personalisation": True, "advertising": True}}, headers=country(US))
+    r = site.post("/_consent", json={"accept": "do-not-sell"}, headers=country(US))
+    assert allowed(r.json()) == {"personalisation"}
+
+
+def test_the_cookie_declaration_is_the_same_in_both_modes(site: httpx.Client) -> None:
+    us = site.get("/_consent/cookies?lang=en", headers=country(US))
+    de = site.get("/_consent/cookies?lang=en", headers=country(DE))
+    assert us.status_code == de.status_code == 200
+    assert us.text == de.text
 
 
 # -- a region= callable ------------------------------------------------------------------------

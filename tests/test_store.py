@@ -304,6 +304,50 @@ async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Pa
     await log.close()
 
 
+@pytest.mark.postgres
+async def test_a_postgresql_commit_that_outlasts_the_visitors_wait_answers_what_the_log_holds(postgres_url: str) -> None:  # noqa: F811
+    # The INSERT takes 1 s of the 1.6 s write budget; the COMMIT then takes 1.5 s, ending past the
+    # visitor's 2 s wait but within its own 2 s limit. The record is committed: the visitor must be
+    # told so (a little late), not answered 503 for a choice the log holds.
+    store = PostgresStore(postgres_url, timeout=2.0)
+    await store.migrate()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(
+            """
+            CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.0); RETURN NEW; END $$;
+            CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$;
+            CREATE TRIGGER slow_insert BEFORE INSERT ON consent_log FOR EACH ROW EXECUTE FUNCTION slow_insert();
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON consent_log DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+            """
+        )
+        started = time.monotonic()
+        await store.record(make_record("slow-commit"))
+        assert 2.0 < time.monotonic() - started < 4.0
+        assert [r.consent_id for r in await history(store)] == ["slow-commit"]
+    finally:
+        await conn.close()
+        await store.close()
+
+
+async def test_sqlite_reopens_a_log_file_replaced_under_it_before_the_next_write(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "consent.db"
+    store = SQLiteStore(path, timeout=2.0)
+    try:
+        await store.record(make_record("before"))
+        restored = SQLiteStore(tmp_path / "restored.db")
+        await restored.record(make_record("in-the-backup"))
+        await restored.close()
+        path.rename(tmp_path / "old.db")
+        (tmp_path / "restored.db").rename(path)  # a backup restored under the running server
+        await store.record(make_record("after"))  # the first write after it succeeds, into the file now at the path
+        assert [r.consent_id for r in await history(store)] == ["in-the-backup", "after"]
+    finally:
+        await store.close()
+    assert "the file was deleted or replaced while in use; opening it again" in caplog.text
+    assert "not written" not in caplog.text
+
+
 async def test_unreachable_postgres_fails_fast_with_a_store_error() -> None:
     log = open_store("postgresql://consentmw@127.0.0.1:9/nowhere", timeout=1.0)
     started = time.monotonic()

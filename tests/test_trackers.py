@@ -140,6 +140,22 @@ def test_policy_match_patterns_add_site_specific_trackers() -> None:
     assert rules.match_src(b"/stats/app.js") == ()
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://stats.shop.example/t.js",
+        "https://stats.shop.example./t.js",  # the same host to DNS and to the browser
+        "//STATS.Shop.Example./t.js",
+        "https://stats.shop.example.:443/t.js",
+        "https://stats%2Eshop.example./t.js",
+        "https://stats。shop。example。/t.js",  # ideographic full stops, mapped to "." by the URL parser
+    ],
+)
+def test_a_policy_match_pattern_sees_the_host_as_the_browser_connects_to_it(url: str) -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"src": ["//stats\\.shop\\.example/"]}}]}])
+    assert [t.id for t in TrackerRules(policy).match_src(url.encode())] == ["own-stats"]
+
+
 def test_policy_match_extends_a_catalog_tracker() -> None:
     policy = policy_with(
         [{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "google-tag-manager", "match": {"src": ["^/gtm/gtm\\.js"]}}]}]
@@ -165,3 +181,118 @@ def test_undeclared_category_is_never_allowed_and_warned_once_per_vendor(caplog:
     assert cats == ("?advertising",) and cats[0] not in policy.by_id
     warnings = [r for r in caplog.records if r.name == "consentmw.core.trackers"]
     assert len(warnings) == 1 and "Meta" in warnings[0].getMessage()
+
+
+# -- inline code: addresses in every form a browser accepts, vendors' globals, unknown hosts ------
+
+RULES = TrackerRules(PRESET)
+
+
+def inline(code: str) -> tuple[str, ...]:
+    return RULES.categories(RULES.match_inline(code.encode()))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # A catalogued tracker host (ACE Counter, analytics) written every way a loader writes it.
+        "var s=document.createElement('script'); s.src='https://atm.acecounter.com/ac.js';",
+        "var s=document.createElement('script'); s.src='//atm.acecounter.com/ac.js';",
+        "var s=document.createElement('script'); s.src=location.protocol+'//'+'atm.acecounter.com/ac.js';",
+        "var h='atm.acecounter.com/ac.js'; var s=document.createElement('script'); s.src='https://'+h;",
+        "var s=document.createElement('script'); s.src='https://atm.' + 'acecounter.com' + '/ac.js';",
+        "var s=document.createElement('script'); s.src=`https://atm.acecounter.com/${id}.js`;",
+        "var s=document.createElement('script'); s.src=new URL('/ac.js', 'https://atm.acecounter.com').href;",
+        "(function(b,o){var s=document.createElement('script');s.src=location.protocol+'//'+b+'/'+o;})('atm.acecounter.com','ac.js');",
+        "s.src = 'HTTPS:\\/\\/ATM.ACECOUNTER.COM\\/ac.js'; document.head.appendChild(s);",
+        # Network calls to it.
+        "fetch('https://atm.acecounter.com/collect', {method: 'POST', body: data});",
+        "var x = new XMLHttpRequest(); x.open('POST', 'https://atm.acecounter.com/collect'); x.send(d);",
+        "navigator.sendBeacon('//atm.acecounter.com/collect', payload);",
+        "new Image().src = 'https://atm.acecounter.com/p.gif?u=' + id;",
+        "import('https://atm.acecounter.com/ac.mjs');",
+    ],
+)
+def test_a_tracker_address_in_any_form_holds_the_script(code: str) -> None:
+    assert inline(code) == ("analytics",)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # Share links and plain mentions: nothing is loaded from them.
+        "var share = 'https://www.facebook.com/sharer/sharer.php?u=' + location.href;",
+        "button.onclick = function () { window.open('https://www.facebook.com/sharer/sharer.php?u=' + u); };",
+        "if (document.referrer.indexOf('www.facebook.com') >= 0) source = 'facebook';",
+        # Never-blocked services, however written.
+        "var s=document.createElement('script'); s.src='https://' + 'stdpay.inicis.com/stdjs/INIStdPay.js';",
+        "fetch('https://api.nicepay.co.kr/v1/payments/' + tid);",
+        # The site's own code.
+        "var s=document.createElement('script'); s.src='/static/app.js'; fetch('/api/cart');",
+        "var version = '1.2.3'; var file = 'jquery.min.js'; x.open('GET', 'data.json');",
+    ],
+)
+def test_code_that_loads_nothing_from_a_tracker_stays_live(code: str) -> None:
+    assert inline(code) == ()
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("ire('identify', {customerId: '', customerEmail: ''});", ("advertising",)),
+        ("window.ire('trackConversion', 1234, {orderId: 'A1'});", ("advertising",)),
+        ("fbq('track', 'Purchase', {value: 39000, currency: 'KRW'});", ("advertising",)),
+        ("ttq.track('CompletePayment');", ("advertising",)),
+        ("_hmt.push(['_trackEvent', 'cart', 'add']);", ("analytics",)),
+        ("kakaoPixel('1234567890').purchase({total: '39000'});", ("advertising",)),
+        ("var cn = new EN(); cn.setData('uid', 'shop'); cn.sendConv();", ("advertising",)),
+        ("_AceTM.Product = {pCode: '1'};", ("analytics",)),
+        ("airbridge.events.send('airbridge.ecommerce.order.completed', {value: 1});", ("advertising",)),
+        ("ChannelIO('boot', {pluginKey: 'k'});", ("personalisation",)),
+        ("posthog.capture('signed_up');", ("analytics",)),
+        # Not a vendor's global: a member of something else, a declaration of the site's own, a comparison.
+        ("shop.fbq('x'); obj.ttq.track(); var mine = fire('x'); desire('y');", ()),
+        ("if (typeof fbq === 'undefined') { console.log('no pixel'); }", ()),
+        ("var renew = new ENGINE(); var en = 'english';", ()),
+        ("if (window.airbridge) { }", ()),
+    ],
+)
+def test_a_call_of_a_held_vendors_global_waits_with_it(code: str, expected: tuple[str, ...]) -> None:
+    assert inline(code) == expected
+
+
+def test_a_vendor_global_of_another_form_is_refused_naming_its_place() -> None:
+    raw = {"trackers": [{"id": "x", "category": "analytics", "globals": ["fbq"]}]}
+    from consentmw.core.trackers import tracker_from_json
+
+    with pytest.raises(PolicyError, match=r"\$\.trackers\[0\]\.globals\[0\]"):
+        tracker_from_json(raw["trackers"][0], "$.trackers[0]")
+
+
+def test_an_unknown_third_party_address_in_inline_code_is_logged_once_per_host(caplog: pytest.LogCaptureFixture) -> None:
+    rules = TrackerRules(PRESET)
+    page = (b"www.shop.example", "/cart")
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        assert rules.match_inline(b"var s=document.createElement('script'); s.src='https://cdn.unknown-metrics.example/t.js';", page) == ()
+        rules.match_inline(b"fetch('//cdn.unknown-metrics.example/collect')", page)
+        rules.match_inline(b"var h = 'edge.other-tracker.example/s/x.js'; s.src = 'https://' + h;", (b"www.shop.example", "/"), "event handler")
+        # Known, first-party, bare host names and relative paths say nothing.
+        rules.match_inline(b"fetch('https://www.google-analytics.com/g/collect'); fetch('https://img.shop.example/a.png');", page)
+        rules.match_inline(b"wcs.inflow('shop.example.kr'); var u = '/api/x';", page)
+    messages = [r.getMessage() for r in caplog.records if "left live" in r.getMessage()]
+    assert messages == [
+        "consentmw: left live: unknown third-party host cdn.unknown-metrics.example on /cart (inline script https://cdn.unknown-metrics.example/t.js); declare it in the policy if it tracks",
+        "consentmw: left live: unknown third-party host edge.other-tracker.example on / (event handler //edge.other-tracker.example/s/x.js); declare it in the policy if it tracks",
+    ]
+
+
+def test_unknown_host_warnings_from_inline_code_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
+    from consentmw.core.trackers import LEFT_LIVE_LIMIT
+
+    rules = TrackerRules(PRESET)
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for i in range(LEFT_LIVE_LIMIT + 50):
+            rules.match_inline(b"fetch('https://h%d.unknown.example/x');" % i, (b"shop.example", "/"))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == LEFT_LIVE_LIMIT + 1
+    assert "no more such warnings" in messages[-1]

@@ -18,6 +18,8 @@ from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, e
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
 from consentmw.core.policy import Policy
+from consentmw.core.ratelimit import RateLimit, retry_after
+from consentmw.core.regions import OPT_OUT
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
@@ -25,10 +27,15 @@ logger = logging.getLogger("consentmw")
 Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
+# The banner's text keys and action the opt-out notice uses instead of its own.
+NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 # \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
 SAFE_NEXT = re.compile(r"^/(?![/\\])[^\\\x00-\x20\x7f]*\Z")
+# A root path (a Mount, uvicorn --root-path, SCRIPT_NAME, which gunicorn takes from a proxy header)
+# goes into markup: it must be a path on this site, never "//host", a scheme or a backslash.
+SAFE_ROOT = re.compile(r"(?:/(?![/\\])[^\\\x00-\x1f\x7f]*)?\Z")
 # What may not reach a header or the log from a path: ASCII and C1 controls, any Unicode whitespace
 # (NEL, NBSP, U+2028...), and the invisible format characters that reorder or hide text when read.
 CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -57,6 +64,8 @@ def error_response(code: ErrorCode, **detail: Any) -> Response:
     headers = {"Cache-Control": "no-store"}
     if code is ErrorCode.METHOD_NOT_ALLOWED and "allow" in detail:
         headers["Allow"] = detail["allow"]
+    if code is ErrorCode.TOO_MANY_POSTS:
+        headers["Retry-After"] = str(detail["retry_after"])
     body = {"error": code.name.lower(), "message": code.message, **detail}
     return json_response(body, status=code.status, headers=headers)
 
@@ -107,6 +116,8 @@ class ConsentAPI:
         max_body_size: int,
         trusted_origins: frozenset[str],
         store_timeout: float,
+        # Consent posts a minute per client address; None: no limit.
+        rate_limit: int | None = None,
         # More endpoints under the prefix (the pages: consentmw.core.pages.ROUTES), by path below it.
         pages: Mapping[str, Handler] = {},
     ) -> None:
@@ -122,6 +133,9 @@ class ConsentAPI:
         self.max_body_size = max_body_size
         self.trusted_origins = trusted_origins
         self.store_timeout = store_timeout
+        self.warned_root_path = False
+        self.rate_limit = RateLimit(rate_limit) if rate_limit else None
+        self.warned_no_client = False
         # What an answer that tells the visitor's state depends on: the region header too, when one is trusted.
         self.region_vary: tuple[str, ...] = tuple(v.decode("latin-1") for v in reader.source.vary)
         self.vary = ", ".join(("Cookie", *self.region_vary))
@@ -147,12 +161,29 @@ class ConsentAPI:
             return path[len(prefix) :]
         return None
 
+    def root_path(self, root_path: str) -> str:
+        """The root path the server reports if it is an absolute path on this site, else "": one
+        like "//evil.example" would send the banner's and the form's requests to another host."""
+        if SAFE_ROOT.match(root_path):
+            return root_path
+        if not self.warned_root_path:
+            self.warned_root_path = True
+            logger.warning(
+                "consentmw: the server reported the root path (SCRIPT_NAME) %r, which is not a path on this site; "
+                "consentmw's links and the banner use %r without it. A proxy header (SCRIPT_NAME, X-Forwarded-Prefix, "
+                "X-Script-Name) may be passing on what a client sent. Said once per app.",
+                root_path[:200],
+                self.prefix,
+            )
+        return ""
+
     def base(self, request: Request) -> str:
         """The prefix as the browser reaches it for this request."""
-        return mounted_prefix(request.root_path, self.prefix) if request.root_path else self.prefix
+        root = self.root_path(request.root_path)
+        return mounted_prefix(root, self.prefix) if root else self.prefix
 
     def site_root(self, request: Request) -> str:
-        root = quote(request.root_path.rstrip("/"), safe="/") + "/"
+        root = quote(self.root_path(request.root_path).rstrip("/"), safe="/") + "/"
         return root if SAFE_NEXT.match(root) else "/"
 
     async def respond(self, request: Request) -> Response:
@@ -172,17 +203,17 @@ class ConsentAPI:
     async def consent_endpoint(self, request: Request) -> Response:
         method = request.method
         if method in ("GET", "HEAD"):
-            return json_response(self.consent(request).as_dict(), headers={"Cache-Control": "no-store", "Vary": self.vary})
+            return json_response(self.visitor_state(self.consent(request)), headers={"Cache-Control": "no-store", "Vary": self.vary})
         if method != "POST":
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD, POST")
         media_type, body = self.posted_body(request)
         if media_type == "application/json":
-            allowed, record_method, page = self.parse_json_choice(body)
+            allowed, record_method, page = self.parse_json_choice(body, request)
             recorded = await self.record_choice(request, allowed, record_method, page=page)
             answer = json_response(self.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             form = self.parse_form(body)
-            allowed = self.parse_form_choice(form)
+            allowed = self.parse_form_choice(form, request)
             target = self.return_path(request, form)
             # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
             recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0])
@@ -211,6 +242,15 @@ class ConsentAPI:
 
     # -- what page handlers use ----------------------------------------------------------------
 
+    def visitor_state(self, consent: Consent) -> dict[str, Any]:
+        """What the banner is told of the visitor (GET /_consent, and the state inlined in pages):
+        Consent.as_dict(), and for an undecided visitor in an opt-out region the banner's keys that
+        the notice uses instead (its texts, and "Do Not Sell or Share" for "necessary")."""
+        state = consent.as_dict()
+        if state["mode"] == OPT_OUT and not state["decided"]:
+            state["swap"] = NOTICE_SWAP
+        return state
+
     def consent(self, request: Request) -> Consent:
         return Consent(self.reader, request.headers, self.reader.locator(request.headers, request.client, request.native))
 
@@ -231,12 +271,17 @@ class ConsentAPI:
         referer = headers.get("referer")
         if referer is not None and site is None:
             return urlsplit(referer).netloc.lower() == headers.get("host", "").lower()
-        return True
+        # Nothing says where the post came from. Every current browser sends Origin with a POST
+        # (fetch or form, "null" when a referrer policy hides it); one that sends nothing is an old
+        # browser, where a page elsewhere could post for its visitor, or a script, which can send
+        # any header anyway. Refused: the choice is not recorded, the visitor stays undecided.
+        return False
 
     def posted_body(self, request: Request) -> tuple[str, bytes]:
         """The media type and body of a same-origin post of JSON or a form, at most max_body_size bytes."""
         if not self.same_origin(request):
             raise ApiError(ErrorCode.CROSS_SITE)
+        self.limit_rate(request)
         headers = request.header
         media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media_type not in ("application/json", "application/x-www-form-urlencoded"):
@@ -252,13 +297,30 @@ class ConsentAPI:
             raise ApiError(ErrorCode.BODY_TOO_LARGE, limit=limit)
         return media_type, request.body
 
+    def limit_rate(self, request: Request) -> None:
+        """Refuses a post beyond the client's share (429, with Retry-After): each post is a record."""
+        limit = self.rate_limit
+        if limit is None:
+            return
+        if not request.client:
+            if not self.warned_no_client:
+                self.warned_no_client = True
+                logger.warning(
+                    "consentmw: the server reports no client address for consent posts, so rate_limit cannot apply "
+                    "(a Unix socket? have the server take the address from the proxy). Said once per app."
+                )
+            return
+        wait = limit.take(request.client)
+        if wait > 0:
+            raise ApiError(ErrorCode.TOO_MANY_POSTS, retry_after=retry_after(wait))
+
     def parse_form(self, body: bytes) -> dict[str, list[str]]:
         try:
             return parse_qs(body.decode("utf-8"), keep_blank_values=True, max_num_fields=64)
         except (UnicodeDecodeError, ValueError):
             raise ApiError(ErrorCode.MALFORMED_FORM) from None
 
-    def parse_json_choice(self, body: bytes) -> tuple[set[str], str, str | None]:
+    def parse_json_choice(self, body: bytes, request: Request | None = None) -> tuple[set[str], str, str | None]:
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):
@@ -275,7 +337,7 @@ class ConsentAPI:
         if "accept" in data and "choices" in data:
             raise ApiError(ErrorCode.INVALID_BODY)  # which of the two the visitor meant is unknown
         if "accept" in data:
-            return self.accept(data["accept"]), method, page
+            return self.accept(data["accept"], request), method, page
         choices = data.get("choices")
         if not isinstance(choices, dict):
             raise ApiError(ErrorCode.INVALID_BODY)
@@ -291,20 +353,22 @@ class ConsentAPI:
                 raise ApiError(ErrorCode.CONFLICTING_CHOICES, category=category)
         return {c for c, value in given.items() if value and c in self.policy.optional}, method, page
 
-    def parse_form_choice(self, form: dict[str, list[str]]) -> set[str]:
+    def parse_form_choice(self, form: dict[str, list[str]], request: Request | None = None) -> set[str]:
         accept = form.get("accept", ["custom"])[-1]
         if accept != "custom":
-            return self.accept(accept)
+            return self.accept(accept, request)
         return {c for c in map(self.category, form.get("category", [])) if c in self.policy.optional}
 
-    def accept(self, value: object) -> set[str]:
+    def accept(self, value: object, request: Request | None = None) -> set[str]:
         if value == "all":
             return set(self.policy.optional)
         if value == "necessary":
             return set()
         if value == "do-not-sell":
-            # "Do Not Sell or Share My Personal Information": the categories GPC covers are refused, the rest allowed.
-            return set(self.policy.optional) - self.policy.gpc_refuses
+            # "Do Not Sell or Share My Personal Information": the categories GPC covers are refused and
+            # everything else stays as it is now (chosen, or allowed by an opt-out region's rule).
+            now = self.consent(request).allowed if request is not None else frozenset(self.policy.optional)
+            return (set(now) & set(self.policy.optional)) - self.policy.gpc_refuses
         raise ApiError(ErrorCode.INVALID_ACCEPT)
 
     def category(self, name: str) -> str:

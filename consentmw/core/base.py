@@ -50,6 +50,9 @@ class ConsentCore:
         trusted_origins: Iterable[str] = (),
         # A slow consent log answers 503 after this many seconds instead of holding the visitor.
         store_timeout: float = 5.0,
+        # Consent posts a minute from one client address (an IPv6 /64), each a record in the log; more
+        # get 429 with Retry-After. None or 0: no limit (a proxy in front that limits them itself).
+        rate_limit: int | None = 30,
         # Verified consent cookies kept in memory, so most requests skip the HMAC check.
         cache_size: int = 4096,
         # Path prefixes (or a callable on the path) whose HTML gets no banner; trackers are still blocked.
@@ -68,6 +71,8 @@ class ConsentCore:
             warnings.warn("consentmw: secret_key is shorter than 16 characters; use a long random value", stacklevel=3)
         if not prefix.startswith("/") or prefix.endswith("/") or len(prefix) < 2:
             raise ConfigError(f"prefix must start with '/' and not end with one, like '/_consent' (got {prefix!r})")
+        if rate_limit is not None and (isinstance(rate_limit, bool) or not isinstance(rate_limit, int) or rate_limit < 0):
+            raise ConfigError(f"rate_limit must be a number of posts a minute per client, or None for no limit (got {rate_limit!r})")
         if not 256 <= max_body_size <= 1 << 20:
             raise ConfigError("max_body_size must be between 256 bytes and 1 MiB")
         # Browsers drop "__Host-"/"__Secure-" cookies that lack Secure (and, for __Host-, that name a
@@ -105,6 +110,7 @@ class ConsentCore:
             max_body_size=max_body_size,
             trusted_origins=frozenset(trusted_origins),
             store_timeout=store_timeout,
+            rate_limit=rate_limit,
             pages=pages.ROUTES,
         )
         self.asset_versions = {name: asset.version for name, asset in self.api.assets.items()}
@@ -159,7 +165,11 @@ class ConsentCore:
     def filter_response(
         self, request: PageRequest, consent: Consent, status: int, headers: list[tuple[bytes, bytes]], root_path: str = ""
     ) -> ResponseFilter:
-        return ResponseFilter(self.page_rewriting(root_path), consent, request, status, headers)
+        root = self.api.root_path(root_path)
+        if root != root_path and request.path.startswith(root_path):
+            # The page's path as the browser sees it is unknown; the no-JS form returns to it below the root.
+            request = request._replace(path=request.path[len(root_path) :] or "/")
+        return ResponseFilter(self.page_rewriting(root), consent, request, status, headers)
 
     def page_rewriting(self, root_path: str) -> PageRewriting:
         """The page rewriting for an app under a root path (a Mount, uvicorn --root-path, SCRIPT_NAME):

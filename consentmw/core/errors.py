@@ -56,6 +56,7 @@ class ErrorCode(enum.Enum):
     NOT_FOUND = (404, "No such consent endpoint.")
     UNKNOWN_BROWSER = (404, "There is no cookie guide for that browser; see 'known'.")
     UNKNOWN_LANGUAGE = (400, "The language must be one of 'known'.")
+    TOO_MANY_POSTS = (429, "Too many consent posts from this address; try again after Retry-After seconds.")
     STORE_UNAVAILABLE = (503, "The choice could not be recorded; nothing was changed. Please try again.")
 
     @property

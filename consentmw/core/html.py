@@ -98,6 +98,11 @@ INTEGRATION_POINTS = frozenset(
     + [(b"math", n) for n in (b"mi", b"mo", b"mn", b"ms", b"mtext")]
 )
 HTML_ENCODINGS = (b"text/html", b"application/xhtml+xml")
+# MathML text integration points, where <mglyph> and <malignmark> are MathML elements all the same
+# (and what follows them is foreign content again).
+MATH_TEXT_POINTS = frozenset((b"math", n) for n in (b"mi", b"mo", b"mn", b"ms", b"mtext"))
+MATH_IN_TEXT = (b"mglyph", b"malignmark")
+FONT_BREAKOUT = (b"color", b"face", b"size")
 
 SCRIPT_KIND, IMG, IFRAME, LINK = range(4)
 
@@ -376,6 +381,7 @@ class RewriteStream:
         self.foreign: list[tuple[bytes, bytes]] = []  # open SVG/MathML elements: (namespace, name)
         self.open_names: dict[bytes, int] = {}  # how many of each name are in it (an end tag's look-up)
         self.noscript: RewriteStream | None = None
+        self.cdata: RewriteStream | None = None  # a CDATA section's text read as markup (see _cdata)
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
@@ -447,7 +453,7 @@ class RewriteStream:
             keep = self.held_start
         elif self.state in (MARKUP, TAG):
             keep = self.tag_start
-        elif self.state == NOSCRIPT:
+        elif self.state == NOSCRIPT or self.state == CDATA:
             keep = self.pos
         else:
             keep = len(self.buf)
@@ -672,12 +678,31 @@ class RewriteStream:
         return final and self._to_data(self.pos)
 
     def _cdata(self, final: bool) -> bool:
-        """CDATA section state (foreign content only): up to "]]>"."""
-        end = self.low.find(b"]]>", self.pos)
-        if end >= 0:
-            return self._to_data(end + 3)
-        self.pos = len(self.low) if final else max(self.pos, len(self.low) - 2)
-        return final and self._to_data(len(self.low))
+        """CDATA section state (foreign content only): up to "]]>". Where the tree builder was left
+        in ways not followed here (an end tag it ignores inside an integration point, the newest
+        standard's </p> and </br>), the browser is in HTML content and reads "<![CDATA[" as a bogus
+        comment up to the first ">", then markup. So the section's text after that ">" also goes
+        through a stream of its own that reads it as HTML: a tracker there is made inert, the
+        text of a real section at worst gets an attribute renamed."""
+        low, start = self.low, self.pos
+        n = len(low)
+        end = low.find(b"]]>", start)
+        upto = end if end >= 0 else n if final else max(start, n - 2)
+        if self.cdata is None and upto > start and (gt := low.find(b">", start, upto)) >= 0:
+            self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page)
+            start = gt + 1
+        if self.cdata is not None and upto > start:
+            self._emit_to(start)
+            self.out.append(self.cdata.feed(bytes(self.buf[start:upto])))
+            self.out_pos = upto
+        self.pos = max(start, upto)
+        if end < 0 and not final:
+            return False
+        if self.cdata is not None:
+            self._emit_to(self.pos)
+            self.out.append(self.cdata.close())
+            self.cdata = None
+        return self._to_data(end + 3 if end >= 0 else n)
 
     def _plaintext(self, final: bool) -> bool:
         """PLAINTEXT state: the rest of the document is text."""
@@ -796,11 +821,13 @@ class RewriteStream:
             self._end_tag(name)
             return True
         if self._in_foreign():
-            if name in BREAKOUT or (name == b"font" and re.search(rb"[\t\n\f\r /](?:color|face|size)[\t\n\f\r /=>]", self.low[name_end:end])):
+            if name in BREAKOUT or (name == b"font" and self._font_breaks_out(start, name_end, end)):
                 while self._in_foreign():
                     self._pop()
             else:
                 return self._foreign_start(name, start, name_end, end, self_closing)
+        elif name in MATH_IN_TEXT and self.foreign and self.foreign[-1] in MATH_TEXT_POINTS:
+            return self._foreign_start(name, start, name_end, end, self_closing)
         if name == b"svg" or name == b"math":
             if not self_closing:
                 self._push(name, name)
@@ -828,6 +855,12 @@ class RewriteStream:
         self._structure(name, start, end)
         return True
 
+    def _font_breaks_out(self, start: int, name_end: int, end: int) -> bool:
+        """A <font> leaves foreign content when it has a color, face or size attribute: names read
+        as the tokenizer reads them (`<font title="a"color=1>` has one; `<font title=" color=1">` not)."""
+        attrs = parse_attrs(bytes(self.low[start:end]), name_end - start, end - start - 1)
+        return any(a.name in FONT_BREAKOUT for a in attrs.values())
+
     def _foreign_start(self, name: bytes, start: int, name_end: int, end: int, self_closing: bool) -> bool:
         ns = self.foreign[-1][0]
         if name in ELEMENT_KINDS:
@@ -843,8 +876,9 @@ class RewriteStream:
                 self._classify_inline(end)
         if not self_closing:
             if ns == b"math" and name == b"annotation-xml":
-                encoding = first_values(bytes(self.buf[start:end]), bytes(self.low[start:end]), name_end - start, end - start - 1, (b"encoding",))
-                if encoding.get(b"encoding") in HTML_ENCODINGS:
+                # The value as written, case aside: "text/html " (a space) makes no integration point.
+                encoding = parse_attrs(bytes(self.buf[start:end]), name_end - start, end - start - 1).get(b"encoding")
+                if encoding is not None and url_of(encoding.value or b"").lower() in HTML_ENCODINGS:
                     ns = b"math-html"  # an HTML integration point
             elif name == b"svg" and self.foreign[-1] == (b"math", b"annotation-xml"):
                 ns = b"svg"
@@ -902,7 +936,7 @@ class RewriteStream:
         start, end = self.held_start, self.code_start
         code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
-        found = self.rw.trackers.match_inline(code)
+        found = self.rw.trackers.match_inline(code, self.page)
         if found:
             name_end = TAG_NAME.match(low, 1).end()
             replacement = self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found))

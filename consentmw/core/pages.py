@@ -17,6 +17,7 @@ from consentmw.core.http import Request, Response, json_response, redirect
 from consentmw.core.http import html_response as plain_html_response
 from consentmw.core.catalog import CookieDetails, CookieEntry, cookie_details, cookies, lookup_cookie
 from consentmw.core.policy import LANGUAGES, localized
+from consentmw.core.regions import OPT_OUT
 
 if TYPE_CHECKING:
     from consentmw.core.consent import Consent
@@ -301,6 +302,8 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
             parts.append(f'<p class="status" role="status">{page_text(api, key, lang)}</p>\n')
         parts.append(state_section(api, base, consent, analytics, lang))
         parts.append(collects_section(api, analytics, lang))
+    if consent.mode == OPT_OUT and api.policy.gpc_refuses:
+        parts.append(do_not_sell_section(api, base, consent, lang))
     parts.append(f'<p><a href="{link(base, "/cookies", lang=lang)}">{page_text(api, "cookies_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
@@ -325,6 +328,22 @@ def state_section(api: ConsentAPI, base: str, consent: Consent, analytics: str, 
             f'<button type="submit">{page_text(api, "opt_out_button", lang)}</button></form>\n'
             f"<p><small>{page_text(api, 'opt_out_other_choices', lang)}</small></p>\n"
         )
+    return out + "</section>\n"
+
+
+def do_not_sell_section(api: ConsentAPI, base: str, consent: Consent, lang: str) -> str:
+    """In an opt-out region: the visitor's "Do Not Sell or Share" control, without JavaScript."""
+    out = f'<section aria-labelledby="dns">\n<h2 id="dns">{page_text(api, "do_not_sell", lang)}</h2>\n'
+    if consent.allowed & api.policy.gpc_refuses:
+        back = link(base, "/opt-out", lang=lang)
+        out += (
+            f"<p>{page_text(api, 'dns_intro', lang)}</p>\n"
+            f'<form method="post" action="{e(base)}"><input type="hidden" name="accept" value="do-not-sell">'
+            f'<input type="hidden" name="next" value="{back}">'
+            f'<button type="submit">{page_text(api, "do_not_sell", lang)}</button></form>\n'
+        )
+    else:
+        out += f'<p class="state">{page_text(api, "dns_done", lang)}</p>\n'
     return out + "</section>\n"
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from itertools import product
 
 from consentmw.core.policy import Policy
@@ -43,17 +44,50 @@ def html_verdict(content_type: bytes) -> bool:
     return html
 
 
-def media_type(headers: list[tuple[bytes, bytes]]) -> bytes:
-    """The media type a browser reads the body as, in lower case: of several Content-Type values
-    (repeated headers, or a list in one), the last that names one (Fetch's "extract a MIME type");
-    b"" when none does."""
+# Fetch's "get, decode, and split": a value runs to the next comma outside a quoted string, where a
+# backslash escapes the next character and an unclosed quote runs to the end.
+HEADER_VALUE = re.compile(rb'[^",]*(?:"(?:[^"\\]|\\.)*(?:"|\\?\Z)[^",]*)*', re.DOTALL)
+# A MIME type's essence (the MIME Sniffing standard's "parse a MIME type"): token "/" token, the
+# subtype running to ";" less trailing whitespace. Parameters never make a type invalid.
+ESSENCE = re.compile(rb"[\t\n\r ]*([!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+)[\t\n\r ]*(?:;|\Z)")
+MEDIA_TYPES: dict[bytes, bytes] = {}
+
+
+def split_values(value: bytes) -> list[bytes]:
+    values = []
+    position = 0
+    while True:
+        m = HEADER_VALUE.match(value, position)
+        values.append(m.group().strip(b" \t"))  # type: ignore[union-attr]  # the pattern matches anywhere
+        position = m.end()  # type: ignore[union-attr]
+        if position >= len(value):
+            return values
+        position += 1  # the comma
+
+
+def extract_media_type(value: bytes) -> bytes:
+    """Fetch's "extract a MIME type" on the combined Content-Type values, in lower case: the last
+    value that parses as a MIME type other than */*; b"" when none does. So
+    'text/html;x="a,b/c"' is HTML (the comma is quoted) and 'text/plain, text/html' too."""
     found = b""
-    for key, value in headers:
-        if key in CONTENT_TYPE:
-            for item in value.split(b","):
-                essence = item.split(b";")[0].strip().lower()
-                if b"/" in essence and essence != b"*/*":  # Fetch skips "*/*" too
-                    found = essence
+    for item in split_values(value):
+        m = ESSENCE.match(item)
+        if m is not None and m.group(1) != b"*/*":
+            found = m.group(1).lower()
+    return found
+
+
+def media_type(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The media type a browser reads the body as (extract_media_type over every Content-Type
+    header, joined as Fetch joins repeated headers). An app answers with a handful of content
+    types, so the result for each is remembered."""
+    values = [value for key, value in headers if key in CONTENT_TYPE]
+    combined = b", ".join(values)
+    found = MEDIA_TYPES.get(combined)
+    if found is None:
+        found = extract_media_type(combined)
+        if len(MEDIA_TYPES) < 64:
+            MEDIA_TYPES[combined] = found
     return found
 
 

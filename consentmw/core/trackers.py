@@ -27,9 +27,22 @@ AUTHORITY = re.compile(rb"(?:https?:/*|//+)([^/?#]*)")
 DOT_SEGMENTS = re.compile(rb"/(?:\.\.?(?=[/?#]|\Z))")
 C0_AND_SPACE = bytes(range(33))
 ANY = re.compile(b"")
-# An absolute URL written in a JS string, and what a loader snippet does to load one.
-URL_STRING = re.compile(rb"""["'`](?:https?:)?//([a-z0-9][a-z0-9.-]*)""")
-LOADS = re.compile(rb"createelement|\.src\s*=|document\.write|insertbefore|appendchild|import\(|sendbeacon|new\s+image")
+# What inline code does to load or send to an address: add an element, write markup, or a network call.
+LOADS = rb"createelement|\.src\s*=|document\.write|insertbefore|appendchild|import\s*\(|sendbeacon|new\s+image|fetch\s*\(|\.open\s*\(\s*['\"`](?:get|post|put)"
+# Two string literals joined by "+" ('https://' + 'edge.example.com/x.js'): read as one.
+JUNCTION = re.compile(rb"""['"`]\s*\+\s*['"`]""")
+HOST_NAME = rb"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+"
+# The forms a vendor's global takes in trackers.json "globals": fbq( any call, ire(' a call whose
+# first argument is a string, ym(0 a number, ttq. a member used (called, assigned, chained), _paq= an
+# assignment, wcs_add[ an index, "new EN(" a construction.
+GLOBAL_FORMS = {
+    "(": rb"\(",
+    "('": rb"\(\s*['\"`]",
+    "(0": rb"\(\s*\d",
+    ".": rb"\.\s*[a-z_$][\w$]*\s*(?:[(.\[]|=(?!=))",
+    "=": rb"=(?!=)",
+    "[": rb"\[",
+}
 # Hosts remembered for "left live" warnings; past this, one last warning and no more.
 LEFT_LIVE_LIMIT = 1000
 
@@ -76,9 +89,11 @@ def url_host(url: bytes) -> bytes | None:
     return m.group(1) if m else None
 
 
-# An absolute or scheme-relative address in script code (a string's quotes, spaces, brackets and
-# JS punctuation end it). Found with findall, which moves past each match: one pass over the code.
-URL_IN_CODE = re.compile(rb"""(?:https?:)?//[^\s'"`<>(){}\[\],;\\]+""")
+# An address in script code: absolute or scheme-relative anywhere (a string's quotes, spaces,
+# brackets and JS punctuation end it), or without a scheme at the start of a string literal
+# ('edge.example.com/s/x.js', which code prefixes with "https://" or location.protocol).
+ADDRESS_CHARS = rb"""[^\s'"`<>(){}\[\],;\\]"""
+URL_IN_CODE = re.compile(rb"(?:https?:)?//" + ADDRESS_CHARS + rb"+")
 UNRESERVED_ESCAPE = re.compile(rb"%(?:2[de]|5f|7e|[46][1-9a-f]|[57][0-9a]|3[0-9])", re.IGNORECASE)
 
 
@@ -111,6 +126,7 @@ class Tracker:
     src: tuple[re.Pattern[bytes], ...] = ()
     keywords: tuple[bytes, ...] = ()
     inline: tuple[re.Pattern[bytes], ...] = ()
+    globals: tuple[str, ...] = ()  # the vendor's functions and queues, in the forms of GLOBAL_FORMS
     fallback: bool = False
     from_catalog: bool = False  # the host catalog's whole-entity rule: counts only when nothing else matched
 
@@ -135,8 +151,52 @@ def tracker_from_json(raw: Mapping[str, Any], where: str = "$") -> Tracker:
         src=compile_patterns(raw.get("src", ()), f"{where}.src"),
         keywords=tuple(k.lower().encode() for k in raw.get("keywords", ())),
         inline=compile_patterns(raw.get("inline", ()), f"{where}.inline"),
+        globals=tuple(check_global(g, f"{where}.globals[{i}]") for i, g in enumerate(raw.get("globals", ()))),
         fallback=raw.get("fallback", False),
     )
+
+
+GLOBAL_SPEC = re.compile(r"(new )?([A-Za-z_$][\w$]*)(\(['0]?|[.=\[])?")
+
+
+def check_global(spec: str, where: str) -> str:
+    m = GLOBAL_SPEC.fullmatch(spec)
+    if m is None or m.group(3) is None or (m.group(1) is not None and m.group(3) != "("):
+        raise PolicyError(f"not a vendor global: {spec!r} (write fbq( ire(' ym(0 ttq. _paq= wcs_add[ or \"new EN(\")", where)
+    return spec
+
+
+class Globals:
+    """Every tracker's globals as one alternation, for the inline scan; which tracker a match is."""
+
+    def __init__(self, trackers: Iterable[Tracker]) -> None:
+        self.forms: dict[tuple[bytes, str], list[Tracker]] = {}  # (name, form) -> trackers; form "new" for constructions
+        for tracker in trackers:
+            for spec in tracker.globals:
+                new, name, form = GLOBAL_SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
+                self.forms.setdefault((name.lower().encode(), "new" if new else form), []).append(tracker)
+        names = sorted({n for n, _ in self.forms}, key=len, reverse=True)
+        self.used = sorted({f for _, f in self.forms if f != "new"}, key=len, reverse=True)
+        if not names:
+            self.pattern = rb"(?!)"
+            return
+        alternation = b"|".join(re.escape(n) for n in names)
+        forms = b"|".join(b"(?P<g%d>%s)" % (i, GLOBAL_FORMS[f]) for i, f in enumerate(self.used))
+        # A name preceded by "window." or by nothing that makes it a member of something else.
+        self.pattern = (
+            rb"(?<![\w$.])new\s+(?P<ctor>" + alternation + rb")\s*\("
+            rb"|(?:(?<=window\.)|(?<![\w$.]))(?P<name>" + alternation + rb")\s*(?:" + forms + rb")"
+        )
+
+    def trackers(self, m: re.Match[bytes]) -> list[Tracker]:
+        if m.group("ctor") is not None:
+            return self.forms.get((m.group("ctor"), "new"), [])
+        form = self.used[int(m.lastgroup[1:])]  # type: ignore[index]
+        name = m.group("name")
+        found = self.forms.get((name, form), [])
+        if form in ("('", "(0"):  # a call with a string or number first is also a call
+            found = found + self.forms.get((name, "("), [])
+        return found
 
 
 @cache
@@ -182,6 +242,14 @@ class TrackerRules:
         # Site-specific patterns have no host or keyword to gate them: they run on every tag.
         self.ungated_src = tuple(t for t in trackers if t.src and not t.hosts)
         self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
+        self.globals = Globals(trackers)
+        # One scan over inline code finds its addresses, what it loads with, and vendors' globals.
+        self.scan = re.compile(
+            rb"(?P<url>(?:https?:)?//" + ADDRESS_CHARS + rb"+)"
+            rb"|(?<=['\"`])(?P<bare>" + HOST_NAME + rb"(?:[:/?#]" + ADDRESS_CHARS + rb"*)?)(?=['\"`])"
+            rb"|(?P<load>" + LOADS + rb")"
+            rb"|" + self.globals.pattern
+        )
         self.warned: set[str] = set()
         self.entity_categories = self._entity_categories(policy)
         self._entities: dict[str, Tracker] = {}
@@ -225,7 +293,12 @@ class TrackerRules:
         if m is None:
             return  # relative: the site's own
         host = m.group(1).rstrip(b".")
-        if host in self.left_live or self.first_party(host, site) or lookup_host(host.decode("latin-1")) or self._host_trackers(host):
+        if lookup_host(host.decode("latin-1")) or self._host_trackers(host):
+            return
+        self._warn_left_live(host, url, site, page_path, what)
+
+    def _warn_left_live(self, host: bytes, url: bytes, site: bytes, page_path: str, what: str) -> None:
+        if host in self.left_live or len(self.left_live) > LEFT_LIVE_LIMIT or self.first_party(host, site):
             return
         self.left_live.add(host)
         if len(self.left_live) > LEFT_LIVE_LIMIT:
@@ -293,33 +366,64 @@ class TrackerRules:
             host = host.partition(b".")[2]
         return tuple(dict.fromkeys(found))
 
-    def match_inline(self, code: bytes) -> tuple[Tracker, ...]:
-        """Trackers whose official loader or call appears in inline script code, or whose address
-        is written out in it: a string that becomes a src later (``var u='...'; s.src=u``),
-        ``import('...')``, an import map or a loader function all load what the string says."""
+    def match_inline(self, code: bytes, page: tuple[bytes, str] | None = None, what: str = "inline script") -> tuple[Tracker, ...]:
+        """Trackers of inline code (a script, an event handler, a javascript: URL): a vendor's
+        loader or calls (its hand-written patterns, or a use of one of its globals: ``fbq(...)``,
+        ``ttq.track``, ``new EN()``), or a tracker's address written out in any form a browser
+        accepts: absolute, scheme-relative, without a scheme at the start of a string, split across
+        ``+``, in a template literal, as a ``new URL`` base. Whatever the code then does with it
+        (``s.src = u``, ``import()``, ``fetch``, ``sendBeacon``, an import map) loads what the
+        string says. A host the catalog knows only as an entity counts when the code also loads
+        something, so a share link stays live. With ``page`` (the page's host and path), a
+        third-party address nobody knows is logged as left live, once per host."""
         code = code.lower()
         if code.find(b"\\/") >= 0:  # "https:\/\/host\/path": slashes escaped in a JS string (json_encode)
             code = code.replace(b"\\/", b"/")
-        found = self._inline.get(code)
-        if found is None:
-            candidates: list[Tracker] = list(self.ungated_inline)
-            for keyword, trackers in self.by_keyword.items():
-                if keyword in code:
-                    candidates.extend(trackers)
-            matched = [t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)]
-            for url in URL_IN_CODE.findall(code):
-                # A catalog tracker's address counts as such; a host catalog entity only in a loader (below).
-                matched.extend(t for t in self.match_src(url) if not t.from_catalog)
-            if LOADS.search(code):
-                # A loader snippet that names a tracker's host in a URL (TikTok, LinkedIn, Yandex ...).
-                for m in URL_STRING.finditer(code):
-                    if entity := self.entity(m.group(1)):
-                        matched.append(entity)
-            found = self._narrow(list(dict.fromkeys(matched)))
+        cached = self._inline.get(code)
+        if cached is None:
+            cached = self._classify(code)
             # Sites send the same snippets and app bootstrap code on every page.
             if len(code) <= 8192 and len(self._inline) < 1024:
-                self._inline[code] = found
+                self._inline[code] = cached
+        found, unknown = cached
+        if page is not None:
+            for host, address in unknown:
+                self._warn_left_live(host, address, page[0], page[1], what)
         return found
+
+    def _classify(self, code: bytes) -> tuple[tuple[Tracker, ...], tuple[tuple[bytes, bytes], ...]]:
+        candidates: list[Tracker] = list(self.ungated_inline)
+        for keyword, trackers in self.by_keyword.items():
+            if keyword in code:
+                candidates.extend(trackers)
+        matched = [t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)]
+        if JUNCTION.search(code) is not None:
+            code = JUNCTION.sub(b"", code)
+        loads = False
+        entities: list[Tracker] = []
+        unknown: dict[bytes, bytes] = {}
+        for m in self.scan.finditer(code):
+            kind = m.lastgroup
+            if kind == "load":
+                loads = True
+            elif kind == "url" or kind == "bare":
+                address = m.group() if kind == "url" else b"//" + m.group()
+                host_match = HOST.match(normalize_url(address))
+                if host_match is None:
+                    continue
+                host = host_match.group(1)
+                found = self.match_src(address)
+                # A catalog tracker's address counts as such; a host catalog entity only in a loader.
+                matched.extend(t for t in found if not t.from_catalog)
+                if (entity := self.entity(host)) is not None:
+                    entities.append(entity)
+                elif not found and b"." in host and (kind == "url" or b"/" in m.group()) and lookup_host(host.decode("latin-1")) is None:
+                    unknown.setdefault(host, address)  # a bare host name alone is not an address
+            else:
+                matched.extend(self.globals.trackers(m))
+        if loads:
+            matched.extend(entities)
+        return self._narrow(list(dict.fromkeys(matched))), tuple(unknown.items())[:64]
 
     @staticmethod
     def _narrow(matched: list[Tracker]) -> tuple[Tracker, ...]:

@@ -27,6 +27,7 @@ OPTIONS = {
     "MAX_BODY_SIZE": "max_body_size",
     "TRUSTED_ORIGINS": "trusted_origins",
     "STORE_TIMEOUT": "store_timeout",
+    "RATE_LIMIT": "rate_limit",
     "CACHE_SIZE": "cache_size",
     "BANNER_EXCLUDE": "banner_exclude",
     "CSP_NONCE_KEY": "csp_nonce_key",

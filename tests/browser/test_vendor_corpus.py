@@ -39,6 +39,14 @@ NEEDED = {
     "dapi.kakao.com",
     "oapi.map.naver.com",
     "t1.daumcdn.net",
+    "stdpay.inicis.com",
+    "pay.kcp.co.kr",
+    "pay.nicepay.co.kr",
+    "nsp.pay.naver.com",
+    "xpay.uplus.co.kr",
+    "js.hcaptcha.com",
+    "challenges.cloudflare.com",
+    "www.youtube.com",
 }
 
 pytestmark = pytest.mark.browser

@@ -37,6 +37,28 @@ VENDOR_HOSTS = {
     "intercom": {"widget.intercom.io"},
     "quantcast": {"edge.quantserve.com"},  # the snippet picks "edge" on an http page
     "heap": {"cdn.us.heap-api.com", "cdn.heapanalytics.com"},
+    # Korean vendors (sources at the top of each file and in scripts/catalog-curation.json).
+    "acecounter": {"atm.acecounter.com"},
+    "wisetracker": {"ads.wisetracker.co.kr"},
+    "beusable": {"rum.beusable.net"},
+    "bizspring": {"fs.bizspring.net"},
+    "airbridge": {"static.airbridge.io"},
+    "adbrix": {"cm.igaw.io"},
+    "mobon": {"cdn.megadata.co.kr", "log.dreamsearch.or.kr"},
+    "cauly": {"image.cauly.co.kr"},
+    "groobee": {"static.groobee.io"},
+    "widerplanet": {"cdn-aitg.widerplanet.com"},
+    "realclick": {"ssp.realclick.co.kr"},
+    "adn": {"fin.rainbownine.net"},
+    "nhn-ad": {"static.tagmanager.toast.com"},
+    "mezzo": {"mtag.mman.kr"},
+    "adinsight": {"adlog.adinsight.co.kr"},  # the snippet picks adlog on an http page
+    "channeltalk": {"cdn.channel.io"},
+    # Hosts the dataset lacks or files under a kind never blocked.
+    "posthog": {"us-assets.i.posthog.com"},
+    "cloudflare-insights": {"static.cloudflareinsights.com"},
+    "logrocket": {"cdn.logr-in.com"},
+    "datadog": {"www.datadoghq-browser-agent.com"},
 }
 
 

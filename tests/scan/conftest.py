@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshots kept for review (.gitignored)
 
@@ -12,7 +14,7 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # screenshot
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is missing; install Debian's chromium package to run the scanner tests")
+        missing(f"{CHROMIUM} is missing; install Debian's chromium package to run the scanner tests")
     return CHROMIUM
 
 

@@ -173,3 +173,32 @@ def test_a_start_page_that_does_not_load_exits_2(capsys: pytest.CaptureFixture[s
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}/"  # nothing listens there
     assert main(["scan", closed, "--browser", chromium_path, "--timeout", "10"]) == 2
     assert "could not be loaded" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--json", "--html"])
+def test_a_report_that_cannot_be_written_exits_2_not_1(option: str, bare_shop: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    # The site has violations (exit 1 when the reports are written): 2 says the command itself failed.
+    missing = tmp_path / "no-such-folder" / "report"
+    assert main(["scan", bare_shop, "--offline", "--pages", "1", "--browser", chromium_path, option, str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("consentmw scan: ") and "no-such-folder" in err
+
+
+# An address computed at run time: no literal in the code names the host, so the rewriter cannot
+# see it (docs/blocking.md); the scan is what reports it.
+RUN_TIME_ADDRESS = (
+    "<script>var parts = ['atm', 'acecounter', 'com'];"
+    " var s = document.createElement('script'); s.src = 'https://' + parts.join('.') + '/ac.js';"
+    " document.head.appendChild(s);</script>"
+)
+
+
+def test_an_address_built_at_run_time_is_left_live_by_the_rewriter_and_reported_by_the_scan(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str
+) -> None:
+    with serve(shop(with_consentmw=True, extra={"/": RUN_TIME_ADDRESS})) as url:
+        result = scan(capsys, tmp_path, url, "--pages", "1", "--browser", chromium_path)
+    assert result.status == 1
+    assert ("request", "atm.acecounter.com", "analytics") in result.violations("fresh")
+    assert GA_HOST not in result.seen("fresh")[0]  # what the rewriter does see stays held
+    assert "atm.acecounter.com" in result.output
