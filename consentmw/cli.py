@@ -40,6 +40,9 @@ EXAMPLES = {
     "log stats": """\
   consentmw log stats
   consentmw log stats --since 2026-11-01 --latest""",
+    "log report": """\
+  consentmw log report --html consent-report.html
+  consentmw log report --since 2026-11-01 --until 2026-12-01 --html november.html --json november.json""",
     "log prune": """\
   consentmw log prune --older-than 1095 --dry-run
   consentmw log prune --older-than 1095""",

@@ -50,7 +50,7 @@ def test_every_policy_in_the_readme_and_docs_validates() -> None:
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for block in re.findall(r"^```json\n(.*?)^```", page.read_text("utf-8"), re.M | re.S):
             data = json.loads(block)
-            if "categories" in data:
+            if "categories" in data and "schema_version" not in data:  # not a `log report --json`
                 load_policy(data)
                 found += 1
     assert found >= 2

@@ -21,7 +21,7 @@ from consentmw.core.store import (
     StoreError,
     open_store,
 )
-from consentmw.core.store import export
+from consentmw.core.store import export, report, report_html
 
 STORE_ENV = "CONSENTMW_STORE"
 IMPORT_CHUNK = 500  # records looked up, then written concurrently, while importing: the stores batch them
@@ -41,8 +41,8 @@ def register(subparsers: Any) -> None:
     )
     migrate.set_defaults(func=_command(_migrate))
 
-    log = subparsers.add_parser("log", help="read, export and prune the consent log (proof of consent)")
-    actions = log.add_subparsers(dest="log_command", required=True, metavar="{export,show,stats,prune,import}")
+    log = subparsers.add_parser("log", help="read, export, report on and prune the consent log (proof of consent)")
+    actions = log.add_subparsers(dest="log_command", required=True, metavar="{export,show,stats,report,prune,import}")
 
     export_cmd = actions.add_parser("export", parents=[store_option], help="write records as CSV or JSON lines")
     _period_options(export_cmd)
@@ -62,6 +62,19 @@ def register(subparsers: Any) -> None:
     )
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.set_defaults(func=_command(_stats))
+
+    report_cmd = actions.add_parser(
+        "report",
+        parents=[store_option],
+        help="what visitors chose, as one HTML page with charts (no server, nothing fetched) and as JSON",
+    )
+    _period_options(report_cmd)
+    report_cmd.add_argument("--html", metavar="FILE", help="write the report as a self-contained HTML page")
+    report_cmd.add_argument("--json", metavar="FILE", help="write the same figures as JSON (schema: consentmw/core/store/report.schema.json)")
+    report_cmd.add_argument(
+        "--by", choices=report.BUCKETS, help=f"chart per day or per week (default: per day up to {report.DAYS_DRAWN_BY_DAY} days)"
+    )
+    report_cmd.set_defaults(func=_command(_report))
 
     prune = actions.add_parser("prune", parents=[store_option], help="delete records older than the retention period")
     prune.add_argument("--older-than", type=_days, required=True, metavar="DAYS")
@@ -186,6 +199,35 @@ def _print_stats(stats: LogStats, args: argparse.Namespace, out: TextIO) -> None
             print(f"{category:<{width}}  {counts['allowed']:>8}  {counts['refused']:>8}  {share:>9}", file=out)
     for method, count in stats.methods.items():
         print(f"method {method}: {count}", file=out)
+
+
+async def _report(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
+    if not args.html and not args.json:
+        print("consentmw: name a file to write: --html FILE, --json FILE or both", file=sys.stderr)
+        return 2
+    figures = await report.build(store, since=args.since, until=args.until, bucket=args.by)
+    # Both files are written only once every figure is in: a failed read leaves no half report.
+    try:
+        if args.json:
+            _write_file(args.json, json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
+        if args.html:
+            # The file's path, or the server without its password.
+            _write_file(args.html, report_html.render(figures, getattr(store, "path", None) or repr(store)))
+    except OSError as exc:
+        print(f"consentmw: cannot write the report: {exc}", file=sys.stderr)
+        return 1
+    totals = figures["totals"]
+    print(
+        f"{totals['records']} record(s) from {totals['visitors']} visitor(s)"
+        f" ({totals['scans_left_out']} scan record(s) left out); written: {', '.join(f for f in (args.html, args.json) if f)}",
+        file=out,
+    )
+    return 0
+
+
+def _write_file(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 async def _prune(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from consentmw.core.errors import ConfigError
 from consentmw.core.store import sql
+from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -149,12 +150,30 @@ async def create_schema(pool: Any) -> None:
         await conn.execute(SCHEMA)
 
 
+DIALECT = Dialect(
+    mark=_mark,
+    param_time=utc,
+    read_time=utc,
+    each_choice="jsonb_each({})",
+    same="IS NOT DISTINCT FROM",
+    allowed="({}.value = 'true'::jsonb)::int",
+    buckets={
+        "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "week": "to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+    },
+)
+# A report reads the whole period: minutes on a big log are fine for a command an operator runs.
+REPORT_TIMEOUT = 3600.0
+
+
 class PostgresStore:
     """The consent log in PostgreSQL, shared by any number of app servers.
 
     The pool is opened on first use (the middleware is built before the event loop runs) and the
     table is created then if it is missing.
     """
+
+    dialect = DIALECT
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
@@ -381,3 +400,10 @@ class PostgresStore:
                 )
 
         return await self._use("reading", count)
+
+    async def aggregate(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Sequence[Any]]]:
+        async def read(pool: Any) -> list[list[Sequence[Any]]]:
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                return [await conn.fetch(query, *params, timeout=REPORT_TIMEOUT) for query, params in statements]
+
+        return await self._use("reading", read, REPORT_TIMEOUT)

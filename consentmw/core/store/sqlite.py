@@ -15,6 +15,7 @@ from typing import Any
 
 from consentmw.core.errors import ConfigError
 from consentmw.core.store import sql
+from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -142,12 +143,25 @@ def _insert(conn: sqlite3.Connection, writes: list[PendingWrite]) -> dict[Pendin
     return refused
 
 
+DIALECT = Dialect(
+    mark=lambda n: f"?{n}",  # numbered: a query may use a parameter twice
+    param_time=timestamp,
+    read_time=dt.datetime.fromisoformat,
+    each_choice="json_each({})",
+    same="IS",
+    allowed="({}.type = 'true')",
+    buckets={"day": "substr(created_at, 1, 10)", "week": "date(substr(created_at, 1, 10), 'weekday 0', '-6 days')"},
+)
+
+
 class SQLiteStore:
     """The consent log in one SQLite file (WAL).
 
     One writer thread per store takes records from a queue and commits whatever has piled up in one
     transaction, so concurrent visitors share an fsync and the event loop never waits on the disk.
     """
+
+    dialect = DIALECT
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT, synchronous: str = "full") -> None:
         self.path = os.fspath(path)
@@ -366,3 +380,13 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
 
         return await self._run(count)
+
+    async def aggregate(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Sequence[Any]]]:
+        def read(conn: sqlite3.Connection) -> list[list[Sequence[Any]]]:
+            conn.execute("BEGIN")  # one snapshot for every figure
+            try:
+                return [conn.execute(query, params).fetchall() for query, params in statements]
+            finally:
+                conn.execute("ROLLBACK")
+
+        return await self._run(read)
