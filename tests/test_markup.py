@@ -110,6 +110,7 @@ NOT_TAGS = {
     "in a bogus comment": f"<!{GTAG.replace('>', '')}>",
     "in a style after a self-closed svg": f"<svg/><style>{GTAG}</style>",
     "in a style after a self-closed math": f"<math />x<style>{GTAG}</style>",
+    "in a style after a <font color> that leaves SVG": f"<p>some text</p><svg><font size=2 color=red><style>{GTAG}</style>",
 }
 
 
@@ -118,6 +119,24 @@ def test_tracker_markup_that_is_text_passes_unchanged(page: str) -> None:
     assert trackers_loaded(page) == []
     for chunk in (0, 1, 3):
         assert rewrite(page, chunk=chunk) == page
+
+
+@pytest.mark.parametrize("chunk", [0, 1, 5])
+def test_an_inline_tracker_script_the_page_never_closes_is_made_inert(chunk: int) -> None:
+    page = "<!DOCTYPE html><html><head></head><body><p>x</p><script>fbq('init', '402918374651238'); fbq('track', 'PageView');"
+    out = rewrite(page, chunk=chunk)
+    assert 'type="text/plain" data-consentmw-category="advertising"' in out
+    assert rewrite(page, EVERYTHING, chunk=chunk) == page
+
+
+def test_a_long_inline_script_is_classified_on_its_first_bytes_without_waiting_for_its_end() -> None:
+    # A stream holds an inline script back until it is classified: on its first inline_limit bytes,
+    # not on the whole script, which could be megabytes sent over minutes.
+    stream = HTMLRewriter(POLICY, inline_limit=1024).stream(NOBODY)
+    out = stream.feed(b"<p>x</p><script>fbq('init', '402918374651238');" + b"var pad = 0;" * 200)
+    out += stream.feed(b"var pad = 1;" * 200)
+    assert out.startswith(b'<p>x</p><script type="text/plain" data-consentmw-category="advertising">fbq(')
+    assert len(out) > 2048
 
 
 def test_an_svg_script_loses_the_href_the_preload_scanner_fetches() -> None:
