@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
+from consentmw.core.api import SCAN_HEADER
 from consentmw.core.errors import ConfigError
 from consentmw.core.policy import Policy, load_policy
 
@@ -292,7 +293,8 @@ class _Scan:
             response = context.request.post(
                 self.origin + self.prefix,
                 data=json.dumps(CHOICES[name]),
-                headers={"Content-Type": "application/json", "Origin": self.origin},
+                # Marks the record as the scanner's: `consentmw log stats` leaves it out.
+                headers={"Content-Type": "application/json", "Origin": self.origin, SCAN_HEADER: "1"},
                 timeout=self.timeout_ms,
                 fail_on_status_code=False,
             )
