@@ -37,6 +37,8 @@ HOSTILE = [
     "<math>", "</math>", "<mi>", "</mi>", "<foreignObject>", "</foreignObject>", "<desc>", "<![CDATA[", "]]>",
     "<b>", "</p>", "<br>", "<a href=/x/>", "<img alt=a\" title=\">\" ", "<!DOCTYPE html>", "<head>", "</head>", "<body>",
     "x", " ", "\n", "=", "/",
+    # Spaces around "=" before a quoted value, and "=" where it starts a name.
+    '<div a = "', "<p b= '", '<i c ="', '<b d="e"="', "<u =",
     # The comment states: start, start dash, end dash, end, end bang.
     "-", "->", "--", "--!", "!", "<!-", "<!---", "<!---->",
     # Markup declaration open, bogus comments, tag open and end tag open on a non-letter.
@@ -59,6 +61,7 @@ FAMILIES = [
     ["<script>", "</script>", "<script", "</script", "<!--", "<!-->", "-->", "-", "->", ">", " ", "/", "x", "<scripts>"],
     ["<title>", "</title", "<textarea>", "</textarea", "<style>", "</style", "<xmp>", "</xmp", "<!--", "-->", "x", ">", " ", "\f", "/"],
     ["<", "</", "<!", "<?", ">", "x", "1", " ", "/", "<!doctype", "</>", "-", "<![CDATA[", "]]>"],
+    ['<div a = "', "<p b= '", '<i c="', " = ", "=", '"', "'", ">", "<script>", " ", "/", "x", "<img src=x ", '"="'],
     ["<svg>", "</svg>", "<math>", "<mtext>", "<mi>", "</mi>", "<desc>", "<title>", "</title>", "<style>", "</style>", "<![CDATA[", "]]>", "<!--", "-->", "</p>", "<svg/>"],
 ]
 

@@ -56,18 +56,27 @@ INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame)|link|h(?:ead|
 END = rb"[\t\n\f\r />]"
 COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash), comment, comment end (bang)
 # The data state and everything that needs no decision, in HTML content: text, tags that load
-# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>". The tags'
-# grammar here is the common subset of ATTRIBUTES (spaces between attributes, none around "=",
-# an end tag without quotes): where it matches, the tag ends where the standard ends it; a tag
-# it does not match goes to the attribute states.
-# A tag with an attribute named on... (an event handler) or ping is not jumped over: see HELD_ATTRIBUTES.
-SIMPLE_ATTRIBUTES = rb"""(?:[\t\n\f\r /]++(?:(?!on|ping)[^\t\n\f\r />][^\t\n\f\r /=>]*+(?:=(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+))?)?)*+"""
+# nothing, comments, bogus comments (<?...>, <!...>, </ followed by no letter), "</>". A tag is
+# jumped over when its attributes are of the shape in SIMPLE_ATTRIBUTES: where that matches, the
+# tag ends where the standard ends it; a tag it does not match goes to the attribute states.
+# SIMPLE_ATTRIBUTES: runs of anything but quotes, "=" and ">", each "=" right after a name's last
+# byte (not after a space, a "/" or a quote, where it would start a name or follow a value's
+# end) and right before its value. A quote is then only ever a quoted value's first byte, so the
+# first ">" outside the values ends the tag. Text first, then each jump followed by text: the
+# regex engine takes fewer steps than with text as one more alternative. Repeats of groups are
+# atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
+# An attribute named on... (an event handler) or ping is no such run: its tag goes to the
+# tree builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes).
+RUN = rb"""(?>(?:[^>"'=\t\n\f\r /]++|[\t\n\f\r /]++(?!on|ping))*)"""
+SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"(?!on|ping)|'[^']*+'(?!on|ping)|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
 SKIP = re.compile(
-    rb"(?:[^<]++|<(?=[^a-z!/?])"
+    rb"[^<]*+(?>(?:(?:<(?=[^a-z!/?])"
     rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
     rb"|</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
-    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+"
+    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)[^<]*+)*)"
 )
+# A whole tag of that shape, its name in group 1.
+SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
 SKIP_FOREIGN = re.compile(rb"(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+")
 COMMENT_END = re.compile(rb"--!?>")
@@ -506,22 +515,35 @@ class RewriteStream:
     # -- tokenizer states (HTML standard, 13.2.5) -----------------------------------------------
 
     def _data(self, final: bool) -> bool:
-        """Data state; text and tags that load nothing are jumped over in one match."""
-        skip = SKIP_FOREIGN if self.foreign else SKIP
-        i = skip.match(self.low, self.pos).end()
-        if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
-            self._classify_inline(i)
-        if i >= len(self.low):
-            self.pos = i
-            return False
-        self.tag_start = self.pos = i  # a "<": tag open state
-        m = WHOLE_TAG.match(self.low, i)
-        if m is not None:
-            self.end_tag = m.end(1) > i + 1
-            self.name_end = m.end(2)
-            return self._tag_complete(m.end(), m.end(3) > m.start(3))
-        self.state = MARKUP
-        return True
+        """Data state; text and tags that load nothing are jumped over in one match. A whole tag
+        after it is read in one more (the tag open, name and attribute states at once), and the
+        data state goes on here as long as the tag leaves the tokenizer in it."""
+        low = self.low
+        while True:
+            n = len(low)  # a tag whose handlers were held has grown in the buffer
+            i = (SKIP_FOREIGN if self.foreign else SKIP).match(low, self.pos).end()
+            if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
+                self._classify_inline(i)
+            if i >= n:
+                self.pos = i
+                return False
+            self.tag_start = self.pos = i  # a "<": tag open state
+            # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
+            # tag ending in "/>" may be self-closing, which that grammar tells.
+            m = SIMPLE_TAG.match(low, i)
+            if m is not None and low[m.end() - 2] != 47:
+                self.end_tag = low[i + 1] == 47
+                self.name_end = m.end(1)
+                self._tag_complete(m.end(), False)
+            elif (m := WHOLE_TAG.match(low, i)) is not None:
+                self.end_tag = m.end(1) > i + 1
+                self.name_end = m.end(2)
+                self._tag_complete(m.end(), m.end(3) > m.start(3))
+            else:
+                self.state = MARKUP
+                return True
+            if self.state != DATA:
+                return True
 
     def _markup(self, final: bool) -> bool:
         """Tag open, end tag open and markup declaration open states: what follows a "<"."""
