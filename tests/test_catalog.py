@@ -153,6 +153,7 @@ KOREAN_TRACKERS = ["ACE Counter", "Wisetracker", "Beusable", "BizSpring Logger",
         ("cdn.logr-in.com", "analytics"),
         ("browser-intake-datadoghq.com", "analytics"),
         ("region1.analytics.google.com", "analytics"),
+        ("events.eu1.segmentapis.com", "analytics"),
         ("js.driftt.com", "functional"),  # the support-chat rule, whatever the dataset's kind
         # Korean functional services: known, never blocked by host.
         ("stdpay.inicis.com", None),

@@ -93,7 +93,12 @@ def url_host(url: bytes) -> bytes | None:
 # brackets and JS punctuation end it), or without a scheme at the start of a string literal
 # ('edge.example.com/s/x.js', which code prefixes with "https://" or location.protocol).
 ADDRESS_CHARS = rb"""[^\s'"`<>(){}\[\],;\\]"""
-URL_IN_CODE = re.compile(rb"(?:https?:)?//" + ADDRESS_CHARS + rb"+")
+# Written so that every alternative starts with a literal: CPython's re then skips ahead fast.
+URL_IN_CODE = re.compile(rb"(?:https?:/|/)/" + ADDRESS_CHARS + rb"+")
+BARE_ADDRESS = re.compile(rb"['\"`](" + HOST_NAME + rb"(?:[:/?#]" + ADDRESS_CHARS + rb"*)?)(?=['\"`])")
+LOAD_VERBS = re.compile(LOADS)
+OTHER_MEMBER = re.compile(rb"[\w$.]")  # before a name, makes it something else's
+NEW_BEFORE = re.compile(rb"(?<![\w$.])new\s+\Z")  # "new EN(": the keyword right before the name
 UNRESERVED_ESCAPE = re.compile(rb"%(?:2[de]|5f|7e|[46][1-9a-f]|[57][0-9a]|3[0-9])", re.IGNORECASE)
 
 
@@ -167,7 +172,7 @@ def check_global(spec: str, where: str) -> str:
 
 
 class Globals:
-    """Every tracker's globals as one alternation, for the inline scan; which tracker a match is."""
+    """Every tracker's globals as one regular expression; which tracker a match is."""
 
     def __init__(self, trackers: Iterable[Tracker]) -> None:
         self.forms: dict[tuple[bytes, str], list[Tracker]] = {}  # (name, form) -> trackers; form "new" for constructions
@@ -175,27 +180,26 @@ class Globals:
             for spec in tracker.globals:
                 new, name, form = GLOBAL_SPEC.fullmatch(spec).groups()  # type: ignore[union-attr]
                 self.forms.setdefault((name.lower().encode(), "new" if new else form), []).append(tracker)
-        names = sorted({n for n, _ in self.forms}, key=len, reverse=True)
-        self.used = sorted({f for _, f in self.forms if f != "new"}, key=len, reverse=True)
-        if not names:
-            self.pattern = rb"(?!)"
-            return
-        alternation = b"|".join(re.escape(n) for n in names)
+        self.used = sorted({"(" if f == "new" else f for _, f in self.forms}, key=len, reverse=True)
         forms = b"|".join(b"(?P<g%d>%s)" % (i, GLOBAL_FORMS[f]) for i, f in enumerate(self.used))
-        # A name preceded by "window." or by nothing that makes it a member of something else.
-        self.pattern = (
-            rb"(?<![\w$.])new\s+(?P<ctor>" + alternation + rb")\s*\("
-            rb"|(?:(?<=window\.)|(?<![\w$.]))(?P<name>" + alternation + rb")\s*(?:" + forms + rb")"
-        )
+        # The pattern starts with the names alone, so that CPython's re skips ahead on their first
+        # letters; what precedes a name ("new", "window.", a dot) is checked in trackers(): a
+        # lookbehind or a "new" alternative in front made the scan several times slower.
+        names = b"|".join(re.escape(n) for n in sorted({n for n, _ in self.forms}, key=len, reverse=True))
+        self.scan = re.compile(rb"(?P<name>" + names + rb")\s*(?:" + forms + rb")") if self.forms else re.compile(rb"(?!)")
 
-    def trackers(self, m: re.Match[bytes]) -> list[Tracker]:
-        if m.group("ctor") is not None:
-            return self.forms.get((m.group("ctor"), "new"), [])
+    def trackers(self, code: bytes, m: re.Match[bytes]) -> list[Tracker]:
+        """The trackers whose global ``m`` is, unless it is a member of something else (``shop.fbq``)."""
+        start = m.start()
+        if start > 0 and OTHER_MEMBER.match(code, start - 1) and code[max(0, start - 7) : start] != b"window.":
+            return []
         form = self.used[int(m.lastgroup[1:])]  # type: ignore[index]
         name = m.group("name")
         found = self.forms.get((name, form), [])
         if form in ("('", "(0"):  # a call with a string or number first is also a call
             found = found + self.forms.get((name, "("), [])
+        if form[0] == "(" and (name, "new") in self.forms and NEW_BEFORE.search(code, max(0, start - 64), start):
+            found = found + self.forms[name, "new"]
         return found
 
 
@@ -243,13 +247,6 @@ class TrackerRules:
         self.ungated_src = tuple(t for t in trackers if t.src and not t.hosts)
         self.ungated_inline = tuple(t for t in trackers if t.inline and not t.keywords)
         self.globals = Globals(trackers)
-        # One scan over inline code finds its addresses, what it loads with, and vendors' globals.
-        self.scan = re.compile(
-            rb"(?P<url>(?:https?:)?//" + ADDRESS_CHARS + rb"+)"
-            rb"|(?<=['\"`])(?P<bare>" + HOST_NAME + rb"(?:[:/?#]" + ADDRESS_CHARS + rb"*)?)(?=['\"`])"
-            rb"|(?P<load>" + LOADS + rb")"
-            rb"|" + self.globals.pattern
-        )
         self.warned: set[str] = set()
         self.entity_categories = self._entity_categories(policy)
         self._entities: dict[str, Tracker] = {}
@@ -399,28 +396,27 @@ class TrackerRules:
         matched = [t for t in dict.fromkeys(candidates) if any(p.search(code) for p in t.inline)]
         if JUNCTION.search(code) is not None:
             code = JUNCTION.sub(b"", code)
-        loads = False
+        # Separate passes, each starting on a literal: one combined alternation ran several times
+        # slower in CPython's re (bench/bench_inline.py). Each is linear in the code's length.
         entities: list[Tracker] = []
         unknown: dict[bytes, bytes] = {}
-        for m in self.scan.finditer(code):
-            kind = m.lastgroup
-            if kind == "load":
-                loads = True
-            elif kind == "url" or kind == "bare":
-                address = m.group() if kind == "url" else b"//" + m.group()
-                host_match = HOST.match(normalize_url(address))
-                if host_match is None:
-                    continue
-                host = host_match.group(1)
-                found = self.match_src(address)
-                # A catalog tracker's address counts as such; a host catalog entity only in a loader.
-                matched.extend(t for t in found if not t.from_catalog)
-                if (entity := self.entity(host)) is not None:
-                    entities.append(entity)
-                elif not found and b"." in host and (kind == "url" or b"/" in m.group()) and lookup_host(host.decode("latin-1")) is None:
-                    unknown.setdefault(host, address)  # a bare host name alone is not an address
-            else:
-                matched.extend(self.globals.trackers(m))
+        addresses = [(m.group(), True) for m in URL_IN_CODE.finditer(code)]
+        addresses += [(b"//" + m.group(1), b"/" in m.group(1)) for m in BARE_ADDRESS.finditer(code)]
+        for address, explicit in addresses:
+            host_match = HOST.match(normalize_url(address))
+            if host_match is None:
+                continue
+            host = host_match.group(1)
+            found = self.match_src(address)
+            # A catalog tracker's address counts as such; a host catalog entity only in a loader.
+            matched.extend(t for t in found if not t.from_catalog)
+            if (entity := self.entity(host)) is not None:
+                entities.append(entity)
+            elif not found and explicit and b"." in host and lookup_host(host.decode("latin-1")) is None:
+                unknown.setdefault(host, address)  # a bare host name alone is not an address
+        for m in self.globals.scan.finditer(code):
+            matched.extend(self.globals.trackers(code, m))
+        loads = LOAD_VERBS.search(code) is not None
         if loads:
             matched.extend(entities)
         return self._narrow(list(dict.fromkeys(matched))), tuple(unknown.items())[:64]
