@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         cr = str(Path(sys.executable).parent / "cosmic-ray")
         subprocess.run([cr, "init", str(config), str(session)], cwd=work, env=env, check=True)
         earlier = json.loads(args.again.read_text()) if args.again else None
-        only = {(m["operator"], m["line"]) for m in earlier["survived"]} if earlier else None
-        total, running = sample(session, args.sample, args.seed, annotations(work / args.module), only)
+        # Matched by operator and the text of the line it changed: other changes may have moved lines.
+        only = {(m["operator"], removed_line(m["diff"])) for m in earlier["survived"]} if earlier else None
+        total, running = sample(session, args.sample, args.seed, annotations(work / args.module), only, (work / args.module).read_text("utf-8").splitlines())
         print(f"{args.module}: {total} mutants outside annotations, running {running}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
         summary = report(session, args.module)
@@ -114,9 +115,9 @@ def annotations(module: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return spans
 
 
-def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int], tuple[int, int]]], only: set[tuple[str, int]] | None = None) -> tuple[int, int]:
+def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int], tuple[int, int]]], only: set[tuple[str, str]] | None = None, lines: list[str] | None = None) -> tuple[int, int]:
     """Leaves out the mutants inside ``skip`` and all but ``size`` of the others (drawn with
-    ``seed``), or all but those at ``only``'s (operator, line), marked as skipped; returns how
+    ``seed``), or all but those of ``only``'s (operator, line text), marked as skipped; returns how
     many others there are and how many will run."""
     with sqlite3.connect(session) as db:
         specs = {
@@ -127,7 +128,7 @@ def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int]
         ordered = sorted(specs, key=lambda job: specs[job])
         eligible = [job for job in ordered if not any(start <= specs[job][1:3] < end for start, end in skip)]
         if only is not None:
-            keep = {job for job in eligible if specs[job][:2] in only}
+            keep = {job for job in eligible if lines and (specs[job][0], lines[specs[job][1] - 1].strip()) in only}
         else:
             keep = set(random.Random(seed).sample(eligible, size)) if size and size < len(eligible) else set(eligible)
         db.executemany(
@@ -135,6 +136,10 @@ def sample(session: Path, size: int, seed: int, skip: list[tuple[tuple[int, int]
             [(job,) for job in ordered if job not in keep],
         )
         return len(eligible), len(keep)
+
+
+def removed_line(diff: str) -> str:
+    return next(line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
 
 
 def report(session: Path, module: str) -> dict[str, object]:

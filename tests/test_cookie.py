@@ -6,7 +6,7 @@ import time
 import pytest
 
 from consentmw.core.consent import MAX_CONSENT_COOKIES, ConsentReader
-from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, parent_domains
+from consentmw.core.cookie import ConsentCodec, cookie_header, cookie_pair, domain_matches, expire_headers, parent_domains
 from consentmw.core.policy import load_policy
 from tests.conftest import consent_value
 
@@ -135,7 +135,13 @@ def test_cookie_header_writes_exactly_the_attributes_asked_for() -> None:
 
 @pytest.mark.parametrize(
     ("host", "domain", "kept"),
-    [("shop.example", "shop.example", True), ("www.shop.example", ".shop.example", True), ("shop.example", "www.shop.example", False), ("myshop.example", "shop.example", False)],
+    [
+        ("shop.example", "shop.example", True),
+        ("www.shop.example", ".shop.example", True),
+        ("shop.example", "www.shop.example", False),
+        ("myshop.example", "shop.example", False),
+        ("www.other.example", "shop.example", False),
+    ],
 )
 def test_domain_matches_as_browsers_keep_domain_cookies(host: str, domain: str, kept: bool) -> None:
     assert domain_matches(host, domain) is kept
@@ -311,3 +317,32 @@ def test_cookie_pairs_split_on_semicolons_and_the_first_equals_sign(line: str, n
     from consentmw.core.cookie import cookie_pairs
 
     assert [name for name, _ in cookie_pairs(line.encode())] == names
+
+
+@pytest.mark.parametrize(
+    ("piece", "pair"),
+    [
+        (b"consentmw=abc", (b"consentmw", b"abc")),
+        (b' consentmw = "abc" ', (b"consentmw", b"abc")),  # quotes go, as starlette's parser drops them
+        (b'consentmw="abc', (b"consentmw", b'"abc')),  # an opening quote alone stays
+        (b'consentmw="abc!', (b"consentmw", b'"abc!')),
+        (b'consentmw="', (b"consentmw", b'"')),
+        (b"nameless", (b"", b"nameless")),
+    ],
+)
+def test_cookie_pair_reads_one_cookie_as_starlette_does(piece: bytes, pair: tuple[bytes, bytes]) -> None:
+    assert cookie_pair(piece) == pair
+
+
+def test_withdrawal_expires_each_refused_cookie_the_request_carries_and_no_other() -> None:
+    sent = {"sessionid": "1", "_ga": "1", "theme": "dark", "_fbp": "1", "_gid": "1"}
+    lines = [line.decode() for line in expire_headers(POLICY, sent, ["analytics"], True, "www.shop.example")]
+    gone = "=; Max-Age=0; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    assert lines == [
+        f"_ga{gone}; Secure",
+        f"_ga{gone}; Domain=www.shop.example; Secure",
+        f"_ga{gone}; Domain=shop.example; Secure",
+        f"_gid{gone}; Secure",
+        f"_gid{gone}; Domain=www.shop.example; Secure",
+        f"_gid{gone}; Domain=shop.example; Secure",
+    ]

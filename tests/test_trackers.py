@@ -201,6 +201,7 @@ def inline(code: str) -> tuple[str, ...]:
         "var s=document.createElement('script'); s.src=location.protocol+'//'+'atm.acecounter.com/ac.js';",
         "var h='atm.acecounter.com/ac.js'; var s=document.createElement('script'); s.src='https://'+h;",
         "var s=document.createElement('script'); s.src='https://atm.' + 'acecounter.com' + '/ac.js';",
+        "var s=document.createElement('script'); s.src='https://atm.acecoun' + 'ter.com/ac' + \".js\";",
         "var s=document.createElement('script'); s.src=`https://atm.acecounter.com/${id}.js`;",
         "var s=document.createElement('script'); s.src=new URL('/ac.js', 'https://atm.acecounter.com').href;",
         "(function(b,o){var s=document.createElement('script');s.src=location.protocol+'//'+b+'/'+o;})('atm.acecounter.com','ac.js');",
@@ -296,3 +297,22 @@ def test_unknown_host_warnings_from_inline_code_are_bounded(caplog: pytest.LogCa
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == LEFT_LIVE_LIMIT + 1
     assert "no more such warnings" in messages[-1]
+
+
+@pytest.mark.parametrize(
+    ("host", "site", "first"),
+    [
+        (b"shop.example", b"www.shop.example", True),  # the www-less domain
+        (b"www.shop.example", b"www.shop.example", True),
+        (b"img.shop.example", b"www.shop.example", True),  # a sibling under it
+        (b"example", b"shop.example", True),  # a domain above the page's host
+        (b"static.shop-cdn.example", b"www.shop.example", True),  # under the policy's cookie_domains
+        (b"a.example", b"www.shop.example", False),
+        (b"www.other.example", b"www.shop.example", False),
+        (b"notshop.example", b"www.shop.example", False),
+        (b"shop.example.evil", b"www.shop.example", False),
+    ],
+)
+def test_first_party_is_the_page_its_domain_and_the_policys_cookie_domains(host: bytes, site: bytes, first: bool) -> None:
+    rules = TrackerRules(policy_with([], cookie_domains=["shop-cdn.example"]))
+    assert rules.first_party(host, site) is first

@@ -83,9 +83,10 @@ def test_a_page_in_one_chunk_gets_its_length_and_a_streamed_one_none() -> None:
     middleware = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())
     _, headers, out, _ = call(middleware, "/one")
     assert dict(headers)["content-length"] == str(len(out))
+    _, _, whole, _ = call(middleware, "/one")
     _, headers, out, _ = call(middleware, "/streamed")
     assert "content-length" not in {k.lower() for k, _ in headers}
-    assert live_trackers(out.decode()) == set()
+    assert out.replace(b'value="/streamed"', b'value="/one"') == whole  # the whole page, not its first chunk
 
 
 class LazyBody(Body):
@@ -153,3 +154,138 @@ def test_an_error_page_started_with_exc_info_before_anything_was_sent_is_rewritt
     assert not any(k.lower() == "set-cookie" for k, _ in headers)
     assert live_trackers(PAGE) != set() and live_trackers(out.decode()) == set()
     assert "/_consent/banner.js?v=" in out.decode()
+
+
+@pytest.mark.parametrize("returned", [[], ["tail"], ["mid", "tail"]])
+def test_a_page_written_through_the_legacy_write_callable_is_rewritten_in_order(returned: list[str]) -> None:
+    # PEP 3333's write(): what the app writes comes before what it returns, all through the rewriter.
+    data = PAGE.encode()
+    cut = [0, 900, 1800, len(data)] if len(returned) == 2 else [0, 900, len(data)] if returned else [0, len(data)]
+    parts = [data[a:b] for a, b in zip(cut, cut[1:])]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        write(parts[0])
+        return iter(parts[1:])  # an iterator: the page streams, as a generator's would
+
+    _, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    _, _, whole, _ = call(ConsentMiddleware(lambda e, s: (s("200 OK", [("Content-Type", "text/html; charset=utf-8")]), [data])[1], secret_key=SECRET, store=MemoryStore()))
+    assert out == whole and live_trackers(out.decode()) == set()
+
+
+def test_a_one_chunk_page_with_a_matching_content_length_gets_the_rewritten_length() -> None:
+    data = PAGE.encode()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Cache-Control", "no-store"), ("Content-Type", "text/html"), ("Content-Length", str(len(data)))])
+        return iter([data])  # not a list: only the declared length says the page is whole
+
+    _, headers, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    assert dict(headers)["content-length"] == str(len(out)) and out != data
+
+
+@pytest.mark.parametrize("limit", [1000, 1001])
+def test_a_choice_posted_without_a_length_is_read_up_to_the_limit(limit: int) -> None:
+    # A server that marks the body as terminated (chunked upload, no Content-Length).
+    import io
+
+    middleware = ConsentMiddleware(lambda e, s: [], secret_key=SECRET, store=MemoryStore(), max_body_size=limit)
+
+    def post(body: bytes) -> str:
+        got: dict[str, Any] = {}
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": "/_consent", "SERVER_NAME": "testserver", "SERVER_PORT": "80",
+            "wsgi.url_scheme": "http", "CONTENT_TYPE": "application/json", "HTTP_ORIGIN": "http://testserver",
+            "wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True,
+        }
+        b"".join(middleware(environ, lambda status, headers, exc_info=None: got.update(status=status)))
+        return got["status"]
+
+    fits = b'{"accept": "all"}'.ljust(limit, b" ")
+    assert post(fits) == "200 OK"
+    assert post(fits + b" ") == "413 Request Entity Too Large"
+
+
+def test_a_path_that_is_already_text_beyond_latin_1_is_served() -> None:
+    # Not what PEP 3333 says a server passes, but some do: the page is served, not a 500.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [PAGE.encode()]
+
+    status, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()), "/☃")
+    assert status == "200 OK" and live_trackers(out.decode()) == set()
+
+
+def test_a_generator_writing_between_its_chunks_keeps_their_order() -> None:
+    data = PAGE.encode()
+    parts = [data[a:b] for a, b in zip([0, 500, 1000, 1500], [500, 1000, 1500, len(data)])]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        write(parts[0])
+        yield parts[1]
+        write(parts[2])
+        yield parts[3]
+
+    _, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    _, _, whole, _ = call(ConsentMiddleware(lambda e, s: (s("200 OK", [("Content-Type", "text/html; charset=utf-8")]), [data])[1], secret_key=SECRET, store=MemoryStore()))
+    assert out == whole
+
+
+@pytest.mark.parametrize("shape", ["list", "declared"])
+def test_a_page_in_two_chunks_comes_out_whole_however_it_is_returned(shape: str) -> None:
+    # A list of two chunks, or an iterator whose declared length is the page's (not its first chunk's).
+    data = PAGE.encode()
+    headers = [("Content-Type", "text/html"), ("Content-Length", str(len(data)))]
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        start_response("200 OK", headers)
+        return [data[:700], data[700:]] if shape == "list" else iter([data[:700], data[700:]])
+
+    _, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    _, _, whole, _ = call(ConsentMiddleware(lambda e, s: (s("200 OK", headers), [data])[1], secret_key=SECRET, store=MemoryStore()))
+    assert out == whole
+
+
+def test_an_error_after_the_page_started_reaches_the_server_with_the_pages_headers_filtered() -> None:
+    data = PAGE.encode()
+    calls: list[tuple[str, list[tuple[str, str]], Any]] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        yield data[:800]
+        try:
+            raise RuntimeError("the template failed half-way")
+        except RuntimeError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/html"), ("Content-Length", "5"), ("Set-Cookie", "_ga=1")], sys.exc_info())
+        yield b"error"
+
+    def server_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        calls.append((status, headers, exc_info))
+        if exc_info is not None:
+            raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: the headers are sent, re-raise
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
+    result = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())(environ, server_start)
+    with pytest.raises(RuntimeError, match="half-way"):
+        b"".join(result)
+    result.close()
+    assert [c[0] for c in calls] == ["200 OK", "500 Internal Server Error"]
+    assert calls[1][1] == [("content-type", "text/html"), ("vary", "Cookie")]  # no length for a streamed body, no tracking cookie
+
+
+def test_the_apps_iterable_is_closed_when_its_first_chunk_fails() -> None:
+    class Failing(Body):
+        def __iter__(self) -> Iterator[bytes]:
+            raise RuntimeError("the view failed")
+            yield b""
+
+    bodies: list[Failing] = []
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Failing:
+        bodies.append(Failing([]))
+        return bodies[-1]
+
+    with pytest.raises(RuntimeError, match="the view failed"):
+        call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    assert bodies[0].closed

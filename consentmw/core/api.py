@@ -27,6 +27,10 @@ logger = logging.getLogger("consentmw")
 Handler = Callable[["ConsentAPI", Request], Awaitable[Response]]
 
 JSON_METHODS = {"banner", "settings", "api"}
+# Sent by `consentmw scan` on its consent posts: the record is kept, marked scan, and `log stats`
+# leaves it out. Any client can send it, so it marks only a record that starts a consent id (no
+# valid consent cookie came with it): it cannot take a visitor's later choices out of the counts.
+SCAN_HEADER = "consentmw-scan"
 # The banner's text keys and action the opt-out notice uses instead of its own.
 NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
@@ -419,6 +423,7 @@ class ConsentAPI:
             # Where the visitor chose, and the rule that applied there before they did.
             region=previous.region,
             mode=previous.mode,
+            scan=headers.get(SCAN_HEADER) == "1" and previous.id is None,
         )
         try:
             await asyncio.wait_for(self.store.record(record), timeout=self.store_timeout)
