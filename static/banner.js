@@ -92,8 +92,7 @@
       node.ariaLabel = t("language_switch");
     }
     dialog.querySelector(".cmw-gpc").hidden = !state.gpc;
-    const browsers = dialog.querySelector("[data-t=browser_guide_link]");
-    browsers.href = prefix + "/browsers?lang=" + lang;
+    for (const a of dialog.querySelectorAll("[data-p]")) a.href = prefix + a.dataset.p + "?lang=" + lang;
     const list = dialog.querySelector("ul");
     list.textContent = "";
     for (const cat of policy.categories) {
@@ -194,7 +193,7 @@
         '<button class="cmw-lang" data-a="close" data-t="close"></button></div>' +
         '<p class="cmw-gpc" data-t="gpc_notice"></p><ul></ul><p class="cmw-note" data-t="withdrawal_notice"></p>' +
         buttons + '<button class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
-        '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
+        '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link" data-p="/browsers"></a> <a data-t="cookies_link" data-p="/cookies"></a> <a data-t="opt_out_link"></a></p></dialog>'
     );
     fab = el('<button class="cmw cmw-fab" data-a="open" hidden=""></button>');
     const optOut = dialog.querySelector("[data-t=opt_out_link]");
