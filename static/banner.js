@@ -104,7 +104,7 @@
       input.name = "category";
       input.value = cat.id;
       const refusedByGpc = state.gpc && cat.gpc;
-      input.checked = cat.required || (!refusedByGpc && (state.decided ? !!state.choices[cat.id] : cat.default));
+      input.checked = cat.required || (!refusedByGpc && (state.choices[cat.id] || (!state.decided && cat.default)));
       input.disabled = cat.required || refusedByGpc;
       input.setAttribute("aria-describedby", (desc.id = "cmw-d-" + cat.id));
       name.textContent = cat.name;
@@ -155,6 +155,7 @@
     switch (action.dataset.a) {
       case "all":
       case "necessary":
+      case "do-not-sell":
         return choose({ accept: action.dataset.a }, method);
       case "save": {
         const choices = {};
@@ -200,6 +201,7 @@
     if (policy.categories.some((c) => c.services.some((s) => s.id === "google-analytics"))) optOut.href = prefix + "/opt-out";
     else optOut.remove();
     banner = ui.firstChild;
+    for (const n of banner.querySelectorAll("[data-t]")) for (const k in n.dataset) n.dataset[k] = (state.swap || {})[n.dataset[k]] || n.dataset[k];
     banner.hidden = state.decided;
     ui.append(dialog);
     for (const select of ui.querySelectorAll("select")) {

@@ -68,3 +68,36 @@ def test_an_opt_in_or_unknown_visitor_gets_nothing_before_a_choice(new_context, 
     page.wait_for_load_state("networkidle")
     assert trackers.requests == []
     assert ran(page) == []
+
+
+def test_the_opt_out_notice_offers_do_not_sell_and_it_sticks(new_context, regional_site, trackers):
+    page = visit(new_context, regional_site, **{"CF-IPCountry": "US"})
+    notice = page.get_by_role("region", name="Cookies on this site")
+    notice.wait_for()
+    assert notice.get_by_text("where you are, they run unless you refuse them").is_visible()
+    page.wait_for_function("window.__ran.includes('fbevents.js')", timeout=5000)
+    with page.expect_navigation():  # the Meta pixel already ran: a reload is what stops it
+        notice.get_by_role("button", name="Do Not Sell or Share My Personal Information").click()
+    trackers.clear()
+    page.wait_for_function("window.consentmw && consentmw.decided && window.__ran.includes('gtag.js')", timeout=5000)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("[consentmw.allows('analytics'), consentmw.allows('advertising')]") == [True, False]
+    assert META_HOST not in trackers.hosts
+    assert not page.get_by_role("region", name="Cookies on this site").is_visible()
+
+
+def test_the_settings_dialog_shows_what_runs_for_an_undecided_opt_out_visitor(new_context, regional_site):
+    page = visit(new_context, regional_site, **{"CF-IPCountry": "US", "Sec-GPC": "1"})
+    page.get_by_role("region", name="Cookies on this site").get_by_role("button", name="Settings", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Cookie settings")
+    assert dialog.get_by_role("switch", name="Analytics").is_checked()  # allowed here until refused
+    advertising = dialog.get_by_role("switch", name="Advertising")
+    assert not advertising.is_checked() and advertising.is_disabled()  # GPC refuses it
+
+
+def test_an_opt_in_visitor_gets_the_usual_banner(new_context, regional_site):
+    page = visit(new_context, regional_site, **{"CF-IPCountry": "DE"})
+    banner = page.get_by_role("region", name="Your choice about cookies")
+    banner.wait_for()
+    assert banner.get_by_role("button", name="Reject non-essential").is_visible()
+    assert page.get_by_role("button", name="Do Not Sell or Share My Personal Information").count() == 0
