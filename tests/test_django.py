@@ -231,3 +231,12 @@ def test_withdrawal_expires_each_refused_cookie_on_every_domain_it_may_live_on(a
     # Django's WSGI handler writes Morsel.output(header=""), which starts with a space.
     lines = [line.strip() for line in r.headers.get_list("set-cookie")]
     assert sorted(line for line in lines if line.startswith(("_ga=", "_gid="))) == sorted(expected)
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_the_consent_cookie_reads_back_from_response_cookies_as_sent() -> None:
+    # Other middleware and Django's test client read response.cookies: name and value as in the header.
+    r = Client().post("/_consent", {"accept": "all"}, content_type="application/json", headers={"origin": "http://testserver"})
+    morsel = r.cookies["consentmw"]
+    line = morsel.OutputString()
+    assert line.startswith(f"consentmw={morsel.value};") and morsel.value == morsel.coded_value and "." in morsel.value
