@@ -49,6 +49,7 @@ class ConsentMiddleware:
         consent._reader = self.reader
         consent._headers = scope["headers"]
         consent._resolved = False
+        consent._region = None
         locator = self.locator
         if locator is None:
             consent._locate = None

@@ -69,6 +69,7 @@ class Consent:
         self._reader = reader
         self._headers = headers
         self._locate = locate  # set by adapters when a region= callable decides the region
+        self._region: str | None = None
         self._resolved = False
 
     def _resolve(self) -> None:
@@ -145,13 +146,11 @@ class Consent:
     @property
     def region(self) -> str:
         """The visitor's region (an ISO 3166-1 or 3166-2 code), or "" when unknown or not configured."""
-        try:
-            return self._region
-        except AttributeError:
+        region = self._region
+        if region is None:
             locate = self._locate
-            region = locate() if locate is not None else self._reader.source.from_headers(self._headers)
-            self._region = region
-            return region
+            region = self._region = locate() if locate is not None else self._reader.source.from_headers(self._headers)
+        return region
 
     @property
     def mode(self) -> str:

@@ -129,6 +129,7 @@ class RegionSource:
         # client's address included, which no header names: "*" (RFC 9110, 12.5.5).
         self.vary: tuple[bytes, ...] = tuple(n.encode("latin-1") for n in names) or ((b"*",) if locate is not None else ())
         self.warned = False
+        self._read: dict[tuple[bytes, ...], str] = {}
 
     def from_headers(self, headers: list[tuple[bytes, bytes]]) -> str:
         """The region the configured headers name, or "". A header sent twice is ambiguous: unknown."""
@@ -141,8 +142,14 @@ class RegionSource:
                 values[keys.index(key)].append(value)
         if len(values[0]) != 1 or any(len(v) > 1 for v in values[1:]):
             return ""
-        parts = [v[0].decode("latin-1") if v else "" for v in values]
-        return region_code(*parts)
+        raw = tuple(v[0] if v else b"" for v in values)
+        # A CDN sends a few hundred distinct values at most: each is read once.
+        region = self._read.get(raw)
+        if region is None:
+            region = region_code(*(v.decode("latin-1") for v in raw))
+            if len(self._read) < 4096:
+                self._read[raw] = region
+        return region
 
     def from_callable(self, request: RegionRequest) -> str:
         """What the site's callable says, checked like a header's value; "" when it fails."""
