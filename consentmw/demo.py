@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from consentmw.core.errors import ConfigError
+from consentmw.core.errors import ConfigError, install_command
 from consentmw.core.store import DEFAULT_STORE
 
 # site -> (module below the examples package, app attribute, what it needs besides consentmw, interface)
@@ -44,8 +44,9 @@ def examples_package() -> str:
             sys.path.insert(0, str(SOURCE_CHECKOUT))
         return "examples"
     raise ConfigError(
-        "the example sites are not installed: this consentmw was installed without them. Install it from"
-        " a wheel built by this project (pip install 'consentmw[demo]'), or run the demo in a source checkout"
+        "the example sites are not installed: this consentmw was installed without them. Install consentmw"
+        " from its source checkout (pip install PATH/TO/CHECKOUT) or from a wheel built there (pip wheel"
+        " --no-deps -w dist PATH/TO/CHECKOUT), or run the demo in the checkout: bash scripts/demo.sh"
     )
 
 
@@ -59,7 +60,7 @@ def load_site(site: str) -> ModuleType:
             raise
         raise ConfigError(
             f"the {site} example needs {requirement}, which is not installed: pip install {requirement}"
-            " (the demo extra, pip install 'consentmw[demo]', brings fastapi and uvicorn)"
+            f" (every example's packages: {install_command('demo')})"
         ) from None
 
 
@@ -91,7 +92,7 @@ def demo(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         uvicorn = None
         if interface == "asgi":
-            print("consentmw demo needs uvicorn: pip install 'consentmw[demo]'", file=sys.stderr)
+            print(f"consentmw demo needs uvicorn: {install_command('demo')}", file=sys.stderr)
             return 1
     # The example modules read these when they build their app. A fresh key per run is enough for a
     # demo (choices are forgotten when it stops); a real site sets a fixed CONSENTMW_SECRET_KEY.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,9 +17,32 @@ from consentmw import ConsentMiddleware
 from consentmw.core.cookie import ConsentCodec
 from consentmw.core.policy import Policy, load_policy
 from consentmw.core.store import MemoryStore
+from tests import clean_checkout
 from tests.asgi_support import http_scope  # noqa: F401  (tests import it from here)
 
 SECRET = "test-secret-key-0123456789abcdef"
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    root = clean_checkout.git_root(CHECKOUT)
+    session.config.stash[CLEAN_KEY] = (root, clean_checkout.snapshot(root)) if root == CHECKOUT else (None, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Tests write into tmp_path: whatever appeared or changed in the checkout fails the run.
+    root, before = session.config.stash.get(CLEAN_KEY, (None, None))
+    after = clean_checkout.snapshot(root) if root is not None and before is not None else None
+    written = clean_checkout.changes(before, after) if before is not None and after is not None else []
+    if written:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "the test run wrote into the checkout (tests write into tmp_path): " + ", ".join(written)
+        if reporter is not None:
+            reporter.write_line(message, red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+CLEAN_KEY = pytest.StashKey[tuple[Path | None, clean_checkout.State | None]]()
 ORIGIN = "http://testserver"
 
 

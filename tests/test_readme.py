@@ -64,25 +64,42 @@ class Quickstart:
     serve: str = ""
 
 
-def quickstarts() -> dict[str, Quickstart]:
-    found = {}
-    part = README[README.index("## Quickstart") : README.index("## A policy")]
-    for name, body in re.findall(r"^### (\w+)\n(.*?)(?=^### |\Z)", part, re.M | re.S):
-        quick = Quickstart(name)
-        blocks = re.findall(r"^```(\w+)\n(.*?)^```", body, re.M | re.S)
-        for i, (lang, text) in enumerate(blocks):
-            if lang == "sh":
-                lines = text.strip().splitlines()
-                if i == len(blocks) - 1:
-                    *lines, quick.serve = lines
+def parse_quickstart(name: str, section: str) -> Quickstart:
+    """Shell blocks and files in order; the first shell block after a file is the one that serves
+    the site, and its last line the serving command."""
+    quick = Quickstart(name)
+    seen_file = False
+    for lang, text in re.findall(r"^```(\w+)\n(.*?)^```", section, re.M | re.S):
+        if lang == "sh":
+            lines = text.strip().splitlines()
+            if seen_file:
+                *lines, quick.serve = lines
                 quick.shell += lines
-            else:
-                header, _, rest = text.partition("\n")
-                m = re.fullmatch(r"(?:#|\{#) (add to )?(\S+)(?: #\})?", header)
-                assert m, f"the {name} quickstart's {lang} block must start with '# path' or '# add to path'"
-                quick.files.append((m.group(2), rest, bool(m.group(1))))
-        found[name] = quick
-    return found
+                break
+            quick.shell += lines
+        else:
+            header, _, rest = text.partition("\n")
+            m = re.fullmatch(r"(?:#|\{#) (add to )?(\S+)(?: #\})?", header)
+            assert m, f"the {name} quickstart's {lang} block must start with '# path' or '# add to path'"
+            quick.files.append((m.group(2), rest, bool(m.group(1))))
+            seen_file = True
+    return quick
+
+
+def quickstarts() -> dict[str, Quickstart]:
+    part = README[README.index("## Quickstart") : README.index("## A policy")]
+    return {name: parse_quickstart(name, body) for name, body in re.findall(r"^### (\w+)\n(.*?)(?=^### |\Z)", part, re.M | re.S)}
+
+
+DOC_PAGES = ("starlette", "fastapi", "django", "flask")
+
+
+def doc_quickstart(page: str) -> Quickstart:
+    """The "## Quickstart" section of docs/<page>.md."""
+    text = (ROOT / "docs" / f"{page}.md").read_text("utf-8")
+    section = re.search(r"^## Quickstart\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert section, f"docs/{page}.md has no '## Quickstart' section"
+    return parse_quickstart(f"docs/{page}.md", section.group(1))
 
 
 def test_readme_has_the_three_quickstarts() -> None:
@@ -148,11 +165,23 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["Starlette", "FastAPI", "Django"])
-def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) -> None:
-    quick = quickstarts()[name]
-    project = workspace / name.lower()
+def test_every_framework_page_has_a_whole_quickstart() -> None:
+    for page in DOC_PAGES:
+        quick = doc_quickstart(page)
+        assert quick.shell[0] == VENV_LINE and quick.serve and quick.files, page
+        assert any(line.startswith("pip install ../consentmw") for line in quick.shell), page
+
+
+def serve_command(serve: str, port: int) -> str:
+    if serve.startswith(("uvicorn", "flask")):
+        return f"{serve} --port {port}"
+    return f"{serve} --noreload 127.0.0.1:{port}"  # manage.py runserver
+
+
+def run_quickstart(workspace: Path, quick: Quickstart, folder: str) -> None:
+    """The quickstart's commands as written, in an empty directory beside the checkout, in the
+    shared virtual environment; then its server, asked for its page."""
+    project = workspace / folder
     project.mkdir()
     script = [f". {workspace / 'venv'}/bin/activate", "set -e"]
     script += [line for line in quick.shell if line != VENV_LINE]
@@ -167,12 +196,14 @@ def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) ->
             f.write(("\n" if append else "") + text)
     # The export line set the key in setup.sh's own shell; the server's shell makes its own the same way.
     port = free_port()
-    serve = quick.serve + (f" --port {port}" if quick.serve.startswith("uvicorn") else f" --noreload 127.0.0.1:{port}")
     exports = [line for line in quick.shell if line.startswith("export ")]
-    command = "\n".join([f". {workspace / 'venv'}/bin/activate", *exports, "exec " + serve])
+    command = "\n".join([f". {workspace / 'venv'}/bin/activate", *exports, "exec " + serve_command(quick.serve, port)])
     with served(command, project, port, env, timeout=60) as html:
         assert "My shop" in html
         assert "/_consent/banner.js" in html and "/_consent/banner.css" in html
+        # The banner speaks for the site that init named, with its texts in the page.
+        assert 'id="consentmw-data"' in html and "Kakao" not in html and "NAVER" not in html
+        assert json.loads((project / "policy.json").read_text("utf-8"))["controller"]["name"]["en"] == "My Shop Ltd."
     installed = subprocess.run(
         [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"],
         capture_output=True,
@@ -181,6 +212,21 @@ def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) ->
         cwd=project,
     )
     assert str(workspace / "venv") in installed.stdout  # a real install, not the checkout on sys.path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["Starlette", "FastAPI", "Django"])
+def test_quickstart_serves_a_page_with_the_banner(workspace: Path, name: str) -> None:
+    run_quickstart(workspace, quickstarts()[name], name.lower())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_framework_page_quickstart_serves_a_page_with_the_banner(workspace: Path, page: str) -> None:
+    quick = doc_quickstart(page)
+    if any((q.shell, q.files, q.serve) == (quick.shell, quick.files, quick.serve) for q in quickstarts().values()):
+        pytest.skip("the same as the README's quickstart, which runs above")  # one venv, run once
+    run_quickstart(workspace, quick, f"docs-{page}")
 
 
 @pytest.mark.slow
@@ -209,3 +255,23 @@ def test_policy_field_reference_is_generated_from_the_schema(tmp_path: Path) -> 
     assert stale.returncode == 1 and "out of date" in stale.stderr
     subprocess.run([sys.executable, str(copy / "scripts" / "policy_reference.py")], check=True)
     assert "| `banner_position` | string |  | Where the banner sits. |" in (copy / "docs" / "policy.md").read_text("utf-8")
+
+
+def test_no_install_line_asks_a_package_index_for_consentmw() -> None:
+    # consentmw is not published: `pip install 'consentmw[scan]'` fails for every reader.
+    from_index = re.compile(r"""pip install\s+(?:-\S+\s+)*['"]?consentmw\b""")
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "consentmw").rglob("*.py"))]:
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+            assert not from_index.search(line), f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+
+
+def test_a_missing_extra_is_named_by_its_packages() -> None:
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]["optional-dependencies"]
+    # The scanner without Playwright, as after a plain `pip install ../consentmw`.
+    code = "import sys; sys.modules['playwright'] = None; from consentmw.cli import main; sys.exit(main(['scan', 'http://127.0.0.1:9/']))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    wanted = "pip install " + " ".join(f"'{p}'" for p in sorted(extras["scan"]))
+    assert done.stderr.strip() == f"consentmw scan needs playwright: {wanted}"

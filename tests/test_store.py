@@ -226,6 +226,7 @@ async def test_stats_count_every_choice_or_each_visitors_last(log) -> None:
         "visitors": 2,
         "categories": {"analytics": {"allowed": 2, "refused": 1}, "necessary": {"allowed": 3, "refused": 0}},
         "methods": {"banner": 2, "settings": 1},
+        "scans_left_out": 0,
     }
     latest = await log.stats(until=T0 + 30 * DAY, latest=True)
     assert latest.categories["analytics"] == {"allowed": 1, "refused": 1}

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import difflib
 import enum
+import importlib.metadata
+import re
 from collections.abc import Iterable, Sequence
 
 
@@ -9,6 +11,18 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """"; did you mean 'x'?" for the closest of ``known``, or "" when none is close."""
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def install_command(extra: str) -> str:
+    """``pip install ...`` for the packages of one of consentmw's extras, by their own names: consentmw
+    itself is not on a package index, so asking one for consentmw with the extra would fail."""
+    try:
+        requires = importlib.metadata.requires("consentmw") or []
+    except importlib.metadata.PackageNotFoundError:
+        requires = []
+    marker = re.compile(r"""extra\s*==\s*["']""" + re.escape(extra) + """["']""")
+    packages = sorted(r.partition(";")[0].strip() for r in requires if marker.search(r.partition(";")[2]))
+    return "pip install " + " ".join(f"'{p}'" for p in packages) if packages else f"pip install the {extra!r} extra of consentmw"
 
 
 class ConfigError(ValueError):

@@ -5,9 +5,11 @@ importable from here too."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -75,22 +77,25 @@ def schema_problem(error: jsonschema.ValidationError) -> Problem:
 
 class Policy(PolicyModel):
     """A checked policy: ``Policy(data)`` raises PolicyError naming every problem, with its JSON
-    path, or gives the model with its Consent Mode settings derived."""
+    path, or gives the model with its Consent Mode settings derived. Schema errors do not hide the
+    other problems: the checks also run on the part of the policy the schema accepts."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         schema_errors = sorted(_validator().iter_errors(data), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
         if schema_errors:
-            # The checks below read the policy's structure: they run only on one the schema accepts.
-            raise PolicyError("", problems=[schema_problem(e) for e in schema_errors])
+            problems = [schema_problem(e) for e in schema_errors]
+            accepted = accepted_part(data)
+            if accepted is not None:
+                part, where = accepted
+                for path, message in checked(PolicyModel(part))[1]:
+                    if (where(path), message) not in problems:
+                        problems.append((where(path), message))
+            raise PolicyError("", problems=problems)
         super().__init__(data)
-        problems = policy_checks.check_structure(self)
-        self.consent_mode, signal_problems = consentmode.settings(self)
-        problems += signal_problems
-        self.regions = RegionRules(data.get("regions", ()))
-        problems += RegionRules.problems(data.get("regions", ())) + gpc_problems(data, self.category_for)
-        problems += policy_checks.check(self)
+        self.consent_mode, problems = checked(self)
         if problems:
             raise PolicyError("", problems=problems)
+        self.regions = RegionRules(data.get("regions", ()))
 
     def cookie_category(self, name: str) -> str | None:
         """The category a cookie name belongs to: the policy's rules first, then the cookie catalog
@@ -100,6 +105,76 @@ class Policy(PolicyModel):
             return declared
         entry = lookup_cookie(name)
         return None if entry is None else self.category_for(entry.category) or "?" + entry.category
+
+
+def checked(policy: PolicyModel) -> tuple[dict[str, Any], list[Problem]]:
+    """The Consent Mode settings of a policy the schema accepts, and every problem the checks find."""
+    problems = policy_checks.check_structure(policy)
+    consent_mode, signal_problems = consentmode.settings(policy)
+    problems += signal_problems
+    regions = policy.data.get("regions", ())
+    problems += RegionRules.problems(regions) + gpc_problems(policy.data, policy.category_for)
+    return consent_mode, problems + policy_checks.check(policy)
+
+
+PATH_PART = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def accepted_part(data: Mapping[str, Any]) -> tuple[dict[str, Any], Callable[[str], str]] | None:
+    """The policy without what the schema refuses, to check the rest, and a function that turns a
+    JSON path in it into the path in ``data``; None when too little is left to check. Unknown
+    fields are dropped; any other refused value goes with the smallest object or list item that
+    holds it and can go (a service with a bad id goes whole, as the checks need its id)."""
+    part: Any = copy.deepcopy(dict(data))
+    origins: dict[int, list[int]] = {}  # id(list) -> the original index of each item left
+    filled = False
+    for _ in range(16):
+        errors = list(_validator().iter_errors(part))
+        if not errors:
+            break
+        # Deepest first, and the higher index first within a list: earlier deletions move nothing later ones use.
+        for error in sorted(errors, key=lambda e: [(0, p) if isinstance(p, int) else (1, str(p)) for p in e.absolute_path], reverse=True):
+            path = list(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = error.schema.get("properties", {})
+                for key in [k for k in error.instance if k not in known]:
+                    del error.instance[key]
+                continue
+            if not path:
+                if error.validator != "required" or filled:
+                    return None
+                filled = True  # the checks need these two; the schema error already says they are missing
+                part.setdefault("version", "unchecked")
+                part.setdefault("categories", [{"id": "unchecked", "name": {"en": "-"}}])
+                continue
+            parent = part
+            try:
+                for key in path[:-1]:
+                    parent = parent[key]
+                last = path[-1]
+                if isinstance(parent, list):
+                    origins.setdefault(id(parent), list(range(len(parent))))
+                    del origins[id(parent)][last]
+                del parent[last]
+            except (KeyError, IndexError, TypeError):
+                continue  # gone with an enclosing deletion
+    else:
+        return None
+
+    def where(path: str) -> str:
+        node: Any = part
+        out = "$"
+        for key, index in PATH_PART.findall(path[1:]):
+            if key:
+                out += "." + key
+                node = node.get(key) if isinstance(node, dict) else None
+            else:
+                i = int(index)
+                out += f"[{origins.get(id(node), range(i + 1))[i] if isinstance(node, list) and i < len(node) else i}]"
+                node = node[i] if isinstance(node, list) and i < len(node) else None
+        return out
+
+    return part, where
 
 
 def load_policy(source: str | os.PathLike[str] | Mapping[str, Any] | Policy) -> Policy:

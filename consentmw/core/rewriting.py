@@ -30,6 +30,7 @@ and Django responses.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Callable, Iterable
@@ -38,9 +39,12 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from consentmw.core.consentmode import ConsentModeDefaults
-from consentmw.core.html import HTMLRewriter, RewriteStream
-from consentmw.core.policy import Policy, localized
-from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, untyped
+from consentmw.core.html import HTMLRewriter, RewriteStream, parse_attrs, url_of
+from consentmw.core.inline import DATA_ID, banner_policy, languages, script_json, shared_cacheable, visitor_state
+from consentmw.core.languages import choose
+from consentmw.core.policy import Policy
+from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -53,6 +57,12 @@ PRESCAN = 1024
 # since the path arrives decoded, but kept in the raw query, which arrives encoded).
 PATH_SAFE = "/!$&'()*+,;=:@-._~"
 QUERY_SAFE = PATH_SAFE + "?%"
+# Before the <html> start tag a document has only a byte order mark, an XML declaration (XHTML),
+# a doctype, comments and whitespace (the "initial" and "before html" insertion modes).
+BEFORE_HTML = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<\?xml[^>]{0,200}>|<!doctype[^>]{0,500}>|<!--(?:[^-]|-(?!->)){0,2000}-->)*+<html(?=[\t\n\f\r />])",
+    re.IGNORECASE,
+)
 
 
 # A body sent without any Content-Type is read as HTML by browsers when it starts (after
@@ -63,8 +73,78 @@ SNIFFED_HTML = re.compile(
 )
 
 
+# One link-value of a Link header (RFC 8288): "<address>" and its parameters, up to a comma that
+# is not inside a quoted string.
+LINK_VALUE = re.compile(rb'[\t ,]*<([^>]*)>((?:[^,"]|"(?:[^"\\]|\\.)*"?)*)')
+LINK = spellings(b"link")
+SPECULATION_RULES = spellings(b"speculation-rules")
+
+
+def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The headers without the Link values (preload, preconnect, prefetch, modulepreload...) and
+    Speculation-Rules rule sets that name a tracker of a category the visitor has not allowed:
+    Chromium fetches them with the page, before any script runs. The visitor's next page after
+    consent has them again."""
+
+    def refused(url: bytes) -> bool:
+        url = url.strip(b"\t\n\f\r \"").lower()
+        found = trackers.match_src(url)
+        if not found and (host := url_host(url)) is not None:
+            found = trackers.candidates(host)
+        return bool(found) and not all(c in allowed for c in trackers.categories(found))
+
+    kept: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        if key in LINK:
+            parts, position = [], 0
+            while (m := LINK_VALUE.match(value, position)) is not None and m.end() > position:
+                if not refused(m.group(1)):
+                    parts.append(m.group().lstrip(b"\t ,"))
+                position = m.end()
+            rest = value[position:].strip(b"\t ,")
+            value = b", ".join(parts + ([rest] if rest else []))
+        elif key in SPECULATION_RULES:
+            value = b", ".join(v for v in split_values(value) if v and not refused(v))
+        if value or key not in LINK and key not in SPECULATION_RULES:
+            kept.append((key, value))
+    return kept
+
+
 def sniffs_as_html(start: bytes) -> bool:
     return SNIFFED_HTML.match(start) is not None
+
+
+# The WHATWG Encoding standard's labels of the encodings whose bytes are not ASCII's, and the codec
+# that reads each. Such a page is read as text and sent on in UTF-8, its Content-Type saying so:
+# the browser then reads exactly the bytes that were judged (an ISO-2022-JP escape inside a tag
+# name or a host, which decodes to nothing, cannot hide a tracker). Labels of UTF-32 are no
+# encoding to a browser, which reads such a page in an ASCII-compatible fallback, as the rewriter does.
+ISO_2022_JP = "iso2022_jp_ext"  # with half-width katakana (ESC ( I), as the standard's decoder
+TRANSCODED = {
+    **dict.fromkeys((b"unicodefffe", b"utf-16be"), "utf-16-be"),
+    **dict.fromkeys((b"csunicode", b"iso-10646-ucs-2", b"ucs-2", b"unicode", b"unicodefeff", b"utf-16", b"utf-16le"), "utf-16-le"),
+    **dict.fromkeys((b"csiso2022jp", b"iso-2022-jp"), ISO_2022_JP),
+}
+BOMS = ((b"\xef\xbb\xbf", None), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+# ISO-2022-JP's escapes into JIS X 0208, JIS Roman or katakana: an unlabelled 7-bit page holding
+# them may be taken for ISO-2022-JP by Chromium's encoding detector.
+ISO_2022_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\([BJI])")
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def page_codec(headers: list[tuple[bytes, bytes]], start: bytes) -> str | None:
+    """The codec of a page whose bytes are not ASCII's, found as the browser finds its encoding (a
+    byte order mark, the Content-Type's charset, a <meta> in the first 1,024 bytes, a guess), or None."""
+    for bom, codec in BOMS:
+        if start.startswith(bom):
+            return codec
+    charset = header_charset(headers)
+    if charset is not None:
+        return TRANSCODED.get(charset)
+    if m := META_CHARSET.search(COMMENT.sub(b"", start[:PRESCAN])):
+        # A <meta> saying UTF-16 means UTF-8: its own bytes could not have been read otherwise.
+        return ISO_2022_JP if TRANSCODED.get(m.group(1).lower()) == ISO_2022_JP else None
+    return ISO_2022_JP if ISO_2022_ESCAPE.search(start) and not HIGH_BYTE.search(start) else None
 
 
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
@@ -78,6 +158,22 @@ def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
                 if not WIDE_CHARSET.match(b"charset=" + label):  # a meta saying UTF-16 means UTF-8
                     headers[i] = (key, value + b"; charset=" + label)
             return
+
+
+def html_lang(start: bytes) -> str | None:
+    """The page's language, from the lang (or xml:lang) attribute of its <html> start tag, when the
+    document opens with it in these bytes."""
+    m = BEFORE_HTML.match(start)
+    if m is None:
+        return None
+    end = start.find(b">", m.end(), m.end() + 2048)
+    if end < 0:
+        return None
+    attrs = parse_attrs(start, m.end(), end)
+    found = attrs.get(b"lang") or attrs.get(b"xml:lang")
+    if found is None or not found.value:
+        return None
+    return url_of(found.value).decode("ascii", "replace").strip()[:64] or None
 
 
 def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -108,6 +204,8 @@ class PageRequest(NamedTuple):
     query: str
     nonce: Callable[[], str | None] = lambda: None  # the app's CSP nonce for this request, if any
     host: str = ""  # the Host the browser asked for, without port: tells the site's own tags from third parties
+    accept_language: str = ""  # the visitor's Accept-Language header
+    language: Callable[[], str | None] = lambda: None  # the page's language as the framework knows it (Django's active one)
 
 
 class PageRewriting:
@@ -144,6 +242,8 @@ class PageRewriting:
         # parse error instead of the page.
         self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
         self._forms: dict[tuple[str, bool], str] = {}
+        self._policies: dict[str, str] = {}
+        self.languages_json = script_json(languages(policy))
         self.warned_encoded = False
 
     def start(
@@ -154,6 +254,7 @@ class PageRewriting:
         headers: list[tuple[bytes, bytes]],
         variant: str = "",
         opt_out: bool = False,
+        state: Callable[[], dict[str, object]] = dict,
     ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
@@ -178,10 +279,18 @@ class PageRewriting:
                         value.strip().decode("latin-1"),
                     )
                 return None
-            if key == b"content-type":
-                if WIDE_CHARSET.search(value):
-                    return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
-        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
+        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out, state)
+
+    def data_block(self, lang: str, state: dict[str, object] | None, nonce: str | None) -> bytes:
+        """The banner's data for this page: its texts and policy in `lang`, and the visitor's state."""
+        policy = self._policies.get(lang)
+        if policy is None:
+            policy = self._policies[lang] = script_json(banner_policy(self.policy, lang))
+        attr = f' nonce="{nonce}"' if nonce else ""
+        return (
+            f'<script type="application/json" id="{DATA_ID}"{attr}>{{"lang":{script_json(lang)},'
+            f'"languages":{self.languages_json},"policy":{policy},"state":{script_json(state)}}}</script>'
+        ).encode()
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -193,8 +302,7 @@ class PageRewriting:
             parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
         return "".join(parts).encode()
 
-    def noscript_form(self, next_url: str, opt_out: bool = False) -> bytes:
-        lang = self.policy.language
+    def noscript_form(self, next_url: str, lang: str, opt_out: bool = False) -> bytes:
         form = self._forms.get((lang, opt_out))
         if form is None:
             text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
@@ -202,7 +310,7 @@ class PageRewriting:
             intro = text("optout_body") if opt_out else text("noscript_body")
             do_not_sell = f'<button name="accept" value="do-not-sell">{text("do_not_sell")}</button> ' if opt_out else ""
             boxes = "".join(
-                f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(localized(c.name, lang))}</label> '
+                f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(self.policy.local(c.name, lang))}</label> '
                 for c in self.policy.categories
                 if not c.required
             )
@@ -210,6 +318,7 @@ class PageRewriting:
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
                 f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
+                f'<input type="hidden" name="lang" value="{lang}">'
                 f"{do_not_sell}"
                 f'<button name="accept" value="custom">{text("save")}</button> '
                 f'<button name="accept" value="all">{text("accept_all")}</button> '
@@ -225,7 +334,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "state", "decoder")
 
     def __init__(
         self,
@@ -237,6 +346,7 @@ class PageStream:
         xml: bool = False,
         variant: str = "",
         opt_out: bool = False,
+        state: Callable[[], dict[str, object]] = dict,
     ) -> None:
         self.page = page
         self.request = request
@@ -248,6 +358,8 @@ class PageStream:
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
+        self.state = state  # the visitor's consent state, as GET {prefix} answers it
+        self.decoder: codecs.IncrementalDecoder | None = None  # a page in UTF-16 or ISO-2022-JP, read as text
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -259,29 +371,50 @@ class PageStream:
             self.headers = [*self.headers, (b"content-type", b"text/html")]
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
         headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
+        codec = None if self.xml else page_codec(headers, body)
+        if codec is not None:
+            self.decoder = codecs.getincrementaldecoder(codec)("replace")
+            essence = media_type(headers) or b"text/html"
+            headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
+        if not page.rewriter.all_allowed(self.allowed):
+            headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
-        if not self.variant_etag(headers, allowed, self.variant):
+        request = self.request
+        banner = not page.banner_excluded(request.path)
+        variant = self.variant
+        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
+        body_end = b""
+        if banner:
+            choice = choose(page.policy, html_lang(body) or request.language(), request.accept_language)
+            if choice.by_accept_language:
+                merge_vary(headers, b"Accept-Language")
+            # A page a CDN may keep for everyone carries no visitor's state: the banner asks for it.
+            state = None if shared_cacheable(headers) else visitor_state(self.state())
+            body_end = page.data_block(choice.lang, state, nonce)
+            # The banner's language and state are in the page too: each gets its own validator.
+            variant += " " + choice.lang + script_json(state)
+            if not self.xml:
+                # XHTML has no <noscript>: the form would show to everyone.
+                # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
+                # instead of giving the form a "next" with a space, which the API refuses.
+                next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
+                body_end += page.noscript_form(next_url, choice.lang, self.opt_out)
+        if not self.variant_etag(headers, allowed, variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
             headers = [(k, v) for k, v in headers if k.lower() != b"last-modified"]
-        request = self.request
         if request.method == "HEAD" or self.status in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
             return headers, body
-        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
-        banner = not page.banner_excluded(request.path)
-        # XHTML has no <noscript>: the form would show to everyone.
-        # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
-        # instead of giving the form a "next" with a space, which the API refuses.
-        next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
-        body_end = page.noscript_form(next_url, self.opt_out) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)
-        if not self.xml:
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
+        elif not self.xml:
             declare_charset(headers, body)
         if not more_body:
             # The whole body at once: a visitor who allowed everything may get the insertions alone.
@@ -296,6 +429,8 @@ class PageStream:
         stream = self.stream
         if stream is None:
             return body
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
         body = stream.feed(body)
         if not more_body:
             body += stream.close()

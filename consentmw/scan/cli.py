@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+from consentmw.core.errors import install_command
+
 from .browser import ScanError
 
 EXIT_CLEAN, EXIT_VIOLATIONS, EXIT_USAGE = 0, 1, 2
@@ -45,9 +47,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         # The scanner needs the `scan` extra: imported here, so other commands work without it.
+        # Playwright too, which the scanner itself imports only when it starts the browser.
+        import playwright.sync_api  # noqa: F401
+
         from .scanner import ScanOptions, scan
     except ModuleNotFoundError as exc:
-        print(f"consentmw scan needs {exc.name}: pip install 'consentmw[scan]'", file=sys.stderr)
+        print(f"consentmw scan needs {(exc.name or '').split('.')[0]}: {install_command('scan')}", file=sys.stderr)
         return EXIT_USAGE
     options = ScanOptions(
         url=args.url,

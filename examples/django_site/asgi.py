@@ -28,4 +28,6 @@ POLICY = site_policy(settings.CONSENTMW_PRESET)
 def create_app(*, secret_key: str, store: str | ConsentStore | None = None) -> Any:
     """Django's ASGI application with consentmw's key and consent log given here (tests)."""
     use_consentmw_keys(secret_key=secret_key, store=store)
-    return application
+    # A new handler: Django builds its middleware, consentmw's with its consent log, when the
+    # handler is made, so the module's `application` keeps the log of the settings it started with.
+    return get_asgi_application()

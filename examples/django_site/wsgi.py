@@ -26,4 +26,6 @@ POLICY = site_policy(settings.CONSENTMW_PRESET)
 def create_app(*, secret_key: str, store: str | ConsentStore | None = None) -> Any:
     """Django's WSGI application with consentmw's key and consent log given here (tests)."""
     use_consentmw_keys(secret_key=secret_key, store=store)
-    return application
+    # A new handler: Django builds its middleware, consentmw's with its consent log, when the
+    # handler is made, so the module's `application` keeps the log of the settings it started with.
+    return get_wsgi_application()

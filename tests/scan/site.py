@@ -78,12 +78,12 @@ def shop_policy() -> Policy:
     return Policy(data)
 
 
-def shop(*, with_consentmw: bool, extra: dict[str, str] | None = None) -> Any:
-    """The shop; ``extra`` adds markup to the body of some pages (path -> HTML)."""
+def shop(*, with_consentmw: bool, extra: dict[str, str] | None = None, store: MemoryStore | None = None) -> Any:
+    """The shop; ``extra`` adds markup to the body of some pages (path -> HTML); ``store`` its consent log."""
     app = Starlette(routes=[Route(path, page) for path in PAGES])
     app.state.extra = extra or {}
     if with_consentmw:
-        return ConsentMiddleware(app, secret_key="scan-test-secret-0123456789abcdef", policy=shop_policy(), store=MemoryStore())
+        return ConsentMiddleware(app, secret_key="scan-test-secret-0123456789abcdef", policy=shop_policy(), store=store or MemoryStore())
     return app
 
 

@@ -3,6 +3,7 @@ page but never leave the machine (--offline: Chromium's resolver answers "not fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 
 from consentmw import demo, load_policy
 from consentmw.cli import main
+from consentmw.core.store import MemoryStore
 from consentmw.scan.report import schema
 from tests.demo_support import demo_server
 
@@ -131,9 +133,14 @@ def test_the_html_report_shows_the_violations_first(bare_scan: Scan, chromium_pa
 def test_the_same_site_behind_consentmw_passes_and_sees_the_trackers_after_accept_all(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str
 ) -> None:
-    with serve(shop(with_consentmw=True, extra={})) as url:
+    log = MemoryStore()
+    with serve(shop(with_consentmw=True, extra={}, store=log)) as url:
         result = scan(capsys, tmp_path, url, "--pages", "2", "--browser", chromium_path)
     assert result.status == 0, result.output
+    # Its "reject" and "accept" posts are in the site's consent log, marked: no visitor chose them.
+    assert len(log.records) == 4 and all(r.scan for r in log.records)
+    stats = asyncio.run(log.stats())
+    assert (stats.records, stats.scans) == (0, 4)
     assert result.report["violations"] == []
     assert result.report["passes"] == ["fresh", "refused", "accepted"]
     assert result.report["consentmw"]["detected"] is True

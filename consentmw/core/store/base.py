@@ -168,19 +168,30 @@ class LogStats:
     visitors: int  # distinct consent ids
     categories: dict[str, dict[str, int]]  # {"analytics": {"allowed": 12, "refused": 30}}
     methods: dict[str, int]
+    scans: int = 0  # records written by `consentmw scan` in the period, left out of the counts above
 
     def as_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "visitors": self.visitors, "categories": self.categories, "methods": self.methods}
+        return {
+            "records": self.records,
+            "visitors": self.visitors,
+            "categories": self.categories,
+            "methods": self.methods,
+            "scans_left_out": self.scans,
+        }
 
 
 def build_stats(
-    records: int, visitors: int, choice_counts: Iterable[tuple[str, Any, int]], method_counts: Iterable[tuple[str, int]]
+    records: int,
+    visitors: int,
+    choice_counts: Iterable[tuple[str, Any, int]],
+    method_counts: Iterable[tuple[str, int]],
+    scans: int = 0,
 ) -> LogStats:
     categories: dict[str, dict[str, int]] = {}
     for category, allowed, count in choice_counts:
         counts = categories.setdefault(category, {"allowed": 0, "refused": 0})
         counts["allowed" if allowed else "refused"] += count
-    return LogStats(records, visitors, dict(sorted(categories.items())), dict(sorted(method_counts)))
+    return LogStats(records, visitors, dict(sorted(categories.items())), dict(sorted(method_counts)), scans)
 
 
 PENDING, COMMITTING, ABANDONED = "pending", "committing", "abandoned"
@@ -317,8 +328,16 @@ class ConsentLog(ConsentStore, Protocol):
         ...
 
     async def stats(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
-    ) -> LogStats: ...
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        latest: bool = False,
+        include_scans: bool = False,
+    ) -> LogStats:
+        """Counts over a period; the records `consentmw scan` wrote are left out (and counted in
+        ``scans``) unless ``include_scans``."""
+        ...
 
 
 @functools.lru_cache(maxsize=4096)

@@ -60,6 +60,9 @@ def register(subparsers: Any) -> None:
     stats.add_argument(
         "--latest", action="store_true", help="count each visitor once, by their last choice in the period"
     )
+    stats.add_argument(
+        "--include-scans", action="store_true", help="count the records `consentmw scan` wrote too (left out by default: no visitor chose them)"
+    )
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.set_defaults(func=_command(_stats))
 
@@ -176,7 +179,7 @@ async def _show(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int
 
 
 async def _stats(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
-    stats = await store.stats(since=args.since, until=args.until, latest=args.latest)
+    stats = await store.stats(since=args.since, until=args.until, latest=args.latest, include_scans=args.include_scans)
     if args.format == "json":
         print(json.dumps(stats.as_dict(), indent=2), file=out)
     else:
@@ -190,6 +193,8 @@ def _print_stats(stats: LogStats, args: argparse.Namespace, out: TextIO) -> None
     counted = "each visitor's last choice" if args.latest else "every choice"
     print(f"from {since} to {until} (UTC), {counted}", file=out)
     print(f"{stats.records} record(s) from {stats.visitors} visitor(s)", file=out)
+    if stats.scans:
+        print(f"{stats.scans} record(s) written by consentmw scan left out (--include-scans counts them)", file=out)
     if stats.categories:
         width = max(len("category"), *map(len, stats.categories))
         print(f"{'category':<{width}}  {'allowed':>8}  {'refused':>8}  {'allowed %':>9}", file=out)
@@ -233,7 +238,7 @@ def _write_file(path: str, text: str) -> None:
 async def _prune(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=args.older_than)
     if args.dry_run:
-        count = (await store.stats(until=cutoff)).records
+        count = (await store.stats(until=cutoff, include_scans=True)).records
         print(f"{count} record(s) older than {cutoff:%Y-%m-%d %H:%M} UTC would be deleted", file=out)
     else:
         count = await store.prune(cutoff)

@@ -54,13 +54,22 @@ class MemoryStore:
         return already_in(records, self.records)
 
     async def stats(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        latest: bool = False,
+        include_scans: bool = False,
     ) -> LogStats:
         selected = self._select(since, until)
+        scans = 0
+        if not include_scans:
+            scans = sum(r.scan for r in selected)
+            selected = [r for r in selected if not r.scan]
         if latest:
             selected = list({r.consent_id: r for r in selected}.values())
         choices = [(cat, allowed, 1) for r in selected for cat, allowed in r.choices.items()]
         methods: dict[str, int] = {}
         for r in selected:
             methods[r.method] = methods.get(r.method, 0) + 1
-        return build_stats(len(selected), len({r.consent_id for r in selected}), choices, methods.items())
+        return build_stats(len(selected), len({r.consent_id for r in selected}), choices, methods.items(), scans)

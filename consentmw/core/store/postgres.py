@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from consentmw.core.errors import ConfigError
+from consentmw.core.errors import ConfigError, install_command
 from consentmw.core.store import sql
 from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
@@ -177,7 +177,7 @@ class PostgresStore:
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
-            raise ConfigError("a PostgreSQL consent log needs asyncpg: pip install 'consentmw[postgresql]'")
+            raise ConfigError(f"a PostgreSQL consent log needs asyncpg: {install_command('postgresql')}")
         scheme, sep, rest = dsn.partition("://")
         # SQLAlchemy-style URLs ("postgresql+asyncpg://") name a driver asyncpg does not expect.
         self.dsn = "postgresql" + sep + rest if scheme.startswith("postgres") else dsn
@@ -385,18 +385,25 @@ class PostgresStore:
         return already_in(records, map(from_row, rows))
 
     async def stats(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        latest: bool = False,
+        include_scans: bool = False,
     ) -> LogStats:
-        filter_sql, params = sql.where(_mark, utc, since=since, until=until)
+        filter_sql, params = sql.where(_mark, utc, since=since, until=until, scan=None if include_scans else False)
         totals, choices, methods = sql.stats_queries(
             filter_sql, latest, "jsonb_each(sel.choices)", "choice.value = 'true'::jsonb"
         )
+        scan_sql, scan_params = sql.where(_mark, utc, since=since, until=until, scan=True)
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 records, visitors = await conn.fetchrow(totals, *params)
+                scans = 0 if include_scans else await conn.fetchval(f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params)
                 return build_stats(
-                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params)
+                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params), scans
                 )
 
         return await self._use("reading", count)

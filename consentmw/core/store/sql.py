@@ -73,6 +73,7 @@ def where(
     until: dt.datetime | None = None,
     consent_id: str | None = None,
     after: tuple[Any, int] | None = None,
+    scan: bool | None = None,
 ) -> tuple[str, list[Any]]:
     """A WHERE clause (or '') and its parameters; `after` continues a listing past (created_at, id)."""
     conditions: list[str] = []
@@ -91,6 +92,8 @@ def where(
         add("consent_id = {}", consent_id)
     if after is not None:
         add("(created_at, id) > ({}, {})", *after)
+    if scan is not None:
+        add("scan = {}", scan)
     return (" WHERE " + " AND ".join(conditions) if conditions else ""), params
 
 

@@ -364,17 +364,24 @@ class SQLiteStore:
         return already_in(records, map(from_row, rows))
 
     async def stats(
-        self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, latest: bool = False
+        self,
+        *,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        latest: bool = False,
+        include_scans: bool = False,
     ) -> LogStats:
-        filter_sql, params = sql.where(_mark, timestamp, since=since, until=until)
+        filter_sql, params = sql.where(_mark, timestamp, since=since, until=until, scan=None if include_scans else False)
         totals, choices, methods = sql.stats_queries(filter_sql, latest, "json_each(sel.choices)", "choice.value")
+        scan_sql, scan_params = sql.where(_mark, timestamp, since=since, until=until, scan=True)
 
         def count(conn: sqlite3.Connection) -> LogStats:
-            conn.execute("BEGIN")  # one snapshot for the three counts
+            conn.execute("BEGIN")  # one snapshot for the counts
             try:
                 records, visitors = conn.execute(totals, params).fetchone()
+                scans = 0 if include_scans else conn.execute(f"SELECT count(*) FROM consent_log{scan_sql}", scan_params).fetchone()[0]
                 return build_stats(
-                    records, visitors, conn.execute(choices, params).fetchall(), conn.execute(methods, params).fetchall()
+                    records, visitors, conn.execute(choices, params).fetchall(), conn.execute(methods, params).fetchall(), scans
                 )
             finally:
                 conn.execute("ROLLBACK")
