@@ -201,6 +201,7 @@ def inline(code: str) -> tuple[str, ...]:
         "var s=document.createElement('script'); s.src=location.protocol+'//'+'atm.acecounter.com/ac.js';",
         "var h='atm.acecounter.com/ac.js'; var s=document.createElement('script'); s.src='https://'+h;",
         "var s=document.createElement('script'); s.src='https://atm.' + 'acecounter.com' + '/ac.js';",
+        "var s=document.createElement('script'); s.src='https://atm.acecoun' + 'ter.com/ac' + \".js\";",
         "var s=document.createElement('script'); s.src=`https://atm.acecounter.com/${id}.js`;",
         "var s=document.createElement('script'); s.src=new URL('/ac.js', 'https://atm.acecounter.com').href;",
         "(function(b,o){var s=document.createElement('script');s.src=location.protocol+'//'+b+'/'+o;})('atm.acecounter.com','ac.js');",
