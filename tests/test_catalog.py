@@ -353,3 +353,21 @@ def test_vendor_globals_wait_in_the_category_of_their_vendors_hosts() -> None:
     for tracker in linked:
         assert tracker["globals"] and tracker["source"].startswith("https://"), tracker["id"]
         assert category[tracker["entity"]] == tracker["category"], tracker["id"]
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img src="https://px.hidden.example/p.gif" width=1>',
+        "<img height='0' src=https://px.hidden.example/p.gif>",
+        '<img src="https://px.hidden.example/p.gif" style="display: none">',
+        '<img style="visibility:hidden" src="//px.hidden.example/p.gif">',
+    ],
+)
+def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, caplog: pytest.LogCaptureFixture) -> None:
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    page = f'<img src="https://img.photos.example/a.jpg" width="160" height="160">{img}'.encode()
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        assert rewriter.rewrite(pol.required, page, page=(b"www.shop.example", "/p")) == page
+    assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.hidden.example"]
