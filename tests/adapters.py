@@ -6,7 +6,8 @@ Routes: ``/`` the visitor's consent as JSON (``/state``: all of Consent.as_dict(
 an HTML page with GA4 and the Meta pixel, ``/stream`` the same page streamed in chunks,
 ``/raw-cookies?name=...`` sets cookies as a plain header the app writes itself (not through its
 framework's cookie API), ``/café`` the page at a path that is not ASCII, ``/headers?h=Name:value``
-the page with exactly those headers (repeated ones too, except on Django, which keeps one per name).
+the page (or ``body=...``) with exactly those headers (repeated ones too, except on Django, which
+keeps one per name).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ def query_headers(query: str) -> list[tuple[str, str]]:
     return [tuple(h.split(":", 1)) for h in parse_qs(query).get("h", [])]  # type: ignore[misc]
 
 
+def query_body(query: str) -> bytes:
+    """The page a /headers request asks for (body=...), PAGE without one."""
+    return parse_qs(query).get("body", [PAGE])[0].encode()
+
+
 def chunks() -> Iterator[bytes]:
     data = PAGE.encode()
     middle = len(data) // 2
@@ -72,8 +78,9 @@ def starlette_app(options: dict[str, Any]) -> Any:
     async def headers(request: Request) -> Any:
         from starlette.responses import Response
 
-        response = Response(PAGE.encode())
-        response.raw_headers = [(b"content-length", str(len(PAGE.encode())).encode())] + [
+        body = query_body(request.url.query)
+        response = Response(body)
+        response.raw_headers = [(b"content-length", str(len(body)).encode())] + [
             (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in query_headers(request.url.query)
         ]
         return response
@@ -119,7 +126,7 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any
         return chunks()
     if path == "/headers":
         start_response("200 OK", query_headers(environ.get("QUERY_STRING", "")))
-        return [PAGE.encode()]
+        return [query_body(environ.get("QUERY_STRING", ""))]
     start_response("404 Not Found", [("Content-Type", "text/plain")])
     return [b"not found"]
 
@@ -143,7 +150,7 @@ def django_urls() -> Any:
         return response
 
     def headers(request: Any) -> HttpResponse:
-        response = HttpResponse(PAGE)
+        response = HttpResponse(query_body(request.META.get("QUERY_STRING", "")))
         del response["Content-Type"]
         for name, value in query_headers(request.META.get("QUERY_STRING", "")):
             response[name] = value

@@ -17,10 +17,12 @@ script up to ``inline_limit`` bytes while it cannot yet tell what the script is.
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from collections.abc import Collection
 from typing import NamedTuple
+from urllib.parse import unquote_to_bytes
 
 from consentmw.core.catalog import hosts
 from consentmw.core.policy import Policy
@@ -63,7 +65,10 @@ COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash),
 # first ">" outside the values ends the tag. Text first, then each jump followed by text: the
 # regex engine takes fewer steps than with text as one more alternative. Repeats of groups are
 # atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
-SIMPLE_ATTRIBUTES = rb"""[^>"'=]*+(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"|'[^']*+'|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)[^>"'=]*+)*)"""
+# An attribute named on... (an event handler) or ping is no such run: its tag goes to the
+# tree builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes).
+RUN = rb"""(?>(?:[^>"'=\t\n\f\r /]++|[\t\n\f\r /]++(?!on|ping))*)"""
+SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"(?!on|ping)|'[^']*+'(?!on|ping)|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
 SKIP = re.compile(
     rb"[^<]*+(?>(?:(?:<(?=[^a-z!/?])"
     rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
@@ -153,6 +158,17 @@ LINK_ADDRESSES = (b"href", b"imagesrcset")
 CHARREF = re.compile(rb"&[#a-zA-Z]")
 OPTANON = re.compile(rb"(?:^|\s)optanon-category-([a-z0-9-]+)", re.IGNORECASE)
 CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+# Attributes that make a request of their own, whatever the element: an event handler's code (the
+# inline classifier reads it as a script's) and an <a>/<area> ping. One that names a tracker of a
+# refused category is renamed data-consentmw-<name>; the visitor's next page after consent has it.
+PING_ELEMENTS = (b"a", b"area")
+# Addresses whose content is code or a document: judged by what is in them.
+CODE_URL = re.compile(rb"[\x00-\x20]*(javascript|data):", re.IGNORECASE)
+URL_TABS = re.compile(rb"[\t\n\r]")
+SPECULATION_RULES = b"speculationrules"
+# A host in a speculation rule (a URL or a URL pattern such as "https://*.host/*").
+RULE_HOST = re.compile(rb"(?:https?:)?//(?:\*\.)?([a-z0-9.-]+)")
 
 # Script types a browser runs (the HTML spec's JavaScript MIME types, plus "module").
 JS_TYPES = frozenset(
@@ -503,8 +519,8 @@ class RewriteStream:
         after it is read in one more (the tag open, name and attribute states at once), and the
         data state goes on here as long as the tag leaves the tokenizer in it."""
         low = self.low
-        n = len(low)
         while True:
+            n = len(low)  # a tag whose handlers were held has grown in the buffer
             i = (SKIP_FOREIGN if self.foreign else SKIP).match(low, self.pos).end()
             if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
                 self._classify_inline(i)
@@ -839,6 +855,8 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
+        if self.scripting and (self.low.find(b"on", name_end, end) >= 0 or self.low.find(b"ping", name_end, end) >= 0):
+            end = self.pos = self._hold_attributes(name, start, name_end, end)
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and self._font_breaks_out(start, name_end, end)):
                 while self._in_foreign():
@@ -872,6 +890,46 @@ class RewriteStream:
             return True
         self._structure(name, start, end)
         return True
+
+    def _hold_attributes(self, name: bytes, start: int, name_end: int, end: int) -> int:
+        """Renames the event handlers and ping of a start tag that name a tracker of a refused
+        category, in the buffer, before the tag is judged as its element; returns the tag's new end."""
+        tag = bytes(self.buf[start:end])
+        attrs = parse_attrs(tag, name_end - start, end - start - 1)
+        rename: dict[bytes, bytes] = {}
+        for attr in attrs.values():
+            if not attr.value or attr.name in rename:
+                continue
+            if attr.name.startswith(b"on") and len(attr.name) > 2:
+                found = self.rw.trackers.match_inline(url_of(attr.value).lower(), self.page, "event handler")
+            elif attr.name == b"ping" and name in PING_ELEMENTS:
+                found = ()
+                for url in url_of(attr.value).split():
+                    found += self.address_trackers(url)
+            else:
+                continue
+            if found and not all(c in self.allowed for c in self.rw.trackers.categories(found)):
+                rename[attr.name] = b"data-consentmw-" + attr.name
+        if not rename:
+            return end
+        new = edit_tag(tag, attrs, rename, set(rename.values()), [])
+        self.buf[start:end] = new
+        self.low[start:end] = new.lower()
+        return start + len(new)
+
+    def address_trackers(self, url: bytes) -> tuple[Tracker, ...]:
+        """Trackers an address (as written, character references decoded) loads: by its host, or
+        by the code or document a javascript: or data: URL holds."""
+        found = self.rw.trackers.match_src(url.lower().strip(b"\t\n\f\r "))
+        if not found and (content := code_in_url(url)) is not None:
+            found = self.rw.trackers.match_inline(content, self.page, "javascript: or data: URL")
+        return found
+
+    def code_url_trackers(self, tag: bytes, name_end: int, name: bytes) -> tuple[Tracker, ...]:
+        """address_trackers of a javascript: or data: URL in the tag's `name` attribute, read in its
+        own case (base64 is)."""
+        attr = parse_attrs(tag, name_end, len(tag) - 1).get(name)
+        return self.address_trackers(url_of(attr.value or b"")) if attr is not None else ()
 
     def _font_breaks_out(self, start: int, name_end: int, end: int) -> bool:
         """A <font> leaves foreign content when it has a color, face or size attribute: names read
@@ -955,6 +1013,10 @@ class RewriteStream:
         code = bytes(self.low[end : min(code_end, end + self.rw.inline_limit)])
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         found = self.rw.trackers.match_inline(code, self.page)
+        if not found and low.find(SPECULATION_RULES) >= 0:
+            # A rule set prefetches or prerenders the addresses (and patterns) it lists.
+            for host in RULE_HOST.findall(code):
+                found += self.rw.trackers.candidates(host)
         if found:
             name_end = TAG_NAME.match(low, 1).end()
             replacement = self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found))
@@ -974,11 +1036,13 @@ class RewriteStream:
         values = first_values(tag, low, name_end, gt, SRC_AND_TYPE)
         src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
         script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
-        if (script_type or b"") not in JS_TYPES and script_type != IMPORTMAP:
+        if (script_type or b"") not in JS_TYPES and script_type != IMPORTMAP and script_type != SPECULATION_RULES:
             return True
         if src is None:
             return None
         found = self.rw.trackers.match_src(src)
+        if not found and is_code_url(src):
+            found = self.code_url_trackers(tag, name_end, b"src")
         if not found and self.page is not None:
             self.rw.trackers.report_left_live(src, *self.page, "script")
         return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
@@ -994,6 +1058,8 @@ class RewriteStream:
             values = first_values(tag, low, name_end, gt, LINK_ADDRESSES if kind == LINK else SRC_AND_SRCSET)
             address = values.get(b"href" if kind == LINK else b"src")
             found = self.rw.trackers.match_src(address) if address is not None else ()
+            if not found and kind == IFRAME and address is not None and is_code_url(address):
+                found = self.code_url_trackers(tag, name_end, b"src")
             srcset = values.get(b"imagesrcset" if kind == LINK else b"srcset")
             if srcset is not None:
                 found += self.srcset_trackers(srcset)
@@ -1008,6 +1074,8 @@ class RewriteStream:
             cats = self.rw.marked_categories(kind, attrs, None)
             if cats is None and ((src := attrs.get(b"src")) is not None or b"srcset" in attrs):
                 found = self.rw.trackers.match_src(url_of(src.value or b"").lower()) if src is not None else ()
+                if not found and kind == IFRAME and src is not None:
+                    found = self.address_trackers(url_of(src.value or b""))
                 if (srcset_attr := attrs.get(b"srcset")) is not None:
                     found += self.srcset_trackers(url_of(srcset_attr.value or b"").lower())
                 cats = self.rw.trackers.categories(found) if found else None
@@ -1143,6 +1211,28 @@ def edit_tag(tag: bytes, attrs: dict[bytes, Attr], rename: dict[bytes, bytes], d
         pieces += [b" ", name, b"=", quoted(value)]
     pieces.append(tag[close_at:tag_end])
     return b"".join(pieces)
+
+
+def is_code_url(url: bytes) -> bool:
+    return CODE_URL.match(URL_TABS.sub(b"", url)) is not None
+
+
+def code_in_url(url: bytes) -> bytes | None:
+    """What a javascript: URL runs or a data: URL holds (a script, a document with scripts), as
+    the URL parser and the data: URL processor read it; None for any other address."""
+    url = URL_TABS.sub(b"", url)  # the URL parser drops tabs and newlines anywhere
+    m = CODE_URL.match(url)
+    if m is None:
+        return None
+    rest = url[m.end() :]
+    if m.group(1).lower() == b"data":
+        header, _, rest = rest.partition(b",")
+        if header.lower().rstrip(b" ").endswith(b";base64"):
+            try:
+                return base64.b64decode(re.sub(rb"[\t\n\f\r ]", b"", unquote_to_bytes(rest)) + b"==").lower()
+            except ValueError:
+                return b""
+    return unquote_to_bytes(rest).lower()
 
 
 def srcset_urls(srcset: bytes) -> list[bytes]:

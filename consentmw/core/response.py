@@ -77,6 +77,24 @@ def extract_media_type(value: bytes) -> bytes:
     return found
 
 
+CHARSET_PARAM = re.compile(rb';[\t\n\r ]*charset=(?:"([^"]*)"|([^;]*))', re.IGNORECASE)
+
+
+def header_charset(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The charset label (lower case) of the MIME type Fetch extracts from the Content-Type values:
+    a later value of the same type keeps an earlier one's charset unless it names its own."""
+    charset = essence = None
+    for item in split_values(b", ".join(value for key, value in headers if key in CONTENT_TYPE)):
+        m = ESSENCE.match(item)
+        if m is None or m.group(1) == b"*/*":
+            continue
+        if m.group(1).lower() != essence:
+            charset, essence = None, m.group(1).lower()
+        if (c := CHARSET_PARAM.search(item, m.end(1))) is not None:
+            charset = (c.group(1) if c.group(1) is not None else c.group(2)).strip(b"\t\n\r ").lower()
+    return charset
+
+
 def media_type(headers: list[tuple[bytes, bytes]]) -> bytes:
     """The media type a browser reads the body as (extract_media_type over every Content-Type
     header, joined as Fetch joins repeated headers). An app answers with a handful of content

@@ -30,6 +30,7 @@ and Django responses.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from collections.abc import Callable, Iterable
@@ -40,7 +41,8 @@ from urllib.parse import quote
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream
 from consentmw.core.policy import Policy, localized
-from consentmw.core.response import CONTENT_TYPE, logger, media_type, merge_vary, untyped
+from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
 WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IGNORECASE)
@@ -63,8 +65,78 @@ SNIFFED_HTML = re.compile(
 )
 
 
+# One link-value of a Link header (RFC 8288): "<address>" and its parameters, up to a comma that
+# is not inside a quoted string.
+LINK_VALUE = re.compile(rb'[\t ,]*<([^>]*)>((?:[^,"]|"(?:[^"\\]|\\.)*"?)*)')
+LINK = spellings(b"link")
+SPECULATION_RULES = spellings(b"speculation-rules")
+
+
+def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
+    """The headers without the Link values (preload, preconnect, prefetch, modulepreload...) and
+    Speculation-Rules rule sets that name a tracker of a category the visitor has not allowed:
+    Chromium fetches them with the page, before any script runs. The visitor's next page after
+    consent has them again."""
+
+    def refused(url: bytes) -> bool:
+        url = url.strip(b"\t\n\f\r \"").lower()
+        found = trackers.match_src(url)
+        if not found and (host := url_host(url)) is not None:
+            found = trackers.candidates(host)
+        return bool(found) and not all(c in allowed for c in trackers.categories(found))
+
+    kept: list[tuple[bytes, bytes]] = []
+    for key, value in headers:
+        if key in LINK:
+            parts, position = [], 0
+            while (m := LINK_VALUE.match(value, position)) is not None and m.end() > position:
+                if not refused(m.group(1)):
+                    parts.append(m.group().lstrip(b"\t ,"))
+                position = m.end()
+            rest = value[position:].strip(b"\t ,")
+            value = b", ".join(parts + ([rest] if rest else []))
+        elif key in SPECULATION_RULES:
+            value = b", ".join(v for v in split_values(value) if v and not refused(v))
+        if value or key not in LINK and key not in SPECULATION_RULES:
+            kept.append((key, value))
+    return kept
+
+
 def sniffs_as_html(start: bytes) -> bool:
     return SNIFFED_HTML.match(start) is not None
+
+
+# The WHATWG Encoding standard's labels of the encodings whose bytes are not ASCII's, and the codec
+# that reads each. Such a page is read as text and sent on in UTF-8, its Content-Type saying so:
+# the browser then reads exactly the bytes that were judged (an ISO-2022-JP escape inside a tag
+# name or a host, which decodes to nothing, cannot hide a tracker). Labels of UTF-32 are no
+# encoding to a browser, which reads such a page in an ASCII-compatible fallback, as the rewriter does.
+ISO_2022_JP = "iso2022_jp_ext"  # with half-width katakana (ESC ( I), as the standard's decoder
+TRANSCODED = {
+    **dict.fromkeys((b"unicodefffe", b"utf-16be"), "utf-16-be"),
+    **dict.fromkeys((b"csunicode", b"iso-10646-ucs-2", b"ucs-2", b"unicode", b"unicodefeff", b"utf-16", b"utf-16le"), "utf-16-le"),
+    **dict.fromkeys((b"csiso2022jp", b"iso-2022-jp"), ISO_2022_JP),
+}
+BOMS = ((b"\xef\xbb\xbf", None), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+# ISO-2022-JP's escapes into JIS X 0208, JIS Roman or katakana: an unlabelled 7-bit page holding
+# them may be taken for ISO-2022-JP by Chromium's encoding detector.
+ISO_2022_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\([BJI])")
+HIGH_BYTE = re.compile(rb"[\x80-\xff]")
+
+
+def page_codec(headers: list[tuple[bytes, bytes]], start: bytes) -> str | None:
+    """The codec of a page whose bytes are not ASCII's, found as the browser finds its encoding (a
+    byte order mark, the Content-Type's charset, a <meta> in the first 1,024 bytes, a guess), or None."""
+    for bom, codec in BOMS:
+        if start.startswith(bom):
+            return codec
+    charset = header_charset(headers)
+    if charset is not None:
+        return TRANSCODED.get(charset)
+    if m := META_CHARSET.search(COMMENT.sub(b"", start[:PRESCAN])):
+        # A <meta> saying UTF-16 means UTF-8: its own bytes could not have been read otherwise.
+        return ISO_2022_JP if TRANSCODED.get(m.group(1).lower()) == ISO_2022_JP else None
+    return ISO_2022_JP if ISO_2022_ESCAPE.search(start) and not HIGH_BYTE.search(start) else None
 
 
 def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
@@ -178,9 +250,6 @@ class PageRewriting:
                         value.strip().decode("latin-1"),
                     )
                 return None
-            if key == b"content-type":
-                if WIDE_CHARSET.search(value):
-                    return None  # UTF-16/32: not ASCII-compatible, nothing to find byte-wise
         return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
@@ -225,7 +294,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "decoder")
 
     def __init__(
         self,
@@ -248,6 +317,7 @@ class PageStream:
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
+        self.decoder: codecs.IncrementalDecoder | None = None  # a page in UTF-16 or ISO-2022-JP, read as text
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
@@ -259,6 +329,13 @@ class PageStream:
             self.headers = [*self.headers, (b"content-type", b"text/html")]
         # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
         headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
+        codec = None if self.xml else page_codec(headers, body)
+        if codec is not None:
+            self.decoder = codecs.getincrementaldecoder(codec)("replace")
+            essence = media_type(headers) or b"text/html"
+            headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
+        if not page.rewriter.all_allowed(self.allowed):
+            headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
@@ -281,7 +358,9 @@ class PageStream:
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)
-        if not self.xml:
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
+        elif not self.xml:
             declare_charset(headers, body)
         if not more_body:
             # The whole body at once: a visitor who allowed everything may get the insertions alone.
@@ -296,6 +375,8 @@ class PageStream:
         stream = self.stream
         if stream is None:
             return body
+        if self.decoder is not None:
+            body = self.decoder.decode(body, not more_body).encode("utf-8")
         body = stream.feed(body)
         if not more_body:
             body += stream.close()

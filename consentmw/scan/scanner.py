@@ -290,14 +290,21 @@ class _Scan:
     def _choose(self, context: Any, name: str) -> str | None:
         """Make this context's visitor choose through the site's consent API, as the banner does."""
         try:
-            response = context.request.post(
-                self.origin + self.prefix,
-                data=json.dumps(CHOICES[name]),
-                # Marks the record as the scanner's: `consentmw log stats` leaves it out.
-                headers={"Content-Type": "application/json", "Origin": self.origin, SCAN_HEADER: "1"},
-                timeout=self.timeout_ms,
-                fail_on_status_code=False,
-            )
+            for attempt in range(3):
+                response = context.request.post(
+                    self.origin + self.prefix,
+                    data=json.dumps(CHOICES[name]),
+                    # Marks the record as the scanner's: `consentmw log stats` leaves it out.
+                    headers={"Content-Type": "application/json", "Origin": self.origin, SCAN_HEADER: "1"},
+                    timeout=self.timeout_ms,
+                    fail_on_status_code=False,
+                )
+                if response.status != 429 or attempt == 2:
+                    break
+                # The site's rate limit on consent posts (30 a minute from one address by default):
+                # a scan of many pages posts two choices a page, so it waits as the site asks.
+                retry = response.headers.get("retry-after", "")
+                time.sleep(min(60, int(retry)) if retry.isascii() and retry.isdigit() else 2)
         except Exception as exc:
             return f"the consent API did not answer: {str(exc).splitlines()[0]}"
         if not response.ok:
