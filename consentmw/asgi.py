@@ -154,6 +154,7 @@ class FilteredSend:
                 scope.get("query_string", b"").decode("latin-1"),
                 lambda: scope_nonce(scope, key),
                 request_host(scope),
+                accept_language(scope),
             )
             headers = list(message.get("headers") or ())
             self.filter = response = self.core.filter_response(request, self.consent, message["status"], headers, scope.get("root_path", ""))
@@ -179,6 +180,13 @@ class FilteredSend:
                 start, self.start = self.start, None
                 await self.send(start)
             await self.send(message)
+
+
+def accept_language(scope: Scope) -> str:
+    for key, value in scope.get("headers") or ():
+        if key == b"accept-language":
+            return value.decode("latin-1")
+    return ""
 
 
 def request_host(scope: Scope) -> str:

@@ -4,12 +4,14 @@ import argparse
 import datetime
 import json
 import os
+import re
 import secrets
 import sys
 from collections.abc import Iterator, Sequence
 from importlib import resources
 
 from consentmw.core.errors import ConfigError, PolicyError
+from consentmw.core.model import SHIPPED, standard_tag
 from consentmw.core.policy import load_policy, preset_names
 from consentmw.core.store.cli import register as register_store_commands
 from consentmw.demo import register as register_demo_command
@@ -18,8 +20,9 @@ from consentmw.scan.cli import register as register_scan_command
 # Shown under every command's --help: what a site owner types, not what argparse can parse.
 EXAMPLES = {
     "init": """\
-  consentmw init                          # policy.json from the default preset
-  consentmw init --preset kakao-enterprise -o consent-policy.json""",
+  consentmw init                          # asks for your site's name, controller, contact, languages
+  consentmw init --name "Example Shop" --controller "Example Shop Ltd." --contact privacy@example.com --languages en,de
+  consentmw init --preset kakao-enterprise --name ... -o consent-policy.json   # a seed's categories, your name""",
     "validate": """\
   consentmw validate policy.json
   consentmw validate policy.json kakao-enterprise   # files and preset names, all at once""",
@@ -95,18 +98,100 @@ def trackers(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `consentmw init` asks for, in order: (argument, question).
+INIT_QUESTIONS = (
+    ("name", "Your site's name (e.g. Example Shop)"),
+    ("controller", "Who is responsible for visitors' data: your company's or your own name"),
+    ("contact", "Where visitors send privacy questions (an e-mail address or a page)"),
+    ("languages", f"Languages to offer, the default first ({', '.join(SHIPPED)})"),
+)
+TEXT_FIELDS = ("name", "description", "consequence", "purpose", "collects", "retention", "lifetime")
+
+
+def site_id(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:64].strip("-")
+    return slug or "my-site"
+
+
+def ask(args: argparse.Namespace) -> None:
+    """Fills the answers not given as flags from the terminal."""
+    print("consentmw init: a policy in your site's name (Enter keeps the [default])")
+    for field, question in INIT_QUESTIONS:
+        if getattr(args, field):
+            continue
+        default = "en" if field == "languages" else ""
+        answer = input(f"{question}{f' [{default}]' if default else ''}: ").strip()
+        setattr(args, field, answer or default)
+
+
+def parse_languages(given: str) -> list[str]:
+    tags = [standard_tag(t.strip()) for t in given.replace(" ", ",").split(",") if t.strip()]
+    unknown = [t for t in tags if t not in SHIPPED]
+    if unknown:
+        raise ConfigError(
+            f"consentmw ships no texts in {', '.join(map(repr, unknown))}; pick among {', '.join(SHIPPED)} "
+            "(a policy can add another language by giving all its texts: docs/policy.md)"
+        )
+    return list(dict.fromkeys(tags)) or ["en"]
+
+
+def only_languages(node: object, keep: list[str]) -> None:
+    """Leaves the preset's texts in the chosen languages alone (all of a text's, when it has none of them)."""
+    if isinstance(node, list):
+        for item in node:
+            only_languages(item, keep)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if key in TEXT_FIELDS and isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+                chosen = {lang: value[lang] for lang in keep if lang in value}
+                if chosen:
+                    node[key] = chosen
+            else:
+                only_languages(value, keep)
+
+
 def init(args: argparse.Namespace) -> int:
-    data = json.loads(resources.files("consentmw.core").joinpath("presets", f"{args.preset}.json").read_text("utf-8"))
-    # A policy of the site's own: a fresh version, so consent given under the preset is asked again.
-    data["id"] = "my-site"
-    data["version"] = datetime.date.today().isoformat()
     if os.path.exists(args.output) and not args.force:
         print(f"consentmw init: {args.output} exists; pass --force to replace it", file=sys.stderr)
         return 1
-    load_policy(data)
+    if sys.stdin.isatty() and not args.no_input:
+        ask(args)
+    missing = [f"--{field}" for field in ("name", "controller") if not getattr(args, field)]
+    if missing:
+        print(
+            f"consentmw init: give {' and '.join(missing)} (or run it in a terminal to be asked): the banner and pages "
+            "must say who is responsible for visitors' data",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        languages = parse_languages(args.languages or "en")
+    except ConfigError as exc:
+        print(f"consentmw init: {exc}", file=sys.stderr)
+        return 2
+    data = json.loads(resources.files("consentmw.core").joinpath("presets", f"{args.preset}.json").read_text("utf-8"))
+    # A policy of the site's own: its name, and a fresh version, so consent given under the preset is asked again.
+    data["id"] = site_id(args.name)
+    data["version"] = datetime.date.today().isoformat()
+    data["language"] = languages[0]
+    data["languages"] = languages
+    controller: dict[str, object] = {"name": {lang: args.controller for lang in languages}}
+    if args.contact:
+        controller["contact"] = args.contact
+    if args.privacy_policy_url:
+        controller["privacy_policy_url"] = args.privacy_policy_url
+    data["controller"] = controller
+    only_languages(data["categories"], languages)
+    try:
+        load_policy(data)
+    except PolicyError as exc:
+        for where, what in exc.problems:
+            print(f"consentmw init: {where}: {what}", file=sys.stderr)
+        return 2
     with open(args.output, "w", encoding="utf-8") as f:
         f.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
-    print(f"wrote {args.output} (from the {args.preset!r} preset); edit it, then: consentmw validate {args.output}")
+    print(f"wrote {args.output}: {args.name}'s policy, controller {args.controller}, in {', '.join(languages)} (categories from the {args.preset!r} preset)")
+    print(f"edit it, then: consentmw validate {args.output}")
     print("a new secret key for the middleware; keep it out of the code, the same on every server:")
     print(f"export CONSENTMW_SECRET_KEY='{secrets.token_urlsafe(32)}'")
     return 0
@@ -121,8 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("init", help="write a starter policy from a preset and print a new secret key")
-    p.add_argument("--preset", default="default", choices=preset_names(), help="the preset to start from (default: default)")
+    p = commands.add_parser("init", help="write a policy in your site's name and print a new secret key")
+    p.add_argument("--name", help="your site's name (asked when run in a terminal)")
+    p.add_argument("--controller", help="who is responsible for visitors' data: a company or a person (asked)")
+    p.add_argument("--contact", help="an e-mail address or page for privacy questions (asked)")
+    p.add_argument("--languages", help=f"comma-separated, the default first, among {', '.join(SHIPPED)} (asked; default: en)")
+    p.add_argument("--privacy-policy-url", help="your site's privacy policy")
+    p.add_argument("--no-input", action="store_true", help="ask nothing, even in a terminal: flags only")
+    p.add_argument("--preset", default="default", choices=preset_names(), help="the categories to start from (default: default)")
     p.add_argument("-o", "--output", default="policy.json", help="where to write the policy (default: policy.json)")
     p.add_argument("--force", action="store_true", help="replace the file if it exists")
     p.set_defaults(func=init)

@@ -130,6 +130,7 @@ class Responder:
             environ.get("QUERY_STRING", ""),
             lambda: environ.get(key),
             request_host(environ),
+            environ.get("HTTP_ACCEPT_LANGUAGE", ""),
         )
         result: ResponseFilter = self.core.filter_response(request, self.consent, int(status[:3]), raw, environ.get("SCRIPT_NAME", ""))
         if exc_info is not None and self.released:

@@ -32,7 +32,9 @@ def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
 def type_of(schema: dict[str, Any], node: dict[str, Any]) -> str:
     ref = node.get("$ref", "")
     if ref == "#/$defs/text":
-        return 'text: `{"ko": "...", "en": "..."}`'
+        return 'text: `{"en": "...", "de": "..."}`'
+    if ref == "#/$defs/lang":
+        return "language tag (BCP 47)"
     node = resolve(schema, node)
     if "enum" in node:
         return " or ".join(f"`{json.dumps(v)}`" for v in node["enum"])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian machine, then runs it:
-# Debian's chromium (browser tests), postgresql (consent log tests, started on 127.0.0.1),
+# Debian's chromium (browser tests) with CJK and Thai fonts, postgresql (consent log tests, started on 127.0.0.1),
 # the package with its test extra (in .venv unless a virtualenv is already active), then pytest.
 # Extra arguments go to pytest: scripts/test.sh -k cookie
 set -euo pipefail
@@ -8,9 +8,12 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v chromium >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# The CJK and Thai fonts let the banner's screenshots in those languages show text, not boxes.
+if ! command -v chromium >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+  || ! dpkg -s fonts-noto-cjk fonts-thai-tlwg >/dev/null 2>&1; then
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends chromium postgresql \
+    fonts-noto-cjk fonts-thai-tlwg >/dev/null
 fi
 
 if [ -z "${VIRTUAL_ENV:-}" ]; then

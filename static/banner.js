@@ -1,4 +1,4 @@
-// consentmw banner: nothing visitor-specific is in the page; state and texts come from <prefix>.
+// consentmw banner: texts, policy and (unless the page is shared-cacheable) the visitor's state come in the page's #consentmw-data block.
 (() => {
   "use strict";
   if (window.consentmw) return;
@@ -6,7 +6,7 @@
   const prefix = location.origin + new URL(d.currentScript.src).pathname.replace(/\/banner\.js$/, "");
   const showButton = d.documentElement.dataset.consentmwButton !== "off";
   const INERT = "[data-consentmw-category],script[type='text/plain'],[data-cookieconsent],[class*='optanon-category-'],[data-name][data-src]";
-  let policy, state, lang, ui, banner, dialog, fab, opener, names;
+  let policy, state, lang, langs, ui, banner, dialog, fab, opener, names;
   let running = Promise.resolve();
 
   const el = (html) => {
@@ -14,9 +14,7 @@
     t.innerHTML = html; // constant markup only, well-formed XML for XHTML pages: every text below goes in with textContent
     return t.content.firstElementChild;
   };
-  const pick = (tag) => ((tag = (tag || "").toLowerCase().slice(0, 2)), policy.texts.accept_all[tag] ? tag : "");
-  const local = (text) => (text && (text[lang] || text[policy.language])) || "";
-  const t = (key) => local(policy.texts[key]);
+  const t = (key) => policy.texts[key] || "";
   // no prototype
   const bare = (o) => Object.setPrototypeOf(o || {}, null);
   const call = (path, init) =>
@@ -89,9 +87,12 @@
     ui.lang = fab.lang = lang;
     fab.textContent = t("reopen");
     for (const node of ui.querySelectorAll("[data-t]")) node.textContent = t(node.dataset.t);
+    for (const node of ui.querySelectorAll("select")) {
+      node.value = lang;
+      node.ariaLabel = t("language_switch");
+    }
     dialog.querySelector(".cmw-gpc").hidden = !state.gpc;
-    const browsers = dialog.querySelector("[data-t=browser_guide_link]");
-    browsers.href = prefix + "/browsers?lang=" + lang;
+    for (const a of dialog.querySelectorAll("[data-p]")) a.href = prefix + a.dataset.p + "?lang=" + lang;
     const list = dialog.querySelector("ul");
     list.textContent = "";
     for (const cat of policy.categories) {
@@ -106,10 +107,10 @@
       input.checked = cat.required || (!refusedByGpc && (state.decided ? !!state.choices[cat.id] : cat.default));
       input.disabled = cat.required || refusedByGpc;
       input.setAttribute("aria-describedby", (desc.id = "cmw-d-" + cat.id));
-      name.textContent = local(cat.name);
+      name.textContent = cat.name;
       tag.textContent = cat.required ? t("always_on") : "";
-      desc.textContent = local(cat.description);
-      cons.textContent = local(cat.consequence);
+      desc.textContent = cat.description;
+      cons.textContent = cat.consequence;
       list.append(row);
     }
     fab.hidden = !showButton || !state.decided;
@@ -130,6 +131,7 @@
   async function choose(body, method) {
     const before = state.choices;
     body.method = method;
+    body.lang = lang;
     say("");
     try {
       state = await call("", { method: "POST", body: JSON.stringify(body) });
@@ -160,9 +162,6 @@
         for (const input of dialog.querySelectorAll("input")) if (!input.disabled) choices[input.value] = input.checked;
         return choose({ choices }, method);
       }
-      case "lang":
-        lang = lang === "ko" ? "en" : "ko";
-        return render();
       case "close":
         return dialog.close();
       default:
@@ -183,7 +182,7 @@
     const buttons =
       '<div class="cmw-acts"><button class="cmw-b" data-a="all" data-t="accept_all"></button>' +
       '<button class="cmw-b" data-a="necessary" data-t="reject_all"></button>';
-    const lang = '<button class="cmw-lang" data-a="lang" data-t="language_switch"></button>';
+    const lang = '<select class="cmw-lang"></select>';
     ui = el(
       '<div class="cmw"><section class="cmw-banner" aria-labelledby="cmw-bt"><h2 id="cmw-bt" data-t="banner_title"></h2>' +
         '<p data-t="banner_body"></p>' + buttons +
@@ -194,7 +193,7 @@
         '<button class="cmw-lang" data-a="close" data-t="close"></button></div>' +
         '<p class="cmw-gpc" data-t="gpc_notice"></p><ul></ul><p class="cmw-note" data-t="withdrawal_notice"></p>' +
         buttons + '<button class="cmw-b cmw-2" data-a="save" data-t="save"></button></div>' +
-        '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link"></a> <a data-t="opt_out_link"></a></p></dialog>'
+        '<p class="cmw-msg" role="status"></p><p class="cmw-links"><a data-t="browser_guide_link" data-p="/browsers"></a> <a data-t="cookies_link" data-p="/cookies"></a> <a data-t="opt_out_link"></a></p></dialog>'
     );
     fab = el('<button class="cmw cmw-fab" data-a="open" hidden=""></button>');
     const optOut = dialog.querySelector("[data-t=opt_out_link]");
@@ -203,7 +202,12 @@
     banner = ui.firstChild;
     banner.hidden = state.decided;
     ui.append(dialog);
+    for (const select of ui.querySelectorAll("select")) {
+      if (langs.length < 2) select.remove();
+      for (const [tag, name] of langs) select.append(Object.assign(new Option(name, tag), { lang: tag }));
+    }
     for (const node of [ui, fab]) node.addEventListener("click", onClick);
+    ui.addEventListener("change", (event) => event.target.localName === "select" && relang(event.target.value));
     dialog.addEventListener("keydown", trapFocus);
     dialog.addEventListener("close", () => {
       const back = opener && opener.getClientRects().length ? opener : fab.hidden ? null : fab;
@@ -224,12 +228,26 @@
     open: () => api.ready.then(open),
   };
 
-  api.ready = Promise.all([call(""), call("/policy")]).then(([s, p]) => {
-    state = s;
-    policy = p;
-    names = bare(p.aliases);
-    for (const c of p.categories) for (const s of c.services) names[s.id] = c.id;
-    lang = pick(d.documentElement.lang) || (navigator.languages || []).map(pick).find(Boolean) || p.language;
+  // The last block: markup the site lets others write comes before the one consentmw puts before </body>.
+  const inline = [...d.querySelectorAll("#consentmw-data")].pop();
+  const policyFor = (tag) => call("/policy?lang=" + encodeURIComponent(tag || ""));
+
+  async function relang(tag) {
+    try {
+      ({ policy, lang } = await policyFor(tag));
+    } catch (e) {
+      return say("save_failed");
+    }
+    render();
+  }
+
+  api.ready = (async () => {
+    const data = inline ? JSON.parse(inline.text) : await policyFor(d.documentElement.lang);
+    ({ policy, lang, languages: langs } = data);
+    // null on a page a shared cache may keep: asked for here, never baked in.
+    state = data.state ? (bare(data.state.choices), data.state) : await call("");
+    names = bare(policy.aliases);
+    for (const c of policy.categories) for (const s of c.services) names[s.id] = c.id;
     build();
     render();
     d.addEventListener("click", (event) => {
@@ -239,7 +257,7 @@
     });
     if (state.decided) apply();
     return api;
-  }, (error) => console.warn("consentmw:", error));
+  })().catch((error) => console.warn("consentmw:", error));
 
   window.consentmw = api;
 })();

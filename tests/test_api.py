@@ -292,7 +292,7 @@ async def test_policy_endpoint_is_public_and_cacheable(client: httpx.AsyncClient
     body = r.json()
     assert [c["id"] for c in body["categories"]] == ["necessary", "personalisation", "analytics", "advertising"]
     assert body["categories"][0]["required"] is True
-    assert body["texts"]["accept_all"] == {"ko": "모두 허용", "en": "Accept all"}
+    assert body["texts"]["accept_all"]["ko"] == "모두 허용" and body["texts"]["accept_all"]["de"] == "Alle akzeptieren"
     assert all("match" not in s for c in body["categories"] for s in c["services"])
     again = await client.get("/_consent/policy", headers={"if-none-match": r.headers["etag"]})
     assert again.status_code == 304
@@ -428,7 +428,8 @@ async def test_the_no_javascript_form_posts_a_choice_and_returns_to_the_page(sto
         assert reader.form.get("method", "get").lower() == "post"
         assert reader.form.get("action") == "/_consent"
         assert reader.form.get("enctype", "application/x-www-form-urlencoded") == "application/x-www-form-urlencoded"
-        assert reader.fields == [("next", "/shop/item?id=3")]
+        # The return address, and the language the form was shown in (kept in the consent log).
+        assert reader.fields == [("next", "/shop/item?id=3"), ("lang", "en")]
         assert set(reader.checkboxes) == {"personalisation", "analytics", "advertising"}
         assert ("accept", button) in reader.buttons
         # As a browser submits it: the hidden field, the ticked boxes, then the button pressed.
@@ -437,3 +438,4 @@ async def test_the_no_javascript_form_posts_a_choice_and_returns_to_the_page(sto
         assert r.status_code == 303 and r.headers["location"] == "/shop/item?id=3"
         assert (await client.get("/_consent")).json()["choices"]["analytics"] is analytics
     assert [rec.method for rec in store.records] == ["form"] and store.records[0].path == "/shop/item"
+    assert store.records[0].language == "en"

@@ -353,3 +353,42 @@ def test_vendor_globals_wait_in_the_category_of_their_vendors_hosts() -> None:
     for tracker in linked:
         assert tracker["globals"] and tracker["source"].startswith("https://"), tracker["id"]
         assert category[tracker["entity"]] == tracker["category"], tracker["id"]
+
+
+def test_event_handlers_and_javascript_urls_naming_an_unknown_host_are_logged_like_tags(caplog: pytest.LogCaptureFixture) -> None:
+    page = (
+        '<img src="/logo.png" alt="" onload="new Image().src=\'https://px.unknown-beacon.example/p?u=\'+location.href">'
+        "<iframe src=\"javascript:fetch('https://edge.unknown-collect.example/c')\"></iframe>"
+        '<button onclick="fetch(\'https://px.unknown-beacon.example/click\')">담기</button>'
+        "<button onclick=\"fbq('track', 'AddToCart')\">담기</button>"
+    )
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol, trackers=TrackerRules(pol))  # a process's first look at these hosts
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        stream = rewriter.stream(pol.required, page=(b"www.shop.example", "/cart"))
+        out = (stream.feed(page.encode()) + stream.close()).decode()
+    messages = [r.getMessage() for r in caplog.records if "left live" in r.getMessage()]
+    assert len(messages) == 2  # once per host
+    assert "unknown third-party host px.unknown-beacon.example on /cart (event handler https://px.unknown-beacon.example/p" in messages[0]
+    assert "unknown third-party host edge.unknown-collect.example on /cart (javascript: or data: URL https://edge.unknown-collect.example/c)" in messages[1]
+    # A held vendor's call in a handler waits with the vendor; the unknown hosts stay live.
+    assert "data-consentmw-onclick=\"fbq('track', 'AddToCart')\"" in out
+    assert 'onload="new Image().src=' in out and "onclick=\"fetch('https://px.unknown-beacon.example/click')\"" in out
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img src="https://px.hidden.example/p.gif" width=1>',
+        "<img height='0' src=https://px.hidden.example/p.gif>",
+        '<img src="https://px.hidden.example/p.gif" style="display: none">',
+        '<img style="visibility:hidden" src="//px.hidden.example/p.gif">',
+    ],
+)
+def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, caplog: pytest.LogCaptureFixture) -> None:
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    page = f'<img src="https://img.photos.example/a.jpg" width="160" height="160">{img}'.encode()
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        assert rewriter.rewrite(pol.required, page, page=(b"www.shop.example", "/p")) == page
+    assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.hidden.example"]

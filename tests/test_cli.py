@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from consentmw import load_policy
 from consentmw.cli import EXAMPLES, build_parser, subcommands
@@ -27,21 +30,79 @@ def test_every_command_has_examples_in_its_help() -> None:
         assert f"consentmw {name}" in examples, name
 
 
-def test_init_writes_a_valid_starter_policy_and_prints_a_fresh_key(tmp_path: Path) -> None:
-    first = run("init", "--preset", "kakao-enterprise", cwd=tmp_path)
+SITE = ("--name", "Example Shop", "--controller", "Example Shop Ltd.", "--contact", "privacy@example.com")
+
+
+def test_init_writes_a_valid_policy_in_the_sites_name_and_prints_a_fresh_key(tmp_path: Path) -> None:
+    first = run("init", *SITE, "--languages", "de,en,th", "--preset", "kakao-enterprise", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     written = json.loads((tmp_path / "policy.json").read_text("utf-8"))
-    assert written["id"] == "my-site"
+    assert written["id"] == "example-shop"
+    assert written["controller"] == {"name": {"de": "Example Shop Ltd.", "en": "Example Shop Ltd.", "th": "Example Shop Ltd."}, "contact": "privacy@example.com"}
+    assert (written["language"], written["languages"]) == ("de", ["de", "en", "th"])
+    assert "Kakao" not in json.dumps(written["controller"], ensure_ascii=False)
     assert [c["id"] for c in written["categories"]] == [c.id for c in load_policy("kakao-enterprise").categories]
     assert run("validate", "policy.json", cwd=tmp_path).returncode == 0
     key = first.stdout.split("CONSENTMW_SECRET_KEY='", 1)[1].split("'", 1)[0]
     assert len(key) >= 40
-    again = run("init", cwd=tmp_path)
+    again = run("init", *SITE, cwd=tmp_path)
     assert again.returncode == 1 and "--force" in again.stderr
     assert json.loads((tmp_path / "policy.json").read_text("utf-8")) == written  # not overwritten
-    forced = run("init", "--force", "-o", "policy.json", cwd=tmp_path)
+    forced = run("init", *SITE, "--force", "-o", "policy.json", cwd=tmp_path)
     assert forced.returncode == 0
     assert forced.stdout.split("CONSENTMW_SECRET_KEY='", 1)[1].split("'", 1)[0] != key  # generated, not fixed
+
+
+def test_init_keeps_the_category_texts_of_the_languages_chosen(tmp_path: Path) -> None:
+    assert run("init", *SITE, "--languages", "ja, zh-tw", cwd=tmp_path).returncode == 0
+    written = json.loads((tmp_path / "policy.json").read_text("utf-8"))
+    assert written["languages"] == ["ja", "zh-TW"]
+    assert {c["id"]: c["name"] for c in written["categories"]}["analytics"] == {"ja": "アクセス解析", "zh-TW": "造訪統計"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give --name and --controller"),
+        (("--name", "Shop"), "give --controller"),
+        ((*SITE, "--languages", "en,sv"), "consentmw ships no texts in 'sv'"),
+    ],
+)
+def test_init_without_a_terminal_says_what_is_missing_and_writes_nothing(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    done = subprocess.run([*CONSENTMW, "init", *args], capture_output=True, text=True, timeout=60, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "policy.json").exists()
+
+
+def test_init_in_a_terminal_asks_for_what_the_flags_do_not_give(tmp_path: Path) -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: consentmw init on a terminal, as a site owner runs it
+        os.chdir(tmp_path)
+        os.execv(CONSENTMW[0], [*CONSENTMW, "init", "--contact", "privacy@example.de"])
+    seen = pending = b""
+    answers = [b"Beispiel Laden\n", b"Beispiel GmbH\n", b"de, en\n"]
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        pending += chunk
+        if answers and pending.endswith(b": "):  # a question waits for its answer
+            os.write(fd, answers.pop(0))
+            pending = b""
+    _, status = os.waitpid(pid, 0)
+    text = seen.decode()
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "Your site's name" in text and "Languages to offer" in text
+    assert "Where visitors send privacy questions" not in text  # given as a flag: not asked
+    written = json.loads((tmp_path / "policy.json").read_text("utf-8"))
+    assert written["id"] == "beispiel-laden" and written["controller"]["name"] == {"de": "Beispiel GmbH", "en": "Beispiel GmbH"}
+    assert written["controller"]["contact"] == "privacy@example.de" and written["language"] == "de"
 
 
 def test_validate_lists_every_problem_and_exits_1(tmp_path: Path) -> None:

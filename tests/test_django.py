@@ -3,6 +3,7 @@ settings and manage.py check."""
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -160,10 +161,25 @@ def check_ids(**settings: Any) -> list[str]:
         return sorted({m.id for m in checks.run_checks() if m.id and m.id.startswith("consentmw.")})
 
 
+def own_policy(tmp_path: Path) -> str:
+    """The default preset in a site's own name, as consentmw init writes it."""
+    from consentmw import load_policy
+
+    data = load_policy("default").data
+    data["controller"] = {"name": {"en": "Example Shop Ltd."}, "contact": "privacy@example.com"}
+    path = tmp_path / "own-policy.json"
+    path.write_text(json.dumps(data), "utf-8")
+    return str(path)
+
+
 def test_system_checks_name_each_mistake(tmp_path: Path) -> None:
     gzip = "django.middleware.gzip.GZipMiddleware"
-    ok = {"MIDDLEWARE": [gzip, *MIDDLEWARE], "CONSENTMW": {"STORE": "memory://"}}
+    ok = {"MIDDLEWARE": [gzip, *MIDDLEWARE], "CONSENTMW": {"STORE": "memory://", "POLICY": own_policy(tmp_path)}}
     assert check_ids(**ok) == []
+    # No policy of the site's own: the neutral default, which names no controller.
+    with override_settings(**{**ok, "CONSENTMW": {"STORE": "memory://"}}):
+        [warning] = [m for m in checks.run_checks() if m.id == "consentmw.W003"]
+    assert "names no controller" in warning.msg and "consentmw init" in warning.hint
     assert check_ids(**{**ok, "MIDDLEWARE": [*MIDDLEWARE, gzip]}) == ["consentmw.E001"]
     stock = ["django.middleware.security.SecurityMiddleware", "django.contrib.sessions.middleware.SessionMiddleware"]
     assert check_ids(**{**ok, "MIDDLEWARE": [*stock, gzip, *MIDDLEWARE]}) == []
@@ -231,3 +247,21 @@ def test_withdrawal_expires_each_refused_cookie_on_every_domain_it_may_live_on(a
     # Django's WSGI handler writes Morsel.output(header=""), which starts with a space.
     lines = [line.strip() for line in r.headers.get_list("set-cookie")]
     assert sorted(line for line in lines if line.startswith(("_ga=", "_gid="))) == sorted(expected)
+
+
+def test_the_banner_speaks_the_pages_language_else_djangos_active_one(tmp_path: Path) -> None:
+    from django.utils import translation
+
+    module = types.ModuleType("consentmw_django_language_urls")
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        path("plain", lambda request: HttpResponse("<!doctype html><html><head></head><body><p>x</p></body></html>")),
+        path("japanese", lambda request: HttpResponse('<!doctype html><html lang="ja"><head></head><body><p>x</p></body></html>')),
+    ]
+    with override_settings(ROOT_URLCONF=module, MIDDLEWARE=MIDDLEWARE, CONSENTMW={"STORE": MemoryStore(), "POLICY": own_policy(tmp_path)}):
+        with translation.override("de"):
+            plain = Client().get("/plain", headers={"accept-language": "fr"})
+            japanese = Client().get("/japanese", headers={"accept-language": "fr"})
+    assert '"lang":"de"' in plain.content.decode() and 'lang="de"' in plain.content.decode()
+    assert '"lang":"ja"' in japanese.content.decode()
+    # Django's language decided, not the browser's: the page does not vary on Accept-Language.
+    assert "Accept-Language" not in plain.headers["Vary"]

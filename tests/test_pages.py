@@ -15,6 +15,7 @@ import pytest
 from starlette.applications import Starlette
 
 from consentmw.core import browsers, pages
+from consentmw.core.model import SHIPPED, default_texts
 from consentmw.core.store import MemoryStore
 from tests.conftest import client_for, make_app
 from tests.test_browsers import (
@@ -101,6 +102,7 @@ def shared_site(policy: str = "default") -> Starlette:
 @pytest.fixture
 async def reader() -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(shared_site()) as client:
+        client.headers["accept-language"] = "ko-KR,ko;q=0.9"  # the seeds' visitors; tests that care send their own
         yield client
 
 
@@ -211,7 +213,23 @@ async def test_settings_addresses_are_text_to_copy_never_links(reader: httpx.Asy
 
 @pytest.mark.parametrize(
     ("accept_language", "lang"),
-    [("en-US,en;q=0.9", "en"), ("ko-KR,ko;q=0.9,en;q=0.8", "ko"), ("fr-FR,en;q=0.5,ko;q=0.4", "en"), ("de", "ko"), ("", "ko")],
+    [
+        ("en-US,en;q=0.9", "en"),
+        ("ko-KR,ko;q=0.9,en;q=0.8", "ko"),
+        ("fr-FR,en;q=0.5,ko;q=0.4", "fr"),
+        ("de", "de"),
+        ("", "en"),  # the default policy's language
+        ("sv-SE,sv;q=0.9", "en"),  # no Swedish: the default, not a guess
+        ("sv-SE, th;q=0.2", "th"),
+        ("zh-HK", "zh-TW"),
+        ("zh-Hans-SG", "zh-CN"),
+        ("pt-PT", "pt-BR"),
+        ("in", "id"),  # the withdrawn code for Indonesian
+        ("ca, *;q=0.1", "es"),  # nothing closer than Spanish for a Catalan reader
+        ("en;q=0, ja;q=0.5", "ja"),
+        ("de;q=abc, ko;q=0.5", "ko"),  # a broken weight counts as none
+        ("fr;q=0.3, th;q=0.9", "th"),  # by weight, not by place
+    ],
 )
 async def test_language_follows_accept_language(reader: httpx.AsyncClient, accept_language: str, lang: str) -> None:
     _, page = await get_page(reader, "/_consent/browsers", **{"accept-language": accept_language, "user-agent": CHROME_WINDOWS})
@@ -254,7 +272,7 @@ async def test_browser_parameter_overrides_detection_in_json(reader: httpx.Async
     [
         ("/_consent/browsers?browser=netscape", 404, "unknown_browser"),
         ("/_consent/browsers?browser=%3Cscript%3E", 404, "unknown_browser"),
-        ("/_consent/browsers?lang=fr", 400, "unknown_language"),
+        ("/_consent/browsers?lang=sv", 400, "unknown_language"),
         ("/_consent/opt-out?lang=xx", 400, "unknown_language"),
     ],
 )
@@ -428,9 +446,18 @@ async def test_hostile_host_header_stays_text(reader: httpx.AsyncClient) -> None
     assert page.scripts == 0 and "<script>" not in r.text
 
 
-def test_page_wording_is_bilingual() -> None:
-    texts = pages.default_texts()
-    assert texts and all(set(text) == {"ko", "en"} and all(text.values()) for text in texts.values())
+def test_every_text_is_written_in_every_shipped_language() -> None:
+    texts = default_texts()
+    assert len(texts) > 50
+    for key, text in texts.items():
+        if key.endswith("_few"):  # a plural form only some languages have (Polish: 2-4 years, "2 lata")
+            assert set(text) <= set(SHIPPED) and key.replace("_few", "_other") in texts, key
+            continue
+        assert set(text) == set(SHIPPED), key
+        for lang, value in text.items():
+            assert value.strip(), (key, lang)
+            # A placeholder lost in translation would show as "{host}" or not at all.
+            assert set(re.findall(r"{\w+}", value)) == set(re.findall(r"{\w+}", text["en"])), (key, lang)
 
 
 @pytest.mark.parametrize(("user_agent", "guide", "family_name", "platform"), OWN_MENUS)

@@ -201,6 +201,9 @@ def run_quickstart(workspace: Path, quick: Quickstart, folder: str) -> None:
     with served(command, project, port, env, timeout=60) as html:
         assert "My shop" in html
         assert "/_consent/banner.js" in html and "/_consent/banner.css" in html
+        # The banner speaks for the site that init named, with its texts in the page.
+        assert 'id="consentmw-data"' in html and "Kakao" not in html and "NAVER" not in html
+        assert json.loads((project / "policy.json").read_text("utf-8"))["controller"]["name"]["en"] == "My Shop Ltd."
     installed = subprocess.run(
         [str(workspace / "venv" / "bin" / "python"), "-c", "import consentmw; print(consentmw.__file__)"],
         capture_output=True,

@@ -32,6 +32,7 @@ def regional_policy(**changes: Any) -> dict[str, Any]:
     there keeps analytics and loses advertising, which tells the two rules apart."""
     data = json.loads(json.dumps(load_policy("default").data))
     data["regions"] = [{"where": [DE, KR], "mode": "opt-in"}, {"where": [US], "mode": "opt-out"}]
+    data["controller"] = {"name": {"en": "Example Shop Ltd."}}  # a site's own policy: no controller warning
     for category in data["categories"]:
         if category["id"] == "analytics":
             category["gpc"] = False

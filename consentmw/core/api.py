@@ -17,9 +17,10 @@ from consentmw.core.consent import Consent, ConsentReader
 from consentmw.core.cookie import ConsentCodec, cookie_header, domain_matches, expire_headers, new_consent_id, request_cookies
 from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect, response
+from consentmw.core.inline import NOTICE_SWAP, banner_policy, banner_state, languages  # noqa: F401  (NOTICE_SWAP: importable from here as before)
+from consentmw.core.languages import choose, match
 from consentmw.core.policy import Policy
 from consentmw.core.ratelimit import RateLimit, retry_after
-from consentmw.core.regions import OPT_OUT
 from consentmw.core.store import ConsentRecord, ConsentStore, truncate_ip
 
 logger = logging.getLogger("consentmw")
@@ -31,8 +32,6 @@ JSON_METHODS = {"banner", "settings", "api"}
 # leaves it out. Any client can send it, so it marks only a record that starts a consent id (no
 # valid consent cookie came with it): it cannot take a visitor's later choices out of the counts.
 SCAN_HEADER = "consentmw-scan"
-# The banner's text keys and action the opt-out notice uses instead of its own.
-NOTICE_SWAP = {"banner_title": "optout_title", "banner_body": "optout_body", "reject_all": "do_not_sell", "necessary": "do-not-sell"}
 STATIC_TYPES = {"banner.js": "text/javascript; charset=utf-8", "banner.css": "text/css; charset=utf-8"}
 # A return URL must be a local path: no scheme, no "//host", no backslash tricks, no control characters.
 # \Z, not $: "$" also matches before a final newline, which let "/ok\n" through to the log.
@@ -97,6 +96,9 @@ def static_dir() -> Path:
 class StaticAsset:
     def __init__(self, path: Path, media_type: str) -> None:
         self.body = path.read_bytes()
+        if path.suffix == ".js":
+            # Comments on lines of their own are for readers of the source, not for every visitor's download.
+            self.body = b"".join(line for line in self.body.splitlines(keepends=True) if not line.lstrip().startswith(b"//"))
         self.media_type = media_type
         self.version = hashlib.sha256(self.body).hexdigest()[:12]
         self.etag = f'"{self.version}"'
@@ -213,14 +215,14 @@ class ConsentAPI:
         media_type, body = self.posted_body(request)
         if media_type == "application/json":
             allowed, record_method, page = self.parse_json_choice(body, request)
-            recorded = await self.record_choice(request, allowed, record_method, page=page)
+            recorded = await self.record_choice(request, allowed, record_method, page=page, lang=posted_lang(body))
             answer = json_response(self.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
             form = self.parse_form(body)
             allowed = self.parse_form_choice(form, request)
             target = self.return_path(request, form)
             # The log keeps the page's path, as for JSON posts: a query string may carry personal data.
-            recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0])
+            recorded = await self.record_choice(request, allowed, "form", page=target.split("?", 1)[0], lang=form.get("lang", [None])[-1])
             answer = redirect(target, headers={"Cache-Control": "no-store"})
         answer.headers += [(b"set-cookie", header) for header in recorded.cookies]
         return answer
@@ -228,7 +230,22 @@ class ConsentAPI:
     async def policy_endpoint(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
             raise ApiError(ErrorCode.METHOD_NOT_ALLOWED, allow="GET, HEAD")
-        return self.cached(request, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+        requested = request.query_params.get("lang")
+        if requested is None:
+            return self.cached(request, self.policy_json, "application/json", self.policy_etag, "public, max-age=300")
+        # ?lang=: the policy as the banner reads it, in that language (or the page's, or the browser's:
+        # a tag not offered counts as none), with the languages to switch to.
+        choice = choose(self.policy, requested[:64] or None, request.header.get("accept-language"))
+        body = json.dumps(
+            {"lang": choice.lang, "languages": languages(self.policy), "policy": banner_policy(self.policy, choice.lang)},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        answer = self.cached(request, body, "application/json", etag, "public, max-age=300")
+        if choice.by_accept_language:
+            answer.headers.append((b"vary", b"Accept-Language"))
+        return answer
 
     async def static_endpoint(self, request: Request) -> Response:
         if request.method not in ("GET", "HEAD"):
@@ -250,10 +267,7 @@ class ConsentAPI:
         """What the banner is told of the visitor (GET /_consent, and the state inlined in pages):
         Consent.as_dict(), and for an undecided visitor in an opt-out region the banner's keys that
         the notice uses instead (its texts, and "Do Not Sell or Share" for "necessary")."""
-        state = consent.as_dict()
-        if state["mode"] == OPT_OUT and not state["decided"]:
-            state["swap"] = NOTICE_SWAP
-        return state
+        return banner_state(consent)
 
     def consent(self, request: Request) -> Consent:
         return Consent(self.reader, request.headers, self.reader.locator(request.headers, request.client, request.native))
@@ -402,7 +416,15 @@ class ConsentAPI:
         same_site = headers.get("sec-fetch-site") == "same-origin" or referer.netloc.lower() == headers.get("host", "").lower()
         return referer if same_site and referer.path and SAFE_NEXT.match(referer.path) else None
 
-    async def record_choice(self, request: Request, allowed: set[str], method: str, *, page: str | None = None) -> Recorded:
+    def record_language(self, request: Request, posted: object) -> str:
+        """The language the visitor read when choosing: the one the banner or form says it showed,
+        when it is offered, else the one this request would get."""
+        found = match(posted, self.policy.languages) if isinstance(posted, str) else None
+        return found or choose(self.policy, None, request.header.get("accept-language")).lang
+
+    async def record_choice(
+        self, request: Request, allowed: set[str], method: str, *, page: str | None = None, lang: object = None
+    ) -> Recorded:
         """Log the choice, then return the Set-Cookie headers that carry it out; ApiError if the log fails."""
         previous = self.consent(request)
         consent_id = previous.id or new_consent_id()
@@ -423,6 +445,7 @@ class ConsentAPI:
             # Where the visitor chose, and the rule that applied there before they did.
             region=previous.region,
             mode=previous.mode,
+            language=self.record_language(request, lang),
             scan=headers.get(SCAN_HEADER) == "1" and previous.id is None,
         )
         try:
@@ -477,6 +500,12 @@ class ConsentAPI:
 
     def secure(self, request: Request) -> bool:
         return self.cookie_secure if self.cookie_secure is not None else request.scheme == "https"
+
+
+def posted_lang(body: bytes) -> object:
+    """The "lang" of a JSON choice the API has already parsed and accepted, or None."""
+    data = json.loads(body)
+    return data.get("lang")
 
 
 def unsafe_character(text: str) -> str:

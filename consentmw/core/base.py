@@ -5,6 +5,7 @@ responses to and from it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +25,18 @@ from consentmw.core.regions import RegionCallable, RegionSource
 from consentmw.core.rewriting import PageRequest, PageRewriting
 from consentmw.core.store import ConsentStore, open_store
 from consentmw.core.sync import LoopThread
+
+
+logger = logging.getLogger("consentmw")
+
+
+def controller_not_set(policy: Policy) -> str:
+    name = f"the {policy.id!r} policy" if policy.id else "the policy"
+    return (
+        f"consentmw: {name} names no controller, so the banner and pages speak for no one: visitors are not told who "
+        "decides about their data or whom to ask. Run `consentmw init` to write a policy in your site's name, "
+        "or add \"controller\": {\"name\": {...}, \"contact\": \"...\"} to it."
+    )
 
 
 class ConsentCore:
@@ -84,6 +97,9 @@ class ConsentCore:
         if cookie_name.startswith("__Host-") and (cookie_domain is not None or cookie_path != "/"):
             raise ConfigError(f"cookie_name {cookie_name!r} allows neither cookie_domain nor a cookie_path other than '/'")
         self.policy = load_policy(policy)
+        if not self.policy.data.get("controller"):
+            # The visitor is told who holds their data on consentmw's pages; without it they are not.
+            logger.warning(controller_not_set(self.policy))
         self.regions = RegionSource(region_header, region)
         if self.policy.regions.opt_out and not self.regions.configured:
             warnings.warn(

@@ -182,7 +182,11 @@ def resolve(names: tuple[str, ...] | list[str]) -> list[str]:
 
 
 def localized_guide(guide: dict[str, Any], lang: str) -> dict[str, Any]:
-    """A guide with every text in one language: what the JSON answer and the page both show."""
+    """A guide with every text in one language: what the JSON answer and the page both show. The
+    guides name menus as each browser labels them, in Korean and English; in another language the
+    English labels are shown and "translated" is False."""
+    translated = lang in guide["name"]
+    lang = lang if translated else "en"
     actions = {}
     for key in ACTIONS:
         action = guide["actions"].get(key)
@@ -202,4 +206,5 @@ def localized_guide(guide: dict[str, Any], lang: str) -> dict[str, Any]:
         "help_url": guide["help_url"][lang] if "help_url" in guide else None,
         "note": guide["note"][lang] if "note" in guide else None,
         "actions": actions,
+        "translated": translated,
     }

@@ -16,6 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import langcodes
+
 # Other consent tools' category names, mapped onto the usual category ids; entries whose target the
 # policy does not declare are skipped. "required" stands for the policy's first required category.
 DEFAULT_ALIASES = {
@@ -47,7 +49,9 @@ DEFAULT_ALIASES = {
     "c0001": "required",
 }
 
-LANGUAGES = ("ko", "en")
+# The languages consentmw ships texts for: consentmw/core/locales/<tag>.json.
+SHIPPED = ("ko", "en", "ja", "zh-CN", "zh-TW", "de", "fr", "es", "it", "pt-BR", "nl", "pl", "vi", "th", "id", "tr")
+LANGUAGES = SHIPPED
 
 Problem = tuple[str, str]  # (JSON path, message)
 
@@ -59,13 +63,55 @@ def json_path(parts: Iterable[Any]) -> str:
     return path
 
 
-def localized(text: Mapping[str, str], lang: str, fallback: str = "ko") -> str:
-    return text.get(lang) or text.get(fallback) or next(iter(text.values()), "")
+def localized(text: Mapping[str, str], lang: str, fallback: str = "en") -> str:
+    """A text in `lang`, else in the fallback language, else in English, else in any it has."""
+    return text.get(lang) or text.get(fallback) or text.get("en") or next(iter(text.values()), "")
 
 
 @cache
 def default_texts() -> dict[str, dict[str, str]]:
-    return json.loads(resources.files("consentmw.core").joinpath("texts.json").read_text("utf-8"))
+    """Every text consentmw ships, by key then language."""
+    folder = resources.files("consentmw.core").joinpath("locales")
+    texts: dict[str, dict[str, str]] = {}
+    for lang in SHIPPED:
+        for key, text in json.loads(folder.joinpath(f"{lang}.json").read_text("utf-8")).items():
+            texts.setdefault(key, {})[lang] = text
+    return texts
+
+
+@cache
+def standard_tag(tag: str) -> str:
+    """A BCP 47 tag in its standard form (pt-br -> pt-BR, in -> id), as given when it cannot be read."""
+    try:
+        return langcodes.standardize_tag(tag)
+    except (langcodes.LanguageTagError, ValueError):
+        return tag
+
+
+def standard_text(text: Any) -> Any:
+    """A {language: text} mapping with its tags in standard form."""
+    return {standard_tag(lang): value for lang, value in text.items()} if isinstance(text, Mapping) else text
+
+
+def standard_texts(data: dict[str, Any]) -> None:
+    """Every text of a policy keyed by standard tags, in place: 'pt-br' and 'pt-BR' are one language."""
+    for key in ("name", "description", "consequence"):
+        for raw in data["categories"]:
+            if key in raw:
+                raw[key] = standard_text(raw[key])
+    for raw in data["categories"]:
+        for rule in raw.get("cookies", ()):
+            if isinstance(rule, dict):
+                for key in ("description", "lifetime"):
+                    if key in rule:
+                        rule[key] = standard_text(rule[key])
+        for service in raw.get("services", ()):
+            for key in ("purpose", "collects", "retention"):
+                if key in service:
+                    service[key] = standard_text(service[key])
+    if isinstance(data.get("controller"), dict) and "name" in data["controller"]:
+        data["controller"]["name"] = standard_text(data["controller"]["name"])
+    data["texts"] = {key: standard_text(text) for key, text in data.get("texts", {}).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +145,14 @@ class PolicyModel:
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data: dict[str, Any] = json.loads(json.dumps(data))
+        standard_texts(self.data)
+        data = self.data
         self.id: str | None = data.get("id")
         self.version: str = data["version"]
-        self.language: str = data.get("language", "ko")
+        # The language when neither the page nor the visitor's browser names one offered.
+        self.language: str = standard_tag(data.get("language", "en"))
+        # Every visitor gets this one, whatever page and browser say.
+        self.force_language: str | None = standard_tag(data["force_language"]) if data.get("force_language") else None
         self.max_age: int = data.get("consent_max_age_days", 365) * 86400
         self.retention_days: int | None = data.get("log_retention_days")
         domains = tuple(data.get("cookie_domains") or ("",))
@@ -137,7 +188,14 @@ class PolicyModel:
         self.required: frozenset[str] = frozenset(c.id for c in categories if c.required)
         self.gpc_refuses: frozenset[str] = frozenset(c.id for c in categories if c.gpc)
         self.aliases: dict[str, str] = self._aliases(data.get("aliases", {}))
-        self.texts: dict[str, dict[str, str]] = {**default_texts(), **data.get("texts", {})}
+        # Per key and language: the policy's wording, else the shipped one.
+        own = data["texts"]
+        self.texts: dict[str, dict[str, str]] = {key: {**default_texts().get(key, {}), **own.get(key, {})} for key in {*default_texts(), *own}}
+        listed = [standard_tag(t) for t in data.get("languages", ())]
+        # The languages a visitor can get: those the policy lists, else every shipped one and any its texts add.
+        self.languages: tuple[str, ...] = tuple(
+            dict.fromkeys(listed or [*SHIPPED, *(lang for text in own.values() for lang in text), self.language])
+        )
         self.consent_mode: dict[str, Any] = dict(CONSENT_MODE_OFF)
         self.browser_guides: tuple[str, ...] = tuple(data.get("browser_guides", ()))
         # Binds consent cookies to this exact policy: a new version or category set asks again.
@@ -184,26 +242,38 @@ class PolicyModel:
     def text(self, key: str, lang: str) -> str:
         return localized(self.texts.get(key, {}), lang, self.language)
 
-    def public(self) -> dict[str, Any]:
-        """What the banner and pages may show: everything but cookie variants and matching rules."""
+    def local(self, text: Mapping[str, str], lang: str) -> str:
+        """One of the policy's own texts (a category's name, a service's purpose) in `lang`, or the nearest it has."""
+        return localized(text, lang, self.language) if text else ""
+
+    def public(self, lang: str | None = None) -> dict[str, Any]:
+        """What the banner and pages may show: everything but cookie variants and matching rules.
+        With `lang`, every text is a plain string in that language (what one page's banner needs)."""
+        text: Any = (lambda t: self.local(t, lang)) if lang else (lambda t: t)  # noqa: E731
+        controller = self.data.get("controller")
+        if controller is not None and lang:
+            controller = {**controller, "name": self.local(controller["name"], lang)}
         return {
             "id": self.id,
             "version": self.version,
-            "language": self.language,
+            "language": lang or self.language,
             "consent_max_age_days": self.max_age // 86400,
-            "controller": self.data.get("controller"),
-            "texts": self.texts,
+            "controller": controller,
+            "texts": {key: self.text(key, lang) for key in self.texts} if lang else self.texts,
             "categories": [
                 {
                     "id": c.id,
                     "required": c.required,
                     "default": c.default,
                     "gpc": c.gpc,
-                    "name": c.name,
-                    "description": c.description,
-                    "consequence": next(r for r in self.data["categories"] if r["id"] == c.id).get("consequence", {}),
+                    "name": text(c.name),
+                    "description": text(c.description),
+                    "consequence": text(next(r for r in self.data["categories"] if r["id"] == c.id).get("consequence", {})),
                     "cookies": [r.pattern for r in c.cookies],
-                    "services": [{k: v for k, v in s.items() if k != "match"} for s in c.services],
+                    "services": [
+                        {k: (text(v) if k in ("purpose", "collects", "retention") else v) for k, v in s.items() if k != "match"}
+                        for s in c.services
+                    ],
                 }
                 for c in self.categories
             ],

@@ -4,9 +4,8 @@ import base64
 import hashlib
 import html
 import json
-from collections.abc import Mapping
-from functools import cache, lru_cache
-from importlib import resources
+from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -16,7 +15,7 @@ from consentmw.core.errors import ErrorCode
 from consentmw.core.http import Request, Response, json_response, redirect
 from consentmw.core.http import html_response as plain_html_response
 from consentmw.core.catalog import CookieDetails, CookieEntry, cookie_details, cookies, lookup_cookie
-from consentmw.core.policy import LANGUAGES, localized
+from consentmw.core.languages import choose, match
 from consentmw.core.regions import OPT_OUT
 
 if TYPE_CHECKING:
@@ -48,15 +47,9 @@ CSP = (
 e = html.escape
 
 
-@cache
-def default_texts() -> dict[str, dict[str, str]]:
-    """The pages' own wording; a policy's `texts` may override any key."""
-    return json.loads(resources.files("consentmw.core").joinpath("page_texts.json").read_text("utf-8"))
-
-
 def plain_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
     """A page text (the policy's wording first), with {name} placeholders filled in."""
-    text = localized(api.policy.texts.get(key) or default_texts().get(key, {}), lang, api.policy.language)
+    text = api.policy.text(key, lang)
     for name, value in values.items():
         text = text.replace("{" + name + "}", value)
     return text
@@ -67,23 +60,19 @@ def page_text(api: ConsentAPI, key: str, lang: str, **values: str) -> str:
 
 
 def language(api: ConsentAPI, request: Request, requested: str | None) -> str:
+    """?lang= when it names a language offered (zh-tw and zh-Hant find zh-TW), else the policy's
+    override, the browser's language, the policy's default."""
+    offered = api.policy.languages
     if requested is not None:
-        if requested not in LANGUAGES:
-            raise ApiError(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(LANGUAGES))
-        return requested
-    weighted = []
-    for part in request.header.get("accept-language", "").split(",")[:16]:
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        primary = tag.strip().lower().split("-")[0]
-        if primary in LANGUAGES and quality > 0:
-            weighted.append((-quality, len(weighted), primary))
-    return min(weighted)[2] if weighted else api.policy.language
+        found = match(requested, offered)
+        if found is None:
+            raise ApiError(ErrorCode.UNKNOWN_LANGUAGE, lang=requested[:16], known=list(offered))
+        return found
+    return choose(api.policy, None, request.header.get("accept-language")).lang
+
+
+def guide_name(guide: dict[str, Any], lang: str) -> str:
+    return guide["name"].get(lang) or guide["name"]["en"]
 
 
 def wants_json(request: Request) -> bool:
@@ -105,16 +94,26 @@ def external_link(url: str | None, label: str) -> str:
     return f'<a href="{e(url)}" rel="noopener noreferrer">{label}</a>'
 
 
-def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_href: str) -> str:
+def language_links(api: ConsentAPI, lang: str, href: Callable[[str], str]) -> str:
+    links = []
+    for tag in api.policy.languages:
+        name = e(api.policy.text("language_name", tag))
+        if tag == lang:
+            links.append(f'<a href="{href(tag)}" hreflang="{tag}" lang="{tag}" aria-current="true"><strong>{name}</strong></a>')
+        else:
+            links.append(f'<a href="{href(tag)}" hreflang="{tag}" lang="{tag}">{name}</a>')
+    return " · ".join(links)
+
+
+def render(api: ConsentAPI, base: str, lang: str, title: str, body: str, switch_href: Callable[[str], str]) -> str:
     css = api.assets["banner.css"].version
-    other = "en" if lang == "ko" else "ko"
     return (
         f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n<meta name="robots" content="noindex">\n'
         f"<title>{title}</title>\n"
         f'<link rel="stylesheet" href="{e(base)}/banner.css?v={e(css)}">\n<style>{PAGE_CSS}</style>\n</head>\n'
-        f'<body class="consentmw-page">\n<nav class="lang"><a href="{switch_href}" hreflang="{other}" lang="{other}">'
-        f"{page_text(api, 'language_switch', lang)}</a></nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
+        f'<body class="consentmw-page">\n<nav class="lang" aria-label="{page_text(api, "language_switch", lang)}">'
+        f"{language_links(api, lang, switch_href)}</nav>\n<main>\n{body}</main>\n</body>\n</html>\n"
     )
 
 
@@ -153,7 +152,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
             "detected": {"id": detected.id, "family": detected.family, "platform": detected.platform, "in_app": detected.in_app},
             "lang": lang,
             "guide": browsers.localized_guide(guide, lang) if guide else None,
-            "guides": [{"id": i, "name": browsers.guides()[i]["name"][lang]} for i in order],
+            "guides": [{"id": i, "name": guide_name(browsers.guides()[i], lang)} for i in order],
             "consent_cookie_warning": plain_text(api, "consent_cookie_warning", lang),
             "reviewed": browsers.reviewed(),
         }
@@ -161,7 +160,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
     host = headers.get("host", "").split(":")[0][:253]
     parts = [f"<h1>{page_text(api, 'browsers_title', lang)}</h1>\n<p>{page_text(api, 'browsers_intro', lang)}</p>\n"]
     if detected.id != browsers.UNKNOWN:
-        name = e(browsers.guides()[detected.id]["name"][lang])
+        name = e(guide_name(browsers.guides()[detected.id], lang))
         parts.append(f"<p>{page_text(api, 'detected', lang)}: <strong>{name}</strong></p>\n")
     else:
         parts.append(f"<p>{page_text(api, 'not_detected', lang)}</p>\n")
@@ -174,7 +173,7 @@ async def browsers_page(api: ConsentAPI, request: Request) -> Response:
     parts.append(f'<p><a href="{link(base, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
     parts.append(f"<p><small>{page_text(api, 'guides_reviewed', lang, date=browsers.reviewed())}</small></p>\n")
     params = {"browser": chosen} if chosen else {}
-    switch = link(base, "/browsers", **params, lang="en" if lang == "ko" else "ko")
+    switch = lambda tag: link(base, "/browsers", **params, lang=tag)  # noqa: E731
     content = render(api, base, lang, page_text(api, "browsers_title", lang), "".join(parts), switch)
     cache = "no-store" if "refused" in query else "private, max-age=300"
     return html_response(content, cache=cache, vary=vary)
@@ -205,6 +204,8 @@ def guide_order(listed_first: tuple[str, ...]) -> tuple[str, ...]:
 def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) -> str:
     text = browsers.localized_guide(guide, lang)
     out = [f'<section id="guide" aria-labelledby="guide-name">\n<h2 id="guide-name">{e(text["name"])}</h2>\n']
+    if not text["translated"]:
+        out.append(f"<p>{page_text(api, 'guide_untranslated', lang)}</p>\n")
     if text["note"]:
         out.append(f'<p class="notice">{e(text["note"])}</p>\n')
     if not text["in_app"]:
@@ -228,9 +229,9 @@ def guide_section(api: ConsentAPI, guide: dict[str, Any], lang: str, host: str) 
 
 
 def consequences(api: ConsentAPI, lang: str) -> str:
-    fallback = api.policy.language
+    local = api.policy.local
     items = [
-        f"<li><strong>{e(localized(raw['name'], lang, fallback))}</strong>: {e(localized(consequence, lang, fallback))}</li>"
+        f"<li><strong>{e(local(raw['name'], lang))}</strong>: {e(local(consequence, lang))}</li>"
         for raw in api.policy.data["categories"]
         if (consequence := raw.get("consequence"))
     ]
@@ -245,7 +246,7 @@ def browser_list(api: ConsentAPI, base: str, order: tuple[str, ...], current: st
     for guide_id in order:
         # Guide ids and languages are [a-z0-9-]: nothing to encode in the query string.
         href = f"{e(base)}/browsers?browser={guide_id}&amp;lang={lang}"
-        name = e(browsers.guides()[guide_id]["name"][lang])
+        name = e(guide_name(browsers.guides()[guide_id], lang))
         if guide_id == current:
             items.append(f'<li><a href="{href}" aria-current="page"><strong>{name}</strong></a></li>')
         else:
@@ -277,7 +278,7 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
         consent = api.consent(request)
         # What the visitor allows now (chosen, or by an opt-out region's rule) stays allowed, but analytics.
         kept = set(consent.allowed) & set(api.policy.optional)
-        recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out")
+        recorded = await api.record_choice(request, kept - {analytics}, "opt-out", page=api.base(request) + "/opt-out", lang=lang)
         if media_type == "application/json":
             response = json_response(api.state_after(request, recorded), headers={"Cache-Control": "no-store"})
         else:
@@ -307,7 +308,7 @@ async def opt_out_page(api: ConsentAPI, request: Request) -> Response:
     parts.append(f'<p><a href="{link(base, "/cookies", lang=lang)}">{page_text(api, "cookies_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
-    switch = link(base, "/opt-out", lang="en" if lang == "ko" else "ko")
+    switch = lambda tag: link(base, "/opt-out", lang=tag)  # noqa: E731
     content = render(api, base, lang, page_text(api, "opt_out_title", lang), "".join(parts), switch)
     return html_response(content, vary=", ".join(("Cookie", "Sec-GPC", "Accept-Language", *api.region_vary)))
 
@@ -349,10 +350,10 @@ def do_not_sell_section(api: ConsentAPI, base: str, consent: Consent, lang: str)
 
 def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
     category = api.policy.by_id[analytics]
-    fallback = api.policy.language
+    local = api.policy.local
     out = [f'<section aria-labelledby="collects">\n<h2 id="collects">{page_text(api, "collects_title", lang)}</h2>\n']
     if category.description:
-        out.append(f"<p>{e(localized(category.description, lang, fallback))}</p>\n")
+        out.append(f"<p>{e(local(category.description, lang))}</p>\n")
     uses_google = False
     for service in category.services:
         uses_google = uses_google or service["id"] == "google-analytics"
@@ -361,7 +362,7 @@ def collects_section(api: ConsentAPI, analytics: str, lang: str) -> str:
             out.append(f"<dt>{page_text(api, 'provider', lang)}</dt><dd>{e(service['provider'])}</dd>")
         for key in ("purpose", "collects", "retention"):
             if service.get(key):
-                out.append(f"<dt>{page_text(api, key, lang)}</dt><dd>{e(localized(service[key], lang, fallback))}</dd>")
+                out.append(f"<dt>{page_text(api, key, lang)}</dt><dd>{e(local(service[key], lang))}</dd>")
         if service.get("ids"):
             out.append(f"<dt>{page_text(api, 'ids', lang)}</dt><dd>" + ", ".join(f"<code>{e(i)}</code>" for i in service["ids"]) + "</dd>")
         out.append("</dl>\n")
@@ -437,7 +438,7 @@ async def cookies_page(api: ConsentAPI, request: Request) -> Response:
     parts.append(f'<p><a href="{link(base, "/opt-out", lang=lang)}">{page_text(api, "opt_out_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{link(base, "/browsers", lang=lang)}">{page_text(api, "browser_guide_link", lang)}</a></p>\n')
     parts.append(f'<p><a href="{e(api.site_root(request))}">{page_text(api, "back_to_site", lang)}</a></p>\n')
-    switch = link(base, "/cookies", lang="en" if lang == "ko" else "ko")
+    switch = lambda tag: link(base, "/cookies", lang=tag)  # noqa: E731
     content = render(api, base, lang, page_text(api, "cookies_title", lang), "".join(parts), switch)
     return html_response(content, cache="private, max-age=300", vary=vary)
 
@@ -452,9 +453,8 @@ def declaration(api: ConsentAPI, lang: str) -> list[dict[str, Any]]:
     own words first, then the tracker catalog (names and vendors of services) and the Open Cookie
     Database (provider, purpose and lifetime of cookies); ``from_database`` lists what came from it."""
     policy = api.policy
-    fallback = policy.language
     known = {t.id: t for t in trackers.catalog()}
-    controller = localized((policy.data.get("controller") or {}).get("name") or {}, lang, fallback)
+    controller = policy.local((policy.data.get("controller") or {}).get("name") or {}, lang)
     out = []
     for raw in policy.data["categories"]:
         category = policy.by_id[raw["id"]]
@@ -466,8 +466,8 @@ def declaration(api: ConsentAPI, lang: str) -> list[dict[str, Any]]:
                     "id": service["id"],
                     "name": service.get("name") or (tracker.name if tracker else service["id"]),
                     "provider": service.get("provider") or (tracker.vendor if tracker else ""),
-                    "purpose": localized(service.get("purpose") or {}, lang, fallback),
-                    "retention": localized(service.get("retention") or {}, lang, fallback),
+                    "purpose": policy.local(service.get("purpose") or {}, lang),
+                    "retention": policy.local(service.get("retention") or {}, lang),
                     "privacy_url": service.get("privacy_url"),
                 }
             )
@@ -478,13 +478,13 @@ def declaration(api: ConsentAPI, lang: str) -> list[dict[str, Any]]:
             row = {
                 "name": name,
                 "provider": rule.get("provider", ""),
-                "purpose": localized(rule.get("description") or {}, lang, fallback),
-                "lifetime": localized(rule.get("lifetime") or {}, lang, fallback),
+                "purpose": policy.local(rule.get("description") or {}, lang),
+                "lifetime": policy.local(rule.get("lifetime") or {}, lang),
                 "from_database": [],
             }
             if name == api.cookie_name:
                 own = {"provider": controller, "purpose": plain_text(api, "consent_cookie_purpose", lang)}
-                own["lifetime"] = plain_text(api, lifetime_key(policy.max_age // 86400, "day"), lang, n=str(policy.max_age // 86400))
+                own["lifetime"] = plain_text(api, lifetime_key(api, policy.max_age // 86400, "day", lang), lang, n=str(policy.max_age // 86400))
                 for key, value in own.items():
                     row[key] = row[key] or value
             details = describe_pattern(name)
@@ -499,8 +499,8 @@ def declaration(api: ConsentAPI, lang: str) -> list[dict[str, Any]]:
             {
                 "id": category.id,
                 "required": category.required,
-                "name": localized(category.name, lang, fallback),
-                "description": localized(category.description, lang, fallback),
+                "name": policy.local(category.name, lang),
+                "description": policy.local(category.description, lang),
                 "services": services,
                 "cookies": cookie_rows,
             }
@@ -524,8 +524,17 @@ def describe_pattern(pattern: str) -> CookieDetails | None:
     return None
 
 
-def lifetime_key(count: int, unit: str) -> str:
-    return f"lifetime_{unit}_{'one' if count == 1 else 'other'}"
+def plural(count: int, lang: str) -> str:
+    """The CLDR plural category of a count, among those the shipped texts use: Polish has a form for
+    2-4 (22-24, ...) besides one and many; the other languages need one and other at most."""
+    if lang == "pl" and count % 10 in (2, 3, 4) and count % 100 not in (12, 13, 14):
+        return "few"
+    return "one" if count == 1 else "other"
+
+
+def lifetime_key(api: ConsentAPI, count: int, unit: str, lang: str) -> str:
+    key = f"lifetime_{unit}_{plural(count, lang)}"
+    return key if key in api.policy.texts else f"lifetime_{unit}_other"
 
 
 def lifetime_text(api: ConsentAPI, lifetime: str | tuple[int, str], lang: str) -> str:
@@ -533,7 +542,7 @@ def lifetime_text(api: ConsentAPI, lifetime: str | tuple[int, str], lang: str) -
         return plain_text(api, "lifetime_session", lang)
     if isinstance(lifetime, tuple):
         count, unit = lifetime
-        return plain_text(api, lifetime_key(count, unit), lang, n=str(count))
+        return plain_text(api, lifetime_key(api, count, unit, lang), lang, n=str(count))
     return lifetime
 
 

@@ -4,17 +4,15 @@ tracker catalog, the browser guides and the texts. Each check returns every prob
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from consentmw.core import browsers
 from consentmw.core.catalog import hosts
 from consentmw.core.errors import did_you_mean
-from consentmw.core.model import PolicyModel, Problem
+from consentmw.core.model import SHIPPED, PolicyModel, Problem, default_texts
 from consentmw.core.trackers import catalog
 
 __all__ = ["NECESSARY", "Problem", "check", "check_structure", "did_you_mean"]
@@ -32,7 +30,7 @@ def check_structure(policy: PolicyModel) -> list[Problem]:
 def check(policy: PolicyModel) -> list[Problem]:
     """The policy against consentmw's catalogs, guides and texts."""
     data = policy.data
-    return [*check_services(data), *check_catalog_entities(policy), *check_browser_guides(data), *check_texts(data)]
+    return [*check_services(data), *check_catalog_entities(policy), *check_browser_guides(data), *check_texts(data), *check_languages(policy)]
 
 
 def check_categories(data: Mapping[str, Any]) -> list[Problem]:
@@ -131,8 +129,28 @@ def check_browser_guides(data: Mapping[str, Any]) -> list[Problem]:
 
 @cache
 def text_keys() -> frozenset[str]:
-    folder = resources.files("consentmw.core")
-    return frozenset(k for f in ("texts.json", "page_texts.json") for k in json.loads(folder.joinpath(f).read_text("utf-8")))
+    return frozenset(default_texts())
+
+
+def check_languages(policy: PolicyModel) -> list[Problem]:
+    """Each language offered has every text, shipped or the policy's own; the default and forced
+    language are offered."""
+    problems: list[Problem] = []
+    shipped = set(SHIPPED)
+    for i, lang in enumerate(policy.languages):
+        if lang in shipped:
+            continue
+        missing = sorted(k for k in text_keys() if lang not in policy.data["texts"].get(k, {}))
+        if missing:
+            problems.append(
+                (f"$.languages[{i}]", f"consentmw ships no texts in {lang!r} and the policy's texts miss it for {len(missing)} keys "
+                 f"({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); give them in texts, or offer one of {', '.join(SHIPPED)}")
+            )
+    for field in ("language", "force_language"):
+        lang = getattr(policy, field)
+        if lang is not None and lang not in policy.languages:
+            problems.append((f"$.{field}", f"{lang!r} is not one of the languages offered ({', '.join(policy.languages)})"))
+    return problems
 
 
 def check_texts(data: Mapping[str, Any]) -> list[Problem]:

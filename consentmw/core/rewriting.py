@@ -39,8 +39,10 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from consentmw.core.consentmode import ConsentModeDefaults
-from consentmw.core.html import HTMLRewriter, RewriteStream
-from consentmw.core.policy import Policy, localized
+from consentmw.core.html import HTMLRewriter, RewriteStream, parse_attrs, url_of
+from consentmw.core.inline import DATA_ID, banner_policy, languages, script_json, shared_cacheable, visitor_state
+from consentmw.core.languages import choose
+from consentmw.core.policy import Policy
 from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
 from consentmw.core.trackers import TrackerRules, url_host
 
@@ -55,6 +57,12 @@ PRESCAN = 1024
 # since the path arrives decoded, but kept in the raw query, which arrives encoded).
 PATH_SAFE = "/!$&'()*+,;=:@-._~"
 QUERY_SAFE = PATH_SAFE + "?%"
+# Before the <html> start tag a document has only a byte order mark, an XML declaration (XHTML),
+# a doctype, comments and whitespace (the "initial" and "before html" insertion modes).
+BEFORE_HTML = re.compile(
+    rb"(?:\xef\xbb\xbf)?(?:[\t\n\f\r ]++|<\?xml[^>]{0,200}>|<!doctype[^>]{0,500}>|<!--(?:[^-]|-(?!->)){0,2000}-->)*+<html(?=[\t\n\f\r />])",
+    re.IGNORECASE,
+)
 
 
 # A body sent without any Content-Type is read as HTML by browsers when it starts (after
@@ -152,6 +160,22 @@ def declare_charset(headers: list[tuple[bytes, bytes]], start: bytes) -> None:
             return
 
 
+def html_lang(start: bytes) -> str | None:
+    """The page's language, from the lang (or xml:lang) attribute of its <html> start tag, when the
+    document opens with it in these bytes."""
+    m = BEFORE_HTML.match(start)
+    if m is None:
+        return None
+    end = start.find(b">", m.end(), m.end() + 2048)
+    if end < 0:
+        return None
+    attrs = parse_attrs(start, m.end(), end)
+    found = attrs.get(b"lang") or attrs.get(b"xml:lang")
+    if found is None or not found.value:
+        return None
+    return url_of(found.value).decode("ascii", "replace").strip()[:64] or None
+
+
 def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     found: dict[bytes, str] = {}
     for key, value in headers:
@@ -180,6 +204,8 @@ class PageRequest(NamedTuple):
     query: str
     nonce: Callable[[], str | None] = lambda: None  # the app's CSP nonce for this request, if any
     host: str = ""  # the Host the browser asked for, without port: tells the site's own tags from third parties
+    accept_language: str = ""  # the visitor's Accept-Language header
+    language: Callable[[], str | None] = lambda: None  # the page's language as the framework knows it (Django's active one)
 
 
 class PageRewriting:
@@ -216,6 +242,8 @@ class PageRewriting:
         # parse error instead of the page.
         self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
         self._forms: dict[tuple[str, bool], str] = {}
+        self._policies: dict[str, str] = {}
+        self.languages_json = script_json(languages(policy))
         self.warned_encoded = False
 
     def start(
@@ -226,6 +254,7 @@ class PageRewriting:
         headers: list[tuple[bytes, bytes]],
         variant: str = "",
         opt_out: bool = False,
+        state: Callable[[], dict[str, object]] = dict,
     ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
@@ -250,7 +279,18 @@ class PageRewriting:
                         value.strip().decode("latin-1"),
                     )
                 return None
-        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out)
+        return PageStream(self, request, allowed, status, headers, xml, variant, opt_out, state)
+
+    def data_block(self, lang: str, state: dict[str, object] | None, nonce: str | None) -> bytes:
+        """The banner's data for this page: its texts and policy in `lang`, and the visitor's state."""
+        policy = self._policies.get(lang)
+        if policy is None:
+            policy = self._policies[lang] = script_json(banner_policy(self.policy, lang))
+        attr = f' nonce="{nonce}"' if nonce else ""
+        return (
+            f'<script type="application/json" id="{DATA_ID}"{attr}>{{"lang":{script_json(lang)},'
+            f'"languages":{self.languages_json},"policy":{policy},"state":{script_json(state)}}}</script>'
+        ).encode()
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         attr = f' nonce="{nonce}"' if nonce else ""
@@ -262,8 +302,7 @@ class PageRewriting:
             parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
         return "".join(parts).encode()
 
-    def noscript_form(self, next_url: str, opt_out: bool = False) -> bytes:
-        lang = self.policy.language
+    def noscript_form(self, next_url: str, lang: str, opt_out: bool = False) -> bytes:
         form = self._forms.get((lang, opt_out))
         if form is None:
             text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
@@ -271,7 +310,7 @@ class PageRewriting:
             intro = text("optout_body") if opt_out else text("noscript_body")
             do_not_sell = f'<button name="accept" value="do-not-sell">{text("do_not_sell")}</button> ' if opt_out else ""
             boxes = "".join(
-                f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(localized(c.name, lang))}</label> '
+                f'<label><input type="checkbox" name="category" value="{c.id}"> {escape(self.policy.local(c.name, lang))}</label> '
                 for c in self.policy.categories
                 if not c.required
             )
@@ -279,6 +318,7 @@ class PageRewriting:
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
                 f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
+                f'<input type="hidden" name="lang" value="{lang}">'
                 f"{do_not_sell}"
                 f'<button name="accept" value="custom">{text("save")}</button> '
                 f'<button name="accept" value="all">{text("accept_all")}</button> '
@@ -294,7 +334,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "decoder")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "state", "decoder")
 
     def __init__(
         self,
@@ -306,6 +346,7 @@ class PageStream:
         xml: bool = False,
         variant: str = "",
         opt_out: bool = False,
+        state: Callable[[], dict[str, object]] = dict,
     ) -> None:
         self.page = page
         self.request = request
@@ -317,6 +358,7 @@ class PageStream:
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
+        self.state = state  # the visitor's consent state, as GET {prefix} answers it
         self.decoder: codecs.IncrementalDecoder | None = None  # a page in UTF-16 or ISO-2022-JP, read as text
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -339,22 +381,34 @@ class PageStream:
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
-        if not self.variant_etag(headers, allowed, self.variant):
+        request = self.request
+        banner = not page.banner_excluded(request.path)
+        variant = self.variant
+        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
+        body_end = b""
+        if banner:
+            choice = choose(page.policy, html_lang(body) or request.language(), request.accept_language)
+            if choice.by_accept_language:
+                merge_vary(headers, b"Accept-Language")
+            # A page a CDN may keep for everyone carries no visitor's state: the banner asks for it.
+            state = None if shared_cacheable(headers) else visitor_state(self.state())
+            body_end = page.data_block(choice.lang, state, nonce)
+            # The banner's language and state are in the page too: each gets its own validator.
+            variant += " " + choice.lang + script_json(state)
+            if not self.xml:
+                # XHTML has no <noscript>: the form would show to everyone.
+                # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
+                # instead of giving the form a "next" with a space, which the API refuses.
+                next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
+                body_end += page.noscript_form(next_url, choice.lang, self.opt_out)
+        if not self.variant_etag(headers, allowed, variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
             headers = [(k, v) for k, v in headers if k.lower() != b"last-modified"]
-        request = self.request
         if request.method == "HEAD" or self.status in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
             return headers, body
-        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
-        banner = not page.banner_excluded(request.path)
-        # XHTML has no <noscript>: the form would show to everyone.
-        # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
-        # instead of giving the form a "next" with a space, which the API refuses.
-        next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
-        body_end = page.noscript_form(next_url, self.opt_out) if banner and not self.xml else b""
         # Without the page's host a tag's host cannot be told first- from third-party: no report.
         report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
         head = page.head(allowed, nonce, banner, self.xml)

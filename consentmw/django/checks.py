@@ -92,7 +92,7 @@ def check_middleware_order(app_configs: Any = None, **kwargs: Any) -> list[check
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     if MIDDLEWARE not in _middleware() and not hasattr(settings, "CONSENTMW"):
         return []
-    from consentmw.core.base import ConsentCore
+    from consentmw.core.base import ConsentCore, controller_not_set
     from consentmw.django.conf import core_options
 
     try:
@@ -100,12 +100,21 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         options["store"] = "memory://"  # the check opens no database
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ConsentCore(**options)
+            core = ConsentCore(**options)
     except PolicyError as exc:
         return [checks.Error(f"the consentmw policy is invalid at {exc.path}: {exc}", hint="consentmw validate POLICY says the same.", id="consentmw.E003")]
     except (ConfigError, ImproperlyConfigured) as exc:
         return [checks.Error(f"settings.CONSENTMW: {exc}", id="consentmw.E002")]
     found: list[checks.CheckMessage] = []
+    policy = core.policy
+    if not policy.data.get("controller"):
+        found.append(
+            checks.Warning(
+                controller_not_set(policy).removeprefix("consentmw: "),
+                hint="consentmw init --name ... --controller ... --contact ... writes one; set CONSENTMW['POLICY'] to it.",
+                id="consentmw.W003",
+            )
+        )
     for warning in caught:
         if "opt-out regions" in str(warning.message):
             hint = "Set CONSENTMW['REGION_HEADER'] to the country header your CDN sets, or CONSENTMW['REGION'] to a callable."

@@ -14,6 +14,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.utils import translation
 
 from consentmw.core.base import ConsentCore
 from consentmw.core.consent import Consent
@@ -119,6 +120,8 @@ class ConsentMiddleware:
             request.META.get("QUERY_STRING", ""),
             lambda: getattr(request, key, None),  # django-csp's request.csp_nonce
             request_host(request.META),
+            request.META.get("HTTP_ACCEPT_LANGUAGE", ""),
+            translation.get_language,  # LocaleMiddleware's choice, else LANGUAGE_CODE
         )
         result: ResponseFilter = core.filter_response(page_request, consent, response.status_code, headers, request.META.get("SCRIPT_NAME", ""))
         page = result.page

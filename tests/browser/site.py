@@ -79,6 +79,11 @@ async def home(request: Request) -> HTMLResponse:
     return HTMLResponse(page("소비자 블로그", "ko", "<p>오늘의 글: 쿠키와 개인정보.</p>"))
 
 
+async def cached(request: Request) -> HTMLResponse:
+    # A page the app lets shared caches keep for everyone.
+    return HTMLResponse(page("소비자 블로그", "ko", "<p>오늘의 글: 쿠키와 개인정보.</p>"), headers={"cache-control": "public, max-age=60"})
+
+
 async def english(request: Request) -> HTMLResponse:
     return HTMLResponse(page("A consumer blog", "en", "<p>Today: cookies and privacy.</p>"))
 
@@ -152,6 +157,7 @@ def make_site(**options: Any) -> Starlette:
     app = Starlette(
         routes=[
             Route("/", home),
+            Route("/cached", cached),
             Route("/en", english),
             Route("/other-tools", other_tools),
             Route("/no-lang", no_lang),

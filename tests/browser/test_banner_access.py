@@ -9,6 +9,8 @@ pytestmark = pytest.mark.browser
 TEXTS = {
     "ko": {"banner": "쿠키 사용에 대한 선택", "accept": "모두 허용", "reject": "필수 쿠키만 허용", "settings": "설정", "dialog": "쿠키 설정", "save": "선택 저장"},
     "en": {"banner": "Your choice about cookies", "accept": "Accept all", "reject": "Reject non-essential", "settings": "Settings", "dialog": "Cookie settings", "save": "Save choices"},
+    "fr": {"banner": "Votre choix concernant les cookies", "accept": "Tout accepter"},
+    "th": {"banner": "การเลือกเกี่ยวกับคุกกี้", "accept": "ยอมรับทั้งหมด"},
 }
 PAGES = {"ko": "/", "en": "/en"}
 
@@ -123,7 +125,9 @@ def test_reduced_motion_turns_the_switch_transition_off(new_context, motion, dur
         ("/en", "ko-KR", "en"),
         ("/no-lang", "en-US", "en"),  # then the browser's languages
         ("/no-lang", "ko-KR", "ko"),
-        ("/no-lang", "fr-FR", "ko"),  # then the policy's language
+        ("/no-lang", "fr-FR", "fr"),
+        ("/no-lang", "th-TH", "th"),
+        ("/no-lang", "sv-SE", "en"),  # no Swedish: then the policy's language
     ],
 )
 def test_language_comes_from_the_page_then_the_browser(new_context, path, locale, lang):
@@ -137,14 +141,15 @@ def test_language_comes_from_the_page_then_the_browser(new_context, path, locale
 
 def test_language_switch_changes_banner_and_dialog(page):
     page.goto("/")
-    page.get_by_role("button", name="English").click()
+    page.get_by_role("region", name=TEXTS["ko"]["banner"]).get_by_role("combobox", name="언어").select_option("English")
     banner = page.get_by_role("region", name=TEXTS["en"]["banner"])
+    banner.wait_for()  # the other language's texts come from GET /_consent/policy?lang=en
     assert banner.get_by_role("button", name=TEXTS["en"]["reject"]).is_visible()
     banner.get_by_role("button", name="Settings", exact=True).click()
     dialog = page.get_by_role("dialog", name=TEXTS["en"]["dialog"])
     assert dialog.get_by_role("switch", name="Advertising").is_visible()
-    dialog.get_by_role("button", name="한국어").click()
-    assert page.get_by_role("dialog", name=TEXTS["ko"]["dialog"]).get_by_role("switch", name="맞춤형 광고").is_visible()
+    dialog.get_by_role("combobox", name="Language").select_option("한국어")
+    page.get_by_role("dialog", name=TEXTS["ko"]["dialog"]).get_by_role("switch", name="맞춤형 광고").wait_for()
 
 
 def inside_viewport(page, locator) -> bool:

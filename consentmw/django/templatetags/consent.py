@@ -7,10 +7,12 @@ import logging
 from typing import Any
 
 from django import template
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from consentmw.core.consent import Consent
+from consentmw.core.languages import choose
 from consentmw.django.conf import get_core
 
 register = template.Library()
@@ -43,8 +45,8 @@ def _label(context: template.Context, text: str | None) -> str:
         return text
     policy = get_core().policy
     request = context.get("request")
-    lang = getattr(request, "LANGUAGE_CODE", None) or policy.language
-    return policy.text("reopen", lang.split("-")[0])
+    lang = getattr(request, "LANGUAGE_CODE", None) or translation.get_language()
+    return policy.text("reopen", choose(policy, lang, None).lang)
 
 
 @register.simple_tag(takes_context=True)
