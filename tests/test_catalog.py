@@ -374,3 +374,21 @@ def test_event_handlers_and_javascript_urls_naming_an_unknown_host_are_logged_li
     # A held vendor's call in a handler waits with the vendor; the unknown hosts stay live.
     assert "data-consentmw-onclick=\"fbq('track', 'AddToCart')\"" in out
     assert 'onload="new Image().src=' in out and "onclick=\"fetch('https://px.unknown-beacon.example/click')\"" in out
+
+
+@pytest.mark.parametrize(
+    "img",
+    [
+        '<img src="https://px.hidden.example/p.gif" width=1>',
+        "<img height='0' src=https://px.hidden.example/p.gif>",
+        '<img src="https://px.hidden.example/p.gif" style="display: none">',
+        '<img style="visibility:hidden" src="//px.hidden.example/p.gif">',
+    ],
+)
+def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, caplog: pytest.LogCaptureFixture) -> None:
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    page = f'<img src="https://img.photos.example/a.jpg" width="160" height="160">{img}'.encode()
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        assert rewriter.rewrite(pol.required, page, page=(b"www.shop.example", "/p")) == page
+    assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.hidden.example"]

@@ -327,6 +327,7 @@ def test_cookie_pairs_split_on_semicolons_and_the_first_equals_sign(line: str, n
         (b'consentmw="abc', (b"consentmw", b'"abc')),  # an opening quote alone stays
         (b'consentmw="abc!', (b"consentmw", b'"abc!')),
         (b'consentmw="', (b"consentmw", b'"')),
+        (b'consentmw=!abc"', (b"consentmw", b'!abc"')),  # a closing quote alone stays too
         (b"nameless", (b"", b"nameless")),
     ],
 )

@@ -61,6 +61,7 @@ def urls(tmp: Path) -> Any:
         path("async-stream", lambda request: StreamingHttpResponse(async_page(), content_type="text/html; charset=utf-8")),
         path("file", lambda request: FileResponse(page.open("rb"))),
         path("download", lambda request: FileResponse(page.open("rb"), as_attachment=True)),
+        path("dated", lambda request: HttpResponse(PAGE, headers={"Last-Modified": "Wed, 01 Jan 2025 00:00:00 GMT", "X-Kept": "1"})),
     ]
     return module
 
@@ -222,7 +223,8 @@ async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mis
     assert page.count("/_consent/banner.js?v=") == 1
     assert live_trackers(page) == set()
     assert same == {"same": True, "analytics": False}  # request.consent is the ASGI wrap's
-    assert any("consentmw.E004" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    # Two requests, one error: logged once per process, not on every page.
+    assert sum("consentmw.E004" in r.getMessage() for r in caplog.records if r.levelname == "ERROR") == 1
 
 
 @pytest.mark.parametrize("adapter", ["django-wsgi", "django-asgi"])
@@ -247,6 +249,30 @@ def test_withdrawal_expires_each_refused_cookie_on_every_domain_it_may_live_on(a
     # Django's WSGI handler writes Morsel.output(header=""), which starts with a space.
     lines = [line.strip() for line in r.headers.get_list("set-cookie")]
     assert sorted(line for line in lines if line.startswith(("_ga=", "_gid="))) == sorted(expected)
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_the_consent_cookie_reads_back_from_response_cookies_as_sent() -> None:
+    # Other middleware and Django's test client read response.cookies: name and value as in the header.
+    r = Client().post("/_consent", {"accept": "all"}, content_type="application/json", headers={"origin": "http://testserver"})
+    morsel = r.cookies["consentmw"]
+    line = morsel.OutputString()
+    assert line.startswith(f"consentmw={morsel.value};") and morsel.value == morsel.coded_value and "." in morsel.value
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_a_header_the_core_drops_is_gone_from_the_django_response() -> None:
+    # A date cannot tell one visitor's variant of the page from another's (see core/rewriting.py).
+    r = Client().get("/dated")
+    assert "Last-Modified" not in r.headers and r.headers["X-Kept"] == "1"
+    assert live_trackers(r.content.decode()) == set()
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_a_choice_just_under_the_body_limit_is_read_whole() -> None:
+    body = '{"accept": "all"}'.rjust(8000)  # more than half of the 8,192-byte limit, the choice at its end
+    r = Client().post("/_consent", body, content_type="application/json", headers={"origin": "http://testserver"})
+    assert r.status_code == 200, r.content
 
 
 def test_the_banner_speaks_the_pages_language_else_djangos_active_one(tmp_path: Path) -> None:

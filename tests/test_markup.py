@@ -139,6 +139,17 @@ def test_a_long_inline_script_is_classified_on_its_first_bytes_without_waiting_f
     assert len(out) > 2048
 
 
+def test_a_stream_sends_each_complete_tag_at_once() -> None:
+    # Nothing is held back but a token cut by the chunk's end: a page streamed slowly shows as it comes.
+    stream = REWRITER.stream(NOBODY)
+    assert stream.feed(b"<p class=a>hello</p><div id=x>world</div><img src=/a.png>") == b"<p class=a>hello</p><div id=x>world</div><img src=/a.png>"
+    # A tag cut by the chunk's end goes out with the chunk that ends it.
+    assert stream.feed(b"<p>a</p><img src=/a.png") == b"<p>a</p>"
+    assert stream.feed(b" alt=x><p>b</p><b") == b"<img src=/a.png alt=x><p>b</p>"
+    assert stream.feed(b">x<p>c</p>") == b"<b>x<p>c</p>"
+    assert stream.close() == b""
+
+
 def test_an_svg_script_loses_the_href_the_preload_scanner_fetches() -> None:
     page = '<svg><script href="https://www.googletagmanager.com/gtag/js?id=G-1"></script></svg>'
     out = rewrite(page)

@@ -183,8 +183,15 @@ def test_other_tools_necessary_category_is_always_on() -> None:
     assert live_tags(out) == ["src /session.js"]
 
 
-def test_unknown_category_of_another_tool_stays_inert_for_everyone() -> None:
-    markup = '<script type="text/plain" data-category="sparkles" src="/s.js"></script>'
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<script type="text/plain" data-category="sparkles" src="/s.js"></script>',
+        '<script type="text/plain" data-cookieconsent="custom" src="/s.js"></script>',  # Cookiebot: only "ignore" means none
+        '<script type="text/plain" data-cookieconsent="ignored" src="/s.js"></script>',
+    ],
+)
+def test_unknown_category_of_another_tool_stays_inert_for_everyone(markup: str) -> None:
     assert live_tags(rewrite(markup, EVERYTHING).decode()) == []
 
 

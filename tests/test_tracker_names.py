@@ -153,3 +153,14 @@ def test_a_link_header_of_only_trackers_is_dropped_and_markup_held_on_every_adap
         assert "link" not in r.headers
         assert not live(r.text)
         assert r.text.count("data-consentmw-") >= len(MARKUP)
+
+
+def test_a_tracker_right_after_held_handlers_is_read_however_the_page_is_cut() -> None:
+    # Each held handler makes its tag longer in the rewriter's buffer; what follows must still be read.
+    handlers = "".join(f"<div onclick=\"fetch('{COLLECT}')\">{i}</div>" for i in range(6))
+    markup = handlers + '<script src="//connect.facebook.net/en_US/fbevents.js"></script>'
+    for chunk in (0, 1, 2, 50, len(page(markup)) - 60):
+        out = rewrite(page(markup), chunk=chunk)
+        assert out.count("data-consentmw-onclick=") == 6, out
+        assert 'data-consentmw-src="//connect.facebook.net' in out and ' src="//connect.facebook.net' not in out, out
+        assert out.count("</html>") == 1 and not live(out), out

@@ -751,6 +751,10 @@ class RewriteStream:
         start = self.pos
         end = self._find_end(raw_end(b"noscript"), len(b"noscript") + 2, final)
         upto = end if end >= 0 else self.pos
+        if self.noscript is None and upto > start and (lt := self.low.find(b"<", start, upto)) >= 0:
+            # Text alone loads nothing: the stream starts at the first tag, if one ever comes.
+            self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            start = lt
         if self.noscript is not None and upto > start:
             self._emit_to(start)
             self.out.append(self.noscript.feed(bytes(self.buf[start:upto])))
@@ -880,7 +884,6 @@ class RewriteStream:
         if name == b"noscript":
             if self.scripting:
                 self.state = NOSCRIPT
-                self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
             return True
         if name == b"plaintext":
             self.state = PLAINTEXT
