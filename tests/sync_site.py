@@ -20,6 +20,7 @@ app = ConsentMiddleware(
     secret_key=os.environ["CONSENTMW_SECRET_KEY"],
     store=os.environ["CONSENTMW_STORE"],
     store_timeout=float(os.environ.get("CONSENTMW_STORE_TIMEOUT", "5")),
+    rate_limit=int(os.environ.get("CONSENTMW_RATE_LIMIT", "30")),
 )
 
 

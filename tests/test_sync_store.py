@@ -53,11 +53,29 @@ def records(store: str, *, create: bool = False) -> int:
 def test_a_hundred_concurrent_choices_are_all_answered_and_recorded(app: str, database: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     store_url = f"sqlite:///{tmp_path / 'consent.db'}" if database == "sqlite" else request.getfixturevalue("postgres_url")
     # A generous deadline: on a loaded machine 5 s can pass in the queue; the deadline has its own tests.
-    with gunicorn(APPS[app], store_url, tmp_path, CONSENTMW_STORE_TIMEOUT="30") as url, ThreadPoolExecutor(100) as pool:
+    # The hundred posts come from one address: the per-client limit (tested on its own) is lifted.
+    with gunicorn(APPS[app], store_url, tmp_path, CONSENTMW_STORE_TIMEOUT="30", CONSENTMW_RATE_LIMIT="0") as url, ThreadPoolExecutor(100) as pool:
         answers = list(pool.map(lambda _: post_choice(url), range(100)))
     assert [r.status_code for r in answers] == [200] * 100
     assert all("consentmw=" in r.headers["set-cookie"] for r in answers)
     assert records(store_url) == 100
+
+
+def test_concurrent_posts_from_one_client_are_held_to_its_rate_limit(tmp_path: Path) -> None:
+    # The limit's bucket is shared by gunicorn's 32 threads: a hundred posts at once from one
+    # address get 30 answers (and one more for each 2 s the burst takes), every other one a 429
+    # that records nothing and sets no cookie.
+    store_url = f"sqlite:///{tmp_path / 'consent.db'}"
+    with gunicorn(APPS["wsgi"], store_url, tmp_path) as url, ThreadPoolExecutor(100) as pool:
+        started = time.monotonic()
+        answers = list(pool.map(lambda _: post_choice(url), range(100)))
+        elapsed = time.monotonic() - started
+    accepted = [r for r in answers if r.status_code == 200]
+    refused = [r for r in answers if r.status_code != 200]
+    assert 30 <= len(accepted) <= 30 + int(elapsed / 2) + 1
+    assert {r.status_code for r in refused} == {429}
+    assert all("set-cookie" not in r.headers and int(r.headers["retry-after"]) >= 1 for r in refused)
+    assert records(store_url) == len(accepted)
 
 
 def test_a_locked_sqlite_log_answers_503_in_time_without_a_cookie(tmp_path: Path) -> None:

@@ -53,4 +53,6 @@ CONSENTMW = {
     "STORE": store_url(),
     # How long a consent post may wait for the log before it is answered 503 (consentmw's default: 5 s).
     "STORE_TIMEOUT": float(os.environ.get("CONSENTMW_STORE_TIMEOUT", "5")),
+    # Consent posts a minute per client address (consentmw's default: 30; 0 turns the limit off).
+    "RATE_LIMIT": int(os.environ.get("CONSENTMW_RATE_LIMIT", "30")),
 }
