@@ -122,25 +122,22 @@ def filter_cookies(
     policy: Policy, allowed: frozenset[str], headers: list[tuple[bytes, bytes]], region_vary: tuple[bytes, ...] = ()
 ) -> list[tuple[bytes, bytes]]:
     """The headers without the Set-Cookie lines of categories the visitor has not allowed; deletions
-    pass. Where the visitor's region decides (region_vary), a cookie of an optional category passes
-    or not by region, whichever it did here."""
+    pass. An answer that sets a cookie of an optional category, passed or dropped, depends on the
+    visitor's choice (and, where the visitor's region decides, region_vary): Vary says so, or a
+    shared cache would hand one visitor's cookies to the next."""
     kept: list[tuple[bytes, bytes]] = []
-    dropped = False
-    by_region = False
+    optional = False
     for key, value in headers:
         if key in SET_COOKIE:
             name = set_cookie_name(value)
             category = policy.cookie_category(name)
-            by_region = by_region or (category is not None and category not in policy.required)
+            optional = optional or (category is not None and category not in policy.required)
             # An app may always delete a cookie, whatever its category.
             if category is not None and category not in allowed and not is_deletion(value):
                 logger.debug("consentmw: dropped cookie %r of refused category %r", name, category)
-                dropped = True
                 continue
         kept.append((key, value))
-    if dropped:
-        merge_vary(kept, b"Cookie")
-    if by_region and region_vary:
+    if optional:
         for name in (b"Cookie", *region_vary):
             merge_vary(kept, name)
     return kept
