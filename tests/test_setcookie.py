@@ -71,10 +71,20 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=GA1.1.1; Max-Age=+100; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
         # RFC 6265 keeps the last Max-Age that is a number (100); Chromium takes the last one, ignores it, reads Expires.
         ("_ga=GA1.1.1; Max-Age=100; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
+        # Max-Age=1 keeps the cookie for a second under RFC 6265.
+        ("_ga=GA1.1.1; Max-Age=1; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
+        # Both take the last Expires: RFC 6265 reads 2100 in it, Chromium takes the one-digit 5 as the year (2005).
+        ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=01 Jan 5 00:00:00 2100", False),
         # An unparseable Expires is no expiry: a session cookie, kept until the browser closes.
         ("_ga=GA1.1.1; Expires=never", False),
         ("_ga=GA1.1.1; Expires=31 Feb 1970 00:00:00", False),
         ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1500 00:00:00 GMT", False),
+        # RFC 6265 refuses a year before 1601 (a session cookie); Chromium reads 1600. From 1601 both agree.
+        ("_ga=GA1.1.1; Expires=Sat, 01 Jan 1600 00:00:00 GMT", False),
+        ("_ga=; Expires=Mon, 01 Jan 1601 00:00:00 GMT", True),
+        # Two-digit years 0-69 are 2000-2069, 70-99 are 1970-1999.
+        ("_ga=; Expires=Mon, 01 Jan 01 00:00:00 GMT", True),
+        ("_ga=GA1.1.1; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
         # Browsers stop reading the line at NUL, CR or LF.
         ("_ga=GA1.1.1; Max-Age=100\x00; Max-Age=0", False),
         # A value over 1,024 bytes is ignored.
