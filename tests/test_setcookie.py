@@ -85,6 +85,10 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         # Two-digit years 0-69 are 2000-2069, 70-99 are 1970-1999.
         ("_ga=; Expires=Mon, 01 Jan 01 00:00:00 GMT", True),
         ("_ga=GA1.1.1; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
+        ("_ga=; Expires=Fri, 01 Jan 99 00:00:00 GMT", True),
+        # The last hour, minute and second of a day are a time; a 60th second is not (a session cookie).
+        ("_ga=; Expires=Thu, 01 Jan 1970 23:59:59 GMT", True),
+        ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:59:60 GMT", False),
         # Browsers stop reading the line at NUL, CR or LF.
         ("_ga=GA1.1.1; Max-Age=100\x00; Max-Age=0", False),
         # A value over 1,024 bytes is ignored.
