@@ -86,6 +86,12 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=; Expires=Mon, 01 Jan 01 00:00:00 GMT", True),
         ("_ga=GA1.1.1; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
         ("_ga=; Expires=Fri, 01 Jan 99 00:00:00 GMT", True),
+        ("_ga=; Expires=Sat, 01 Jan 00 00:00:00 GMT", True),
+        # RFC 6265 takes the last numeric Max-Age (0); Chromium takes the last Max-Age, ignores it and
+        # reads the Expires: there 69 is 2069, and an hour of 24 is no time (a session cookie).
+        ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
+        ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 24:00:00 GMT", False),
+        ("_ga=; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
         # The last hour, minute and second of a day are a time; a 60th second is not (a session cookie).
         ("_ga=; Expires=Thu, 01 Jan 1970 23:59:59 GMT", True),
         ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:59:60 GMT", False),
