@@ -87,6 +87,7 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=GA1.1.1; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
         ("_ga=; Expires=Fri, 01 Jan 99 00:00:00 GMT", True),
         ("_ga=; Expires=Sat, 01 Jan 00 00:00:00 GMT", True),
+        ("_ga=GA1.1.1; Expires=Sat, 01 Jan 28 00:00:00 GMT", False),
         # RFC 6265 takes the last numeric Max-Age (0); Chromium takes the last Max-Age, ignores it and
         # reads the Expires: there 69 is 2069, and an hour of 24 is no time (a session cookie).
         ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
@@ -97,8 +98,10 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:59:60 GMT", False),
         # Browsers stop reading the line at NUL, CR or LF.
         ("_ga=GA1.1.1; Max-Age=100\x00; Max-Age=0", False),
-        # A value over 1,024 bytes is ignored.
+        # A value over 1,024 bytes is ignored; one of 1,024 is read.
         ("_ga=GA1.1.1; Expires=" + "x" * 1000 + " Thu, 01 Jan 1970 00:00:00 GMT", False),
+        ("_ga=GA1.1.1; Expires=" + "," * 996 + "Thu, 01 Jan 1970 00:00:00 GMT", False),
+        ("_ga=; Expires=" + "," * 995 + "Thu, 01 Jan 1970 00:00:00 GMT", True),
         # RFC 6265 reads these as 1970; Chromium finds no time, day or year in them and keeps a session cookie.
         ("_ga=GA1.1.1; Expires=01 Jan 1970 0:0:0x", False),
         ("_ga=GA1.1.1; Expires=1x Jan 1970 00:00:00", False),
@@ -106,8 +109,10 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         # Chromium takes the last Max-Age or Expires even when it does not parse.
         ("_ga=GA1.1.1; Max-Age=0; Max-Age=x", False),
         ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Expires=never", False),
-        # Within a day of now a time zone could make it a future date.
+        # Within a day of now a time zone could make it a future date; a day and a second before now, none can.
         ("_ga=GA1.1.1; Expires=Fri, 15 Jan 2027 07:00:00 GMT", False),
+        ("_ga=GA1.1.1; Expires=Thu, 14 Jan 2027 08:00:00 GMT", False),
+        ("_ga=; Expires=Thu, 14 Jan 2027 07:59:59 GMT", True),
     ],
 )
 def test_only_what_every_browser_deletes_is_a_deletion(line: str, deletion: bool) -> None:
