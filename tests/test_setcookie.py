@@ -62,6 +62,12 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
         ("_ga=; expires=Thursday, 01-Jan-70 00:00:01 GMT", True),
         ("_ga=; Max-Age=-1; Expires=Fri, 01 Jan 2100 00:00:00 GMT", True),
+        # Max-Age decides whatever the Expires holds, even a number; Path and SameSite are no dates.
+        ("_ga=; Max-Age=0; Expires=1", True),
+        ("_ga=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; SameSite=Lax", True),
+        # A day of one digit, and the 31st.
+        ("_ga=; Expires=Thu, 1 Jan 1970 00:00:00 GMT", True),
+        ("_ga=; Expires=Sat, 31 Jan 1970 00:00:00 GMT", True),
         # The first year token decides: 2100 in the first, 1969 in the second.
         ("_ga=GA1.1.1; Expires=Fri, 01 Jan 2100 00:00:00 GMT 1969", False),
         ("_ga=; Expires=1969 Fri, 01 Jan 2100 00:00:00 GMT", True),
