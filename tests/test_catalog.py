@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from consentmw import PolicyError, load_policy
-from consentmw.core.catalog import HostEntry, cookies, hosts, lookup_cookie, lookup_host
+from consentmw.core.catalog import HostEntry, cookie_details, cookies, hosts, lookup_cookie, lookup_host
 from consentmw.core.html import HTMLRewriter
 from consentmw.core.trackers import LEFT_LIVE_LIMIT, TrackerRules
 from tests.conftest import missing
@@ -344,6 +344,9 @@ def test_catalog_entries_are_shared_and_cannot_be_changed() -> None:
         entry.category = None  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cookie.category = "necessary"  # type: ignore[misc]
+    details = cookie_details(cookie)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        details.lifetime = "session"  # type: ignore[misc]
 
 
 def test_vendor_globals_wait_in_the_category_of_their_vendors_hosts() -> None:

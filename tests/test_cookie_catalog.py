@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consentmw import load_policy
-from consentmw.core.catalog import CookieEntry, lookup_cookie
+from consentmw.core.catalog import CookieDetails, CookieEntry, cookie_details, lookup_cookie
 from tests.conftest import client_for, missing
 from tests.test_middleware import raw_app, wrap
 
@@ -70,11 +70,31 @@ def test_lookup_cookie(name: str, vendor: str, category: str) -> None:
         ("_gac_gb_123", CookieEntry("_gac_gb_", "Google Ads", "advertising", prefix=True)),
         ("_gac_gb_", CookieEntry("_gac_gb_", "Google Ads", "advertising", prefix=True)),  # the prefix alone
         ("_gac_1", CookieEntry("_gac_", "Google Analytics", "advertising", prefix=True)),
-        ("_fbp", CookieEntry("_fbp", "Facebook", "advertising")),
+        ("_fbp", CookieEntry("_fbp", "Facebook", "advertising", prefix=False)),
     ],
 )
 def test_lookup_cookie_names_the_entry_that_matched(name: str, entry: CookieEntry) -> None:
     assert lookup_cookie(name) == entry
+
+
+GOOGLE_ADS_PURPOSE = (
+    "Google uses cookies for advertising, including serving and rendering ads, personalizing ads (depending on your ad settings at"
+    " g.co/adsettings), limiting the number of times an ad is shown to a user, muting ads you have chosen to stop seeing, and"
+    " measuring the effectiveness of ads."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "details"),
+    [
+        ("_ga", CookieDetails("Google", "ID used to identify users", (2, "year"))),
+        ("_gac_gb_123", CookieDetails("Google", GOOGLE_ADS_PURPOSE, (90, "day"))),  # a prefix's entry
+        ("AMP_TLDTEST", CookieDetails("Amplitude", "Registers statistical data on users' behaviour on the website. Used for internal analytics by the website operator.", "session")),
+    ],
+)
+def test_the_declaration_gets_provider_purpose_and_lifetime_of_the_entry_that_matched(name: str, details: CookieDetails) -> None:
+    entry = lookup_cookie(name)
+    assert entry is not None and cookie_details(entry) == details
 
 
 @pytest.mark.parametrize("name", ["sessionid", "csrftoken", "auth_token", "cart", "XSRF-TOKEN", "PHPSESSID", "locale", "uid", "token", "_tracking_consent"])
