@@ -140,6 +140,13 @@ def test_policy_match_patterns_add_site_specific_trackers() -> None:
     assert rules.match_src(b"/stats/app.js") == ()
 
 
+def test_a_policy_inline_pattern_holds_code_no_catalog_tracker_knows() -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"inline": ["ownstats\\.track\\("]}}]}])
+    rules = TrackerRules(policy)
+    assert [t.id for t in rules.match_inline(b"window.ownStats.track('view', {page: location.pathname});")] == ["own-stats"]
+    assert rules.match_inline(b"window.ownStats.ready = true;") == ()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -247,6 +254,8 @@ def test_code_that_loads_nothing_from_a_tracker_stays_live(code: str) -> None:
         ("_hmt.push(['_trackEvent', 'cart', 'add']);", ("analytics",)),
         ("kakaoPixel('1234567890').purchase({total: '39000'});", ("advertising",)),
         ("var cn = new EN(); cn.setData('uid', 'shop'); cn.sendConv();", ("advertising",)),
+        ("var cn = new EN('shop'); cn.sendConv();", ("advertising",)),
+        ("var cn = new EN(0); cn.sendConv();", ("advertising",)),
         ("_AceTM.Product = {pCode: '1'};", ("analytics",)),
         ("airbridge.events.send('airbridge.ecommerce.order.completed', {value: 1});", ("advertising",)),
         ("ChannelIO('boot', {pluginKey: 'k'});", ("personalisation",)),
