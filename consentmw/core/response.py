@@ -28,6 +28,11 @@ def spellings(name: bytes) -> frozenset[bytes]:
 
 CONTENT_TYPE = spellings(b"content-type")
 SET_COOKIE = spellings(b"set-cookie")
+LINK = spellings(b"link")
+SPECULATION_RULES = spellings(b"speculation-rules")
+# Headers a response of any type may lose: cookies of refused categories, and tracker addresses a
+# browser fetches from the headers of any document it shows (a JSON or text/plain page too).
+FILTERED = SET_COOKIE | LINK | SPECULATION_RULES
 HTML_VERDICTS: dict[bytes, bool] = {}
 
 

@@ -44,7 +44,7 @@ from consentmw.core.consent import Consent
 from consentmw.core.inline import DATA_ID, banner_policy, banner_state, languages, script_json, shared_cacheable, visitor_state
 from consentmw.core.languages import choose
 from consentmw.core.policy import Policy
-from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.response import CONTENT_TYPE, LINK, SPECULATION_RULES, header_charset, logger, media_type, merge_vary, split_values, untyped
 from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
@@ -83,8 +83,6 @@ SNIFFED_HTML = re.compile(
 # One link-value of a Link header (RFC 8288): "<address>" and its parameters, up to a comma that
 # is not inside a quoted string.
 LINK_VALUE = re.compile(rb'[\t ,]*<([^>]*)>((?:[^,"]|"(?:[^"\\]|\\.)*"?)*)')
-LINK = spellings(b"link")
-SPECULATION_RULES = spellings(b"speculation-rules")
 
 
 def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
@@ -409,8 +407,6 @@ class PageStream:
             self.decoder = codecs.getincrementaldecoder(codec)("replace")
             essence = media_type(headers) or b"text/html"
             headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
-        if not page.rewriter.all_allowed(self.allowed):
-            headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
