@@ -216,7 +216,13 @@ def test_a_tracker_host_spelled_as_browsers_read_it_is_recognised(host: str) -> 
 
 def test_an_inline_svg_script_that_runs_a_tracker_is_made_inert() -> None:
     code = "(adsbygoogle = window.adsbygoogle || []).push({});"
-    for page in (f"<svg><svg></svg><script>{code}</script></svg>", f"<svg><script>{code}<g></g></script></svg>"):
+    # An SVG script's code is its own text, around the elements in it (whose end tags do not end it).
+    for page in (
+        f"<svg><svg></svg><script>{code}</script></svg>",
+        f"<svg><script>{code}<g></g></script></svg>",
+        f"<svg><script><title>x</title>{code}</script></svg>",
+        f"<svg><script><text>a</text>{code}</script></svg>",
+    ):
         for chunk in (0, 1, 4):
             out = rewrite(page, chunk=chunk)
             assert out.startswith(page[: page.index("<script>")] + '<script type="text/plain" data-consentmw-category="advertising">'), out

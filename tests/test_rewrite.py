@@ -341,6 +341,17 @@ def test_a_repeated_src_does_not_take_over_once_the_first_is_moved(page: str) ->
     assert rewrite(page, EVERYTHING).decode() == page
 
 
+def test_a_policy_pattern_holds_what_it_matches_and_no_other_frame_or_image() -> None:
+    policy = load_policy({"version": "1", "categories": [
+        {"id": "necessary", "required": True, "name": {"en": "N"}},
+        {"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"src": ["/stats\\.js$"]}}]},
+    ]})
+    own = '<iframe src="https://maps.example/embed?q=1"></iframe><img src="https://img.example/a.png" alt="">'
+    page = own + '<script src="https://cdn.example/stats.js"></script>'
+    held = own + '<script data-consentmw-src="https://cdn.example/stats.js" type="text/plain" data-consentmw-category="analytics"></script>'
+    assert HTMLRewriter(policy).rewrite(policy.required, page.encode()) == held.encode()
+
+
 def test_a_valueless_type_is_javascript_and_a_later_type_does_not_count() -> None:
     page = '<script type type="text/plain" src="https://connect.facebook.net/en_US/fbevents.js"></script>'
     assert rewrite(page).decode() == (
