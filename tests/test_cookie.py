@@ -353,6 +353,8 @@ def test_cookie_pairs_split_on_semicolons_and_the_first_equals_sign(line: str, n
         (b'consentmw="abc!', (b"consentmw", b'"abc!')),
         (b'consentmw="', (b"consentmw", b'"')),
         (b'consentmw=!abc"', (b"consentmw", b'!abc"')),  # a closing quote alone stays too
+        (b"pref=!on!", (b"pref", b"!on!")),  # only double quotes are taken off
+        (b"pref='on'", (b"pref", b"'on'")),
         (b"nameless", (b"", b"nameless")),
     ],
 )

@@ -352,6 +352,13 @@ def test_a_policy_pattern_holds_what_it_matches_and_no_other_frame_or_image() ->
     assert HTMLRewriter(policy).rewrite(policy.required, page.encode()) == held.encode()
 
 
+@pytest.mark.parametrize("page", ["<script src=>fbq('init', '1');</script>", "<script async src=\"\">fbq('init', '1');</script>"])
+def test_a_script_with_an_empty_src_runs_nothing_and_is_left_as_written(page: str) -> None:
+    # A browser fires the script's error event and never runs the code inside it; held, the
+    # banner would run that code after consent, which the page never did.
+    assert rewrite(page) == page.encode()
+
+
 def test_a_valueless_type_is_javascript_and_a_later_type_does_not_count() -> None:
     page = '<script type type="text/plain" src="https://connect.facebook.net/en_US/fbevents.js"></script>'
     assert rewrite(page).decode() == (

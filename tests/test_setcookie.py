@@ -93,12 +93,22 @@ def reference_keeps(line: str, now: float = NOW) -> bool:
         ("_ga=GA1.1.1; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
         ("_ga=; Expires=Fri, 01 Jan 99 00:00:00 GMT", True),
         ("_ga=; Expires=Sat, 01 Jan 00 00:00:00 GMT", True),
+        ("_ga=; Expires=Fri, 01 Jan 27 00:00:00 GMT", True),
         ("_ga=GA1.1.1; Expires=Sat, 01 Jan 28 00:00:00 GMT", False),
+        # A three-digit year is taken as it is (RFC 6265: before 1601, no date).
+        ("_ga=GA1.1.1; Expires=Fri, 01 Jan 100 00:00:00 GMT", False),
         # RFC 6265 takes the last numeric Max-Age (0); Chromium takes the last Max-Age, ignores it and
         # reads the Expires: there 69 is 2069, and an hour of 24 is no time (a session cookie).
         ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Sun, 01 Jan 69 00:00:00 GMT", False),
         ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 24:00:00 GMT", False),
         ("_ga=; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        ("_ga=GA1.1.1; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 00:60:00 GMT", False),
+        ("_ga=; Max-Age=100; Max-Age=0; Max-Age=x; Expires=Thu, 01 Jan 1970 00:00:00 GMT", True),
+        # Chromium reads Max-Age=+0 (past) or +1 (a second); RFC 6265 skips it and reads the Expires:
+        # there a minute of 60 or a day of 0 is no date, and a cookie without one is kept for the session.
+        ("_ga=GA1.1.1; Max-Age=+0; Expires=Thu, 01 Jan 1970 00:60:00 GMT", False),
+        ("_ga=GA1.1.1; Max-Age=+0; Expires=Thu, 00 Jan 1970 00:00:00 GMT", False),
+        ("_ga=GA1.1.1; Max-Age=+1; Expires=Thu, 01 Jan 1970 00:00:00 GMT", False),
         # The last hour, minute and second of a day are a time; a 60th second is not (a session cookie).
         ("_ga=; Expires=Thu, 01 Jan 1970 23:59:59 GMT", True),
         ("_ga=GA1.1.1; Expires=Thu, 01 Jan 1970 00:59:60 GMT", False),

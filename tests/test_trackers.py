@@ -304,6 +304,15 @@ def test_an_unknown_third_party_address_in_inline_code_is_logged_once_per_host(c
     ]
 
 
+def test_a_left_live_warning_names_the_first_200_characters_of_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    address = "https://cdn.unknown-metrics.example/t.js?" + "q" * 300
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        TrackerRules(PRESET).match_inline(f"fetch('{address}');".encode(), (b"www.shop.example", "/"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"consentmw: left live: unknown third-party host cdn.unknown-metrics.example on / (inline script {address[:200]}); declare it in the policy if it tracks"
+    ]
+
+
 def test_unknown_host_warnings_from_inline_code_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     from consentmw.core.trackers import LEFT_LIVE_LIMIT
 
