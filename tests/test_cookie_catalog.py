@@ -154,6 +154,16 @@ async def test_withdrawal_expires_catalogued_cookies_on_the_host_and_the_domains
     assert expired == dict.fromkeys(["_ttp", "li_fat_id", "_scid", "Hm_lvt_3f5a1b2c", "_ym_uid", "_ga"], {"", "www.shop.example", "shop.example"})
 
 
+async def test_withdrawal_expires_only_the_cookies_the_cookie_header_carries() -> None:
+    async with client_for(wrap(raw_app(APP_COOKIES)), base_url="http://www.shop.example") as client:
+        await client.post("/_consent", json={"accept": "all"})
+        client.cookies.set("_ttp", "1")
+        # Other headers that look like cookie lines carry no cookie.
+        r = await client.post("/_consent", json={"accept": "necessary"}, headers={"accept": "_ga=1", "authorization": "_fbp=1", "x-cookie": "_scid=1"})
+    expired = {c.split("=", 1)[0] for c in r.headers.get_list("set-cookie") if "Max-Age=0" in c}
+    assert expired == {"_ttp"}
+
+
 async def test_withdrawal_expires_a_listed_cookie_only_where_its_own_rule_says_when_it_names_domains() -> None:
     policy = json.loads(resources.files("consentmw.core").joinpath("presets", "default.json").read_text("utf-8"))
     for category in policy["categories"]:
