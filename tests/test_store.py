@@ -43,9 +43,17 @@ def without_id(record: ConsentRecord) -> ConsentRecord:
     return dataclasses.replace(record, id=None)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "memory"])
+def any_log_url(request: pytest.FixtureRequest) -> str:
+    """An empty consent log on a real SQLite file, a real PostgreSQL server, and in memory: the
+    memory store (tests, demos) must answer every question as the databases do."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}.get(request.param)
+    return request.getfixturevalue(fixture) if fixture else "memory://"
+
+
 @pytest.fixture
-async def log(log_url: str):  # noqa: F811
-    store = open_store(log_url)
+async def log(any_log_url: str):
+    store = open_store(any_log_url)
     yield store
     await store.close()
 
@@ -238,6 +246,27 @@ async def test_stats_of_an_empty_period(log) -> None:
     await log.record(make_record())
     empty = await log.stats(since=T0 + DAY)
     assert (empty.records, empty.visitors, empty.categories, empty.methods) == (0, 0, {}, {})
+
+
+async def test_a_record_the_log_holds_is_told_from_any_that_differs(log) -> None:
+    # What `consentmw log import` skips as already there, and how a PostgreSQL commit whose answer
+    # was lost is settled: the same proof of consent, to the microsecond and every field.
+    held = make_record("a", choices={"necessary": True, "analytics": True}, region="KR", language="ko")
+    other = make_record("b", at=T0 + DAY)
+    await log.record(held)
+    await log.record(other)
+    asked = [
+        held,
+        dataclasses.replace(held, choices={"analytics": True, "necessary": True}),  # the same choices in another order
+        other,
+        dataclasses.replace(held, choices={"necessary": True, "analytics": False}),
+        dataclasses.replace(held, created_at=T0 + dt.timedelta(microseconds=1)),
+        dataclasses.replace(held, consent_id="c"),
+        dataclasses.replace(held, region="DE"),
+        make_record("new", at=T0 + 2 * DAY),
+    ]
+    assert await log.already_logged(asked) == [True, True, True, False, False, False, False, False]
+    assert await log.already_logged([]) == []
 
 
 async def test_memory_store_answers_like_the_databases() -> None:

@@ -42,7 +42,8 @@ def call(app: Any, path: str = "/") -> tuple[str, list[tuple[str, str]], bytes, 
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     result = app(environ, start_response)
     body = b"".join(result)
-    result.close()
+    if hasattr(result, "close"):  # as a server does (PEP 3333)
+        result.close()
     return got["status"], got["headers"], body, result
 
 
@@ -154,6 +155,20 @@ def test_an_error_page_started_with_exc_info_before_anything_was_sent_is_rewritt
     assert not any(k.lower() == "set-cookie" for k, _ in headers)
     assert live_trackers(PAGE) != set() and live_trackers(out.decode()) == set()
     assert "/_consent/banner.js?v=" in out.decode()
+
+
+def test_a_plain_error_page_replacing_a_page_not_yet_sent_goes_out_as_the_app_wrote_it() -> None:
+    # The view started an HTML page, then failed; the error handler's plain-text page replaces it.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        try:
+            raise RuntimeError("the view failed")
+        except RuntimeError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", "15")], sys.exc_info())
+        return [b"the view failed"]
+
+    status, headers, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    assert (status, headers, out) == ("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", "15")], b"the view failed")
 
 
 @pytest.mark.parametrize("returned", [[], ["tail"], ["mid", "tail"]])
