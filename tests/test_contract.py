@@ -4,7 +4,7 @@ on ASGI), asserted once and run against each, so they cannot drift apart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -164,4 +164,20 @@ def test_a_choice_exactly_at_the_body_limit_is_read_whole_and_a_byte_more_is_ref
     assert [rec.choices["analytics"] for rec in store.records] == [True]
     r = site.post("/_consent", content=b" " + body, headers={"content-type": "application/json"})
     assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
+    assert len(store.records) == 1
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "django-asgi"])  # WSGI servers give a body without a length only when they mark it terminated (test_wsgi.py)
+def test_a_choice_sent_without_a_length_is_held_to_the_body_limit(adapter: str) -> None:
+    async def chunked(body: bytes) -> AsyncIterator[bytes]:
+        yield body  # an iterator: httpx sends it chunked, with no Content-Length
+
+    store = MemoryStore()
+    with client_for(adapter, {"secret_key": SECRET, "store": store}) as client:
+        fits = b'{"accept": "all"}'.ljust(8192)  # valid JSON however much of its padding is read
+        r = client.post("/_consent", content=chunked(fits + b" "), headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
+        assert store.records == []
+        r = client.post("/_consent", content=chunked(fits), headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
     assert len(store.records) == 1

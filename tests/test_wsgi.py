@@ -78,11 +78,14 @@ def test_a_page_in_one_chunk_gets_its_length_and_a_streamed_one_none() -> None:
     data = PAGE.encode()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))] if environ["PATH_INFO"] == "/one" else [("Content-Type", "text/html")])
-        return [data] if environ["PATH_INFO"] == "/one" else iter([data[:500], data[500:]])
+        path = environ["PATH_INFO"]
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))] if path == "/one" else [("Content-Type", "text/html")])
+        return [data] if path in ("/one", "/one-undeclared") else iter([data[:500], data[500:]])
 
     middleware = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())
     _, headers, out, _ = call(middleware, "/one")
+    assert dict(headers)["content-length"] == str(len(out))
+    _, headers, out, _ = call(middleware, "/one-undeclared")  # a list of one chunk is the whole page, declared or not
     assert dict(headers)["content-length"] == str(len(out))
     _, _, whole, _ = call(middleware, "/one")
     _, headers, out, _ = call(middleware, "/streamed")
@@ -231,7 +234,8 @@ def test_a_path_that_is_already_text_beyond_latin_1_is_served() -> None:
     assert status == "200 OK" and live_trackers(out.decode()) == set()
 
 
-def test_a_generator_writing_between_its_chunks_keeps_their_order() -> None:
+@pytest.mark.parametrize("last", ["yielded", "written"])
+def test_a_generator_writing_between_its_chunks_keeps_their_order(last: str) -> None:
     data = PAGE.encode()
     parts = [data[a:b] for a, b in zip([0, 500, 1000, 1500], [500, 1000, 1500, len(data)])]
 
@@ -240,7 +244,10 @@ def test_a_generator_writing_between_its_chunks_keeps_their_order() -> None:
         write(parts[0])
         yield parts[1]
         write(parts[2])
-        yield parts[3]
+        if last == "yielded":
+            yield parts[3]
+        else:
+            write(parts[3])  # after the last chunk: the end of the page comes only through write()
 
     _, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
     _, _, whole, _ = call(ConsentMiddleware(lambda e, s: (s("200 OK", [("Content-Type", "text/html; charset=utf-8")]), [data])[1], secret_key=SECRET, store=MemoryStore()))
