@@ -168,13 +168,14 @@ def test_a_choice_exactly_at_the_body_limit_is_read_whole_and_a_byte_more_is_ref
 
 
 @pytest.mark.parametrize("adapter", ["asgi", "django-asgi"])  # WSGI servers give a body without a length only when they mark it terminated (test_wsgi.py)
-def test_a_choice_sent_without_a_length_is_held_to_the_body_limit(adapter: str) -> None:
+@pytest.mark.parametrize("limit", [8192, 1001])
+def test_a_choice_sent_without_a_length_is_held_to_the_body_limit(adapter: str, limit: int) -> None:
     async def chunked(body: bytes) -> AsyncIterator[bytes]:
         yield body  # an iterator: httpx sends it chunked, with no Content-Length
 
     store = MemoryStore()
-    with client_for(adapter, {"secret_key": SECRET, "store": store}) as client:
-        fits = b'{"accept": "all"}'.ljust(8192)  # valid JSON however much of its padding is read
+    with client_for(adapter, {"secret_key": SECRET, "store": store, "max_body_size": limit}) as client:
+        fits = b'{"accept": "all"}'.ljust(limit)  # valid JSON however much of its padding is read
         r = client.post("/_consent", content=chunked(fits + b" "), headers={"content-type": "application/json"})
         assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
         assert store.records == []

@@ -3,6 +3,7 @@ settings and manage.py check."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -51,12 +52,28 @@ async def async_page() -> AsyncIterator[bytes]:
     seen["finished"] = True
 
 
+async def held(request: Any) -> JsonResponse:
+    # A slow async view (a long poll, a call to another service): it waits for the next request.
+    try:
+        await asyncio.wait_for(seen["gate"].wait(), 3)
+    except TimeoutError:
+        return JsonResponse({"released": False})
+    return JsonResponse({"released": True})
+
+
+async def release(request: Any) -> JsonResponse:
+    seen["gate"].set()
+    return JsonResponse({})
+
+
 def urls(tmp: Path) -> Any:
     page = tmp / "page.html"
     page.write_text(PAGE)
     module = types.ModuleType("consentmw_django_test_urls")
     module.urlpatterns = [  # type: ignore[attr-defined]
         path("same", same_consent),
+        path("held", held),
+        path("release", release),
         path("template", templated),
         path("async-stream", lambda request: StreamingHttpResponse(async_page(), content_type="text/html; charset=utf-8")),
         path("file", lambda request: FileResponse(page.open("rb"))),
@@ -105,6 +122,18 @@ async def test_async_client_request_consent_is_the_scope_consent() -> None:
     client = AsyncClient()
     r = await client.get("/same")
     assert r.json() == {"same": True, "analytics": False}
+
+
+@pytest.mark.usefixtures("django_settings")
+async def test_on_asgi_a_slow_async_view_holds_up_no_other_request() -> None:
+    # The middleware runs on the event loop: were it sync-only, Django would run it in its one
+    # thread for sync code, and every request would queue behind the slow one.
+    seen["gate"] = asyncio.Event()
+    client = AsyncClient()
+    waiting = asyncio.create_task(client.get("/held"))
+    await asyncio.sleep(0.1)
+    assert (await client.get("/release")).status_code == 200
+    assert (await waiting).json() == {"released": True}
 
 
 @pytest.mark.usefixtures("django_settings")
