@@ -237,18 +237,37 @@ def test_the_asgi_wrap_and_the_middleware_together_fail_the_check(tmp_path: Path
     assert "consentmw.E004" in check_ids(MIDDLEWARE=MIDDLEWARE, ASGI_APPLICATION="consentmw_double_asgi.application", CONSENTMW={"STORE": "memory://"})
 
 
+class SyncOnlyMiddleware:
+    """A third-party middleware that cannot run async: below it, Django runs ours on the sync path
+    under ASGI too."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+
 @pytest.mark.usefixtures("django_settings")
 @pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
-async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mistake_logged(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("path", ["async", "sync"])
+async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mistake_logged(caplog: pytest.LogCaptureFixture, path: str) -> None:
     from django.core.asgi import get_asgi_application
 
     from consentmw import ConsentMiddleware
     from tests.conftest import client_for
 
-    app = ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
-    async with client_for(app) as client:
-        page = (await client.get("/file")).text
-        same = (await client.get("/same")).json()
+    below = ["tests.test_django.SyncOnlyMiddleware"] if path == "sync" else []
+    with override_settings(MIDDLEWARE=[*MIDDLEWARE, *below]):
+        app = ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
+        async with client_for(app) as client:
+            response = await client.get("/file")
+            same = (await client.get("/same")).json()
+    page = response.text
+    assert response.status_code == 200  # the shop's page, not an error page the wrap rewrote
     assert page.count("/_consent/banner.js?v=") == 1
     assert live_trackers(page) == set()
     assert same == {"same": True, "analytics": False}  # request.consent is the ASGI wrap's
