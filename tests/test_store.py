@@ -373,6 +373,25 @@ async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Pa
     await log.close()
 
 
+async def test_a_sqlite_write_waits_out_another_process_holding_the_log_briefly(tmp_path: Path) -> None:
+    # `consentmw log prune` or a backup holding the write lock for a moment must not cost a visitor
+    # the choice: the write waits for the lock, within the visitor's time.
+    path = tmp_path / "consent.db"
+    log = SQLiteStore(path, timeout=3.0)
+    await log.record(make_record("first"))  # the writer has the log open
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    asyncio.get_running_loop().call_later(0.5, blocker.execute, "ROLLBACK")
+    started = time.monotonic()
+    try:
+        await log.record(make_record("waited"))
+        assert time.monotonic() - started >= 0.4
+        assert [r.consent_id for r in await history(log)] == ["first", "waited"]
+    finally:
+        blocker.close()
+        await log.close()
+
+
 @pytest.mark.postgres
 async def test_a_postgresql_commit_that_outlasts_the_visitors_wait_answers_what_the_log_holds(postgres_url: str) -> None:  # noqa: F811
     # The INSERT takes 1 s of the 1.6 s write budget; the COMMIT then takes 1.5 s, ending past the
