@@ -196,6 +196,8 @@ async def test_history_filters_by_period_and_visitor_in_time_order(log) -> None:
         ("b", T0), ("a", T0), ("b", T0 + DAY), ("a", T0 + 2 * DAY)
     ]  # fmt: skip
     assert [r.created_at for r in await history(log, consent_id="a")] == [T0, T0 + 2 * DAY]
+    assert [r.created_at for r in await history(log, consent_id="b")] == [T0, T0 + DAY]
+    assert await history(log, consent_id="c") == []
     assert [r.consent_id for r in await history(log, since=T0 + DAY)] == ["b", "a"]
     assert [r.consent_id for r in await history(log, until=T0 + DAY)] == ["b", "a"]
     # A naive time means UTC; an aware one in another zone is converted.
