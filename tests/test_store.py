@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -186,6 +187,21 @@ async def test_200_concurrent_writers_lose_and_duplicate_nothing(log) -> None:
     records = await history(log)
     assert sorted(r.consent_id for r in records) == sorted(f"visitor-{i}" for i in range(200))
     assert len({r.id for r in records}) == 200
+
+
+async def test_sqlite_choices_arriving_together_share_their_commits(tmp_path: Path) -> None:
+    # One fsync per commit: a busy site's visitors must share them, or the log falls behind. Every
+    # commit adds at least one frame to the WAL file, so fewer frames than records proves sharing.
+    path = tmp_path / "consent.db"
+    log = SQLiteStore(path)
+    await log.migrate()
+    try:
+        await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(200)))
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            [(_, frames, _)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        await log.close()
+    assert 0 < frames < 200
 
 
 async def test_history_filters_by_period_and_visitor_in_time_order(log) -> None:
