@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable, Protocol
 
-from consentmw.core.store import sql
+from consentmw.core.store import sql, summary
 from consentmw.core.store.base import StoreError, utc
 
 SCHEMA_VERSION = 1
@@ -47,6 +47,7 @@ class Dialect:
     allowed: str  # "{}" is such a row: 1 if it allows its category, else 0
     same: str  # equality that takes NULL for equal to NULL
     buckets: dict[str, str]  # day/week -> the UTC start date of created_at's, as YYYY-MM-DD text
+    totals: bool = False  # keeps the running totals of summary.py
 
 
 class Aggregating(Protocol):
@@ -79,9 +80,13 @@ async def build(
         bucket = "day" if days <= DAYS_DRAWN_BY_DAY else "week"
     if bucket not in BUCKETS:
         raise ValueError(f"bucket {bucket!r}: use 'day' or 'week'")
-    span_rows, scans, figures = await store.aggregate(
-        [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
-    )
+    whole = since is None and until is None
+    if whole and d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]:
+        # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
+        queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
+    else:
+        queries = [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
+    span_rows, scans, figures = await store.aggregate(queries)
     rows = {"span": span_rows, "scans": scans, **split(figures)}
     return assemble(rows, d, since=since, until=until, bucket=bucket, now=now or dt.datetime.now(dt.UTC))
 
@@ -153,20 +158,36 @@ def _figures(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, b
         " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
     )
     now, was = d.each_choice.format("changes.choices"), d.each_choice.format("changes.replaced")
-    query = (
-        f"WITH g AS MATERIALIZED ({folded}), "
+    sources = (
+        f"g AS MATERIALIZED ({folded}), "
         "answers AS MATERIALIZED (SELECT policy_id, method, policy_version, language, region, choices, sum(n) AS n"
         " FROM g WHERE latest GROUP BY 1, 2, 3, 4, 5, 6), "
+        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM g WHERE bucket_latest GROUP BY bucket, choices), "
+        "changes AS (SELECT replaced, choices, sum(n) AS n FROM g WHERE replaced IS NOT NULL GROUP BY replaced, choices)"
+    )
+    withdrawals = (
+        f"SELECT coalesce(sum(n), 0) FROM changes WHERE EXISTS (SELECT 1 FROM {now} AS now, {was} AS was"
+        f" WHERE now.key = was.key AND {d.allowed.format('was')} = 1 AND {d.allowed.format('now')} = 0)"
+    )
+    return _tail(d, sources, "g", period, withdrawals), params
+
+
+def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str) -> str:
+    """The rows of _figures from `sources`, CTEs that define answers (policy_id, method, policy_version,
+    language, region, choices, n: standing choices), per_bucket (bucket, choices, n: each visitor's
+    newest of the day or week) and `records` (method, policy_version, language, region, bucket, n,
+    first, last: records); `withdrawals` selects their count."""
+    allowed = d.allowed.format("choice")
+    return (
+        f"WITH {sources}, "
         # The version of each policy id's newest record: found through the created_at index.
         f"in_force AS (SELECT p.policy_id, (SELECT policy_version FROM consent_log{period} AND policy_id {d.same} p.policy_id"
         f" ORDER BY created_at DESC, id DESC LIMIT 1) AS policy_version FROM (SELECT DISTINCT policy_id FROM answers) AS p), "
-        f"s AS (SELECT '' AS dim, '' AS value, choices, n FROM answers UNION ALL {_each_dimension('answers', 'choices, n')}), "
-        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM g WHERE bucket_latest GROUP BY bucket, choices), "
-        "changes AS (SELECT replaced, choices, sum(n) AS n FROM g WHERE replaced IS NOT NULL GROUP BY replaced, choices) "
+        f"s AS (SELECT '' AS dim, '' AS value, choices, n FROM answers UNION ALL {_each_dimension('answers', 'choices, n')}) "
         # The records first: PostgreSQL types a UNION's columns pairwise from the left, and only they have times.
         "SELECT 'records', NULL, dim, value, NULL, sum(n), 0, min(first), max(last)"
-        f" FROM ({_each_dimension('g', 'n, first, last', (*DIMENSIONS, 'bucket'))}) AS r GROUP BY dim, value"
-        " UNION ALL SELECT 'records', NULL, '', '', NULL, sum(n), 0, min(first), max(last) FROM g"
+        f" FROM ({_each_dimension(records, 'n, first, last', (*DIMENSIONS, 'bucket'))}) AS r GROUP BY dim, value"
+        f" UNION ALL SELECT 'records', NULL, '', '', NULL, sum(n), 0, min(first), max(last) FROM {records}"
         f" UNION ALL SELECT 'standing', 'category', s.dim, s.value, choice.key, sum({allowed} * s.n), sum(s.n), NULL, NULL"
         f" FROM s, {d.each_choice.format('s.choices')} AS choice GROUP BY s.dim, s.value, choice.key"
         " UNION ALL SELECT 'standing', 'visitors', dim, value, NULL, sum(n), 0, NULL, NULL FROM s GROUP BY dim, value"
@@ -176,11 +197,41 @@ def _figures(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, b
         f" UNION ALL SELECT 'series', 'category', NULL, bucket, choice.key, sum({allowed} * n), sum(n), NULL, NULL"
         f" FROM per_bucket, {d.each_choice.format('per_bucket.choices')} AS choice GROUP BY bucket, choice.key"
         " UNION ALL SELECT 'series', 'visitors', NULL, bucket, NULL, sum(n), 0, NULL, NULL FROM per_bucket GROUP BY bucket"
-        " UNION ALL SELECT 'withdrawals', NULL, NULL, NULL, NULL, coalesce(sum(n), 0), 0, NULL, NULL FROM changes"
-        f" WHERE EXISTS (SELECT 1 FROM {now} AS now, {was} AS was"
-        f" WHERE now.key = was.key AND {d.allowed.format('was')} = 1 AND {d.allowed.format('now')} = 0)"
+        f" UNION ALL SELECT 'withdrawals', NULL, NULL, NULL, NULL, ({withdrawals}), 0, NULL, NULL"
     )
-    return query, params
+
+
+def _from_totals(d: Dialect, bucket: str) -> Query:
+    """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log.
+
+    The totals count records per day; a value's first and last record are looked up in the days
+    that hold them, through the created_at index: the first and last days, mostly."""
+    where, params = _period(d, None, None)
+    field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
+    start = summary.BUCKET_OF_DAY[bucket].format("day")
+    dims = "method, policy_version, language, region"
+    sources = (
+        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE n <> 0), "
+        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
+        f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
+        f"per_bucket AS (SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'), "
+        f"days AS MATERIALIZED (SELECT {field(0)} AS day, {field(1)} AS method, {field(2)} AS policy_version,"
+        f" {field(3)} AS language, {field(4)} AS region, n FROM t WHERE kind = 'records'), "
+        "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
+        f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
+        f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
+        f"times AS (SELECT {dims}, substr(created_at, 1, 10) AS day, min(created_at) AS first, max(created_at) AS last"
+        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < date(ends.day, '+1 day')"
+        f" WHERE NOT scan GROUP BY {dims}, 5), "
+        f"r AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
+        f" days.region AS region, {start} AS bucket, n, first, last FROM days LEFT JOIN times USING (day, {dims}))"
+    )
+    withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
+    return _tail(d, sources, "r", where, withdrawals), params
+
+
+def _scans_from_totals(d: Dialect, bucket: str) -> Query:
+    return "SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'", []
 
 
 def split(rows: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from consentmw.core.errors import ConfigError
-from consentmw.core.store import sql
+from consentmw.core.store import sql, summary
 from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS consent_log (
     language TEXT NOT NULL DEFAULT '',
     scan INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
+-- A visitor's records in order: the report's totals find a record's neighbours through it.
+CREATE INDEX IF NOT EXISTS consent_log_visitor ON consent_log (consent_id, created_at);
+DROP INDEX IF EXISTS consent_log_consent_id;
 CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
 CREATE TRIGGER IF NOT EXISTS consent_log_append_only BEFORE UPDATE ON consent_log
 BEGIN
@@ -151,6 +153,7 @@ DIALECT = Dialect(
     same="IS",
     allowed="({}.type = 'true')",
     buckets={"day": "substr(created_at, 1, 10)", "week": "date(substr(created_at, 1, 10), 'weekday 0', '-6 days')"},
+    totals=True,
 )
 
 
@@ -199,6 +202,8 @@ class SQLiteStore:
                         # executescript() would commit a transaction begun outside it.
                         conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA if create else ''}")
                         add_columns(conn)
+                        if create:
+                            summary.install(conn)
                         conn.execute("COMMIT")
                     break
                 except sqlite3.OperationalError as exc:
