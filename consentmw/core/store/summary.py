@@ -48,21 +48,34 @@ NO_KEY = "'[]'"
 RECORDS_KEY = f"json_array({DAY}, {{r}}.method, {{r}}.policy_version, {{r}}.language, {{r}}.region)"
 
 
-def _add(kind: str, key: str, n: str, where: str = "") -> str:
+def _add(rows: str) -> str:
+    """Adds the n of `rows` (kind, key, n) to the totals. One statement for all: each statement of a
+    trigger costs about as much as the insert that fires it."""
     return (
-        f"INSERT INTO consent_report (kind, key, n) SELECT '{kind}', {key}, {n} WHERE {where or 'true'}"
+        f"INSERT INTO consent_report (kind, key, n) SELECT kind, key, n FROM ({rows}) WHERE n <> 0"
         " ON CONFLICT (kind, key) DO UPDATE SET n = n + excluded.n;"
     )
 
 
-def _others(r: str, scope: str) -> str:
-    # The other records of r's visitor in the scope: o is any of them. r itself is excluded by id,
-    # which also covers a delete trigger, where r is gone already.
+def _others(r: str, scope: str = "") -> str:
+    # The other records of r's visitor (in the scope): o is any of them. r itself is excluded by
+    # id, which also covers a delete trigger, where r is gone already.
     return f"FROM consent_log AS o WHERE o.consent_id = {r}.consent_id AND NOT o.scan AND o.id <> {r}.id{scope}"
 
 
-def _newest(r: str, scope: str, what: str) -> str:
-    return f"(SELECT {what} {_others(r, scope)} ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
+def _newest(r: str, kind: str) -> str:
+    """For record r coming (sign 1) or going (sign -1): the change to the kind's totals. When r is,
+    or was, the newest of its scope, its key counts (or no longer counts) and the newest of the
+    others stops counting (or counts again)."""
+    key, scope = SCOPES[kind]
+    scope = scope.format(r=r)
+    newest_other = f"SELECT o.created_at, o.id, {key.format(r='o')} AS key {_others(r, scope)} ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
+    sign, back = ("1", "-1") if r == "new" else ("-1", "1")
+    return (
+        f"SELECT '{kind}' AS kind, {key.format(r=r)} AS key, {sign} AS n WHERE NOT EXISTS (SELECT 1 FROM ({newest_other}) AS l"
+        f" WHERE (l.created_at, l.id) > ({r}.created_at, {r}.id))"
+        f" UNION ALL SELECT '{kind}', l.key, {back} FROM ({newest_other}) AS l WHERE (l.created_at, l.id) < ({r}.created_at, {r}.id)"
+    )
 
 
 def _withdraws(before: str, after: str) -> str:
@@ -73,52 +86,32 @@ def _withdraws(before: str, after: str) -> str:
     )
 
 
-def _neighbours(r: str) -> tuple[str, str]:
-    """The choices of the visitor's record just before r and just after it (NULL when none)."""
-    before = f"(SELECT o.choices {_others(r, '')} AND (o.created_at, o.id) < ({r}.created_at, {r}.id) ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
-    after = f"(SELECT o.choices {_others(r, '')} AND (o.created_at, o.id) > ({r}.created_at, {r}.id) ORDER BY o.created_at, o.id LIMIT 1)"
-    return before, after
+def _withdrawals(r: str) -> str:
+    """For record r coming or going: it stands between the visitor's records just before and just
+    after it, so it changes the withdrawals of the one after and adds (or takes) its own."""
+    before = f"(SELECT o.choices {_others(r)} AND (o.created_at, o.id) < ({r}.created_at, {r}.id) ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
+    after = f"(SELECT o.choices {_others(r)} AND (o.created_at, o.id) > ({r}.created_at, {r}.id) ORDER BY o.created_at, o.id LIMIT 1)"
+    sign = "" if r == "new" else "-"
+    change = f"{_withdraws('b', f'{r}.choices')} + {_withdraws(f'{r}.choices', 'a')} - {_withdraws('b', 'a')}"
+    return f"SELECT 'withdrawals', {NO_KEY}, {sign}({change}) FROM (SELECT {before} AS b, {after} AS a LIMIT 1)"
 
 
-def _on_insert() -> str:
-    r = "new"
-    body = [_add("records", RECORDS_KEY.format(r=r), "1")]
-    for kind, (key, scope) in SCOPES.items():
-        scope = scope.format(r=r)
-        newest = f"NOT EXISTS (SELECT 1 {_others(r, scope)} AND (o.created_at, o.id) > (new.created_at, new.id))"
-        # The new record is the newest of its scope: it takes the place of the one that was.
-        body.append(_add(kind, key.format(r=r), "1", newest))
-        body.append(_add(kind, _newest(r, scope, key.format(r="o")), "-1", f"{newest} AND {_newest(r, scope, 'o.id')} IS NOT NULL"))
-    before, after = _neighbours(r)
-    body.append(
-        _add("withdrawals", NO_KEY, f"{_withdraws(before, 'new.choices')} + {_withdraws('new.choices', after)} - {_withdraws(before, after)}")
-    )
-    return "\n    ".join(body)
+def _on_change(r: str) -> str:
+    sign = "1" if r == "new" else "-1"
+    parts = [f"SELECT 'records' AS kind, {RECORDS_KEY.format(r=r)} AS key, {sign} AS n"]
+    parts += [_newest(r, kind) for kind in SCOPES]
+    parts.append(_withdrawals(r))
+    return _add("\n    UNION ALL ".join(parts))
 
 
-def _on_delete() -> str:
-    r = "old"
-    body = [_add("records", RECORDS_KEY.format(r=r), "-1")]
-    for kind, (key, scope) in SCOPES.items():
-        scope = scope.format(r=r)
-        newest = f"NOT EXISTS (SELECT 1 {_others(r, scope)} AND (o.created_at, o.id) > (old.created_at, old.id))"
-        # The record gone was the newest of its scope: the one before it, if any, takes its place.
-        body.append(_add(kind, key.format(r=r), "-1", newest))
-        body.append(_add(kind, _newest(r, scope, key.format(r="o")), "1", f"{newest} AND {_newest(r, scope, 'o.id')} IS NOT NULL"))
-    before, after = _neighbours(r)
-    body.append(
-        _add("withdrawals", NO_KEY, f"{_withdraws(before, after)} - {_withdraws(before, 'old.choices')} - {_withdraws('old.choices', after)}")
-    )
-    return "\n    ".join(body)
-
-
+SCAN = "SELECT 'scans' AS kind, '[]' AS key, {} AS n"
 STATEMENTS = [
     "CREATE TABLE IF NOT EXISTS consent_report (kind TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL,"
     " PRIMARY KEY (kind, key)) WITHOUT ROWID",
-    f"CREATE TRIGGER IF NOT EXISTS consent_report_insert AFTER INSERT ON consent_log WHEN NOT new.scan BEGIN\n    {_on_insert()}\nEND",
-    f"CREATE TRIGGER IF NOT EXISTS consent_report_delete AFTER DELETE ON consent_log WHEN NOT old.scan BEGIN\n    {_on_delete()}\nEND",
-    f"CREATE TRIGGER IF NOT EXISTS consent_report_insert_scan AFTER INSERT ON consent_log WHEN new.scan BEGIN {_add('scans', NO_KEY, '1')} END",
-    f"CREATE TRIGGER IF NOT EXISTS consent_report_delete_scan AFTER DELETE ON consent_log WHEN old.scan BEGIN {_add('scans', NO_KEY, '-1')} END",
+    f"CREATE TRIGGER IF NOT EXISTS consent_report_insert AFTER INSERT ON consent_log WHEN NOT new.scan BEGIN\n    {_on_change('new')}\nEND",
+    f"CREATE TRIGGER IF NOT EXISTS consent_report_delete AFTER DELETE ON consent_log WHEN NOT old.scan BEGIN\n    {_on_change('old')}\nEND",
+    f"CREATE TRIGGER IF NOT EXISTS consent_report_insert_scan AFTER INSERT ON consent_log WHEN new.scan BEGIN {_add(SCAN.format(1))} END",
+    f"CREATE TRIGGER IF NOT EXISTS consent_report_delete_scan AFTER DELETE ON consent_log WHEN old.scan BEGIN {_add(SCAN.format(-1))} END",
 ]
 
 # The totals of a log made before them, counted from the log in one go (in the transaction that
