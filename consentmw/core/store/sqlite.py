@@ -380,9 +380,19 @@ class SQLiteStore:
         totals, choices, methods = sql.stats_queries(filter_sql, latest, "json_each(sel.choices)", "choice.value")
         scan_sql, scan_params = sql.where(_mark, timestamp, since=since, until=until, scan=True)
 
+        whole = latest and not include_scans and since is None and until is None
+
         def count(conn: sqlite3.Connection) -> LogStats:
             conn.execute("BEGIN")  # one snapshot for the counts
             try:
+                if whole and conn.execute(summary.PRESENT).fetchone()[0]:
+                    # Each visitor's newest record over the whole log: the running totals have them.
+                    standing, by_choice, by_method, scanned = summary.STATS
+                    [(visitors,)] = conn.execute(standing).fetchall()
+                    return build_stats(
+                        visitors, visitors, conn.execute(by_choice).fetchall(), conn.execute(by_method).fetchall(),
+                        conn.execute(scanned).fetchone()[0],
+                    )
                 records, visitors = conn.execute(totals, params).fetchone()
                 scans = 0 if include_scans else conn.execute(f"SELECT count(*) FROM consent_log{scan_sql}", scan_params).fetchone()[0]
                 return build_stats(

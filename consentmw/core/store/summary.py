@@ -136,6 +136,15 @@ BUILD = [
 ]
 
 
+# `log stats --latest` of the whole log: visitors, (category, allowed, visitors) and (method, visitors).
+_STANDING = "FROM consent_report AS t WHERE t.kind = 'standing' AND t.n <> 0"
+STATS = (
+    f"SELECT coalesce(sum(t.n), 0) {_STANDING}",
+    f"SELECT choice.key, choice.value, sum(t.n) FROM consent_report AS t, json_each(json_extract(t.key, '$[5]')) AS choice"
+    " WHERE t.kind = 'standing' AND t.n <> 0 GROUP BY 1, 2",
+    f"SELECT json_extract(t.key, '$[1]'), sum(t.n) {_STANDING} GROUP BY 1",
+    "SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'",
+)
 PRESENT = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'consent_report'"
 
 
