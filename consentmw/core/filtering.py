@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
-from consentmw.core.inline import banner_state
 from consentmw.core.regions import OPT_OUT
 from consentmw.core.response import CONTENT_TYPE, FILTERED, HTML_VERDICTS, LINK, SET_COOKIE, SPECULATION_RULES, filter_cookies, html_verdict, is_html, untyped
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream, held_header_links
@@ -42,7 +41,7 @@ class ResponseFilter:
         if is_html(headers) or untyped(headers):
             variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
             opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
-            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: banner_state(consent))
+            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent))
         else:
             self.page = None
 
