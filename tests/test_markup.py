@@ -73,6 +73,7 @@ HIDDEN_ELSEWHERE = {
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
     "after <!--->, a whole comment, before the next -->": f"<!--->{GTAG}<!-- -->",
     "after <!-->, a whole comment, before the next -->": f"<!-->{GTAG}<!-- -->",
+    "an end tag of an SVG element closed in an earlier svg": f"<svg><title>a</title></svg><svg></title><style><img src={PIXEL}></style></svg>",
 }
 
 
