@@ -151,6 +151,20 @@ def test_a_stream_sends_each_complete_tag_at_once() -> None:
     assert stream.close() == b""
 
 
+@pytest.mark.parametrize(("first", "rest"), [(b"<title>hello", b" world</title>"), (b"<style>a{}", b"b{}</style>"), (b"<textarea>abc", b"def</textarea>")])
+def test_a_stream_sends_the_text_of_a_title_style_or_textarea_as_it_comes(first: bytes, rest: bytes) -> None:
+    stream = REWRITER.stream(NOBODY)
+    assert stream.feed(first) == first
+    assert stream.feed(rest) == rest
+    assert stream.close() == b""
+
+
+def test_a_noscript_streamed_in_pieces_comes_out_once() -> None:
+    stream = REWRITER.stream(NOBODY)
+    out = stream.feed(b"<noscript><p>a") + stream.feed(b"b</p></noscript><p>") + stream.close()
+    assert out == b"<noscript><p>ab</p></noscript><p>"
+
+
 def test_an_svg_script_loses_the_href_the_preload_scanner_fetches() -> None:
     page = '<svg><script href="https://www.googletagmanager.com/gtag/js?id=G-1"></script></svg>'
     out = rewrite(page)
