@@ -163,6 +163,37 @@ def test_a_policy_match_pattern_sees_the_host_as_the_browser_connects_to_it(url:
     assert [t.id for t in TrackerRules(policy).match_src(url.encode())] == ["own-stats"]
 
 
+@pytest.mark.parametrize(
+    ("url", "matched"),
+    [
+        ("https://例え.jp/t.js", True),  # an internationalized host, matched as Punycode
+        ("https://XN--R8JZ45G.jp/t.js", True),
+        ("https://stats.shop.example/x/../t.js", True),  # dot segments go before the request
+        ("https://stats.shop.example/x/y/../../t.js", True),
+        ("https://stats.shop.example/t.js/..", False),  # that is /, not the script
+        ("https://stats.shop.example/x/./t.js", False),  # /x/t.js
+        # A query keeps its dot segments: the browser sends it as written.
+        ("https://stats.shop.example/t.js?next=/a/../b", True),
+        ("https://stats.shop.example/t.js?next=/b", False),
+    ],
+)
+def test_a_policy_match_pattern_sees_the_path_as_the_browser_requests_it(url: str, matched: bool) -> None:
+    patterns = ["//xn--r8jz45g\\.jp/t\\.js$", "//stats\\.shop\\.example/t\\.js$", "//stats\\.shop\\.example/t\\.js\\?next=/a/\\.\\./b$"]
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"src": patterns}}]}])
+    assert [t.id for t in TrackerRules(policy).match_src(url.encode())] == (["own-stats"] if matched else [])
+
+
+def test_what_the_rules_remember_per_host_address_and_code_is_bounded() -> None:
+    # A stream of pages naming ever new hosts and snippets must not grow the process without end.
+    rules = TrackerRules(PRESET)
+    for i in range(5000):
+        host = b"h%d.unknown.example" % i
+        rules.maybe_left_live(host, b"shop.example")
+        rules.report_left_live(b"/img/%d.gif" % i, b"shop.example", "/", "pixel")
+        rules.match_inline(b"fetch('https://" + host + b"/x');")
+    assert (len(rules._verdicts), len(rules._examined), len(rules._inline)) == (4096, 4096, 1024)
+
+
 def test_policy_match_extends_a_catalog_tracker() -> None:
     policy = policy_with(
         [{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "google-tag-manager", "match": {"src": ["^/gtm/gtm\\.js"]}}]}]
@@ -250,6 +281,7 @@ def test_code_that_loads_nothing_from_a_tracker_stays_live(code: str) -> None:
         ("ire('identify', {customerId: '', customerEmail: ''});", ("advertising",)),
         ("window.ire('trackConversion', 1234, {orderId: 'A1'});", ("advertising",)),
         ("fbq('track', 'Purchase', {value: 39000, currency: 'KRW'});", ("advertising",)),
+        ("var order = 1; window.fbq('track', 'Purchase');", ("advertising",)),
         ("ttq.track('CompletePayment');", ("advertising",)),
         ("_hmt.push(['_trackEvent', 'cart', 'add']);", ("analytics",)),
         ("kakaoPixel('1234567890').purchase({total: '39000'});", ("advertising",)),
