@@ -144,6 +144,25 @@ def test_cookie_lines_remembered_are_bounded_and_a_long_line_is_read_all_the_sam
     assert not reader({"headers": line}).decided and not reader({"headers": line}).decided
 
 
+def test_the_verification_cache_holds_4096_values_by_default() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    for i in range(4200):
+        codec.loads(f"{i:x}.forged")
+    assert len(codec._cache) == 4096
+
+
+def test_a_value_longer_than_any_consent_cookie_is_refused_without_verifying_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No HMAC for a value a browser could only have been handed to make the server work.
+    codec = ConsentCodec([KEY], POLICY)
+    verified: list[str] = []
+    verify = codec._verify
+    monkeypatch.setattr(codec, "_verify", lambda value: verified.append(value) or verify(value))
+    genuine = codec.dumps({"analytics"})
+    assert codec.loads(genuine + "x" * (257 - len(genuine))) is None
+    assert codec.loads(genuine + "x" * (256 - len(genuine))) is None
+    assert [len(v) for v in verified] == [256]
+
+
 def test_a_choice_holds_until_the_policys_max_age_and_not_after(monkeypatch: pytest.MonkeyPatch) -> None:
     codec = ConsentCodec([KEY], POLICY)
     value = codec.dumps({"analytics"})

@@ -116,6 +116,7 @@ OWN_CODE = [
     '<title>fbq(\'init\') <script> tutorial</title>',
     '<img src="https://img.shop.example.kr/p/1.webp" alt="a>b" data-src="/lazy.webp">',
     "<header><scripts><imgx src='https://www.facebook.com/tr?id=1'></header>",
+    '<link rel="preload" as="image" imagesrcset="/a.png 1x, https://img.shop.example.kr/b.png 2x">',  # no href
 ]
 
 
