@@ -59,6 +59,7 @@ BEFORE_GTAG = {
     "</style-> does not end a style": "<style></style-><!--</style>",
     "<!--> in a script ends its escape at once": "<script><!--><script></script>",
     "<!---> in a script ends its escape at once": "<script><!---><script></script>",
+    "an empty end tag </>, which is nothing": "<p>x</>y</p>",
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
