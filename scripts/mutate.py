@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal", type=float, default=0.9)
     parser.add_argument("--out", type=Path, help="keep the session database and a JSON summary here")
     parser.add_argument("--again", type=Path, help="a JSON summary of an earlier run: run its survivors only (after new tests)")
+    parser.add_argument("--allow-skips", action="store_true", help="run even when some of the tests skip (a skipped test kills nothing)")
     args = parser.parse_args(argv)
 
     if shutil.which("cosmic-ray", path=str(Path(sys.executable).parent)) is None:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="consentmw-mutate-") as tmp:
         work = Path(tmp) / "repo"
         copy_checkout(work)
-        pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args.tests]
+        pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-rs", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args.tests]
         if args.keyword:
             pytest += ["-k", args.keyword]
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         if baseline.returncode != 0:
             print(baseline.stdout[-3000:], baseline.stderr[-2000:], sep="\n")
             print("scripts/mutate.py: the tests fail without any mutant; fix that first", file=sys.stderr)
+            return 2
+        skipped = [line for line in baseline.stdout.splitlines() if line.startswith("SKIPPED")]
+        if skipped and not args.allow_skips:
+            # A test that skips (no PostgreSQL, no Chromium) kills nothing: the figure would flatter.
+            print(*skipped, sep="\n")
+            print("scripts/mutate.py: some tests skip without any mutant; give them what they need (CONSENTMW_TEST_POSTGRES_URL...) or pass --allow-skips", file=sys.stderr)
             return 2
         config = work / "cosmic-ray.toml"
         config.write_text(

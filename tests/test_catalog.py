@@ -296,6 +296,8 @@ LEFT_LIVE_PAGE = """<!doctype html><html><head><link rel="stylesheet" href="http
 <img src="https://px.pixelco.example/p.gif" width="1" height="1" alt="">
 <img src="https://images.photos.example/shoe.jpg" alt="shoe">
 <iframe src="https://widgets.chatco.example/frame"></iframe>
+<embed src="https://media.embedco.example/clip" type="video/mp4">
+<video poster="https://images.photos.example/poster.jpg" src="https://images.photos.example/clip.mp4"></video>
 <script src="https://js.tosspayments.com/v2/standard"></script>
 </body></html>"""
 
@@ -310,6 +312,7 @@ def test_third_party_tags_left_live_are_named_once_per_host_and_process(caplog: 
     messages = [r.getMessage() for r in caplog.records]
     assert sorted(messages) == [
         "consentmw: left live: unknown third-party host cdn.newtracker.example on /cart (script https://cdn.newtracker.example/t.js); declare it in the policy if it tracks",
+        "consentmw: left live: unknown third-party host media.embedco.example on /cart (embed https://media.embedco.example/clip); declare it in the policy if it tracks",
         "consentmw: left live: unknown third-party host px.pixelco.example on /cart (pixel https://px.pixelco.example/p.gif); declare it in the policy if it tracks",
         "consentmw: left live: unknown third-party host widgets.chatco.example on /cart (iframe https://widgets.chatco.example/frame); declare it in the policy if it tracks",
     ]
