@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from consentmw import ConsentMiddleware
+from consentmw.core.filtering import needs_filter
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import HERE, live_trackers, shop_page
@@ -187,6 +188,28 @@ async def test_other_types_pass_untouched(content_type: bytes) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(GTAG)).encode())]
     sent = await run(app_sending(headers, GTAG))
     assert sent[0]["headers"] == headers and body_of(sent) == GTAG
+
+
+JSON = (b"content-type", b"application/json")
+
+
+@pytest.mark.parametrize(
+    ("headers", "filtered"),
+    [
+        ([JSON, (b"content-length", b"2")], False),
+        ([(b"content-length", b"9"), (b"Content-Type", b"image/png")], False),
+        ([JSON, JSON], False),
+        ([JSON, (b"set-cookie", b"_ga=1")], True),
+        ([(b"Set-Cookie", b"_ga=1"), JSON], True),
+        ([JSON, (b"content-type", b"text/html")], True),
+        ([(b"content-type", b"text/html; charset=utf-8")], True),
+        ([(b"content-length", b"9")], True),  # untyped: a browser sniffs it, and may find a page
+        ([], True),
+    ],
+)
+def test_only_responses_that_set_cookies_or_may_be_pages_are_filtered(headers: list[tuple[bytes, bytes]], filtered: bool) -> None:
+    # The rest pass as the app sent them, after this one look at their headers (the adapters' fast path).
+    assert needs_filter(headers) is filtered
 
 
 async def test_pathsend_passes_through_with_its_headers() -> None:
