@@ -111,6 +111,15 @@ def test_gpc_refuses_marked_categories_whatever_the_cookie_says() -> None:
     assert consent.choices == {"necessary": True, "personalisation": True, "analytics": False, "advertising": False}
 
 
+def test_a_later_sec_gpc_line_never_undoes_an_earlier_refusal() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    cookie = (b"cookie", f"consentmw={codec.dumps(set(POLICY.optional))}".encode())
+    reader = ConsentReader(POLICY, codec, "consentmw")
+    for headers in ([(b"sec-gpc", b"1"), cookie, (b"sec-gpc", b"0")], [cookie, (b"sec-gpc", b" 1 "), (b"sec-gpc", b"")]):
+        consent = reader({"headers": headers})
+        assert consent.gpc and not consent.allows("analytics") and consent.allows("personalisation")
+
+
 def test_verification_cache_is_bounded() -> None:
     # Above 256, where CPython's small integers stop being shared objects.
     codec = ConsentCodec([KEY], POLICY, cache_size=300)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
+import html5lib
 import httpx
 import pytest
 
@@ -273,6 +274,25 @@ async def test_noscript_form_returns_to_the_same_page_escaped() -> None:
     body = body_of(sent)
     # Percent-encoded as the browser's address bar has it, so nothing is left to escape.
     assert b'name="next" value="/p/%22%3E%3Cscript%3E"' in body
+
+
+@pytest.mark.parametrize(
+    ("url", "next_url"),
+    [
+        ("/shop/a-1_b.c~d", "/shop/a-1_b.c~d"),
+        ("/a%20b/x&amp;y?q=1&lt;2&r=a%20b", "/a%20b/x&amp;y?q=1&lt;2&r=a%20b"),
+        ("/%ED%95%9C?q=%ED%95%9C", "/%ED%95%9C?q=%ED%95%9C"),
+        ("/p'q?a='", "/p'q?a='"),
+        ("/100%25?off=10%25", "/100%25?off=10%25"),
+    ],
+)
+async def test_noscript_form_returns_to_the_address_the_browser_asked_for(url: str, next_url: str) -> None:
+    mw = ConsentMiddleware(app_sending(html_headers(), PAGE), secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        r = await client.get(url)
+    # As a browser without scripts reads the attribute: character references decoded.
+    tree = html5lib.parse(r.text, namespaceHTMLElements=False)
+    assert [i.get("value") for i in tree.iter("input") if i.get("name") == "next"] == [next_url]
 
 
 async def test_visitor_who_accepted_gets_live_trackers_and_granted_defaults() -> None:
