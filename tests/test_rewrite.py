@@ -124,6 +124,13 @@ OWN_CODE = [
 def test_the_apps_own_scripts_json_and_text_are_never_altered(html: str) -> None:
     assert rewrite(html) == html.encode()
     assert rewrite(html, chunk=3) == html.encode()
+    # Also on a page whose third-party tags left live are named in the log.
+    assert REWRITER.rewrite(NOBODY, html.encode(), page=(b"www.shop.example", "/p")) == html.encode()
+
+
+def test_frames_and_images_without_an_address_pass_on_a_page_whose_left_live_tags_are_named() -> None:
+    page = b'<iframe name="x"></iframe><img alt="" width="1" height="1"><link rel="preload" as="image">'
+    assert REWRITER.rewrite(NOBODY, page, page=(b"www.shop.example", "/p")) == page
 
 
 OTHER_TOOLS = [
