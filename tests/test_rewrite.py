@@ -453,6 +453,14 @@ def test_consent_mode_goes_before_the_first_tag_of_a_page_without_head_tags(doct
     assert out == f"{doctype}<meta charset=utf-8>{HEAD.decode()}{tag}<title>x</title><p>hi{BODY_END.decode()}"
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 4])
+@pytest.mark.parametrize("page", ["<!doctype html><html><title>x</title>{}</head><body><p>hi</p></body></html>", "<!doctype html><title>x</title>{}</head><p>hi"])
+def test_a_page_without_a_head_tag_gets_the_head_markup_before_its_head_end_tag(page: str, chunk: int | None) -> None:
+    out = rewrite(page.format(""), NOBODY, chunk=chunk, head=HEAD, body_end=BODY_END).decode()
+    before, after = page.format(HEAD.decode()).rsplit("<p>hi", 1)
+    assert out == before + "<p>hi" + after.replace("</body>", BODY_END.decode() + "</body>") + ("" if "</body>" in after else BODY_END.decode())
+
+
 @pytest.mark.parametrize("chunk", [None, 1, 5])
 @pytest.mark.parametrize(
     ("page", "held"),
