@@ -23,6 +23,7 @@ from tests.store_support import (  # noqa: F401
     make_record,
     postgres_url,
     sqlite_url,
+    with_query,
 )
 
 DAY = dt.timedelta(days=1)
@@ -433,6 +434,27 @@ async def test_a_postgresql_commit_that_outlasts_the_visitors_wait_answers_what_
         assert [r.consent_id for r in await history(store)] == ["slow-commit"]
     finally:
         await conn.close()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_log_whose_connections_were_dropped_records_the_next_choice(postgres_url: str) -> None:  # noqa: F811
+    # A restarted server or a killed backend leaves the pool holding dead connections: the next
+    # visitor's choice must still be recorded, not answered 503.
+    store = PostgresStore(with_query(postgres_url, application_name="consentmw-dropped"), timeout=5.0, min_size=3, max_size=3)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.record(make_record("before"))
+        ours = "application_name = 'consentmw-dropped'"
+        assert await admin.fetchval(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {ours}") == 3
+        for _ in range(50):  # until the server has ended them
+            if not await admin.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {ours}"):
+                break
+            await asyncio.sleep(0.05)
+        await store.record(make_record("after"))
+        assert [r.consent_id for r in await history(store)] == ["before", "after"]
+    finally:
+        await admin.close()
         await store.close()
 
 
