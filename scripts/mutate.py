@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         total, running = sample(session, args.sample, args.seed, annotations(work / args.module), only, (work / args.module).read_text("utf-8").splitlines())
         print(f"{args.module}: {total} mutants outside annotations, running {running}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
-        summary = report(session, args.module)
+        # A line may hold several mutants of one operator: only the earlier survivors themselves count.
+        summary = report(session, args.module, {mutation(m["operator"], m["diff"]) for m in earlier["survived"]} if earlier else None)
         if earlier:
             # Killed mutants stay killed when tests are only added: the earlier sample's figure, updated.
             summary = {**summary, "run": earlier["run"], "killed": earlier["run"] - len(summary["survived"]), "before": earlier["killed"]}
@@ -149,11 +150,19 @@ def removed_line(diff: str) -> str:
     return next(line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
 
 
-def report(session: Path, module: str) -> dict[str, object]:
+def mutation(operator: str, diff: str) -> tuple[str, str, str]:
+    """A mutant as (operator, line before, line after), which survives changes elsewhere in the module."""
+    added = next(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return operator, removed_line(diff), added
+
+
+def report(session: Path, module: str, only: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
     with sqlite3.connect(session) as db:
         rows = db.execute(
             "SELECT r.worker_outcome, r.test_outcome, r.diff, s.operator_name, s.start_pos_row FROM work_results r JOIN mutation_specs s USING (job_id) WHERE r.worker_outcome != 'SKIPPED' ORDER BY s.start_pos_row"
         ).fetchall()
+    if only is not None:
+        rows = [row for row in rows if row[2] and mutation(row[3], row[2]) in only]
     survivors = [(op, line, diff) for outcome, test, diff, op, line in rows if outcome == "NORMAL" and test == "SURVIVED"]
     # An abnormal worker (a mutant that hangs past the timeout or crashes the interpreter) is caught too.
     killed = len(rows) - len(survivors)

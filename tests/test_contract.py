@@ -134,6 +134,16 @@ def test_trackers_stay_inert_until_consent(site: httpx.Client, path: str) -> Non
     assert live_trackers(r.text) == TRACKERS
 
 
+def test_a_streamed_page_reaches_the_visitor_whole(site: httpx.Client) -> None:
+    # /stream sends /page in two chunks: the visitor gets the same page either way (its consent
+    # form returning to its own path), its start and its end included, before and after consent.
+    for _ in ("undecided", "accepted"):
+        whole = site.get("/page").text
+        assert 'name="next" value="/page"' in whole
+        assert site.get("/stream").text == whole.replace('name="next" value="/page"', 'name="next" value="/stream"')
+        assert consent_cookie(site.post("/_consent", json=ACCEPT_ALL))
+
+
 def test_gpc_refuses_what_the_policy_says_whatever_the_cookie(site: httpx.Client) -> None:
     assert consent_cookie(site.post("/_consent", json=ACCEPT_ALL))
     r = site.get("/", headers={"sec-gpc": "1"})

@@ -147,6 +147,9 @@ async def test_an_async_streamed_page_is_rewritten_as_a_stream() -> None:
     assert seen["finished"] is True
     page = b"".join(chunks).decode()
     assert live_trackers(page) == set() and "/_consent/banner.js?v=" in page
+    # The same page as one sent whole, its start and its end (the held </body> and the banner) included.
+    whole = (await AsyncClient().get("/dated")).content.decode()
+    assert page == whole.replace('name="next" value="/dated"', 'name="next" value="/async-stream"')
 
 
 @pytest.mark.usefixtures("django_settings")
