@@ -62,19 +62,27 @@ COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash),
 # SIMPLE_ATTRIBUTES: runs of anything but quotes, "=" and ">", each "=" right after a name's last
 # byte (not after a space, a "/" or a quote, where it would start a name or follow a value's
 # end) and right before its value. A quote is then only ever a quoted value's first byte, so the
-# first ">" outside the values ends the tag. Text first, then each jump followed by text: the
-# regex engine takes fewer steps than with text as one more alternative. Repeats of groups are
-# atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
-# An attribute named on... (an event handler) or ping is no such run: its tag goes to the
-# tree builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes).
-RUN = rb"""(?>(?:[^>"'=\t\n\f\r /]++|[\t\n\f\r /]++(?!on|ping))*)"""
-SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"(?!on|ping)|'[^']*+'(?!on|ping)|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
+# first ">" outside the values ends the tag. Text first, then each jump followed by text; end tags
+# first and the rare "<" that is text last: the regex engine takes fewer steps so. Repeats of
+# groups are atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
+# Event handlers (on...) and ping are not looked for here (a lookahead at every attribute cost
+# a third of the jump): HANDLER and PING find them, and the jump is bounded to stop before the
+# next one, so that its tag goes to the tree builder, which holds a tracker's handler or ping
+# (RewriteStream._hold_attributes).
+RUN = rb"""[^>"'=]*+"""
+SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"|'[^']*+'|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
 SKIP = re.compile(
-    rb"[^<]*+(?>(?:(?:<(?=[^a-z!/?])"
+    rb"[^<]*+(?>(?:(?:</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
     rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
-    rb"|</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
-    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)[^<]*+)*)"
+    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+)*)"
 )
+# Where an attribute named on... or ping may begin: after a space, a "/" or a quote, with an "="
+# after the name (without a value neither does anything). Each is led by its literal name, which
+# the regex engine finds fast; the byte before is checked behind it. A hit in text or in a
+# quoted value only stops the jump there.
+HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>]*+[\t\n\f\r ]*+=""")
+PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
+NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
@@ -403,6 +411,7 @@ class RewriteStream:
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
+        self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
         self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
@@ -414,6 +423,7 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
+        self.handler_at = -1
         out = self._run(final=False)
         return self._place_body_end(out) if self.body_end else out
 
@@ -488,6 +498,7 @@ class RewriteStream:
         """Drop buf[:k], which is written out and never looked at again."""
         del self.buf[:k]
         del self.low[:k]
+        self.handler_at = -1
         self.pos -= k
         self.out_pos -= k
         self.tag_start -= k
@@ -521,7 +532,17 @@ class RewriteStream:
         low = self.low
         while True:
             n = len(low)  # a tag whose handlers were held has grown in the buffer
-            i = (SKIP_FOREIGN if self.foreign else SKIP).match(low, self.pos).end()
+            if self.foreign:
+                i = SKIP_FOREIGN.match(low, self.pos).end()
+            else:
+                bound = self.handler_at
+                if bound < self.pos:
+                    bound = self.handler_at = self._next_handler(self.pos)
+                i = SKIP.match(low, self.pos, bound).end()
+                if i == bound and i < n and low[i] != 60:
+                    # Stopped at an "on...=" or "ping=" in text or in a value: nothing to read there.
+                    self.pos, self.handler_at = i, self._next_handler(i + 1)
+                    continue
             if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
                 self._classify_inline(i)
             if i >= n:
@@ -544,6 +565,14 @@ class RewriteStream:
                 return True
             if self.state != DATA:
                 return True
+
+    def _next_handler(self, start: int) -> int:
+        """Where the next event handler or ping attribute may be, from ``start`` on."""
+        low = self.low
+        m = HANDLER.search(low, start)
+        at = m.start() if m is not None else NOWHERE
+        m = PING.search(low, start, at)
+        return m.start() if m is not None else at
 
     def _markup(self, final: bool) -> bool:
         """Tag open, end tag open and markup declaration open states: what follows a "<"."""
@@ -855,7 +884,7 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
-        if self.scripting and (self.low.find(b"on", name_end, end) >= 0 or self.low.find(b"ping", name_end, end) >= 0):
+        if self.scripting and (HANDLER.search(self.low, name_end, end) is not None or PING.search(self.low, name_end, end) is not None):
             end = self.pos = self._hold_attributes(name, start, name_end, end)
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and self._font_breaks_out(start, name_end, end)):
@@ -915,6 +944,7 @@ class RewriteStream:
         new = edit_tag(tag, attrs, rename, set(rename.values()), [])
         self.buf[start:end] = new
         self.low[start:end] = new.lower()
+        self.handler_at = -1
         return start + len(new)
 
     def address_trackers(self, url: bytes) -> tuple[Tracker, ...]:
