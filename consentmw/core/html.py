@@ -144,8 +144,7 @@ ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, 
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
 # Two patterns, each led by its literal name, which the regex engine finds fast ("src(?:set)?"
 # before the rest costs four times as much).
-SRC_HOSTS = re.compile(rb"""src\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
-SRCSET_ATTR_HOSTS = re.compile(rb"""srcset\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
 SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
@@ -273,6 +272,17 @@ class HTMLRewriter:
         self._needed: frozenset[str] | None = None
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
+        self._safe_hosts: dict[bytes | None, dict[bytes, None]] = {}
+
+    def safe_hosts(self, site: bytes | None) -> dict[bytes, None]:
+        """Hosts that images and links on pages of ``site`` load from and that are surely no
+        tracker's (nor one to report as left live): a tag loading only from them needs no closer look."""
+        found = self._safe_hosts.get(site)
+        if found is None:
+            found = {}
+            if len(self._safe_hosts) < 64:  # a process serves a handful of sites
+                self._safe_hosts[site] = found
+        return found
 
     def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
@@ -412,6 +422,7 @@ class RewriteStream:
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
         self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
+        self.safe_hosts = rw.safe_hosts(page[0] if page is not None else None)
         self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
@@ -565,6 +576,13 @@ class RewriteStream:
                 return True
             if self.state != DATA:
                 return True
+
+    def _handler_before(self, start: int, end: int) -> bool:
+        """Whether an event handler or ping attribute may be in ``low[start:end]``."""
+        at = self.handler_at
+        if at < start:
+            at = self.handler_at = self._next_handler(start)
+        return at < end
 
     def _next_handler(self, start: int) -> int:
         """Where the next event handler or ping attribute may be, from ``start`` on."""
@@ -884,7 +902,7 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
-        if self.scripting and (HANDLER.search(self.low, name_end, end) is not None or PING.search(self.low, name_end, end) is not None):
+        if self.scripting and self._handler_before(name_end, end):
             end = self.pos = self._hold_attributes(name, start, name_end, end)
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and self._font_breaks_out(start, name_end, end)):
@@ -1130,16 +1148,19 @@ class RewriteStream:
         else:
             if low.find(b"data-", start, end) >= 0 or low.find(b"optanon", start, end) >= 0:
                 return False  # maybe another consent tool's marking
-            hosts = SRC_HOSTS.findall(low, start, end)
-            if low.find(b"srcset", start, end) >= 0:
-                hosts += SRCSET_ATTR_HOSTS.findall(low, start, end)
+            hosts = SRC_HOSTS.findall(low, start, end)  # src and srcset
             if low.find(b",", start, end) >= 0:
                 hosts += SRCSET_HOSTS.findall(low, start, end)
         trackers = self.rw.trackers
         if trackers.ungated_src and (low.find(b"src", start, end) >= 0 or low.find(b"href", start, end) >= 0):
             return False
+        # The hosts this site's images come from were ruled out on an earlier tag.
+        safe = self.safe_hosts
+        unsure = [host for host in hosts if host not in safe]
+        if not unsure:
+            return True
         known = trackers._by_host
-        for host in hosts:
+        for host in unsure:
             found = known.get(host)
             if found is None and ODD_HOST.search(host):
                 return False
@@ -1147,10 +1168,15 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return False
-        if kind == IMG and self.page is not None:
-            site = self.page[0]
-            if any(trackers.maybe_left_live(host, site) for host in hosts) and is_pixel(low, start, end):
+        site = self.page[0] if self.page is not None else None
+        if site is not None and kind == IMG:
+            if any(trackers.maybe_left_live(host, site) for host in unsure) and is_pixel(low, start, end):
                 return False  # a pixel from an unknown host: reported by the closer look
+        if len(safe) < 4096:
+            for host in unsure:
+                # An unknown third-party host stays unsure until reported: a pixel from it is looked at closer.
+                if site is None or not trackers.maybe_left_live(host, site):
+                    safe[host] = None
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
