@@ -57,7 +57,8 @@
         if (src) live.src = src;
         // Not async: the next script waits for this one, as in the page.
         live.async = node.hasAttribute("async");
-        const done = src && !live.async && new Promise((resolve) => (live.onload = live.onerror = resolve));
+        // Listeners, not onload=: the tag's own onload attribute (copied above) must still run.
+        const done = src && !live.async && new Promise((resolve) => ["load", "error"].forEach((e) => live.addEventListener(e, resolve)));
         node.replaceWith(live);
         await done;
       }

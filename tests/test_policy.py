@@ -73,6 +73,10 @@ def test_policy_file_path_and_errors(tmp_path: Path) -> None:
         load_policy(broken)
     with pytest.raises(PolicyError, match="cannot read policy file"):
         load_policy(tmp_path / "missing.json")
+    # A list or None given by mistake names what a policy can be, not os.fspath's TypeError.
+    for wrong in ([1], None, 3):
+        with pytest.raises(PolicyError, match=f"a policy is a preset name, a path to a JSON file, a mapping or a Policy, not {type(wrong).__name__}"):
+            load_policy(wrong)  # type: ignore[arg-type]
 
 
 def test_aliases_map_other_tools_names() -> None:

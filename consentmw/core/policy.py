@@ -183,6 +183,8 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any] | Policy) -> 
         return source
     if isinstance(source, Mapping):
         return Policy(source)
+    if not isinstance(source, (str, os.PathLike)):
+        raise PolicyError(f"a policy is a preset name, a path to a JSON file, a mapping or a Policy, not {type(source).__name__}: {source!r:.60}")
     text = None
     name = os.fspath(source)
     if name in preset_names():

@@ -1,6 +1,6 @@
 """A held vendor's calls in scripts of their own (an affiliate's ``ire(...)``, MOBON's ``new EN()``)
 wait with the vendor's loader and, once the visitor accepts, run after it in page order, once each,
-in Chromium. Before that they must not run: they would throw ReferenceError and be lost."""
+in Chromium; so does a loader's own ``onload`` attribute (MOBON's ``onload="mobRf()"``). Before that they must not run: they would throw ReferenceError and be lost."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ PAGE = """<!doctype html>
 <script>ire('trackConversion', 1234, {orderId: 'A-1', currencyCode: 'KRW'});</script>
 <script src="https://cdn.megadata.co.kr/js/en_script/3.6/enliple_min3.6.js"></script>
 <script>var cn = new EN(); cn.setData("uid", "shop"); cn.setSSL(true); cn.sendConv();</script>
+<script>function mobRf() { var rf = new EN(); rf.setData("userid", "shop"); rf.sendRf(); }</script>
+<script src="https://cdn.megadata.co.kr/js/en_script/3.6/enliple_min3.6.js" defer="defer" onload="mobRf()"></script>
 <script>window.__ran.push("page script");</script>
 </body></html>
 """
@@ -41,7 +43,7 @@ STUBS = {
     "utt.impactcdn.com": "(window.ire.a || []).forEach(function (a) { __ran.push('ire ' + a[0]); });"
     "window.ire = function () { __ran.push('ire ' + arguments[0]); };",
     "cdn.megadata.co.kr": "window.EN = function () { this.setData = function () {}; this.setSSL = function () {};"
-    "this.sendConv = function () { __ran.push('EN sendConv'); }; };",
+    "this.sendConv = function () { __ran.push('EN sendConv'); }; this.sendRf = function () { __ran.push('EN sendRf'); }; };",
 }
 
 
@@ -73,17 +75,19 @@ def test_held_vendor_calls_wait_for_consent_then_run_after_their_loader_once_in_
         served = page.goto("/order/done", wait_until="load").text()
         page.wait_for_timeout(300)
         # Every vendor script is inert: the calls as well as the loaders.
-        assert served.count('type="text/plain"') == 5
+        assert served.count('type="text/plain"') == 7
         assert page.evaluate("window.__ran.slice()") == ["page script"]
         assert requested == [] and errors == []
 
         page.get_by_role("button", name=ACCEPT_KO).click()
-        page.wait_for_function("['ire trackConversion', 'EN sendConv'].every(m => window.__ran.includes(m))", timeout=5000)
+        page.wait_for_function("['ire trackConversion', 'EN sendConv', 'EN sendRf'].every(m => window.__ran.includes(m))", timeout=5000)
         page.wait_for_timeout(500)  # nothing runs a second time
         ran = page.evaluate("window.__ran.slice()")
         assert [m for m in ran if m.startswith("ire ")] == ["ire identify", "ire trackConversion"]
         assert ran.count("EN sendConv") == 1 and ran[0] == "page script"
+        # The loader's own onload attribute (MOBON's retargeting call) runs once it has loaded.
+        assert ran.count("EN sendRf") == 1
         assert errors == [] and not [m for m in ran if m.startswith("error")]
-        assert sorted(requested) == ["cdn.megadata.co.kr", "utt.impactcdn.com"]
+        assert set(requested) == {"cdn.megadata.co.kr", "utt.impactcdn.com"}
     finally:
         context.close()
