@@ -136,6 +136,7 @@ MARKED = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|coo
 DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
 SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
+SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
@@ -152,6 +153,32 @@ SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)"
 # tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
+# An <img>, <image> or <source> start tag, in HTML content, that loads only from hosts already ruled
+# out on the site's pages (HTMLRewriter.safe_hosts) or from relative addresses: jumped over in one
+# match, as the tree builder would have left it. A strict part of SIMPLE_ATTRIBUTES' shape: each
+# attribute after a space or "/", "=" right after its name, src, srcset and class double-quoted.
+# No data-* attribute (other tools' markings and held addresses) and no "optanon" in the class.
+# An address: "//" or "http(s)://", a safe host, then "/", "?" or "#" (nothing a URL parser reads
+# otherwise: no user info, port, escape or trailing dot can come between); or relative, without a
+# scheme, a second slash or backslash at its start, a character reference, or any control or space
+# (a URL parser drops tabs and newlines, "/\t/host" is "//host"). A srcset's candidates are such
+# addresses with a density or width, split at commas. Repeats of groups are atomic (see ATTRIBUTES).
+IMAGE_NAME = rb"<(?:img|image|source)"
+OTHER_ATTRIBUTE = (
+    rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<]++"
+    rb"""(?>(?:="[^"]*+"|='[^']*+'|=[^\t\n\f\r >"'=<`]++)?)"""
+)
+
+
+def safe_image_pattern(hosts: Collection[bytes]) -> re.Pattern[bytes]:
+    host = b"|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True)) or b"(?!)"
+    url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])[^\x00-\x20\"',\\]*+|(?![/\\]{2})[^\x00-\x20\"',\\:&]*+)"
+    candidate = url + rb"(?>(?:[\t\n\f\r ]++[0-9.]++[wx])?)"
+    srcset = rb"[\t\n\f\r ]*+" + candidate + rb"(?>(?:[\t\n\f\r ]*+,[\t\n\f\r ]*+" + candidate + rb")*)[\t\n\f\r ]*+"
+    attribute = rb'(?:src="' + url + rb'"|srcset="' + srcset + rb'"|class="(?>(?:[^"o]++|o(?!ptanon))*)"|' + OTHER_ATTRIBUTE + rb")"
+    return re.compile(IMAGE_NAME + rb"(?>(?:[\t\n\f\r /]++" + attribute + rb")*)[\t\n\f\r /]*+>")
+
+
 # An image that shows nothing: a tracking pixel if it loads from a third party.
 # One pattern per way, each led by a literal (one pattern of four alternatives tries them all at
 # every byte of the tag: 12 us an image).
@@ -273,6 +300,20 @@ class HTMLRewriter:
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
         self._safe_hosts: dict[bytes | None, dict[bytes, None]] = {}
+        self._safe_images: dict[bytes | None, tuple[int, int, re.Pattern[bytes]]] = {}
+
+    def safe_image(self, site: bytes | None) -> re.Pattern[bytes] | None:
+        """safe_image_pattern of the site's safe hosts known when a page begins (up to SAFE_IMAGE_HOSTS)."""
+        if self.trackers.ungated_src:
+            return None  # a site's own pattern may match any address
+        safe = self.safe_hosts(site)
+        known = self._safe_images.get(site)
+        if known is None or (known[0] != len(safe) and known[1] < SAFE_IMAGE_HOSTS):
+            hosts = [h for h in safe if h.find(b".") >= 0][:SAFE_IMAGE_HOSTS]
+            known = (len(safe), len(hosts), safe_image_pattern(hosts))
+            if len(self._safe_images) < 64:
+                self._safe_images[site] = known
+        return known[2]
 
     def safe_hosts(self, site: bytes | None) -> dict[bytes, None]:
         """Hosts that images and links on pages of ``site`` load from and that are surely no
@@ -423,6 +464,7 @@ class RewriteStream:
         self.tail = bytearray()  # output kept back to place body_end
         self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
         self.safe_hosts = rw.safe_hosts(page[0] if page is not None else None)
+        self.safe_image = rw.safe_image(page[0] if page is not None else None)
         self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
@@ -560,6 +602,9 @@ class RewriteStream:
                 self.pos = i
                 return False
             self.tag_start = self.pos = i  # a "<": tag open state
+            if self.safe_image is not None and not self.foreign and (m := self.safe_image.match(low, i)) is not None and not (self.scripting and self._handler_before(i, m.end())):
+                self.pos = m.end()  # an image from the site's own hosts, as _element would leave it
+                continue
             # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
             # tag ending in "/>" may be self-closing, which that grammar tells.
             m = SIMPLE_TAG.match(low, i)
