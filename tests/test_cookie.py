@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from consentmw.core.consent import MAX_CONSENT_COOKIES, ConsentReader
+from consentmw.core.consent import LINE_CACHE_LONGEST, LINE_CACHE_SIZE, MAX_CONSENT_COOKIES, ConsentReader
 from consentmw.core.cookie import ConsentCodec, cookie_header, cookie_pair, domain_matches, expire_headers, parent_domains
 from consentmw.core.policy import load_policy
 from tests.conftest import consent_value
@@ -113,6 +113,31 @@ def test_verification_cache_is_bounded() -> None:
     for i in range(340):
         assert consent_for(codec, codec.dumps({"analytics"}, f"id{i}")).decided
     assert len(codec._cache) == 300
+
+
+def test_a_cookie_line_sent_again_is_read_again_for_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    reader = ConsentReader(POLICY, codec, "consentmw")
+    headers = [(b"cookie", f"theme=dark; consentmw={codec.dumps({'analytics'})}".encode())]
+    assert reader({"headers": headers}).allows("analytics")
+    later = time.time() + POLICY.max_age + 60
+    monkeypatch.setattr("consentmw.core.cookie.time.time", lambda: later)
+    assert not reader({"headers": list(headers)}).decided
+
+
+def test_cookie_lines_remembered_are_bounded_and_a_long_line_is_read_all_the_same() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    reader = ConsentReader(POLICY, codec, "consentmw")
+    value = codec.dumps({"analytics"})
+    for i in range(LINE_CACHE_SIZE + 40):
+        assert reader({"headers": [(b"cookie", f"n={i}; consentmw={value}".encode())]}).allows("analytics")
+    assert len(reader._lines) == LINE_CACHE_SIZE
+    long_line = f"pad={'x' * LINE_CACHE_LONGEST}; consentmw={value}".encode()
+    assert reader({"headers": [(b"cookie", long_line)]}).allows("analytics")
+    assert long_line not in reader._lines
+    forged = value[:-5] + ("A" if value[-5] != "A" else "B") + value[-4:]
+    line = [(b"cookie", f"n=0; consentmw={forged}".encode())]
+    assert not reader({"headers": line}).decided and not reader({"headers": line}).decided
 
 
 def test_a_choice_holds_until_the_policys_max_age_and_not_after(monkeypatch: pytest.MonkeyPatch) -> None:

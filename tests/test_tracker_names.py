@@ -146,10 +146,23 @@ def headers_page(site: httpx.Client, headers: list[tuple[str, str]], body: str |
 LINKS = f'</app.js>; rel=preload; as=script, <{GTAG}>; rel=preload; as=script, <https://www.google-analytics.com>; rel=preconnect, <https://fonts.example>; rel="preconnect"'
 
 
+# Chromium preloads a Link header's script for whatever document it shows (checked in
+# tests/browser/test_what_browsers_fetch.py): a JSON or image address opened in a tab, a
+# compressed page consentmw does not rewrite, as much as an HTML page.
+DOCUMENT_TYPES = [
+    [("Content-Type", "text/html; charset=utf-8")],
+    [("Content-Type", "application/json")],
+    [("Content-Type", "image/svg+xml")],
+    # "compress": a coding the test client leaves alone, as it would leave gzip it could not decode here
+    [("Content-Type", "text/html"), ("Content-Encoding", "compress")],
+]
+
+
+@pytest.mark.parametrize("document", DOCUMENT_TYPES, ids=["html", "json", "svg", "compressed html"])
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_link_and_speculation_rules_headers_naming_a_tracker_are_held_on_every_adapter(adapter: str) -> None:
+def test_link_and_speculation_rules_headers_naming_a_tracker_are_held_on_every_adapter(adapter: str, document: list[tuple[str, str]]) -> None:
     headers = [
-        ("Content-Type", "text/html; charset=utf-8"),
+        *document,
         ("Link", LINKS),
         ("Speculation-Rules", '"/rules.json", "https://www.google-analytics.com/rules.json"'),
     ]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from consentmw.core.cookie import ConsentCodec, Decision, cookie_values
@@ -11,6 +11,10 @@ from consentmw.core.regions import OPT_IN, OPT_OUT, RegionRequest, RegionSource
 # A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
 # many are verified, since each may cost an HMAC and a slot in the verification cache.
 MAX_CONSENT_COOKIES = 8
+# Cookie lines whose consent values are remembered (a visitor sends the same line request after
+# request), and the longest line remembered: at most about 4 MB in all.
+LINE_CACHE_SIZE = 2048
+LINE_CACHE_LONGEST = 2048
 
 
 class ConsentReader:
@@ -24,6 +28,7 @@ class ConsentReader:
         self.source = source if source is not None else RegionSource()
         # Undecided visitors in an opt-out region allow every optional category until they refuse.
         self.opt_out_allowed: frozenset[str] = policy.required | frozenset(policy.optional)
+        self._lines: dict[bytes, tuple[str, ...]] = {}
 
     def __call__(self, scope: dict[str, Any]) -> Consent:
         client = scope.get("client")
@@ -43,13 +48,25 @@ class ConsentReader:
         """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
         return cookie_values(headers, self.cookie_key)
 
-    def newest(self, values: list[bytes]) -> Decision | None:
+    def line_values(self, line: bytes) -> tuple[str, ...]:
+        """The consent cookie values of one Cookie line. Only the parse is remembered, keyed on the
+        exact line: each value is still verified (and its expiry checked) by the codec."""
+        values = self._lines.get(line)
+        if values is None:
+            values = tuple(v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key))
+            if len(line) <= LINE_CACHE_LONGEST:
+                if len(self._lines) >= LINE_CACHE_SIZE:
+                    del self._lines[next(iter(self._lines))]
+                self._lines[line] = values
+        return values
+
+    def newest(self, values: Sequence[str]) -> Decision | None:
         """The newest decision among the values that verify. A browser holding one consent cookie per
         domain and path sends them all, longest path then oldest first: the order says nothing of age."""
         loads = self.codec.loads
         newest = None
         for value in values[:MAX_CONSENT_COOKIES]:
-            decision = loads(value.decode("latin-1"))
+            decision = loads(value)
             # Two signed in the same second cannot be ordered: the one allowing less is the safe reading.
             if decision is not None and (
                 newest is None
@@ -74,13 +91,26 @@ class Consent:
 
     def _resolve(self) -> None:
         reader = self._reader
-        # Every one: the first may be stale or forged.
-        values = cookie_values(self._headers, reader.cookie_key)
-        # A later line (a proxy's, say) never undoes a refusal.
-        gpc = any(key == b"sec-gpc" and value.strip() == b"1" for key, value in self._headers)
+        # Every consent cookie on every Cookie line: the first may be stale or forged. One look
+        # at each header; a later Sec-GPC line (a proxy's, say) never undoes a refusal.
+        line = None
+        lines = 0
+        gpc = False
+        for key, value in self._headers:
+            if key == b"cookie":
+                line = value
+                lines += 1
+            elif key == b"sec-gpc" and value.strip() == b"1":
+                gpc = True
+        if lines == 1:
+            values = reader.line_values(line)  # type: ignore[arg-type]  # set with lines
+        elif lines:
+            values = tuple(v.decode("latin-1") for v in cookie_values(self._headers, reader.cookie_key))
+        else:
+            values = ()
         policy = reader.policy
         if len(values) == 1:  # the common case
-            decision = reader.codec.loads(values[0].decode("latin-1"))
+            decision = reader.codec.loads(values[0])
         else:
             decision = reader.newest(values) if values else None
         # A visitor who decided keeps the decision wherever they are; only an undecided one's
@@ -99,7 +129,7 @@ class Consent:
             allowed -= policy.gpc_refuses
         self._decision: Decision | None = decision
         self._gpc = gpc
-        self._allowed = frozenset(allowed)
+        self._allowed = allowed  # a frozenset: every operand above is one
         self._resolved = True
 
     def allows(self, category: str) -> bool:

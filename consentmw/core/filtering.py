@@ -6,19 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
-from consentmw.core.inline import banner_state
 from consentmw.core.regions import OPT_OUT
-from consentmw.core.response import CONTENT_TYPE, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html, untyped
-from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream
+from consentmw.core.response import CONTENT_TYPE, FILTERED, HTML_VERDICTS, LINK, SET_COOKIE, SPECULATION_RULES, filter_cookies, html_verdict, is_html, untyped
+from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream, held_header_links
 
 
 def needs_filter(headers: list[tuple[bytes, bytes]]) -> bool:
-    """Whether a response sets cookies or may be HTML (a browser sniffs a body sent without any
-    Content-Type). Most (no cookies, not HTML) pass after this one scan; a content type already
-    judged not HTML is settled by the lookup alone."""
+    """Whether a response sets cookies, has Link or Speculation-Rules headers, or may be HTML (a
+    browser sniffs a body sent without any Content-Type). Most (no cookies, not HTML) pass after
+    this one scan; a content type already judged not HTML is settled by the lookup alone."""
     typed = False
     for key, value in headers:
-        if key in SET_COOKIE or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
+        if key in FILTERED or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
             return True
         typed = typed or key in CONTENT_TYPE
     return not typed
@@ -34,11 +33,15 @@ class ResponseFilter:
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
         if any(key in SET_COOKIE for key, _ in headers):
             headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
+        if any(key in LINK or key in SPECULATION_RULES for key, _ in headers) and not html.rewriter.all_allowed(consent.allowed):
+            # On any response: Chromium preloads a Link header's script for a JSON or image document
+            # it shows as for a page, and for a page it was told not to rewrite (a range, compressed).
+            headers = held_header_links(headers, html.rewriter.trackers, consent.allowed)
         self.headers = headers
         if is_html(headers) or untyped(headers):
             variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
             opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
-            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: banner_state(consent))
+            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent))
         else:
             self.page = None
 

@@ -133,10 +133,19 @@ BODY_TAIL_LIMIT = 4096  # longer than any such tail
 # search over the page: it stops at each "-" only (a case-free byte), then looks behind it.
 MARKED = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src)|(?<=optanon-)category)")
 # data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
+# The first of either (group 1: data-category), so that a page holding neither costs one search.
+MARKED_OR_CATEGORY = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src|(category))|(?<=optanon-)category)")
 DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
 SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
+# The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
+# a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
+# head goes right after it. Any other start goes through the tokenizer.
+DOCUMENT_START = re.compile(
+    rb"(?i)(?:\xef\xbb\xbf)?(?>(?:[\t\n\f\r ]++|<!doctype[^>]*+>|<!--" + COMMENT_BODY + rb")*)"
+    rb"(?:<html(?=[\t\n\f\r />])" + ATTRIBUTES + rb"/?>[\t\n\f\r ]*+)?<head(?=[\t\n\f\r />])" + ATTRIBUTES + rb"/?>"
+)
 ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, b"link": LINK}
 
 # Hosts an image may load from (src=, and data-src= and the like, which only cost a closer look).
@@ -358,37 +367,51 @@ class HTMLRewriter:
         return needed <= allowed
 
     def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
-        if MARKED.search(body) is not None:
-            return None
-        if DATA_CATEGORY.search(body) is not None:
-            # Every "<script" is taken for a tag (more than the tokenizer would), read to its end.
+        m = MARKED_OR_CATEGORY.search(body)
+        if m is not None:
+            if m.group(1) is None or MARKED.search(body, m.end()) is not None:
+                return None
+            # Every "<script" is taken for a tag (more than the tokenizer would), read to its end,
+            # which must come before the next data-category; past the last one, none can hold it.
+            after = m.start()  # the next data-category
             for m in SCRIPT_OPEN.finditer(body):
+                if m.start() > after:
+                    found = DATA_CATEGORY.search(body, m.start())
+                    if found is None:
+                        break
+                    after = found.start()
                 tag = TAG_REST.match(body, m.end() - 1)
-                if tag is None or DATA_CATEGORY.search(body, m.end(), tag.end()) is not None:
+                if tag is None or tag.end() > after:
                     return None
         # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
-        at = body[:HEAD_WITHIN].lower().find(b"<head")
-        if at < 0:
-            return None
-        prefix = RewriteStream(self, allowed, head, b"", page)
-        out = [prefix.feed(body[:at])]
-        while not (prefix.head_done and prefix.document and prefix.state == DATA and not prefix.held and not prefix.foreign):
-            gt = body.find(b">", at, HEAD_WITHIN)
-            if gt < 0:
+        start = DOCUMENT_START.match(body, 0, HEAD_WITHIN) if head else None
+        if start is not None:
+            at = start.end()
+            out: list[bytes | memoryview] = [body[:at], head]
+        else:
+            at = body[:HEAD_WITHIN].lower().find(b"<head")
+            if at < 0:
                 return None
-            out.append(prefix.feed(body[at : gt + 1]))
-            at = gt + 1
+            prefix = RewriteStream(self, allowed, head, b"", page)
+            out = [prefix.feed(body[:at])]
+            while not (prefix.head_done and prefix.document and prefix.state == DATA and not prefix.held and not prefix.foreign):
+                gt = body.find(b">", at, HEAD_WITHIN)
+                if gt < 0:
+                    return None
+                out.append(prefix.feed(body[at : gt + 1]))
+                at = gt + 1
+        rest = memoryview(body)  # the page's bytes are copied once, into the answer
         if body_end:
             tail = max(at, len(body) - BODY_TAIL_LIMIT)
             low_tail = body[tail:].lower()
             cut = low_tail.rfind(b"</body")
             if cut >= 0 and BODY_END_TAIL.match(low_tail, cut):
                 cut += tail
-                out += (body[at:cut], body_end, body[cut:])
+                out += (rest[at:cut], body_end, rest[cut:])
             else:
-                out += (body[at:], body_end)
+                out += (rest[at:], body_end)
         else:
-            out.append(body[at:])
+            out.append(rest[at:])
         return b"".join(out)
 
     def marked_categories(self, kind: int, attrs: dict[bytes, Attr], script_type: bytes | None) -> tuple[str, ...] | None:

@@ -34,9 +34,13 @@ UNSAFE = re.compile(r"[<>&]")
 DATA_ID = "consentmw-data"
 
 
+# One encoder for every page (json.dumps with separators builds a new one per call).
+ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
+
+
 def script_json(value: Any) -> str:
     """JSON that can stand between <script type="application/json"> and </script>, in HTML and XHTML."""
-    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+    text = ENCODER.encode(value)
     return UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 

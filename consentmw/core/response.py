@@ -28,6 +28,11 @@ def spellings(name: bytes) -> frozenset[bytes]:
 
 CONTENT_TYPE = spellings(b"content-type")
 SET_COOKIE = spellings(b"set-cookie")
+LINK = spellings(b"link")
+SPECULATION_RULES = spellings(b"speculation-rules")
+# Headers a response of any type may lose: cookies of refused categories, and tracker addresses a
+# browser fetches from the headers of any document it shows (a JSON or text/plain page too).
+FILTERED = SET_COOKIE | LINK | SPECULATION_RULES
 HTML_VERDICTS: dict[bytes, bool] = {}
 
 
@@ -77,14 +82,21 @@ def extract_media_type(value: bytes) -> bytes:
     return found
 
 
+CHARSETS: dict[bytes, bytes | None] = {}
 CHARSET_PARAM = re.compile(rb';[\t\n\r ]*charset=(?:"([^"]*)"|([^;]*))', re.IGNORECASE)
 
 
 def header_charset(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     """The charset label (lower case) of the MIME type Fetch extracts from the Content-Type values:
-    a later value of the same type keeps an earlier one's charset unless it names its own."""
+    a later value of the same type keeps an earlier one's charset unless it names its own. An app
+    answers with a handful of content types, so the result for each is remembered."""
+    combined = b", ".join([value for key, value in headers if key in CONTENT_TYPE])
+    try:
+        return CHARSETS[combined]
+    except KeyError:
+        pass
     charset = essence = None
-    for item in split_values(b", ".join(value for key, value in headers if key in CONTENT_TYPE)):
+    for item in split_values(combined):
         m = ESSENCE.match(item)
         if m is None or m.group(1) == b"*/*":
             continue
@@ -92,6 +104,8 @@ def header_charset(headers: list[tuple[bytes, bytes]]) -> bytes | None:
             charset, essence = None, m.group(1).lower()
         if (c := CHARSET_PARAM.search(item, m.end(1))) is not None:
             charset = (c.group(1) if c.group(1) is not None else c.group(2)).strip(b"\t\n\r ").lower()
+    if len(CHARSETS) < 64:
+        CHARSETS[combined] = charset
     return charset
 
 

@@ -40,10 +40,11 @@ from urllib.parse import quote
 
 from consentmw.core.consentmode import ConsentModeDefaults
 from consentmw.core.html import HTMLRewriter, RewriteStream, parse_attrs, url_of
-from consentmw.core.inline import DATA_ID, banner_policy, languages, script_json, shared_cacheable, visitor_state
+from consentmw.core.consent import Consent
+from consentmw.core.inline import DATA_ID, banner_policy, banner_state, languages, script_json, shared_cacheable, visitor_state
 from consentmw.core.languages import choose
 from consentmw.core.policy import Policy
-from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, spellings, split_values, untyped
+from consentmw.core.response import CONTENT_TYPE, LINK, SPECULATION_RULES, header_charset, logger, media_type, merge_vary, split_values, untyped
 from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
@@ -57,6 +58,12 @@ PRESCAN = 1024
 # since the path arrives decoded, but kept in the raw query, which arrives encoded).
 PATH_SAFE = "/!$&'()*+,;=:@-._~"
 QUERY_SAFE = PATH_SAFE + "?%"
+# What quote() with those leaves as it is, whole: most paths and queries, which then skip it.
+PATH_AS_IS = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@._~-]*")
+QUERY_AS_IS = re.compile(r"[A-Za-z0-9/!$&'()*+,;=:@._~?%-]*")
+DATA_OPEN = f'<script type="application/json" id="{DATA_ID}"'.encode()
+# <html> start tags seen (the bytes after its name) -> the language they name; a site has a few.
+HTML_LANGS: dict[bytes, str | None] = {}
 # Before the <html> start tag a document has only a byte order mark, an XML declaration (XHTML),
 # a doctype, comments and whitespace (the "initial" and "before html" insertion modes).
 BEFORE_HTML = re.compile(
@@ -76,8 +83,6 @@ SNIFFED_HTML = re.compile(
 # One link-value of a Link header (RFC 8288): "<address>" and its parameters, up to a comma that
 # is not inside a quoted string.
 LINK_VALUE = re.compile(rb'[\t ,]*<([^>]*)>((?:[^,"]|"(?:[^"\\]|\\.)*"?)*)')
-LINK = spellings(b"link")
-SPECULATION_RULES = spellings(b"speculation-rules")
 
 
 def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules, allowed: frozenset[str]) -> list[tuple[bytes, bytes]]:
@@ -169,11 +174,17 @@ def html_lang(start: bytes) -> str | None:
     end = start.find(b">", m.end(), m.end() + 2048)
     if end < 0:
         return None
-    attrs = parse_attrs(start, m.end(), end)
+    tag = start[m.end() : end]
+    try:
+        return HTML_LANGS[tag]
+    except KeyError:
+        pass
+    attrs = parse_attrs(tag, 0, len(tag))
     found = attrs.get(b"lang") or attrs.get(b"xml:lang")
-    if found is None or not found.value:
-        return None
-    return url_of(found.value).decode("ascii", "replace").strip()[:64] or None
+    lang = url_of(found.value).decode("ascii", "replace").strip()[:64] or None if found is not None and found.value else None
+    if len(HTML_LANGS) < 256:
+        HTML_LANGS[tag] = lang
+    return lang
 
 
 def header_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -241,8 +252,12 @@ class PageRewriting:
         # An XHTML page is parsed as XML: one tag that is not well-formed and the visitor gets a
         # parse error instead of the page.
         self.xml_assets = f'<link rel="stylesheet" href="{css}"{{nonce}}/><script src="{js}" defer="defer"{{nonce}}></script>'
-        self._forms: dict[tuple[str, bool], str] = {}
-        self._policies: dict[str, str] = {}
+        # Per language (and opt-out): the no-JS form's bytes around its return URL, and the data
+        # block's up to the visitor's state; per allowed set, the head's markup without a nonce.
+        self._forms: dict[tuple[str, bool], list[bytes]] = {}
+        self._data: dict[str, bytes] = {}
+        self._heads: dict[tuple[frozenset[str], bool, bool], bytes] = {}
+        self._states: dict[tuple[bool, frozenset[str], bool, str, str], str] = {}
         self.languages_json = script_json(languages(policy))
         self.warned_encoded = False
 
@@ -254,7 +269,7 @@ class PageRewriting:
         headers: list[tuple[bytes, bytes]],
         variant: str = "",
         opt_out: bool = False,
-        state: Callable[[], dict[str, object]] = dict,
+        state: Callable[[], str] = lambda: "null",
     ) -> PageStream | None:
         """A per-response rewriter for an HTML response, or None to leave it alone."""
         if status == 206:
@@ -281,18 +296,30 @@ class PageRewriting:
                 return None
         return PageStream(self, request, allowed, status, headers, xml, variant, opt_out, state)
 
-    def data_block(self, lang: str, state: dict[str, object] | None, nonce: str | None) -> bytes:
-        """The banner's data for this page: its texts and policy in `lang`, and the visitor's state."""
-        policy = self._policies.get(lang)
-        if policy is None:
-            policy = self._policies[lang] = script_json(banner_policy(self.policy, lang))
-        attr = f' nonce="{nonce}"' if nonce else ""
-        return (
-            f'<script type="application/json" id="{DATA_ID}"{attr}>{{"lang":{script_json(lang)},'
-            f'"languages":{self.languages_json},"policy":{policy},"state":{script_json(state)}}}</script>'
-        ).encode()
+    def state_json(self, consent: Consent) -> str:
+        """script_json of the visitor's state as GET {prefix} answers it (without the consent id).
+        It follows from these five, and visitors share a handful of combinations."""
+        key = (consent.decided, consent.allowed, consent.gpc, consent.region, consent.mode)
+        found = self._states.get(key)
+        if found is None:
+            found = script_json(visitor_state(banner_state(consent)))
+            if len(self._states) < 1024:
+                self._states[key] = found
+        return found
+
+    def data_block(self, lang: str, state_json: str, nonce: str | None) -> bytes:
+        """The banner's data for this page: its texts and policy in `lang`, and the visitor's state
+        (``script_json`` of it)."""
+        data = self._data.get(lang)
+        if data is None:
+            policy = script_json(banner_policy(self.policy, lang))
+            data = self._data[lang] = f'{{"lang":{script_json(lang)},"languages":{self.languages_json},"policy":{policy},"state":'.encode()
+        attr = f' nonce="{nonce}"'.encode() if nonce else b""
+        return b"".join((DATA_OPEN, attr, b">", data, state_json.encode(), b"}</script>"))
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
+        if nonce is None and (found := self._heads.get((allowed, banner, xml))) is not None:
+            return found
         attr = f' nonce="{nonce}"' if nonce else ""
         code = self.consent_mode.code(allowed)
         if code and xml:
@@ -300,11 +327,14 @@ class PageRewriting:
         parts = [f"<script{attr}>{code}</script>" if code else ""]
         if banner:
             parts.append((self.xml_assets if xml else self.assets).replace("{nonce}", attr))
-        return "".join(parts).encode()
+        head = "".join(parts).encode()
+        if nonce is None and len(self._heads) < 256:
+            self._heads[(allowed, banner, xml)] = head
+        return head
 
     def noscript_form(self, next_url: str, lang: str, opt_out: bool = False) -> bytes:
-        form = self._forms.get((lang, opt_out))
-        if form is None:
+        parts = self._forms.get((lang, opt_out))
+        if parts is None:
             text = lambda key: escape(self.policy.text(key, lang))  # noqa: E731
             # In an opt-out region the form is the notice: its wording, and "Do Not Sell or Share" first.
             intro = text("optout_body") if opt_out else text("noscript_body")
@@ -314,7 +344,7 @@ class PageRewriting:
                 for c in self.policy.categories
                 if not c.required
             )
-            form = self._forms[(lang, opt_out)] = (
+            form = (
                 f'<noscript><form class="consentmw-noscript" method="post" action="{self.prefix}" lang="{lang}">'
                 f"<p>{intro}</p>{boxes}"
                 '<input type="hidden" name="next" value="{next}">'
@@ -325,9 +355,10 @@ class PageRewriting:
                 f'<button name="accept" value="necessary">{text("reject_all")}</button>'
                 "</form></noscript>"
             )
-        # ASCII with character references: the same bytes are right in UTF-8, EUC-KR or any
-        # other ASCII-compatible charset the page may be in.
-        return form.replace("{next}", escape(next_url)).encode("ascii", "xmlcharrefreplace")
+            # ASCII with character references: the same bytes are right in UTF-8, EUC-KR or any
+            # other ASCII-compatible charset the page may be in.
+            parts = self._forms[(lang, opt_out)] = [part.encode("ascii", "xmlcharrefreplace") for part in form.split("{next}")]
+        return escape(next_url).encode("ascii", "xmlcharrefreplace").join(parts)
 
 
 class PageStream:
@@ -346,7 +377,7 @@ class PageStream:
         xml: bool = False,
         variant: str = "",
         opt_out: bool = False,
-        state: Callable[[], dict[str, object]] = dict,
+        state: Callable[[], str] = lambda: "null",
     ) -> None:
         self.page = page
         self.request = request
@@ -358,7 +389,7 @@ class PageStream:
         self.sniff = untyped(headers)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
-        self.state = state  # the visitor's consent state, as GET {prefix} answers it
+        self.state = state  # the visitor's consent state as GET {prefix} answers it, in JSON (PageRewriting.state_json)
         self.decoder: codecs.IncrementalDecoder | None = None  # a page in UTF-16 or ISO-2022-JP, read as text
 
     def first(self, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
@@ -376,8 +407,6 @@ class PageStream:
             self.decoder = codecs.getincrementaldecoder(codec)("replace")
             essence = media_type(headers) or b"text/html"
             headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
-        if not page.rewriter.all_allowed(self.allowed):
-            headers = held_header_links(headers, page.rewriter.trackers, self.allowed)
         for name in page.vary:
             merge_vary(headers, name)
         allowed = self.allowed
@@ -391,15 +420,18 @@ class PageStream:
             if choice.by_accept_language:
                 merge_vary(headers, b"Accept-Language")
             # A page a CDN may keep for everyone carries no visitor's state: the banner asks for it.
-            state = None if shared_cacheable(headers) else visitor_state(self.state())
+            state = "null" if shared_cacheable(headers) else self.state()
             body_end = page.data_block(choice.lang, state, nonce)
             # The banner's language and state are in the page too: each gets its own validator.
-            variant += " " + choice.lang + script_json(state)
+            variant += " " + choice.lang + state
             if not self.xml:
                 # XHTML has no <noscript>: the form would show to everyone.
                 # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
                 # instead of giving the form a "next" with a space, which the API refuses.
-                next_url = quote(request.path, safe=PATH_SAFE) + ("?" + quote(request.query, safe=QUERY_SAFE) if request.query else "")
+                path, query = request.path, request.query
+                next_url = (path if PATH_AS_IS.fullmatch(path) else quote(path, safe=PATH_SAFE)) + (
+                    "?" + (query if QUERY_AS_IS.fullmatch(query) else quote(query, safe=QUERY_SAFE)) if query else ""
+                )
                 body_end += page.noscript_form(next_url, choice.lang, self.opt_out)
         if not self.variant_etag(headers, allowed, variant):
             # A date cannot tell consent variants apart: a browser revalidating with only

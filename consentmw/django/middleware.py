@@ -138,8 +138,15 @@ class ConsentMiddleware:
 
 def needs_filtering(response: HttpResponseBase) -> bool:
     """Whether a response sets cookies (through response.cookies, or a Set-Cookie header the app
-    wrote itself: Django sends both) or may be HTML."""
-    return bool(response.cookies) or "Set-Cookie" in response.headers or html_verdict(response.get("Content-Type", "").encode("latin-1"))
+    wrote itself: Django sends both), has Link or Speculation-Rules headers, or may be HTML."""
+    headers = response.headers
+    return (
+        bool(response.cookies)
+        or "Set-Cookie" in headers
+        or "Link" in headers
+        or "Speculation-Rules" in headers
+        or html_verdict(response.get("Content-Type", "").encode("latin-1"))
+    )
 
 
 def api_request(request: HttpRequest, core: ConsentCore) -> Request:

@@ -1,5 +1,5 @@
 """``consentmw scan URL``: exit status 0 when nothing happened without consent, 1 when something
-did (the violations), 2 when the scan could not run as asked."""
+did (the violations), 2 when the scan could not run as asked or a pass of a page could not run."""
 
 from __future__ import annotations
 
@@ -79,7 +79,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from .summary import print_summary
 
     print_summary(report, out)
-    return EXIT_VIOLATIONS if report.violations else EXIT_CLEAN
+    if report.violations:
+        return EXIT_VIOLATIONS
+    # A pass that could not run (its page timed out, the consent API refused the choice) saw nothing:
+    # "clean" would be a claim the scan cannot make.
+    return EXIT_USAGE if report.errors else EXIT_CLEAN
 
 
 def _write_outputs(report: Any, args: argparse.Namespace) -> None:

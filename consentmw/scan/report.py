@@ -120,6 +120,11 @@ class Report:
                         found.setdefault((page.url, name, "local-storage", s.key), Violation(page.url, name, "local-storage", s.key, s.category, None, s.violation))
         return list(found.values())
 
+    @property
+    def errors(self) -> list[tuple[str, str, str]]:
+        """(page, pass, error) for each pass that could not run: what it did not see is unchecked."""
+        return [(p.url, name, run.error) for p in self.pages for name, run in p.passes.items() if run.error]
+
     def third_party_hosts(self) -> dict[str, Request]:
         """Each third-party host seen, with its first request (for its entity and category)."""
         hosts: dict[str, Request] = {}

@@ -18,7 +18,7 @@ def print_summary(report: Report, out: TextIO) -> None:
     print(f"classified with {cm.get('classified_with')}", file=out)
     for note in report.notes:
         print(f"note: {note}", file=out)
-    errors = [(p.url, name, run.error) for p in report.pages for name, run in p.passes.items() if run.error]
+    errors = report.errors
     for url, name, error in errors:
         print(f"error: {_path(url)} ({PASS_TITLES[name]}): {error}", file=out)
 
@@ -44,6 +44,8 @@ def print_summary(report: Report, out: TextIO) -> None:
         for v in violations:
             print(f"  {_path(v.page):<24} {v.pass_name:<8} {v.kind:<13} {v.subject:<32} {v.reason}", file=out)
         print(f"\n{len(violations)} violation(s): exit status 1", file=out)
+    elif errors:
+        print(f"\nno violations seen, but {len(errors)} pass(es) could not run (errors above), so the scan is incomplete: exit status 2", file=out)
     else:
         print("\nno violations", file=out)
 

@@ -78,12 +78,13 @@ def shop_policy() -> Policy:
     return Policy(data)
 
 
-def shop(*, with_consentmw: bool, extra: dict[str, str] | None = None, store: MemoryStore | None = None) -> Any:
-    """The shop; ``extra`` adds markup to the body of some pages (path -> HTML); ``store`` its consent log."""
+def shop(*, with_consentmw: bool, extra: dict[str, str] | None = None, store: MemoryStore | None = None, **options: Any) -> Any:
+    """The shop; ``extra`` adds markup to the body of some pages (path -> HTML); ``store`` its consent
+    log; ``options`` more of ConsentMiddleware's."""
     app = Starlette(routes=[Route(path, page) for path in PAGES])
     app.state.extra = extra or {}
     if with_consentmw:
-        return ConsentMiddleware(app, secret_key="scan-test-secret-0123456789abcdef", policy=shop_policy(), store=store or MemoryStore())
+        return ConsentMiddleware(app, secret_key="scan-test-secret-0123456789abcdef", policy=shop_policy(), store=store or MemoryStore(), **options)
     return app
 
 

@@ -153,6 +153,55 @@ def test_the_same_site_behind_consentmw_passes_and_sees_the_trackers_after_accep
     assert "no violations" in result.output
 
 
+def test_the_scan_waits_out_the_sites_rate_limit_on_consent_posts(tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    # The site's own limiter (one post a second), its bucket for this address emptied just before
+    # the scan's first post: that post is answered 429 and must be made again after Retry-After.
+    log = MemoryStore()
+    site = shop(with_consentmw=True, extra={}, store=log, rate_limit=60)
+    statuses: list[int] = []
+
+    async def observed(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not statuses:
+            while site.api.rate_limit.take(scope["client"][0]) == 0:
+                pass
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start" and scope["method"] == "POST":
+                statuses.append(message["status"])
+            await send(message)
+
+        await site(scope, receive, send_status)
+
+    with serve(observed) as url:
+        result = scan(capsys, tmp_path, url, "--pages", "2", "--browser", chromium_path)
+    assert statuses[0] == 429, statuses
+    assert result.status == 0, result.output
+    assert "error:" not in result.output and "refused the choice" not in result.output
+    # Every choice the scan made is recorded once: the posts refused with 429 wrote nothing.
+    assert statuses.count(200) == len(log.records) == 4 and all(r.scan for r in log.records)
+    hosts, _ = result.seen("accepted")
+    assert {GA_HOST, PIXEL_HOST} <= hosts
+
+
+def test_a_pass_that_could_not_run_is_not_called_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
+    # A proxy in front of the site answers its consent posts 503 (as during a deploy): no choice is
+    # made, so the "reject" and "accept" passes never ran. That is not "no violations".
+    site = shop(with_consentmw=True, extra={})
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            await send({"type": "http.response.start", "status": 503, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"upstream unavailable"})
+            return
+        await site(scope, receive, send)
+
+    with serve(failing) as url:
+        result = scan(capsys, tmp_path, url, "--pages", "1", "--browser", chromium_path)
+    assert result.status == 2, result.output
+    assert "HTTP 503 upstream unavailable" in result.output and "2 pass(es) could not run" in result.output
+    assert "\nno violations\n" not in result.output
+
+
 @pytest.mark.parametrize("site", sorted(demo.SITES))
 def test_the_example_sites_scan_clean(site: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], chromium_path: str) -> None:
     with demo_server(tmp_path, "--site", site, "--store", "memory://") as server:
