@@ -309,6 +309,10 @@ class HTMLRewriter:
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
         self._safe_hosts: dict[bytes | None, dict[bytes, None]] = {}
+        # (content, allowed, site) -> what a <noscript>'s content becomes (see _noscript_whole).
+        self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
+        # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
+        self.script_tags: dict[tuple[bytes, bytes | None], tuple[str, ...] | None] = {}
         self._safe_images: dict[bytes | None, tuple[int, int, re.Pattern[bytes]]] = {}
 
     def safe_image(self, site: bytes | None) -> re.Pattern[bytes] | None:
@@ -858,13 +862,16 @@ class RewriteStream:
     def _raw(self, final: bool) -> bool:
         """RCDATA and RAWTEXT states: text up to the appropriate end tag."""
         end = self._find_end(raw_end(self.raw_name), len(self.raw_name) + 2, final)
-        return end >= 0 and self._end_tag_at(end)
+        return end >= 0 and self._end_tag_at(end, self.raw_name)
 
     def _noscript(self, final: bool) -> bool:
         """<noscript> as RAWTEXT (a browser with scripting on); what is inside goes through a
         stream that reads it as a browser without scripting does, which loads its images."""
         start = self.pos
         end = self._find_end(raw_end(b"noscript"), len(b"noscript") + 2, final)
+        if self.noscript is None and end >= 0:
+            self._noscript_whole(start, end)
+            return self._end_tag_at(end, b"noscript")
         upto = end if end >= 0 else self.pos
         if self.noscript is None and upto > start and (lt := self.low.find(b"<", start, upto)) >= 0:
             # Text alone loads nothing: the stream starts at the first tag, if one ever comes.
@@ -879,7 +886,24 @@ class RewriteStream:
         if self.noscript is not None:
             self.out.append(self.noscript.close())
             self.noscript = None
-        return self._end_tag_at(end)
+        return self._end_tag_at(end, b"noscript")
+
+    def _noscript_whole(self, start: int, end: int) -> None:
+        """A <noscript>'s content seen whole, read as a browser without scripting reads it. Text
+        alone loads nothing; the same content on every page of a site comes out the same."""
+        lt = self.low.find(b"<", start, end)
+        if lt < 0:
+            return
+        content = bytes(self.buf[lt:end])
+        key = (content, self.allowed, self.page[0] if self.page is not None else None)
+        done = self.rw.noscripts.get(key)
+        if done is None:
+            stream = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            done = stream.feed(content) + stream.close()
+            if len(content) <= 4096 and len(self.rw.noscripts) < 1024:
+                self.rw.noscripts[key] = done
+        if done != content:
+            self._replace(lt, end, done)
 
     def _script_data(self, final: bool) -> bool:
         """Script data, with its less-than sign, end tag and escape start states."""
@@ -930,7 +954,7 @@ class RewriteStream:
     def _script_end(self, end: int) -> bool:
         if self.held:
             self._classify_inline(end)
-        return self._end_tag_at(end)
+        return self._end_tag_at(end, b"script")
 
     def _find_end(self, pattern: re.Pattern[bytes], longest: int, final: bool) -> int:
         n = len(self.low)
@@ -940,8 +964,12 @@ class RewriteStream:
         self.pos = n if final else max(self.pos, n - longest)
         return -1
 
-    def _end_tag_at(self, i: int) -> bool:
-        """The end tag that closes raw text or a script, read as a tag (it may have attributes)."""
+    def _end_tag_at(self, i: int, name: bytes) -> bool:
+        """The end tag that closes raw text or a script, read as a tag (it may have attributes).
+        Outside foreign content, one of just its name and ">" only returns to the data state."""
+        gt = i + 2 + len(name)
+        if self.low[gt] == 62 and not self.foreign:
+            return self._to_data(gt + 1)
         self.tag_start = i
         return self._tag_open(i + 2, end_tag=True)
 
@@ -1148,12 +1176,25 @@ class RewriteStream:
             cats = self.rw.marked_categories(SCRIPT_KIND, attrs, script_type)
             if cats is not None:
                 return self._rewrite(SCRIPT_KIND, tag, attrs, cats, script_type)
-        # The common case: only src and type matter, read without parsing every attribute.
+        # The same script tags come on every page of a site: what they need is remembered.
+        key = (tag, self.page[0] if self.page is not None else None)
+        cats = self.rw.script_tags.get(key, False)
+        if cats is False:
+            cats = self._script_categories(tag, low, name_end, gt)
+            if len(tag) <= 4096 and len(self.rw.script_tags) < 4096:
+                self.rw.script_tags[key] = cats
+        if cats is None:
+            return None
+        return self._rewrite_known(SCRIPT_KIND, tag, name_end, cats) if cats else True
+
+    def _script_categories(self, tag: bytes, low: bytes, name_end: int, gt: int) -> tuple[str, ...] | None:
+        """The categories a script tag's src needs (none for the site's own), None to look at its code."""
+        # Only src and type matter, read without parsing every attribute.
         values = first_values(tag, low, name_end, gt, SRC_AND_TYPE)
         src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
         script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
         if (script_type or b"") not in JS_TYPES and script_type != IMPORTMAP and script_type != SPECULATION_RULES:
-            return True
+            return ()
         if src is None:
             return None
         found = self.rw.trackers.match_src(src)
@@ -1161,7 +1202,7 @@ class RewriteStream:
             found = self.code_url_trackers(tag, name_end, b"src")
         if not found and self.page is not None:
             self.rw.trackers.report_left_live(src, *self.page, "script")
-        return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
+        return self.rw.trackers.categories(found)
 
     def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
         if (kind == IMG or kind == LINK) and self._not_tracker(kind, start, name_end, end):
