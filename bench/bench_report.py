@@ -1,11 +1,14 @@
 """`consentmw log report` on a SQLite log of a million records: the time, and its ratio to the
-log's own `log stats --latest` (the same log, the same run) as the baseline.
+log's own `log stats --latest` (the same log, the same run) as the baseline; then the same report
+counted from the records (a period, here from 1970: the running totals serve only the whole log),
+and with --postgres the same log in PostgreSQL.
 
-The log is written straight into the table with executemany: a plausible site over 90 days (a
-policy update half way, returning visitors who change their minds, several languages and regions,
-a few scan records). Its figures are the same whoever wrote the rows; only the time differs.
+The log is written straight into the table with executemany (PostgreSQL: COPY): a plausible site
+over 90 days (a policy update half way, returning visitors who change their minds, several
+languages and regions, a few scan records). Its figures are the same whoever wrote the rows; only
+the time differs. The SQLite write time includes the triggers that keep the running totals.
 
-    python bench/bench_report.py [--records 1000000] [--keep FILE]
+    python bench/bench_report.py [--records 1000000] [--keep FILE] [--postgres URL]
 
 Also a module: make_log() fills a log for docs (scripts/report_screenshot.py) and tests.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import random
@@ -28,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run from a checkout
 
-from consentmw.core.store import SQLiteStore  # noqa: E402
+from consentmw.core.store import SQLiteStore, open_store  # noqa: E402
 from consentmw.core.store import report  # noqa: E402
+from consentmw.core.store.sql import INSERT_COLUMNS  # noqa: E402
 from consentmw.core.store.sqlite import INSERT, timestamp  # noqa: E402
 
 START = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # a Monday
@@ -127,60 +132,126 @@ def make_log(path: str, count: int, days: int = 90, seed: int = 7) -> None:
         conn.close()
 
 
-async def run(path: str, what: str) -> None:
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LABELS = {
+    "stats": "log stats --latest (baseline)",
+    "report": "log report",
+    "counted": "log report --since 1970-01-01",
+}
+
+
+def digest(figures: dict) -> str:
+    """Every figure but the time of the report and the period asked for: equal digests, equal reports."""
+    rest = {key: value for key, value in figures.items() if key not in ("generated_at", "period")}
+    rest["period"] = {key: figures["period"][key] for key in ("first_record", "last_record", "bucket")}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
+
+
+async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
-    store = SQLiteStore(path)
+    store = open_store(url)
     started = time.perf_counter()
     if what == "stats":
-        await store.stats(latest=True)
+        await store.stats(latest=True)  # type: ignore[attr-defined]
         summary = ""
     else:
-        figures = await report.build(store)
+        figures = await report.build(store, since=EPOCH if what == "counted" else None)
         totals = figures["totals"]
         summary = (
             f"\n  figures: {totals['records']:,} records, {totals['visitors']:,} visitors, {totals['decided_visitors']:,} decided,"
             f" {totals['withdrawals']:,} withdrawals, {totals['scans_left_out']:,} scans left out;"
-            f" {len(figures['series'])} {figures['period']['bucket']}s"
+            f" {len(figures['series'])} {figures['period']['bucket']}s; digest {digest(figures)}"
         )
     seconds = time.perf_counter() - started
-    await store.close()
+    await store.close()  # type: ignore[attr-defined]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{what}\t{seconds:.2f}\t{peak:.0f}{summary}", flush=True)
 
 
-def measure(path: str) -> None:
+def measure(url: str, whats: tuple[str, ...] = ("stats", "report", "counted")) -> None:
     results = {}
-    for what in ("stats", "report"):
-        done = subprocess.run([sys.executable, __file__, "--measure", path, "--only", what], check=True, capture_output=True, text=True)
+    for what in whats:
+        done = subprocess.run([sys.executable, __file__, "--measure", url, "--only", what], check=True, capture_output=True, text=True)
         name, seconds, peak = done.stdout.splitlines()[0].split("\t")
         results[name] = float(seconds)
-        label = "log stats --latest (baseline)" if name == "stats" else "log report"
-        print(f"{label:<30} {float(seconds):8.2f} s   peak memory {peak} MiB")
+        print(f"{LABELS[name]:<30} {float(seconds):8.2f} s   peak memory {peak} MiB")
         for line in done.stdout.splitlines()[1:]:
             print(line)
     print(f"report / stats --latest: {results['report'] / results['stats']:.2f}")
+
+
+async def copy_to_postgres(base: str, count: int) -> str:
+    """The same log in a fresh schema of the server: the URL that reads it."""
+    import asyncpg
+
+    schema = f"consentmw_bench_{os.getpid()}"
+    conn = await asyncpg.connect(base)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    store = open_store(url)
+    await store.migrate()  # type: ignore[attr-defined]
+    await store.close()  # type: ignore[attr-defined]
+    conn = await asyncpg.connect(url)
+    try:
+
+        def records():  # type: ignore[no-untyped-def]
+            for row in rows(count):
+                yield (dt.datetime.fromisoformat(row[0]), *row[1:])
+
+        await conn.copy_records_to_table("consent_log", records=records(), columns=INSERT_COLUMNS, schema_name=schema)
+        await conn.execute(f"ANALYZE {schema}.consent_log")
+    finally:
+        await conn.close()
+    return url
+
+
+async def drop_schema(url: str) -> None:
+    import asyncpg
+
+    base, _, schema = url.rpartition("search_path=")
+    conn = await asyncpg.connect(base.rstrip("?&"))
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--keep", metavar="FILE", help="write the log here and keep it (default: a temporary file)")
-    parser.add_argument("--measure", metavar="FILE", help="only time the commands on this log")
-    parser.add_argument("--only", choices=("stats", "report"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", metavar="FILE", help="only time the commands on this log (a file or a store URL)")
+    parser.add_argument("--postgres", metavar="URL", help="also copy the log into a fresh schema of this server and time it there")
+    parser.add_argument("--only", choices=tuple(LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure and args.only:
-        asyncio.run(run(args.measure, args.only))
-        return
     if args.measure:
-        measure(args.measure)
+        url = args.measure if "://" in args.measure else f"sqlite:///{args.measure}"
+        if args.only:
+            asyncio.run(run(url, args.only))
+        else:
+            measure(url, ("stats", "report") if url.startswith("postgres") else ("stats", "report", "counted"))
         return
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or os.path.join(tmp, "consent.db")
         started = time.perf_counter()
         make_log(path, args.records)
         size = os.path.getsize(path) / 2**20
         print(f"wrote {args.records:,} records in {time.perf_counter() - started:.1f} s ({size:.0f} MiB)")
-        measure(path)
+        measure(f"sqlite:///{path}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    if args.postgres:
+        started = time.perf_counter()
+        url = asyncio.run(copy_to_postgres(args.postgres, args.records))
+        print(f"\nPostgreSQL: copied {args.records:,} records in {time.perf_counter() - started:.1f} s")
+        try:
+            measure(url, ("stats", "report"))
+        finally:
+            asyncio.run(drop_schema(url))
+        print(f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--goal", type=float, default=0.9)
     parser.add_argument("--out", type=Path, help="keep the session database and a JSON summary here")
     parser.add_argument("--again", type=Path, help="a JSON summary of an earlier run: run its survivors only (after new tests)")
+    parser.add_argument("--allow-skips", action="store_true", help="run even when some of the tests skip (a skipped test kills nothing)")
     args = parser.parse_args(argv)
 
     if shutil.which("cosmic-ray", path=str(Path(sys.executable).parent)) is None:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="consentmw-mutate-") as tmp:
         work = Path(tmp) / "repo"
         copy_checkout(work)
-        pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args.tests]
+        pytest = [sys.executable, "-m", "pytest", "-x", "-q", "-rs", "-p", "no:cacheprovider", "--hypothesis-seed=0", *args.tests]
         if args.keyword:
             pytest += ["-k", args.keyword]
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
@@ -57,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         if baseline.returncode != 0:
             print(baseline.stdout[-3000:], baseline.stderr[-2000:], sep="\n")
             print("scripts/mutate.py: the tests fail without any mutant; fix that first", file=sys.stderr)
+            return 2
+        skipped = [line for line in baseline.stdout.splitlines() if line.startswith("SKIPPED")]
+        if skipped and not args.allow_skips:
+            # A test that skips (no PostgreSQL, no Chromium) kills nothing: the figure would flatter.
+            print(*skipped, sep="\n")
+            print("scripts/mutate.py: some tests skip without any mutant; give them what they need (CONSENTMW_TEST_POSTGRES_URL...) or pass --allow-skips", file=sys.stderr)
             return 2
         config = work / "cosmic-ray.toml"
         config.write_text(
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         total, running = sample(session, args.sample, args.seed, annotations(work / args.module), only, (work / args.module).read_text("utf-8").splitlines())
         print(f"{args.module}: {total} mutants outside annotations, running {running}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
-        summary = report(session, args.module)
+        # A line may hold several mutants of one operator: only the earlier survivors themselves count.
+        summary = report(session, args.module, {mutation(m["operator"], m["diff"]) for m in earlier["survived"]} if earlier else None)
         if earlier:
             # Killed mutants stay killed when tests are only added: the earlier sample's figure, updated.
             summary = {**summary, "run": earlier["run"], "killed": earlier["run"] - len(summary["survived"]), "before": earlier["killed"]}
@@ -142,11 +150,19 @@ def removed_line(diff: str) -> str:
     return next(line[1:].strip() for line in diff.splitlines() if line.startswith("-") and not line.startswith("---"))
 
 
-def report(session: Path, module: str) -> dict[str, object]:
+def mutation(operator: str, diff: str) -> tuple[str, str, str]:
+    """A mutant as (operator, line before, line after), which survives changes elsewhere in the module."""
+    added = next(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    return operator, removed_line(diff), added
+
+
+def report(session: Path, module: str, only: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
     with sqlite3.connect(session) as db:
         rows = db.execute(
             "SELECT r.worker_outcome, r.test_outcome, r.diff, s.operator_name, s.start_pos_row FROM work_results r JOIN mutation_specs s USING (job_id) WHERE r.worker_outcome != 'SKIPPED' ORDER BY s.start_pos_row"
         ).fetchall()
+    if only is not None:
+        rows = [row for row in rows if row[2] and mutation(row[3], row[2]) in only]
     survivors = [(op, line, diff) for outcome, test, diff, op, line in rows if outcome == "NORMAL" and test == "SURVIVED"]
     # An abnormal worker (a mutant that hangs past the timeout or crashes the interpreter) is caught too.
     killed = len(rows) - len(survivors)

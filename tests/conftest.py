@@ -4,7 +4,7 @@ import os
 import time
 from pathlib import Path
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -60,7 +60,7 @@ async def set_cookies(request: Request) -> PlainTextResponse:
     return response
 
 
-def missing(reason: str) -> None:
+def missing(reason: str) -> NoReturn:
     """Skips a test whose dependency this machine lacks, except under CI (CI set, as .ci/run sets
     it), where the dependency is part of the run: a skip there would pass a suite that did not test."""
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

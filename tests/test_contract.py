@@ -4,7 +4,7 @@ on ASGI), asserted once and run against each, so they cannot drift apart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -134,6 +134,16 @@ def test_trackers_stay_inert_until_consent(site: httpx.Client, path: str) -> Non
     assert live_trackers(r.text) == TRACKERS
 
 
+def test_a_streamed_page_reaches_the_visitor_whole(site: httpx.Client) -> None:
+    # /stream sends /page in two chunks: the visitor gets the same page either way (its consent
+    # form returning to its own path), its start and its end included, before and after consent.
+    for _ in ("undecided", "accepted"):
+        whole = site.get("/page").text
+        assert 'name="next" value="/page"' in whole
+        assert site.get("/stream").text == whole.replace('name="next" value="/page"', 'name="next" value="/stream"')
+        assert consent_cookie(site.post("/_consent", json=ACCEPT_ALL))
+
+
 def test_gpc_refuses_what_the_policy_says_whatever_the_cookie(site: httpx.Client) -> None:
     assert consent_cookie(site.post("/_consent", json=ACCEPT_ALL))
     r = site.get("/", headers={"sec-gpc": "1"})
@@ -146,3 +156,39 @@ def test_a_consent_log_that_does_not_answer_gets_503_in_time_and_no_cookie(adapt
     assert (r.status_code, r.json()["error"]) == (503, "store_unavailable")
     assert "set-cookie" not in r.headers
     assert r.elapsed.total_seconds() < 2
+
+
+@pytest.mark.parametrize("path", ["/help/_consent", "/_consentful", "/help/_consent/policy"])
+def test_a_page_whose_path_only_holds_the_prefix_is_the_apps(site: httpx.Client, path: str) -> None:
+    # A site's own article about consent: the app answers it (here its 404), not consentmw's API.
+    r = site.get(path)
+    assert r.status_code == 404
+    assert not r.headers["content-type"].startswith("application/json"), r.text
+
+
+def test_a_choice_exactly_at_the_body_limit_is_read_whole_and_a_byte_more_is_refused(site: httpx.Client, store: MemoryStore) -> None:
+    # 8,192 bytes (the default limit) with the choice at the end: a body read short is malformed JSON.
+    body = b'{"accept": "all"}'.rjust(8192)
+    r = site.post("/_consent", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [rec.choices["analytics"] for rec in store.records] == [True]
+    r = site.post("/_consent", content=b" " + body, headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
+    assert len(store.records) == 1
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "django-asgi"])  # WSGI servers give a body without a length only when they mark it terminated (test_wsgi.py)
+@pytest.mark.parametrize("limit", [8192, 1001])
+def test_a_choice_sent_without_a_length_is_held_to_the_body_limit(adapter: str, limit: int) -> None:
+    async def chunked(body: bytes) -> AsyncIterator[bytes]:
+        yield body  # an iterator: httpx sends it chunked, with no Content-Length
+
+    store = MemoryStore()
+    with client_for(adapter, {"secret_key": SECRET, "store": store, "max_body_size": limit}) as client:
+        fits = b'{"accept": "all"}'.ljust(limit)  # valid JSON however much of its padding is read
+        r = client.post("/_consent", content=chunked(fits + b" "), headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["error"]) == (413, "body_too_large")
+        assert store.records == []
+        r = client.post("/_consent", content=chunked(fits), headers={"content-type": "application/json"})
+        assert r.status_code == 200, r.text
+    assert len(store.records) == 1

@@ -44,6 +44,10 @@ def test_cookie_is_compact_for_five_categories() -> None:
     codec = ConsentCodec([KEY], policy)
     value = codec.dumps(set(policy.optional))
     assert len(f"consentmw={value}".encode()) < 120
+    # Four optional categories fill the hexadecimal digit: every choice reads back as made.
+    assert len(policy.optional) == 4
+    for allowed in ({"social_media"}, {"analytics", "social_media"}, set(policy.optional)):
+        assert consent_for(codec, codec.dumps(allowed)).allowed == policy.required | allowed
 
 
 @pytest.mark.parametrize(
@@ -105,6 +109,15 @@ def test_gpc_refuses_marked_categories_whatever_the_cookie_says() -> None:
     consent = consent_for(codec, codec.dumps(set(POLICY.optional)), gpc=True)
     assert consent.gpc and consent.decided
     assert consent.choices == {"necessary": True, "personalisation": True, "analytics": False, "advertising": False}
+
+
+def test_a_later_sec_gpc_line_never_undoes_an_earlier_refusal() -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    cookie = (b"cookie", f"consentmw={codec.dumps(set(POLICY.optional))}".encode())
+    reader = ConsentReader(POLICY, codec, "consentmw")
+    for headers in ([(b"sec-gpc", b"1"), cookie, (b"sec-gpc", b"0")], [cookie, (b"sec-gpc", b" 1 "), (b"sec-gpc", b"")]):
+        consent = reader({"headers": headers})
+        assert consent.gpc and not consent.allows("analytics") and consent.allows("personalisation")
 
 
 def test_verification_cache_is_bounded() -> None:
@@ -353,6 +366,8 @@ def test_cookie_pairs_split_on_semicolons_and_the_first_equals_sign(line: str, n
         (b'consentmw="abc!', (b"consentmw", b'"abc!')),
         (b'consentmw="', (b"consentmw", b'"')),
         (b'consentmw=!abc"', (b"consentmw", b'!abc"')),  # a closing quote alone stays too
+        (b"pref=!on!", (b"pref", b"!on!")),  # only double quotes are taken off
+        (b"pref='on'", (b"pref", b"'on'")),
         (b"nameless", (b"", b"nameless")),
     ],
 )

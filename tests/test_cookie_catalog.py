@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from consentmw import load_policy
-from consentmw.core.catalog import CookieEntry, lookup_cookie
-from tests.conftest import client_for
+from consentmw.core.catalog import CookieDetails, CookieEntry, cookie_details, lookup_cookie
+from tests.conftest import client_for, missing
 from tests.test_middleware import raw_app, wrap
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ LOCK = json.loads((ROOT / "scripts" / "open-cookie-database.lock.json").read_tex
 def test_shipped_cookies_are_what_the_generator_makes_from_the_pinned_input() -> None:
     folder = gen_cookies.default_folder()
     if not (folder / LOCK["file"]).exists():
-        pytest.skip(f"the pinned input is not at {folder}: the shipped file is checked against its checksums only")
+        missing(f"the pinned input is not at {folder}: the shipped file is checked against its checksums only")
     text, license_text = gen_cookies.generate(folder)
     assert SHIPPED.read_text("utf-8") == text
     assert (SHIPPED.parent / "open-cookie-database.LICENSE").read_bytes() == license_text
@@ -70,11 +70,31 @@ def test_lookup_cookie(name: str, vendor: str, category: str) -> None:
         ("_gac_gb_123", CookieEntry("_gac_gb_", "Google Ads", "advertising", prefix=True)),
         ("_gac_gb_", CookieEntry("_gac_gb_", "Google Ads", "advertising", prefix=True)),  # the prefix alone
         ("_gac_1", CookieEntry("_gac_", "Google Analytics", "advertising", prefix=True)),
-        ("_fbp", CookieEntry("_fbp", "Facebook", "advertising")),
+        ("_fbp", CookieEntry("_fbp", "Facebook", "advertising", prefix=False)),
     ],
 )
 def test_lookup_cookie_names_the_entry_that_matched(name: str, entry: CookieEntry) -> None:
     assert lookup_cookie(name) == entry
+
+
+GOOGLE_ADS_PURPOSE = (
+    "Google uses cookies for advertising, including serving and rendering ads, personalizing ads (depending on your ad settings at"
+    " g.co/adsettings), limiting the number of times an ad is shown to a user, muting ads you have chosen to stop seeing, and"
+    " measuring the effectiveness of ads."
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "details"),
+    [
+        ("_ga", CookieDetails("Google", "ID used to identify users", (2, "year"))),
+        ("_gac_gb_123", CookieDetails("Google", GOOGLE_ADS_PURPOSE, (90, "day"))),  # a prefix's entry
+        ("AMP_TLDTEST", CookieDetails("Amplitude", "Registers statistical data on users' behaviour on the website. Used for internal analytics by the website operator.", "session")),
+    ],
+)
+def test_the_declaration_gets_provider_purpose_and_lifetime_of_the_entry_that_matched(name: str, details: CookieDetails) -> None:
+    entry = lookup_cookie(name)
+    assert entry is not None and cookie_details(entry) == details
 
 
 @pytest.mark.parametrize("name", ["sessionid", "csrftoken", "auth_token", "cart", "XSRF-TOKEN", "PHPSESSID", "locale", "uid", "token", "_tracking_consent"])
@@ -132,6 +152,16 @@ async def test_withdrawal_expires_catalogued_cookies_on_the_host_and_the_domains
             domain = next((p.split("=", 1)[1] for p in cookie.split("; ") if p.startswith("Domain=")), "")
             expired.setdefault(cookie.split("=", 1)[0], set()).add(domain)
     assert expired == dict.fromkeys(["_ttp", "li_fat_id", "_scid", "Hm_lvt_3f5a1b2c", "_ym_uid", "_ga"], {"", "www.shop.example", "shop.example"})
+
+
+async def test_withdrawal_expires_only_the_cookies_the_cookie_header_carries() -> None:
+    async with client_for(wrap(raw_app(APP_COOKIES)), base_url="http://www.shop.example") as client:
+        await client.post("/_consent", json={"accept": "all"})
+        client.cookies.set("_ttp", "1")
+        # Other headers that look like cookie lines carry no cookie.
+        r = await client.post("/_consent", json={"accept": "necessary"}, headers={"accept": "_ga=1", "authorization": "_fbp=1", "x-cookie": "_scid=1"})
+    expired = {c.split("=", 1)[0] for c in r.headers.get_list("set-cookie") if "Max-Age=0" in c}
+    assert expired == {"_ttp"}
 
 
 async def test_withdrawal_expires_a_listed_cookie_only_where_its_own_rule_says_when_it_names_domains() -> None:

@@ -3,6 +3,7 @@ settings and manage.py check."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -51,12 +52,28 @@ async def async_page() -> AsyncIterator[bytes]:
     seen["finished"] = True
 
 
+async def held(request: Any) -> JsonResponse:
+    # A slow async view (a long poll, a call to another service): it waits for the next request.
+    try:
+        await asyncio.wait_for(seen["gate"].wait(), 3)
+    except TimeoutError:
+        return JsonResponse({"released": False})
+    return JsonResponse({"released": True})
+
+
+async def release(request: Any) -> JsonResponse:
+    seen["gate"].set()
+    return JsonResponse({})
+
+
 def urls(tmp: Path) -> Any:
     page = tmp / "page.html"
     page.write_text(PAGE)
     module = types.ModuleType("consentmw_django_test_urls")
     module.urlpatterns = [  # type: ignore[attr-defined]
         path("same", same_consent),
+        path("held", held),
+        path("release", release),
         path("template", templated),
         path("async-stream", lambda request: StreamingHttpResponse(async_page(), content_type="text/html; charset=utf-8")),
         path("file", lambda request: FileResponse(page.open("rb"))),
@@ -108,6 +125,18 @@ async def test_async_client_request_consent_is_the_scope_consent() -> None:
 
 
 @pytest.mark.usefixtures("django_settings")
+async def test_on_asgi_a_slow_async_view_holds_up_no_other_request() -> None:
+    # The middleware runs on the event loop: were it sync-only, Django would run it in its one
+    # thread for sync code, and every request would queue behind the slow one.
+    seen["gate"] = asyncio.Event()
+    client = AsyncClient()
+    waiting = asyncio.create_task(client.get("/held"))
+    await asyncio.sleep(0.1)
+    assert (await client.get("/release")).status_code == 200
+    assert (await waiting).json() == {"released": True}
+
+
+@pytest.mark.usefixtures("django_settings")
 async def test_an_async_streamed_page_is_rewritten_as_a_stream() -> None:
     response = await AsyncClient().get("/async-stream")
     assert response.streaming and "Content-Length" not in response
@@ -118,6 +147,9 @@ async def test_an_async_streamed_page_is_rewritten_as_a_stream() -> None:
     assert seen["finished"] is True
     page = b"".join(chunks).decode()
     assert live_trackers(page) == set() and "/_consent/banner.js?v=" in page
+    # The same page as one sent whole, its start and its end (the held </body> and the banner) included.
+    whole = (await AsyncClient().get("/dated")).content.decode()
+    assert page == whole.replace('name="next" value="/dated"', 'name="next" value="/async-stream"')
 
 
 @pytest.mark.usefixtures("django_settings")
@@ -208,18 +240,37 @@ def test_the_asgi_wrap_and_the_middleware_together_fail_the_check(tmp_path: Path
     assert "consentmw.E004" in check_ids(MIDDLEWARE=MIDDLEWARE, ASGI_APPLICATION="consentmw_double_asgi.application", CONSENTMW={"STORE": "memory://"})
 
 
+class SyncOnlyMiddleware:
+    """A third-party middleware that cannot run async: below it, Django runs ours on the sync path
+    under ASGI too."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+
 @pytest.mark.usefixtures("django_settings")
 @pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
-async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mistake_logged(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("path", ["async", "sync"])
+async def test_with_the_asgi_wrap_as_well_the_page_is_rewritten_once_and_the_mistake_logged(caplog: pytest.LogCaptureFixture, path: str) -> None:
     from django.core.asgi import get_asgi_application
 
     from consentmw import ConsentMiddleware
     from tests.conftest import client_for
 
-    app = ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
-    async with client_for(app) as client:
-        page = (await client.get("/file")).text
-        same = (await client.get("/same")).json()
+    below = ["tests.test_django.SyncOnlyMiddleware"] if path == "sync" else []
+    with override_settings(MIDDLEWARE=[*MIDDLEWARE, *below]):
+        app = ConsentMiddleware(get_asgi_application(), secret_key=SECRET, store=MemoryStore())
+        async with client_for(app) as client:
+            response = await client.get("/file")
+            same = (await client.get("/same")).json()
+    page = response.text
+    assert response.status_code == 200  # the shop's page, not an error page the wrap rewrote
     assert page.count("/_consent/banner.js?v=") == 1
     assert live_trackers(page) == set()
     assert same == {"same": True, "analytics": False}  # request.consent is the ASGI wrap's

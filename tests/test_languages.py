@@ -22,7 +22,7 @@ from consentmw.core.errors import PolicyError
 from consentmw.core.model import SHIPPED, default_texts
 from consentmw.core.policy import load_policy
 from consentmw.core.store import MemoryStore
-from tests.conftest import SECRET, client_for
+from tests.conftest import SECRET, client_for, consent_value
 
 DATA = re.compile(r'<script type="application/json" id="consentmw-data"([^>]*)>(.*?)</script>', re.S)
 HOSTILE = "</script><script>alert(1)</script><!-- \u2028\u2029 & <b> ]]> \"'"
@@ -215,6 +215,22 @@ async def test_the_visitors_state_is_inlined_only_where_no_shared_cache_may_keep
         assert data["state"] is None
     # The consent id identifies the visitor: never in a page.
     assert state["id"] not in r.text
+
+
+async def test_each_visitor_gets_their_own_state_inlined_one_after_another() -> None:
+    # One site, visitors in turn: whatever the page keeps from one visitor's state is never another's.
+    app = site()
+    visitors = [None, set(), {"analytics"}, {"personalisation", "analytics", "advertising"}]
+    async with client_for(app) as client:
+        for gpc in ("", "1", ""):
+            for i, allowed in enumerate(visitors):
+                headers = {"sec-gpc": gpc} if gpc else {}
+                if allowed is not None:
+                    headers["cookie"] = f"consentmw={consent_value(allowed, f'v{i}')}"
+                page_state = data_of((await client.get("/", headers=headers)).text)["state"]
+                state = (await client.get("/_consent", headers=headers)).json()
+                assert page_state == {k: v for k, v in state.items() if k != "id"}
+                assert page_state["gpc"] is bool(gpc) and page_state["decided"] is (allowed is not None)
 
 
 async def test_each_language_and_state_gets_its_own_validator() -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import random
 import re
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,82 @@ async def test_an_empty_period(log_url: str) -> None:  # noqa: F811
     assert figures["totals"] == {"records": 0, "visitors": 0, "decided_visitors": 0, "withdrawals": 0, "scans_left_out": 1}
     assert (figures["categories"], figures["series"], figures["current_policies"]) == ({}, [], [])
     assert figures["breakdowns"] == {dim: [] for dim in report.DIMENSIONS}
+
+
+# -- the running totals of a SQLite log ------------------------------------------------------------
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+def _without_totals(url: str) -> None:
+    """The log as a consentmw from before the running totals left it."""
+    conn = sqlite3.connect(_path(url))
+    with conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'consent_report%'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        conn.execute("DROP TABLE consent_report")
+    conn.close()
+
+
+def _tables(url: str) -> set[str]:
+    conn = sqlite3.connect(_path(url))
+    try:
+        return {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_the_totals_stay_exact_through_prunes_deletes_and_late_records(sqlite_url: str, seed: int) -> None:  # noqa: F811
+    # Written concurrently: records reach the log out of time order, two at the same time now and then.
+    await write(sqlite_url, random_log(seed))
+    store = open_store(sqlite_url)
+    assert await store.prune(T0 + 6 * DAY + dt.timedelta(hours=5)) > 0  # type: ignore[attr-defined]
+    await store.close()
+    conn = sqlite3.connect(_path(sqlite_url))
+    with conn:  # by hand, from the middle of visitors' histories
+        assert conn.execute("DELETE FROM consent_log WHERE id % 7 = 0").rowcount > 0
+    conn.close()
+    # Late: records older than the newest of their visitor, of their day and of their week.
+    rng = random.Random(seed)
+    visitors = sorted({r.consent_id for r in await history(sqlite_url)})
+    late = [
+        make_record(rng.choice(visitors), at=T0 + dt.timedelta(seconds=rng.randrange(7 * 86400, 21 * 86400)),
+                    choices={"necessary": True, "analytics": rng.random() < 0.5}, method="settings")
+        for _ in range(40)
+    ]  # fmt: skip
+    await write(sqlite_url, late)
+    logged = await history(sqlite_url)
+    assert await build(sqlite_url) == oracle(logged, now=T0)
+    assert await build(sqlite_url, bucket="week") == oracle(logged, now=T0, bucket="week")
+    # `log stats --latest` of the whole log reads the same totals; with a period it reads the records.
+    store = open_store(sqlite_url)
+    try:
+        fast = (await store.stats(latest=True)).as_dict()  # type: ignore[attr-defined]
+        counted = (await store.stats(latest=True, since=T0 - 365 * DAY)).as_dict()  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+    assert fast == counted and fast["visitors"] == len({r.consent_id for r in logged if not r.scan})
+
+
+async def test_a_log_from_before_the_totals_gets_them_counted_from_its_records(sqlite_url: str) -> None:  # noqa: F811
+    await write(sqlite_url, random_log(5))
+    _without_totals(sqlite_url)
+    logged = await history(sqlite_url)
+    # A reader leaves the log as it is: the figures are counted from the records.
+    assert await build(sqlite_url) == oracle(logged, now=T0)
+    assert "consent_report" not in _tables(sqlite_url)
+    # The first writer counts the totals from the log, and the triggers keep them from then on.
+    writer = open_store(sqlite_url)
+    await writer.record(make_record(logged[-1].consent_id, at=T0 + 22 * DAY, choices={"necessary": True, "analytics": False}))
+    await writer.close()
+    assert {"consent_report", "consent_log_visitor"} <= _tables(sqlite_url)
+    assert "consent_log_consent_id" not in _tables(sqlite_url)  # the visitor index serves its look-ups
+    logged = await history(sqlite_url)
+    assert await build(sqlite_url) == oracle(logged, now=T0)
+    assert await build(sqlite_url, bucket="week") == oracle(logged, now=T0, bucket="week")
 
 
 # -- the command -----------------------------------------------------------------------------------

@@ -3,10 +3,12 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
+import html5lib
 import httpx
 import pytest
 
 from consentmw import ConsentMiddleware
+from consentmw.core.filtering import needs_filter
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import HERE, live_trackers, shop_page
@@ -188,6 +190,28 @@ async def test_other_types_pass_untouched(content_type: bytes) -> None:
     assert sent[0]["headers"] == headers and body_of(sent) == GTAG
 
 
+JSON = (b"content-type", b"application/json")
+
+
+@pytest.mark.parametrize(
+    ("headers", "filtered"),
+    [
+        ([JSON, (b"content-length", b"2")], False),
+        ([(b"content-length", b"9"), (b"Content-Type", b"image/png")], False),
+        ([JSON, JSON], False),
+        ([JSON, (b"set-cookie", b"_ga=1")], True),
+        ([(b"Set-Cookie", b"_ga=1"), JSON], True),
+        ([JSON, (b"content-type", b"text/html")], True),
+        ([(b"content-type", b"text/html; charset=utf-8")], True),
+        ([(b"content-length", b"9")], True),  # untyped: a browser sniffs it, and may find a page
+        ([], True),
+    ],
+)
+def test_only_responses_that_set_cookies_or_may_be_pages_are_filtered(headers: list[tuple[bytes, bytes]], filtered: bool) -> None:
+    # The rest pass as the app sent them, after this one look at their headers (the adapters' fast path).
+    assert needs_filter(headers) is filtered
+
+
 async def test_pathsend_passes_through_with_its_headers() -> None:
     headers = html_headers()
     pathsend = {"type": "http.response.pathsend", "path": "/srv/www/index.html"}
@@ -250,6 +274,25 @@ async def test_noscript_form_returns_to_the_same_page_escaped() -> None:
     body = body_of(sent)
     # Percent-encoded as the browser's address bar has it, so nothing is left to escape.
     assert b'name="next" value="/p/%22%3E%3Cscript%3E"' in body
+
+
+@pytest.mark.parametrize(
+    ("url", "next_url"),
+    [
+        ("/shop/a-1_b.c~d", "/shop/a-1_b.c~d"),
+        ("/a%20b/x&amp;y?q=1&lt;2&r=a%20b", "/a%20b/x&amp;y?q=1&lt;2&r=a%20b"),
+        ("/%ED%95%9C?q=%ED%95%9C", "/%ED%95%9C?q=%ED%95%9C"),
+        ("/p'q?a='", "/p'q?a='"),
+        ("/100%25?off=10%25", "/100%25?off=10%25"),
+    ],
+)
+async def test_noscript_form_returns_to_the_address_the_browser_asked_for(url: str, next_url: str) -> None:
+    mw = ConsentMiddleware(app_sending(html_headers(), PAGE), secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        r = await client.get(url)
+    # As a browser without scripts reads the attribute: character references decoded.
+    tree = html5lib.parse(r.text, namespaceHTMLElements=False)
+    assert [i.get("value") for i in tree.iter("input") if i.get("name") == "next"] == [next_url]
 
 
 async def test_visitor_who_accepted_gets_live_trackers_and_granted_defaults() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -43,9 +44,17 @@ def without_id(record: ConsentRecord) -> ConsentRecord:
     return dataclasses.replace(record, id=None)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "memory"])
+def any_log_url(request: pytest.FixtureRequest) -> str:
+    """An empty consent log on a real SQLite file, a real PostgreSQL server, and in memory: the
+    memory store (tests, demos) must answer every question as the databases do."""
+    fixture = {"sqlite": "sqlite_url", "postgresql": "postgres_url"}.get(request.param)
+    return request.getfixturevalue(fixture) if fixture else "memory://"
+
+
 @pytest.fixture
-async def log(log_url: str):  # noqa: F811
-    store = open_store(log_url)
+async def log(any_log_url: str):
+    store = open_store(any_log_url)
     yield store
     await store.close()
 
@@ -62,6 +71,8 @@ async def test_a_record_reads_back_exactly(log) -> None:
     [stored] = await history(log)
     assert stored.id is not None
     assert without_id(stored) == original
+    # Looked up by the id as a request carries it: an equal string, never the same object.
+    assert await history(log, consent_id="".join(["visitor-", "ü"])) == [stored]
 
 
 async def test_region_mode_language_and_scan_read_back(log) -> None:
@@ -178,6 +189,21 @@ async def test_200_concurrent_writers_lose_and_duplicate_nothing(log) -> None:
     assert len({r.id for r in records}) == 200
 
 
+async def test_sqlite_choices_arriving_together_share_their_commits(tmp_path: Path) -> None:
+    # One fsync per commit: a busy site's visitors must share them, or the log falls behind. Every
+    # commit adds at least one frame to the WAL file, so fewer frames than records proves sharing.
+    path = tmp_path / "consent.db"
+    log = SQLiteStore(path)
+    await log.migrate()
+    try:
+        await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(200)))
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            [(_, frames, _)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    finally:
+        await log.close()
+    assert 0 < frames < 200
+
+
 async def test_history_filters_by_period_and_visitor_in_time_order(log) -> None:
     # Written out of order: the log answers in the order things happened.
     for consent_id, at in [("a", T0 + 2 * DAY), ("b", T0), ("a", T0), ("b", T0 + DAY)]:
@@ -186,6 +212,8 @@ async def test_history_filters_by_period_and_visitor_in_time_order(log) -> None:
         ("b", T0), ("a", T0), ("b", T0 + DAY), ("a", T0 + 2 * DAY)
     ]  # fmt: skip
     assert [r.created_at for r in await history(log, consent_id="a")] == [T0, T0 + 2 * DAY]
+    assert [r.created_at for r in await history(log, consent_id="b")] == [T0, T0 + DAY]
+    assert await history(log, consent_id="c") == []
     assert [r.consent_id for r in await history(log, since=T0 + DAY)] == ["b", "a"]
     assert [r.consent_id for r in await history(log, until=T0 + DAY)] == ["b", "a"]
     # A naive time means UTC; an aware one in another zone is converted.
@@ -212,6 +240,20 @@ async def test_prune_removes_only_older_records(log) -> None:
     assert await log.prune(cutoff) == 0
 
 
+async def test_a_sqlite_prune_bigger_than_one_delete_removes_and_counts_every_older_record(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    # A big prune deletes in chunks (the write lock is never held for long); every chunk counts.
+    from consentmw.core.store import sqlite as sqlite_store
+
+    monkeypatch.setattr(sqlite_store, "PRUNE_CHUNK", 3)
+    log = open_store(sqlite_url)
+    for i in range(8):
+        await log.record(make_record(f"old-{i}", at=T0 - DAY + i * dt.timedelta(seconds=1)))
+    await log.record(make_record("kept", at=T0))
+    assert await log.prune(T0) == 8
+    assert [r.consent_id for r in await history(log)] == ["kept"]
+    await log.close()
+
+
 async def test_stats_count_every_choice_or_each_visitors_last(log) -> None:
     yes = {"necessary": True, "analytics": True}
     no = {"necessary": True, "analytics": False}
@@ -234,10 +276,53 @@ async def test_stats_count_every_choice_or_each_visitors_last(log) -> None:
     assert (await log.stats(since=T0 + 30 * DAY)).methods == {"opt-out": 1}
 
 
+async def test_stats_leave_out_what_a_scan_recorded_unless_asked(log) -> None:
+    # `consentmw scan` posts choices like a visitor; the operator's figures are about visitors.
+    await log.record(make_record("visitor", choices={"necessary": True, "analytics": True}))
+    await log.record(make_record("scan-1", at=T0 + DAY, choices={"necessary": True, "analytics": False}, method="form", scan=True))
+    assert (await log.stats()).as_dict() == {
+        "records": 1,
+        "visitors": 1,
+        "categories": {"analytics": {"allowed": 1, "refused": 0}, "necessary": {"allowed": 1, "refused": 0}},
+        "methods": {"banner": 1},
+        "scans_left_out": 1,
+    }
+    assert (await log.stats(include_scans=True)).as_dict() == {
+        "records": 2,
+        "visitors": 2,
+        "categories": {"analytics": {"allowed": 1, "refused": 1}, "necessary": {"allowed": 2, "refused": 0}},
+        "methods": {"banner": 1, "form": 1},
+        "scans_left_out": 0,
+    }
+    assert (await log.stats(since=T0 + DAY)).as_dict()["scans_left_out"] == 1
+    assert (await log.stats(until=T0 + DAY)).as_dict()["scans_left_out"] == 0
+
+
 async def test_stats_of_an_empty_period(log) -> None:
     await log.record(make_record())
     empty = await log.stats(since=T0 + DAY)
     assert (empty.records, empty.visitors, empty.categories, empty.methods) == (0, 0, {}, {})
+
+
+async def test_a_record_the_log_holds_is_told_from_any_that_differs(log) -> None:
+    # What `consentmw log import` skips as already there, and how a PostgreSQL commit whose answer
+    # was lost is settled: the same proof of consent, to the microsecond and every field.
+    held = make_record("a", choices={"necessary": True, "analytics": True}, region="KR", language="ko")
+    other = make_record("b", at=T0 + DAY)
+    await log.record(held)
+    await log.record(other)
+    asked = [
+        held,
+        dataclasses.replace(held, choices={"analytics": True, "necessary": True}),  # the same choices in another order
+        other,
+        dataclasses.replace(held, choices={"necessary": True, "analytics": False}),
+        dataclasses.replace(held, created_at=T0 + dt.timedelta(microseconds=1)),
+        dataclasses.replace(held, consent_id="c"),
+        dataclasses.replace(held, region="DE"),
+        make_record("new", at=T0 + 2 * DAY),
+    ]
+    assert await log.already_logged(asked) == [True, True, True, False, False, False, False, False]
+    assert await log.already_logged([]) == []
 
 
 async def test_memory_store_answers_like_the_databases() -> None:
@@ -295,14 +380,34 @@ async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Pa
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
     started = time.monotonic()
-    with pytest.raises(StoreError, match="consent log"):
+    with pytest.raises(StoreError, match="took more than 0.3 s; the record was not kept") as refused:
         await log.record(make_record("refused-by-timeout"))
+    assert not isinstance(refused.value, RefusedRecord)  # the log's fault, not the record's: worth trying again
     assert time.monotonic() - started < 2
     blocker.execute("ROLLBACK")
     blocker.close()
     await log.record(make_record("after"))
     assert [r.consent_id for r in await history(log)] == ["after"]
     await log.close()
+
+
+async def test_a_sqlite_write_waits_out_another_process_holding_the_log_briefly(tmp_path: Path) -> None:
+    # `consentmw log prune` or a backup holding the write lock for a moment must not cost a visitor
+    # the choice: the write waits for the lock, within the visitor's time.
+    path = tmp_path / "consent.db"
+    log = SQLiteStore(path, timeout=3.0)
+    await log.record(make_record("first"))  # the writer has the log open
+    blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    blocker.execute("BEGIN EXCLUSIVE")
+    asyncio.get_running_loop().call_later(0.5, blocker.execute, "ROLLBACK")
+    started = time.monotonic()
+    try:
+        await log.record(make_record("waited"))
+        assert time.monotonic() - started >= 0.4
+        assert [r.consent_id for r in await history(log)] == ["first", "waited"]
+    finally:
+        blocker.close()
+        await log.close()
 
 
 @pytest.mark.postgres

@@ -60,6 +60,14 @@ MARKUP = {
         f'<p>lights on=off, ping= pong</p><p title=" onclick=1 ping=2">t</p><a href="/next" ping = "{COLLECT}">next</a>',
         "data-consentmw-ping",
     ),
+    "iframe srcdoc": (f'<iframe srcdoc="<script src={GTAG}></script>"></iframe>', "data-consentmw-srcdoc="),
+    "iframe srcdoc with character references": (f'<iframe srcdoc="&lt;img src=&quot;{COLLECT}&quot;&gt;"></iframe>', "data-consentmw-srcdoc="),
+    "embed src": (f'<embed src="{COLLECT}">', 'data-consentmw-src="'),
+    "object data": (f'<object data="{COLLECT}"></object>', 'data-consentmw-data="'),
+    "video poster": (f'<video poster="{COLLECT}" controls></video>', 'data-consentmw-poster="'),
+    "input image": (f'<input type="image" src="{COLLECT}" alt="go">', 'data-consentmw-src="'),
+    # A second <body> tag adds its attributes to the body element.
+    "body background": (f'<body background="{COLLECT}">', 'data-consentmw-background="'),
 }
 
 
@@ -83,7 +91,7 @@ class Fetches(html.parser.HTMLParser):
         for name, value in attrs:
             if value and value.startswith("data:"):
                 value += urllib.request.urlopen(value).read().decode("utf-8", "replace")  # the standard library reads data: URLs
-            if (name in ("src", "ping") or name.startswith("on")) and value and any(h in value for h in TRACKER_HOSTS):
+            if (name in ("src", "ping", "srcdoc", "data", "poster", "background") or name.startswith("on")) and value and any(h in value for h in TRACKER_HOSTS):
                 self.live = True
         kind = dict(attrs).get("type") or ""
         self.in_script = tag == "script" and kind in ("", "text/javascript", "module", "speculationrules")
@@ -130,6 +138,9 @@ OWN = [
     '<script src="data:text/javascript,console.log(1)"></script>',
     '<script type="speculationrules">{"prefetch":[{"source":"list","urls":["/next"]}]}</script>',
     "<div one=1 only online=yes>text</div>",
+    '<iframe srcdoc="<p>Hello &amp; welcome</p><img src=/own.png>"></iframe>',
+    '<video src="/own.mp4" poster="/own.jpg"></video><object data="/own.svg"></object><embed src="/own.pdf">',
+    '<input type="image" src="https://img.shop.example/go.png"><input name="q" value="src">',
 ]
 
 

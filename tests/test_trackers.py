@@ -140,6 +140,13 @@ def test_policy_match_patterns_add_site_specific_trackers() -> None:
     assert rules.match_src(b"/stats/app.js") == ()
 
 
+def test_a_policy_inline_pattern_holds_code_no_catalog_tracker_knows() -> None:
+    policy = policy_with([{"id": "analytics", "name": {"en": "Stats"}, "services": [{"id": "own-stats", "match": {"inline": ["ownstats\\.track\\("]}}]}])
+    rules = TrackerRules(policy)
+    assert [t.id for t in rules.match_inline(b"window.ownStats.track('view', {page: location.pathname});")] == ["own-stats"]
+    assert rules.match_inline(b"window.ownStats.ready = true;") == ()
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -247,6 +254,8 @@ def test_code_that_loads_nothing_from_a_tracker_stays_live(code: str) -> None:
         ("_hmt.push(['_trackEvent', 'cart', 'add']);", ("analytics",)),
         ("kakaoPixel('1234567890').purchase({total: '39000'});", ("advertising",)),
         ("var cn = new EN(); cn.setData('uid', 'shop'); cn.sendConv();", ("advertising",)),
+        ("var cn = new EN('shop'); cn.sendConv();", ("advertising",)),
+        ("var cn = new EN(0); cn.sendConv();", ("advertising",)),
         ("_AceTM.Product = {pCode: '1'};", ("analytics",)),
         ("airbridge.events.send('airbridge.ecommerce.order.completed', {value: 1});", ("advertising",)),
         ("ChannelIO('boot', {pluginKey: 'k'});", ("personalisation",)),
@@ -262,12 +271,20 @@ def test_a_call_of_a_held_vendors_global_waits_with_it(code: str, expected: tupl
     assert inline(code) == expected
 
 
-def test_a_vendor_global_of_another_form_is_refused_naming_its_place() -> None:
-    raw = {"trackers": [{"id": "x", "category": "analytics", "globals": ["fbq"]}]}
+@pytest.mark.parametrize("spec", ["fbq", "new EN.", "new EN=", "new EN[", "new EN('", "fbq(x", "fbq;", "1fbq("])
+def test_a_vendor_global_of_another_form_is_refused_naming_its_place(spec: str) -> None:
+    raw = {"trackers": [{"id": "x", "category": "analytics", "globals": ["ttq.", spec]}]}
     from consentmw.core.trackers import tracker_from_json
 
-    with pytest.raises(PolicyError, match=r"\$\.trackers\[0\]\.globals\[0\]"):
+    with pytest.raises(PolicyError, match=r"\$\.trackers\[0\]\.globals\[1\]"):
         tracker_from_json(raw["trackers"][0], "$.trackers[0]")
+
+
+@pytest.mark.parametrize("spec", ["fbq(", "ire('", "ym(0", "ttq.", "_paq=", "wcs_add[", "new EN("])
+def test_every_documented_form_of_a_vendor_global_is_taken(spec: str) -> None:
+    from consentmw.core.trackers import tracker_from_json
+
+    assert tracker_from_json({"id": "x", "category": "analytics", "globals": [spec]}).globals == (spec,)
 
 
 def test_an_unknown_third_party_address_in_inline_code_is_logged_once_per_host(caplog: pytest.LogCaptureFixture) -> None:
@@ -287,6 +304,15 @@ def test_an_unknown_third_party_address_in_inline_code_is_logged_once_per_host(c
     ]
 
 
+def test_a_left_live_warning_names_the_first_200_characters_of_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    address = "https://cdn.unknown-metrics.example/t.js?" + "q" * 300
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        TrackerRules(PRESET).match_inline(f"fetch('{address}');".encode(), (b"www.shop.example", "/"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"consentmw: left live: unknown third-party host cdn.unknown-metrics.example on / (inline script {address[:200]}); declare it in the policy if it tracks"
+    ]
+
+
 def test_unknown_host_warnings_from_inline_code_are_bounded(caplog: pytest.LogCaptureFixture) -> None:
     from consentmw.core.trackers import LEFT_LIVE_LIMIT
 
@@ -296,7 +322,7 @@ def test_unknown_host_warnings_from_inline_code_are_bounded(caplog: pytest.LogCa
             rules.match_inline(b"fetch('https://h%d.unknown.example/x');" % i, (b"shop.example", "/"))
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == LEFT_LIVE_LIMIT + 1
-    assert "no more such warnings" in messages[-1]
+    assert messages[-1] == f"consentmw: more than {LEFT_LIVE_LIMIT} unknown third-party hosts left live; no more such warnings"
 
 
 @pytest.mark.parametrize(

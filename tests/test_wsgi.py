@@ -42,7 +42,8 @@ def call(app: Any, path: str = "/") -> tuple[str, list[tuple[str, str]], bytes, 
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "SERVER_NAME": "testserver", "SERVER_PORT": "80", "wsgi.url_scheme": "http"}
     result = app(environ, start_response)
     body = b"".join(result)
-    result.close()
+    if hasattr(result, "close"):  # as a server does (PEP 3333)
+        result.close()
     return got["status"], got["headers"], body, result
 
 
@@ -77,11 +78,14 @@ def test_a_page_in_one_chunk_gets_its_length_and_a_streamed_one_none() -> None:
     data = PAGE.encode()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))] if environ["PATH_INFO"] == "/one" else [("Content-Type", "text/html")])
-        return [data] if environ["PATH_INFO"] == "/one" else iter([data[:500], data[500:]])
+        path = environ["PATH_INFO"]
+        start_response("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(data)))] if path == "/one" else [("Content-Type", "text/html")])
+        return [data] if path in ("/one", "/one-undeclared") else iter([data[:500], data[500:]])
 
     middleware = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())
     _, headers, out, _ = call(middleware, "/one")
+    assert dict(headers)["content-length"] == str(len(out))
+    _, headers, out, _ = call(middleware, "/one-undeclared")  # a list of one chunk is the whole page, declared or not
     assert dict(headers)["content-length"] == str(len(out))
     _, _, whole, _ = call(middleware, "/one")
     _, headers, out, _ = call(middleware, "/streamed")
@@ -156,6 +160,20 @@ def test_an_error_page_started_with_exc_info_before_anything_was_sent_is_rewritt
     assert "/_consent/banner.js?v=" in out.decode()
 
 
+def test_a_plain_error_page_replacing_a_page_not_yet_sent_goes_out_as_the_app_wrote_it() -> None:
+    # The view started an HTML page, then failed; the error handler's plain-text page replaces it.
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        try:
+            raise RuntimeError("the view failed")
+        except RuntimeError:
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", "15")], sys.exc_info())
+        return [b"the view failed"]
+
+    status, headers, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
+    assert (status, headers, out) == ("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", "15")], b"the view failed")
+
+
 @pytest.mark.parametrize("returned", [[], ["tail"], ["mid", "tail"]])
 def test_a_page_written_through_the_legacy_write_callable_is_rewritten_in_order(returned: list[str]) -> None:
     # PEP 3333's write(): what the app writes comes before what it returns, all through the rewriter.
@@ -216,7 +234,8 @@ def test_a_path_that_is_already_text_beyond_latin_1_is_served() -> None:
     assert status == "200 OK" and live_trackers(out.decode()) == set()
 
 
-def test_a_generator_writing_between_its_chunks_keeps_their_order() -> None:
+@pytest.mark.parametrize("last", ["yielded", "written"])
+def test_a_generator_writing_between_its_chunks_keeps_their_order(last: str) -> None:
     data = PAGE.encode()
     parts = [data[a:b] for a, b in zip([0, 500, 1000, 1500], [500, 1000, 1500, len(data)])]
 
@@ -225,7 +244,10 @@ def test_a_generator_writing_between_its_chunks_keeps_their_order() -> None:
         write(parts[0])
         yield parts[1]
         write(parts[2])
-        yield parts[3]
+        if last == "yielded":
+            yield parts[3]
+        else:
+            write(parts[3])  # after the last chunk: the end of the page comes only through write()
 
     _, _, out, _ = call(ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore()))
     _, _, whole, _ = call(ConsentMiddleware(lambda e, s: (s("200 OK", [("Content-Type", "text/html; charset=utf-8")]), [data])[1], secret_key=SECRET, store=MemoryStore()))

@@ -52,7 +52,7 @@ ATTR = re.compile(rb"""([^\t\n\f\r />][^\t\n\f\r /=>]*)(?:[\t\n\f\r ]*=[\t\n\f\r
 
 # Start tags the rewriter acts on (or that switch the tokenizer's state); every other tag in HTML
 # content is jumped over with SKIP. End tags only matter for </head> and </body>.
-INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame)|link|h(?:ead|tml)|body|t(?:extarea|itle)|xmp|no(?:embed|frames|script)|plaintext|math)"
+INTERESTING = rb"(?:s(?:cript|tyle|ource|vg)|i(?:m(?:g|age)|frame|nput)|link|h(?:ead|tml)|body|t(?:extarea|itle)|xmp|no(?:embed|frames|script)|plaintext|math|embed|object|frame|video|audio)"
 END = rb"[\t\n\f\r />]"
 COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash), comment, comment end (bang)
 # The data state and everything that needs no decision, in HTML content: text, tags that load
@@ -206,6 +206,19 @@ CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # inline classifier reads it as a script's) and an <a>/<area> ping. One that names a tracker of a
 # refused category is renamed data-consentmw-<name>; the visitor's next page after consent has it.
 PING_ELEMENTS = (b"a", b"area")
+# Other attributes whose address Chromium fetches as the page loads, with or without scripting; one
+# that names a tracker of a refused category is renamed like a handler (docs/blocking.md).
+LOADING_ATTRIBUTES = {
+    b"embed": (b"src",),
+    b"object": (b"data",),
+    b"frame": (b"src",),  # in a <frameset>
+    b"video": (b"src", b"poster"),
+    b"audio": (b"src",),
+    b"input": (b"src",),  # type=image
+    b"body": (b"background",),
+    b"iframe": (b"srcdoc",),  # a document: judged by what it holds, as a data: URL's
+}
+EMBEDDING = (b"embed", b"object", b"frame")  # what they load from an unknown host is named as an iframe's
 # Addresses whose content is code or a document: judged by what is in them.
 CODE_URL = re.compile(rb"[\x00-\x20]*(javascript|data):", re.IGNORECASE)
 URL_TABS = re.compile(rb"[\t\n\r]")
@@ -998,7 +1011,9 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
-        if self.scripting and self._handler_before(name_end, end):
+        if (self.scripting and self._handler_before(name_end, end)) or (
+            name in LOADING_ATTRIBUTES and any(self.low.find(a, name_end, end) >= 0 for a in LOADING_ATTRIBUTES[name])
+        ):
             end = self.pos = self._hold_attributes(name, start, name_end, end)
         if self._in_foreign():
             if name in BREAKOUT or (name == b"font" and self._font_breaks_out(start, name_end, end)):
@@ -1035,15 +1050,27 @@ class RewriteStream:
         return True
 
     def _hold_attributes(self, name: bytes, start: int, name_end: int, end: int) -> int:
-        """Renames the event handlers and ping of a start tag that name a tracker of a refused
-        category, in the buffer, before the tag is judged as its element; returns the tag's new end."""
+        """Renames the event handlers, ping and LOADING_ATTRIBUTES of a start tag that name a
+        tracker of a refused category, in the buffer, before the tag is judged as its element;
+        returns the tag's new end."""
         tag = bytes(self.buf[start:end])
         attrs = parse_attrs(tag, name_end - start, end - start - 1)
         rename: dict[bytes, bytes] = {}
+        loading = LOADING_ATTRIBUTES.get(name, ())
         for attr in attrs.values():
             if not attr.value or attr.name in rename:
                 continue
-            if attr.name.startswith(b"on") and len(attr.name) > 2:
+            if attr.name in loading:
+                value = url_of(attr.value)
+                if attr.name == b"srcdoc":
+                    found = self.rw.trackers.match_inline(value.lower(), self.page, "iframe srcdoc")
+                else:
+                    found = self.address_trackers(value)
+                    if not found and self.page is not None and name in EMBEDDING:  # an image or a video is no cause
+                        self.rw.trackers.report_left_live(value.lower().strip(b"\t\n\f\r "), *self.page, name.decode("latin-1"))
+            elif not self.scripting:
+                continue
+            elif attr.name.startswith(b"on") and len(attr.name) > 2:
                 found = self.rw.trackers.match_inline(url_of(attr.value).lower(), self.page, "event handler")
             elif attr.name == b"ping" and name in PING_ELEMENTS:
                 found = ()

@@ -64,6 +64,7 @@ add("nowhere", "")  # where the ping case's link goes
 add("link preload header", "", [*HTML, ("link", LINKS)])
 add("link modulepreload header", "", [*HTML, ("link", f"<{GTAG}>; rel=modulepreload")])
 add("speculation-rules header", "", [*HTML, ("speculation-rules", '"https://www.google-analytics.com/rules.json"')])
+PAGES["frameset"] = (HTML, f'<!doctype html><html><head><title>frames</title></head><frameset><frame src="{COLLECT}"></frameset></html>')
 # Chromium preloads a Link header's script for any document it shows, not only a page.
 OTHER_DOCUMENTS = {"link header on a JSON document": "application/json", "link header on an SVG image": "image/svg+xml"}
 PAGES["link header on a JSON document"] = ([("content-type", "application/json"), ("link", LINKS)], '{"ok": true}')

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Callable, Protocol
 
-from consentmw.core.store import sql
+from consentmw.core.store import sql, summary
 from consentmw.core.store.base import StoreError, utc
 
 SCHEMA_VERSION = 1
@@ -47,6 +47,7 @@ class Dialect:
     allowed: str  # "{}" is such a row: 1 if it allows its category, else 0
     same: str  # equality that takes NULL for equal to NULL
     buckets: dict[str, str]  # day/week -> the UTC start date of created_at's, as YYYY-MM-DD text
+    totals: bool = False  # keeps the running totals of summary.py
 
 
 class Aggregating(Protocol):
@@ -79,15 +80,23 @@ async def build(
         bucket = "day" if days <= DAYS_DRAWN_BY_DAY else "week"
     if bucket not in BUCKETS:
         raise ValueError(f"bucket {bucket!r}: use 'day' or 'week'")
-    names = list(QUERIES)
-    rows = dict(zip(names, await store.aggregate([QUERIES[name](d, since, until, bucket) for name in names])))
+    whole = since is None and until is None
+    if whole and d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]:
+        # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
+        queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
+    else:
+        queries = [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
+    span_rows, scans, figures = await store.aggregate(queries)
+    rows = {"span": span_rows, "scans": scans, **split(figures)}
     return assemble(rows, d, since=since, until=until, bucket=bucket, now=now or dt.datetime.now(dt.UTC))
 
 
 # -- the queries -----------------------------------------------------------------------------------
-# Three window passes (standing choices, choices per day or week, each record against the one before)
-# and plain scans. Rows are grouped by their choices before the JSON is read: a log has a handful of
-# distinct answers, so json_each/jsonb_each runs over a few hundred rows, not over every record.
+# One window pass over the log, in each visitor's order, marks every record: the visitor's newest (their
+# standing choice), the newest of its day or week, and the choice it replaced. One GROUP BY folds the
+# marked records into a few thousand rows (a log has a handful of distinct answers), and every figure is
+# summed from those: sorting a big log once costs more than all the rest. json_each/jsonb_each runs over
+# the folded rows only, not over every record.
 
 Query = tuple[str, list[Any]]
 
@@ -97,21 +106,18 @@ def _period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, sc
     return where + (" AND " if where else " WHERE ") + ("scan" if scans else "NOT scan"), params
 
 
-def _ranked(partition: str, source: str) -> str:
-    """The rows of `source` that are the newest of their partition."""
-    return (
-        f"SELECT * FROM (SELECT src.*, row_number() OVER (PARTITION BY {partition} ORDER BY created_at DESC, id DESC)"
-        f" AS newest FROM ({source}) AS src) AS ranked WHERE newest = 1"
-    )
-
-
-def _each_dimension(table: str, columns: str) -> str:
-    return " UNION ALL ".join(f"SELECT '{dim}' AS dim, {dim} AS value, {columns} FROM {table}" for dim in DIMENSIONS)
+def _each_dimension(table: str, columns: str, dims: Sequence[str] = DIMENSIONS) -> str:
+    return " UNION ALL ".join(f"SELECT '{dim}' AS dim, {dim} AS value, {columns} FROM {table}" for dim in dims)
 
 
 def span(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str = "") -> Query:
+    # Both ends through the created_at index, not a pass over the log.
     where, params = _period(d, since, until)
-    return f"SELECT min(created_at), max(created_at) FROM consent_log{where}", params
+    return (
+        f"SELECT (SELECT created_at FROM consent_log{where} ORDER BY created_at LIMIT 1),"
+        f" (SELECT created_at FROM consent_log{where} ORDER BY created_at DESC LIMIT 1)",
+        params,
+    )
 
 
 def _scans(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
@@ -119,94 +125,128 @@ def _scans(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, buc
     return f"SELECT count(*) FROM consent_log{where}", params
 
 
-def _standing(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    """(kind, dim, value, category, a, b) rows about each visitor's standing choice:
-    ('category', dim, value, category, allowed, of), ('visitors', dim, value, NULL, visitors, 0),
-    ('in force', policy_id, policy_version, NULL, 0, 0) and ('decided', '', '', NULL, decided, 0).
+def _figures(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
+    """(part, kind, dim, value, category, a, b, first, last) rows; part is one of
+
+    - 'standing': (kind, dim, value, category, a, b) about each visitor's standing choice:
+      ('category', dim, value, category, allowed, of), ('visitors', dim, value, NULL, visitors, 0),
+      ('in force', policy_id, policy_version, NULL, 0, 0) and ('decided', '', '', NULL, decided, 0);
+    - 'records': (dim, value, records, first, last), dim 'bucket' for each day or week;
+    - 'series': ('category', start, category, allowed, of) and ('visitors', start, NULL, visitors, 0);
+    - 'withdrawals': (count).
+
     dim '' is the whole period."""
-    where, params = _period(d, since, until)
-    records = f"SELECT id, created_at, consent_id, policy_id, policy_version, choices, method, language, region FROM consent_log{where}"
-    allowed = d.allowed.format("choice")
-    query = (
-        "WITH answers AS MATERIALIZED (SELECT policy_id, method, policy_version, language, region, choices, count(*) AS n"
-        f" FROM ({_ranked('consent_id', records)}) AS latest"
-        " GROUP BY policy_id, method, policy_version, language, region, choices), "
-        # The version of each policy id's newest record: found through the created_at index.
-        f"in_force AS (SELECT p.policy_id, (SELECT policy_version FROM consent_log{where} AND policy_id {d.same} p.policy_id"
-        f" ORDER BY created_at DESC, id DESC LIMIT 1) AS policy_version FROM (SELECT DISTINCT policy_id FROM answers) AS p), "
-        f"s AS (SELECT '' AS dim, '' AS value, choices, n FROM answers UNION ALL {_each_dimension('answers', 'choices, n')}) "
-        f"SELECT 'category', s.dim, s.value, choice.key, sum({allowed} * s.n), sum(s.n)"
-        f" FROM s, {d.each_choice.format('s.choices')} AS choice GROUP BY s.dim, s.value, choice.key"
-        " UNION ALL SELECT 'visitors', dim, value, NULL, sum(n), 0 FROM s GROUP BY dim, value"
-        " UNION ALL SELECT 'in force', policy_id, policy_version, NULL, 0, 0 FROM in_force"
-        " UNION ALL SELECT 'decided', '', '', NULL, sum(n), 0 FROM answers JOIN in_force"
-        f" ON answers.policy_id {d.same} in_force.policy_id AND answers.policy_version = in_force.policy_version"
-    )
-    return query, params
-
-
-def _records(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    """(dim, value, records, first, last) rows, with dim 'bucket' for each day or week; dim '' is
-    the whole period."""
-    where, params = _period(d, since, until)
-    dims = " UNION ALL ".join(
-        f"SELECT '{dim}' AS dim, {dim} AS value, n, first, last FROM r" for dim in (*DIMENSIONS, "bucket")
-    )
-    return (
-        "WITH r AS MATERIALIZED (SELECT method, policy_version, language, region, bucket, count(*) AS n,"
-        " min(created_at) AS first, max(created_at) AS last"
-        f" FROM (SELECT *, {d.buckets[bucket]} AS bucket FROM consent_log{where}) AS c"
-        " GROUP BY method, policy_version, language, region, bucket) "
-        f"SELECT dim, value, sum(n), min(first), max(last) FROM ({dims}) AS c"
-        " GROUP BY dim, value UNION ALL SELECT '', '', sum(n), min(first), max(last) FROM r",
-        params,
-    )
-
-
-def _series(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    """('category', start, category, allowed, of) and ('visitors', start, NULL, visitors, 0) rows
-    per day or week."""
-    where, params = _period(d, since, until)
-    allowed = d.allowed.format("choice")
-    records = f"SELECT {d.buckets[bucket]} AS bucket, id, created_at, consent_id, choices FROM consent_log{where}"
-    return (
-        "WITH answers AS MATERIALIZED (SELECT bucket, choices, count(*) AS n"
-        f" FROM ({_ranked('consent_id, bucket', records)}) AS latest GROUP BY bucket, choices) "
-        f"SELECT 'category', bucket, choice.key, sum({allowed} * n), sum(n)"
-        f" FROM answers, {d.each_choice.format('answers.choices')} AS choice GROUP BY bucket, choice.key"
-        " UNION ALL SELECT 'visitors', bucket, NULL, sum(n), 0 FROM answers GROUP BY bucket",
-        params,
-    )
-
-
-def _withdrawals(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> Query:
-    # The previous record may be older than the period: it is what the visitor withdrew from.
+    # The records before the period are read too: the choice a visitor withdrew from may be older.
     where, params = _period(d, None, until)
-    in_period = ""
+    in_period, period = "", where
     if since is not None:
         params.append(d.param_time(since))
-        in_period = f" AND created_at >= {d.mark(len(params))}"
-    now, was = d.each_choice.format("changes.choices"), d.each_choice.format("changes.previous")
-    return (
-        "WITH h AS (SELECT created_at, choices,"
-        " lag(choices) OVER (PARTITION BY consent_id ORDER BY created_at, id) AS previous"
-        f" FROM consent_log{where}), "
-        "changes AS (SELECT previous, choices, count(*) AS n FROM h"
-        f" WHERE previous IS NOT NULL AND previous <> choices{in_period} GROUP BY previous, choices) "
+        in_period = f" WHERE created_at >= {d.mark(len(params))}"
+        period = f"{where} AND created_at >= {d.mark(len(params))}"
+    start = d.buckets[bucket]
+    allowed = d.allowed.format("choice")
+    marked = (
+        f"SELECT created_at, policy_id, policy_version, choices, method, language, region, {start} AS bucket,"
+        f" lead(id) OVER visitor IS NULL AS latest, lead({start}) OVER visitor AS next_bucket,"
+        " lag(choices) OVER visitor AS previous"
+        f" FROM consent_log{where} WINDOW visitor AS (PARTITION BY consent_id ORDER BY created_at, id)"
+    )
+    folded = (
+        "SELECT latest, next_bucket IS NULL OR next_bucket <> bucket AS bucket_latest, bucket, policy_id, method,"
+        " policy_version, language, region, choices, CASE WHEN previous <> choices THEN previous END AS replaced,"
+        f" count(*) AS n, min(created_at) AS first, max(created_at) AS last FROM ({marked}) AS marked{in_period}"
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    )
+    now, was = d.each_choice.format("changes.choices"), d.each_choice.format("changes.replaced")
+    sources = (
+        f"g AS MATERIALIZED ({folded}), "
+        "answers AS MATERIALIZED (SELECT policy_id, method, policy_version, language, region, choices, sum(n) AS n"
+        " FROM g WHERE latest GROUP BY 1, 2, 3, 4, 5, 6), "
+        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM g WHERE bucket_latest GROUP BY bucket, choices), "
+        "changes AS (SELECT replaced, choices, sum(n) AS n FROM g WHERE replaced IS NOT NULL GROUP BY replaced, choices)"
+    )
+    withdrawals = (
         f"SELECT coalesce(sum(n), 0) FROM changes WHERE EXISTS (SELECT 1 FROM {now} AS now, {was} AS was"
-        f" WHERE now.key = was.key AND {d.allowed.format('was')} = 1 AND {d.allowed.format('now')} = 0)",
-        params,
+        f" WHERE now.key = was.key AND {d.allowed.format('was')} = 1 AND {d.allowed.format('now')} = 0)"
+    )
+    return _tail(d, sources, "g", period, withdrawals), params
+
+
+def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str) -> str:
+    """The rows of _figures from `sources`, CTEs that define answers (policy_id, method, policy_version,
+    language, region, choices, n: standing choices), per_bucket (bucket, choices, n: each visitor's
+    newest of the day or week) and `records` (method, policy_version, language, region, bucket, n,
+    first, last: records); `withdrawals` selects their count."""
+    allowed = d.allowed.format("choice")
+    return (
+        f"WITH {sources}, "
+        # The version of each policy id's newest record: found through the created_at index.
+        f"in_force AS (SELECT p.policy_id, (SELECT policy_version FROM consent_log{period} AND policy_id {d.same} p.policy_id"
+        f" ORDER BY created_at DESC, id DESC LIMIT 1) AS policy_version FROM (SELECT DISTINCT policy_id FROM answers) AS p), "
+        f"s AS (SELECT '' AS dim, '' AS value, choices, n FROM answers UNION ALL {_each_dimension('answers', 'choices, n')}) "
+        # The records first: PostgreSQL types a UNION's columns pairwise from the left, and only they have times.
+        "SELECT 'records', NULL, dim, value, NULL, sum(n), 0, min(first), max(last)"
+        f" FROM ({_each_dimension(records, 'n, first, last', (*DIMENSIONS, 'bucket'))}) AS r GROUP BY dim, value"
+        f" UNION ALL SELECT 'records', NULL, '', '', NULL, sum(n), 0, min(first), max(last) FROM {records}"
+        f" UNION ALL SELECT 'standing', 'category', s.dim, s.value, choice.key, sum({allowed} * s.n), sum(s.n), NULL, NULL"
+        f" FROM s, {d.each_choice.format('s.choices')} AS choice GROUP BY s.dim, s.value, choice.key"
+        " UNION ALL SELECT 'standing', 'visitors', dim, value, NULL, sum(n), 0, NULL, NULL FROM s GROUP BY dim, value"
+        " UNION ALL SELECT 'standing', 'in force', policy_id, policy_version, NULL, 0, 0, NULL, NULL FROM in_force"
+        " UNION ALL SELECT 'standing', 'decided', '', '', NULL, sum(n), 0, NULL, NULL FROM answers JOIN in_force"
+        f" ON answers.policy_id {d.same} in_force.policy_id AND answers.policy_version = in_force.policy_version"
+        f" UNION ALL SELECT 'series', 'category', NULL, bucket, choice.key, sum({allowed} * n), sum(n), NULL, NULL"
+        f" FROM per_bucket, {d.each_choice.format('per_bucket.choices')} AS choice GROUP BY bucket, choice.key"
+        " UNION ALL SELECT 'series', 'visitors', NULL, bucket, NULL, sum(n), 0, NULL, NULL FROM per_bucket GROUP BY bucket"
+        f" UNION ALL SELECT 'withdrawals', NULL, NULL, NULL, NULL, ({withdrawals}), 0, NULL, NULL"
     )
 
 
-QUERIES = {
-    "span": span,
-    "scans": _scans,
-    "standing": _standing,
-    "records": _records,
-    "series": _series,
-    "withdrawals": _withdrawals,
-}
+def _from_totals(d: Dialect, bucket: str) -> Query:
+    """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log.
+
+    The totals count records per day; a value's first and last record are looked up in the days
+    that hold them, through the created_at index: the first and last days, mostly."""
+    where, params = _period(d, None, None)
+    field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
+    start = summary.BUCKET_OF_DAY[bucket].format("day")
+    dims = "method, policy_version, language, region"
+    sources = (
+        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE n <> 0), "
+        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
+        f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
+        f"per_bucket AS (SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'), "
+        f"days AS MATERIALIZED (SELECT {field(0)} AS day, {field(1)} AS method, {field(2)} AS policy_version,"
+        f" {field(3)} AS language, {field(4)} AS region, n FROM t WHERE kind = 'records'), "
+        "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
+        f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
+        f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
+        f"times AS (SELECT {dims}, substr(created_at, 1, 10) AS day, min(created_at) AS first, max(created_at) AS last"
+        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < date(ends.day, '+1 day')"
+        f" WHERE NOT scan GROUP BY {dims}, 5), "
+        f"r AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
+        f" days.region AS region, {start} AS bucket, n, first, last FROM days LEFT JOIN times USING (day, {dims}))"
+    )
+    withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
+    return _tail(d, sources, "r", where, withdrawals), params
+
+
+def _scans_from_totals(d: Dialect, bucket: str) -> Query:
+    return "SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'", []
+
+
+def split(rows: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
+    """_figures' rows as the parts assemble() reads."""
+    parts: dict[str, list[Sequence[Any]]] = {"standing": [], "records": [], "series": [], "withdrawals": []}
+    for part, kind, dim, value, category, a, b, first, last in rows:
+        if part == "standing":
+            parts[part].append((kind, dim, value, category, a, b))
+        elif part == "records":
+            parts[part].append((dim, value, a, first, last))
+        elif part == "series":
+            parts[part].append((kind, value, category, a, b))
+        else:
+            parts[part].append((a,))
+    return parts
 
 
 # -- from rows to the report -----------------------------------------------------------------------

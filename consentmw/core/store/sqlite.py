@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from consentmw.core.errors import ConfigError
-from consentmw.core.store import sql
+from consentmw.core.store import sql, summary
 from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS consent_log (
     language TEXT NOT NULL DEFAULT '',
     scan INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS consent_log_consent_id ON consent_log (consent_id);
+-- A visitor's records in order: the report's totals find a record's neighbours through it.
+CREATE INDEX IF NOT EXISTS consent_log_visitor ON consent_log (consent_id, created_at);
+DROP INDEX IF EXISTS consent_log_consent_id;
 CREATE INDEX IF NOT EXISTS consent_log_created_at ON consent_log (created_at);
 CREATE TRIGGER IF NOT EXISTS consent_log_append_only BEFORE UPDATE ON consent_log
 BEGIN
@@ -151,6 +153,7 @@ DIALECT = Dialect(
     same="IS",
     allowed="({}.type = 'true')",
     buckets={"day": "substr(created_at, 1, 10)", "week": "date(substr(created_at, 1, 10), 'weekday 0', '-6 days')"},
+    totals=True,
 )
 
 
@@ -199,6 +202,8 @@ class SQLiteStore:
                         # executescript() would commit a transaction begun outside it.
                         conn.executescript(f"BEGIN IMMEDIATE;{SCHEMA if create else ''}")
                         add_columns(conn)
+                        if create:
+                            summary.install(conn)
                         conn.execute("COMMIT")
                     break
                 except sqlite3.OperationalError as exc:
@@ -375,9 +380,19 @@ class SQLiteStore:
         totals, choices, methods = sql.stats_queries(filter_sql, latest, "json_each(sel.choices)", "choice.value")
         scan_sql, scan_params = sql.where(_mark, timestamp, since=since, until=until, scan=True)
 
+        whole = latest and not include_scans and since is None and until is None
+
         def count(conn: sqlite3.Connection) -> LogStats:
             conn.execute("BEGIN")  # one snapshot for the counts
             try:
+                if whole and conn.execute(summary.PRESENT).fetchone()[0]:
+                    # Each visitor's newest record over the whole log: the running totals have them.
+                    standing, by_choice, by_method, scanned = summary.STATS
+                    [(visitors,)] = conn.execute(standing).fetchall()
+                    return build_stats(
+                        visitors, visitors, conn.execute(by_choice).fetchall(), conn.execute(by_method).fetchall(),
+                        conn.execute(scanned).fetchone()[0],
+                    )
                 records, visitors = conn.execute(totals, params).fetchone()
                 scans = 0 if include_scans else conn.execute(f"SELECT count(*) FROM consent_log{scan_sql}", scan_params).fetchone()[0]
                 return build_stats(
