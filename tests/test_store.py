@@ -23,6 +23,7 @@ from tests.store_support import (  # noqa: F401
     make_record,
     postgres_url,
     sqlite_url,
+    with_query,
 )
 
 DAY = dt.timedelta(days=1)
@@ -391,6 +392,29 @@ async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Pa
     await log.close()
 
 
+@pytest.mark.postgres
+async def test_a_postgresql_commit_that_outlasts_its_own_timeout_tells_the_visitor_what_the_log_holds(postgres_url: str, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+    # The COMMIT takes 1.5 s (a slow disk, a synchronous standby), past its 1 s timeout: the store
+    # stops waiting for its answer, but the server goes on and commits. Asked at once, the log did
+    # not hold the record yet, and the visitor was told 503 for a choice that was then recorded.
+    store = PostgresStore(postgres_url, timeout=1.0)
+    await store.migrate()
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        await conn.execute(
+            """
+            CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NULL; END $$;
+            CREATE CONSTRAINT TRIGGER slow_commit AFTER INSERT ON consent_log DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION slow_commit();
+            """
+        )
+        await store.record(make_record("lost-answer"))  # told: recorded
+        assert [r.consent_id for r in await history(store)] == ["lost-answer"]
+    finally:
+        await conn.close()
+        await store.close()
+    assert "the commit's answer was lost" in caplog.text
+
+
 async def test_a_sqlite_write_waits_out_another_process_holding_the_log_briefly(tmp_path: Path) -> None:
     # `consentmw log prune` or a backup holding the write lock for a moment must not cost a visitor
     # the choice: the write waits for the lock, within the visitor's time.
@@ -433,6 +457,27 @@ async def test_a_postgresql_commit_that_outlasts_the_visitors_wait_answers_what_
         assert [r.consent_id for r in await history(store)] == ["slow-commit"]
     finally:
         await conn.close()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_postgresql_log_whose_connections_were_dropped_records_the_next_choice(postgres_url: str) -> None:  # noqa: F811
+    # A restarted server or a killed backend leaves the pool holding dead connections: the next
+    # visitor's choice must still be recorded, not answered 503.
+    store = PostgresStore(with_query(postgres_url, application_name="consentmw-dropped"), timeout=5.0, min_size=3, max_size=3)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.record(make_record("before"))
+        ours = "application_name = 'consentmw-dropped'"
+        assert await admin.fetchval(f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {ours}") == 3
+        for _ in range(50):  # until the server has ended them
+            if not await admin.fetchval(f"SELECT count(*) FROM pg_stat_activity WHERE {ours}"):
+                break
+            await asyncio.sleep(0.05)
+        await store.record(make_record("after"))
+        assert [r.consent_id for r in await history(store)] == ["before", "after"]
+    finally:
+        await admin.close()
         await store.close()
 
 

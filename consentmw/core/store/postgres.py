@@ -92,6 +92,8 @@ INSERT_MANY = (
     "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[],"
     " $10::text[], $11::text[], $12::text[], $13::boolean[])"
 )
+# Whether a backend is still there: one whose COMMIT went unanswered may still be committing.
+RUNNING = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
 # The rows at any of the given times: the created_at index finds them.
 AT_TIMES = f"{sql.SELECT} WHERE created_at = ANY($1::timestamptz[])"
 BATCH = 500  # records per statement at most
@@ -313,11 +315,12 @@ class PostgresStore:
                     raise
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     raise StoreError(f"writing to the consent log failed: {type(exc).__name__}: {exc}") from exc
+                backend = conn.get_server_pid()
                 try:
                     await conn.execute("COMMIT", timeout=self.timeout)
                 except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     drop(conn)
-                    if await self._committed(batch):
+                    if await self._committed(batch, backend):
                         logger.warning("consent log %r: the commit's answer was lost (%s), but the log holds the records", self, exc)
                         return
                     raise StoreError(f"committing to the consent log failed: {type(exc).__name__}: {exc}") from exc
@@ -332,23 +335,28 @@ class PostgresStore:
                     with contextlib.suppress(Exception):
                         await pool.release(conn)
 
-    async def _committed(self, batch: list[PendingWrite]) -> bool:
-        """Whether a batch whose COMMIT went unanswered is in the log; asked again until the server
-        answers, for as long as a write may take. Still unknown then, it counts as not written and
-        the records are named, since the log may hold them after all."""
+    async def _committed(self, batch: list[PendingWrite], backend: int) -> bool:
+        """Whether a batch whose COMMIT went unanswered is in the log. While the backend that ran it
+        is still there (a COMMIT outlasting its timeout: a slow disk, a synchronous standby), the
+        outcome is not known yet: asked again until it has ended and the server answers, for as long
+        as a write may take. Still unknown then, it counts as not written and the records are
+        named, since the log may hold them after all."""
         records = [write.record for write in batch]
         give_up = time.monotonic() + self.timeout
         while True:
             try:
-                return all(await self.already_logged(records))
+                if not await self._use("reading", lambda pool: pool.fetchval(RUNNING, backend)):
+                    return all(await self.already_logged(records))
+                problem = f"its COMMIT is still running in backend {backend}"
             except StoreError as exc:
-                if time.monotonic() > give_up:
-                    logger.error(
-                        "consent log %r: cannot tell whether %d record(s) were committed (%s); consent ids: %s",
-                        self, len(records), exc, ", ".join(r.consent_id for r in records),
-                    )
-                    return False
-                await asyncio.sleep(0.1)
+                problem = str(exc)
+            if time.monotonic() > give_up:
+                logger.error(
+                    "consent log %r: cannot tell whether %d record(s) were committed (%s); consent ids: %s",
+                    self, len(records), problem, ", ".join(r.consent_id for r in records),
+                )
+                return False
+            await asyncio.sleep(0.1)
 
     async def close(self) -> None:
         if self._loop is asyncio.get_running_loop() and self._writers:
