@@ -403,3 +403,34 @@ def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, c
     with caplog.at_level(logging.WARNING, logger="consentmw"):
         assert rewriter.rewrite(pol.required, page, page=(b"www.shop.example", "/p")) == page
     assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.hidden.example"]
+
+
+def test_a_pixel_is_named_after_visible_images_from_its_host_on_earlier_pages(caplog: pytest.LogCaptureFixture) -> None:
+    # Hosts of a site's images are remembered as harmless; an unknown third party's is not, until named.
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    shown = b'<img src="https://img.adco.example/banner.jpg" width="300" height="250">'
+    pixel = b'<img src="https://img.adco.example/p.gif" width="1" height="1">'
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for page in (shown, shown, shown + pixel, pixel):
+            assert rewriter.rewrite(pol.required, page, page=(b"www.shop.example", "/p")) == page
+    assert [r.getMessage() for r in caplog.records] == [
+        "consentmw: left live: unknown third-party host img.adco.example on /p (pixel https://img.adco.example/p.gif); declare it in the policy if it tracks"
+    ]
+
+
+def test_tags_remembered_for_one_site_are_still_named_as_left_live_on_another(caplog: pytest.LogCaptureFixture) -> None:
+    # A site's own CDN is first party on its pages and a third party on every other site's.
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    page = (
+        b'<script src="https://static.b-shop.example/app.js"></script>'
+        b'<noscript><img src="https://px.b-shop.example/p.gif" width="1" height="1"></noscript>'
+    )
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for site in (b"www.b-shop.example", b"www.b-shop.example", b"www.a-shop.example"):
+            assert rewriter.rewrite(pol.required, page, page=(site, "/p")) == page
+    assert sorted(r.getMessage().split(" (")[0] for r in caplog.records) == [
+        "consentmw: left live: unknown third-party host px.b-shop.example on /p",
+        "consentmw: left live: unknown third-party host static.b-shop.example on /p",
+    ]

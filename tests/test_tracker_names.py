@@ -16,7 +16,7 @@ import pytest
 from consentmw.core.store import MemoryStore
 from tests.adapters import ADAPTERS, client_for
 from tests.conftest import SECRET
-from tests.test_markup import EVERYTHING, rewrite
+from tests.test_markup import EVERYTHING, NOBODY, REWRITER, rewrite
 
 pytestmark = pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
 
@@ -52,6 +52,14 @@ MARKUP = {
         'data-consentmw-src="data:',
     ),
     "a ping": (f'<a href="/next" ping="/own {COLLECT}">next</a>', "data-consentmw-ping="),
+    # Where an attribute name may start without a space before it, and "on=" and "ping=" that are
+    # text or inside a value before the real one.
+    "handler right after a quoted value": (f"<img src=/missing.png alt=\"x\"onerror=\"fetch('{COLLECT}')\">", "data-consentmw-onerror="),
+    "handler after a slash, in capitals, spaces around =": (f"<IMG SRC=\"/missing.png\"/ONERROR = \"fetch('{COLLECT}')\">", "data-consentmw-onerror"),
+    "a ping after on= and ping= in text and in values": (
+        f'<p>lights on=off, ping= pong</p><p title=" onclick=1 ping=2">t</p><a href="/next" ping = "{COLLECT}">next</a>',
+        "data-consentmw-ping",
+    ),
     "iframe srcdoc": (f'<iframe srcdoc="<script src={GTAG}></script>"></iframe>', "data-consentmw-srcdoc="),
     "iframe srcdoc with character references": (f'<iframe srcdoc="&lt;img src=&quot;{COLLECT}&quot;&gt;"></iframe>', "data-consentmw-srcdoc="),
     "embed src": (f'<embed src="{COLLECT}">', 'data-consentmw-src="'),
@@ -109,6 +117,17 @@ def test_a_tracker_named_anywhere_in_markup_is_inert_until_allowed(markup: str, 
     out = rewrite(page(markup), chunk=chunk)
     assert inert in out and not live(out), out
     assert rewrite(page(markup), EVERYTHING, chunk=chunk) == page(markup)
+
+
+@pytest.mark.parametrize(("markup", "inert"), MARKUP.values(), ids=MARKUP.keys())
+def test_a_tracker_named_in_a_later_chunk_than_the_text_before_it_is_inert(markup: str, inert: str) -> None:
+    # The rewriter looks ahead for handlers and pings in what it was fed: a chunk that has none
+    # says nothing about the next one.
+    whole = page(markup)
+    cut = whole.index(markup)
+    stream = REWRITER.stream(NOBODY)
+    out = (stream.feed(whole[:cut].encode()) + stream.feed(whole[cut:].encode()) + stream.close()).decode()
+    assert inert in out and not live(out), out
 
 
 OWN = [

@@ -62,19 +62,27 @@ COMMENT_BODY = rb"(?>>|->|(?s:.*?)--!?>)"  # after "<!--": comment start (dash),
 # SIMPLE_ATTRIBUTES: runs of anything but quotes, "=" and ">", each "=" right after a name's last
 # byte (not after a space, a "/" or a quote, where it would start a name or follow a value's
 # end) and right before its value. A quote is then only ever a quoted value's first byte, so the
-# first ">" outside the values ends the tag. Text first, then each jump followed by text: the
-# regex engine takes fewer steps than with text as one more alternative. Repeats of groups are
-# atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
-# An attribute named on... (an event handler) or ping is no such run: its tag goes to the
-# tree builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes).
-RUN = rb"""(?>(?:[^>"'=\t\n\f\r /]++|[\t\n\f\r /]++(?!on|ping))*)"""
-SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"(?!on|ping)|'[^']*+'(?!on|ping)|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
+# first ">" outside the values ends the tag. Text first, then each jump followed by text; end tags
+# first and the rare "<" that is text last: the regex engine takes fewer steps so. Repeats of
+# groups are atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
+# Event handlers (on...) and ping are not looked for here (a lookahead at every attribute cost
+# a third of the jump): HANDLER and PING find them, and the jump is bounded to stop before the
+# next one, so that its tag goes to the tree builder, which holds a tracker's handler or ping
+# (RewriteStream._hold_attributes).
+RUN = rb"""[^>"'=]*+"""
+SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"|'[^']*+'|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
 SKIP = re.compile(
-    rb"[^<]*+(?>(?:(?:<(?=[^a-z!/?])"
+    rb"[^<]*+(?>(?:(?:</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
     rb"|<(?!" + INTERESTING + END + rb")[a-z][^\t\n\f\r />]*+" + SIMPLE_ATTRIBUTES + rb">"
-    rb"|</(?!(?:head|body)" + END + rb")[a-z][^>\"']*+>"
-    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)[^<]*+)*)"
+    rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+)*)"
 )
+# Where an attribute named on... or ping may begin: after a space, a "/" or a quote, with an "="
+# after the name (without a value neither does anything). Each is led by its literal name, which
+# the regex engine finds fast; the byte before is checked behind it. A hit in text or in a
+# quoted value only stops the jump there.
+HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>]*+[\t\n\f\r ]*+=""")
+PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
+NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
@@ -130,6 +138,7 @@ MARKED_OR_CATEGORY = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|
 DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
 SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
+SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
 # a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
 # head goes right after it. Any other start goes through the tokenizer.
@@ -145,8 +154,7 @@ ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, 
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
 # Two patterns, each led by its literal name, which the regex engine finds fast ("src(?:set)?"
 # before the rest costs four times as much).
-SRC_HOSTS = re.compile(rb"""src\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
-SRCSET_ATTR_HOSTS = re.compile(rb"""srcset\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
 SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
@@ -154,6 +162,32 @@ SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)"
 # tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
 ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
+# An <img>, <image> or <source> start tag, in HTML content, that loads only from hosts already ruled
+# out on the site's pages (HTMLRewriter.safe_hosts) or from relative addresses: jumped over in one
+# match, as the tree builder would have left it. A strict part of SIMPLE_ATTRIBUTES' shape: each
+# attribute after a space or "/", "=" right after its name, src, srcset and class double-quoted.
+# No data-* attribute (other tools' markings and held addresses) and no "optanon" in the class.
+# An address: "//" or "http(s)://", a safe host, then "/", "?" or "#" (nothing a URL parser reads
+# otherwise: no user info, port, escape or trailing dot can come between); or relative, without a
+# scheme, a second slash or backslash at its start, a character reference, or any control or space
+# (a URL parser drops tabs and newlines, "/\t/host" is "//host"). A srcset's candidates are such
+# addresses with a density or width, split at commas. Repeats of groups are atomic (see ATTRIBUTES).
+IMAGE_NAME = rb"<(?:img|image|source)"
+OTHER_ATTRIBUTE = (
+    rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<]++"
+    rb"""(?>(?:="[^"]*+"|='[^']*+'|=[^\t\n\f\r >"'=<`]++)?)"""
+)
+
+
+def safe_image_pattern(hosts: Collection[bytes]) -> re.Pattern[bytes]:
+    host = b"|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True)) or b"(?!)"
+    url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])[^\x00-\x20\"',\\]*+|(?![/\\]{2})[^\x00-\x20\"',\\:&]*+)"
+    candidate = url + rb"(?>(?:[\t\n\f\r ]++[0-9.]++[wx])?)"
+    srcset = rb"[\t\n\f\r ]*+" + candidate + rb"(?>(?:[\t\n\f\r ]*+,[\t\n\f\r ]*+" + candidate + rb")*)[\t\n\f\r ]*+"
+    attribute = rb'(?:src="' + url + rb'"|srcset="' + srcset + rb'"|class="(?>(?:[^"o]++|o(?!ptanon))*)"|' + OTHER_ATTRIBUTE + rb")"
+    return re.compile(IMAGE_NAME + rb"(?>(?:[\t\n\f\r /]++" + attribute + rb")*)[\t\n\f\r /]*+>")
+
+
 # An image that shows nothing: a tracking pixel if it loads from a third party.
 # One pattern per way, each led by a literal (one pattern of four alternatives tries them all at
 # every byte of the tag: 12 us an image).
@@ -287,6 +321,35 @@ class HTMLRewriter:
         self._needed: frozenset[str] | None = None
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
+        self._safe_hosts: dict[bytes | None, dict[bytes, None]] = {}
+        # (content, allowed, site) -> what a <noscript>'s content becomes (see _noscript_whole).
+        self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
+        # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
+        self.script_tags: dict[tuple[bytes, bytes | None], tuple[str, ...] | None] = {}
+        self._safe_images: dict[bytes | None, tuple[int, int, re.Pattern[bytes]]] = {}
+
+    def safe_image(self, site: bytes | None) -> re.Pattern[bytes] | None:
+        """safe_image_pattern of the site's safe hosts known when a page begins (up to SAFE_IMAGE_HOSTS)."""
+        if self.trackers.ungated_src:
+            return None  # a site's own pattern may match any address
+        safe = self.safe_hosts(site)
+        known = self._safe_images.get(site)
+        if known is None or (known[0] != len(safe) and known[1] < SAFE_IMAGE_HOSTS):
+            hosts = [h for h in safe if h.find(b".") >= 0][:SAFE_IMAGE_HOSTS]
+            known = (len(safe), len(hosts), safe_image_pattern(hosts))
+            if len(self._safe_images) < 64:
+                self._safe_images[site] = known
+        return known[2]
+
+    def safe_hosts(self, site: bytes | None) -> dict[bytes, None]:
+        """Hosts that images and links on pages of ``site`` load from and that are surely no
+        tracker's (nor one to report as left live): a tag loading only from them needs no closer look."""
+        found = self._safe_hosts.get(site)
+        if found is None:
+            found = {}
+            if len(self._safe_hosts) < 64:  # a process serves a handful of sites
+                self._safe_hosts[site] = found
+        return found
 
     def stream(self, allowed: Collection[str], *, head: bytes = b"", body_end: bytes = b"", page: tuple[bytes, str] | None = None) -> RewriteStream:
         """A stream for one response. ``allowed``: the visitor's allowed category ids (required
@@ -439,6 +502,9 @@ class RewriteStream:
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
+        self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
+        self.safe_hosts = rw.safe_hosts(page[0] if page is not None else None)
+        self.safe_image = rw.safe_image(page[0] if page is not None else None)
         self.at_body_end = False  # tail starts with "</body"
         self.states = (
             self._data, self._markup, self._tag, self._comment, self._bogus, self._cdata, self._raw,
@@ -450,6 +516,7 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
+        self.handler_at = -1
         out = self._run(final=False)
         return self._place_body_end(out) if self.body_end else out
 
@@ -524,6 +591,7 @@ class RewriteStream:
         """Drop buf[:k], which is written out and never looked at again."""
         del self.buf[:k]
         del self.low[:k]
+        self.handler_at = -1
         self.pos -= k
         self.out_pos -= k
         self.tag_start -= k
@@ -557,13 +625,26 @@ class RewriteStream:
         low = self.low
         while True:
             n = len(low)  # a tag whose handlers were held has grown in the buffer
-            i = (SKIP_FOREIGN if self.foreign else SKIP).match(low, self.pos).end()
+            if self.foreign:
+                i = SKIP_FOREIGN.match(low, self.pos).end()
+            else:
+                bound = self.handler_at
+                if bound < self.pos:
+                    bound = self.handler_at = self._next_handler(self.pos)
+                i = SKIP.match(low, self.pos, bound).end()
+                if i == bound and i < n and low[i] != 60:
+                    # Stopped at an "on...=" or "ping=" in text or in a value: nothing to read there.
+                    self.pos, self.handler_at = i, self._next_handler(i + 1)
+                    continue
             if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
                 self._classify_inline(i)
             if i >= n:
                 self.pos = i
                 return False
             self.tag_start = self.pos = i  # a "<": tag open state
+            if self.safe_image is not None and not self.foreign and (m := self.safe_image.match(low, i)) is not None and not (self.scripting and self._handler_before(i, m.end())):
+                self.pos = m.end()  # an image from the site's own hosts, as _element would leave it
+                continue
             # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
             # tag ending in "/>" may be self-closing, which that grammar tells.
             m = SIMPLE_TAG.match(low, i)
@@ -580,6 +661,21 @@ class RewriteStream:
                 return True
             if self.state != DATA:
                 return True
+
+    def _handler_before(self, start: int, end: int) -> bool:
+        """Whether an event handler or ping attribute may be in ``low[start:end]``."""
+        at = self.handler_at
+        if at < start:
+            at = self.handler_at = self._next_handler(start)
+        return at < end
+
+    def _next_handler(self, start: int) -> int:
+        """Where the next event handler or ping attribute may be, from ``start`` on."""
+        low = self.low
+        m = HANDLER.search(low, start)
+        at = m.start() if m is not None else NOWHERE
+        m = PING.search(low, start, at)
+        return m.start() if m is not None else at
 
     def _markup(self, final: bool) -> bool:
         """Tag open, end tag open and markup declaration open states: what follows a "<"."""
@@ -779,13 +875,16 @@ class RewriteStream:
     def _raw(self, final: bool) -> bool:
         """RCDATA and RAWTEXT states: text up to the appropriate end tag."""
         end = self._find_end(raw_end(self.raw_name), len(self.raw_name) + 2, final)
-        return end >= 0 and self._end_tag_at(end)
+        return end >= 0 and self._end_tag_at(end, self.raw_name)
 
     def _noscript(self, final: bool) -> bool:
         """<noscript> as RAWTEXT (a browser with scripting on); what is inside goes through a
         stream that reads it as a browser without scripting does, which loads its images."""
         start = self.pos
         end = self._find_end(raw_end(b"noscript"), len(b"noscript") + 2, final)
+        if self.noscript is None and end >= 0:
+            self._noscript_whole(start, end)
+            return self._end_tag_at(end, b"noscript")
         upto = end if end >= 0 else self.pos
         if self.noscript is None and upto > start and (lt := self.low.find(b"<", start, upto)) >= 0:
             # Text alone loads nothing: the stream starts at the first tag, if one ever comes.
@@ -800,7 +899,24 @@ class RewriteStream:
         if self.noscript is not None:
             self.out.append(self.noscript.close())
             self.noscript = None
-        return self._end_tag_at(end)
+        return self._end_tag_at(end, b"noscript")
+
+    def _noscript_whole(self, start: int, end: int) -> None:
+        """A <noscript>'s content seen whole, read as a browser without scripting reads it. Text
+        alone loads nothing; the same content on every page of a site comes out the same."""
+        lt = self.low.find(b"<", start, end)
+        if lt < 0:
+            return
+        content = bytes(self.buf[lt:end])
+        key = (content, self.allowed, self.page[0] if self.page is not None else None)
+        done = self.rw.noscripts.get(key)
+        if done is None:
+            stream = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            done = stream.feed(content) + stream.close()
+            if len(content) <= 4096 and len(self.rw.noscripts) < 1024:
+                self.rw.noscripts[key] = done
+        if done != content:
+            self._replace(lt, end, done)
 
     def _script_data(self, final: bool) -> bool:
         """Script data, with its less-than sign, end tag and escape start states."""
@@ -851,7 +967,7 @@ class RewriteStream:
     def _script_end(self, end: int) -> bool:
         if self.held:
             self._classify_inline(end)
-        return self._end_tag_at(end)
+        return self._end_tag_at(end, b"script")
 
     def _find_end(self, pattern: re.Pattern[bytes], longest: int, final: bool) -> int:
         n = len(self.low)
@@ -861,8 +977,12 @@ class RewriteStream:
         self.pos = n if final else max(self.pos, n - longest)
         return -1
 
-    def _end_tag_at(self, i: int) -> bool:
-        """The end tag that closes raw text or a script, read as a tag (it may have attributes)."""
+    def _end_tag_at(self, i: int, name: bytes) -> bool:
+        """The end tag that closes raw text or a script, read as a tag (it may have attributes).
+        Outside foreign content, one of just its name and ">" only returns to the data state."""
+        gt = i + 2 + len(name)
+        if self.low[gt] == 62 and not self.foreign:
+            return self._to_data(gt + 1)
         self.tag_start = i
         return self._tag_open(i + 2, end_tag=True)
 
@@ -891,7 +1011,7 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
-        if (self.scripting and (self.low.find(b"on", name_end, end) >= 0 or self.low.find(b"ping", name_end, end) >= 0)) or (
+        if (self.scripting and self._handler_before(name_end, end)) or (
             name in LOADING_ATTRIBUTES and any(self.low.find(a, name_end, end) >= 0 for a in LOADING_ATTRIBUTES[name])
         ):
             end = self.pos = self._hold_attributes(name, start, name_end, end)
@@ -965,6 +1085,7 @@ class RewriteStream:
         new = edit_tag(tag, attrs, rename, set(rename.values()), [])
         self.buf[start:end] = new
         self.low[start:end] = new.lower()
+        self.handler_at = -1
         return start + len(new)
 
     def address_trackers(self, url: bytes) -> tuple[Tracker, ...]:
@@ -1082,12 +1203,25 @@ class RewriteStream:
             cats = self.rw.marked_categories(SCRIPT_KIND, attrs, script_type)
             if cats is not None:
                 return self._rewrite(SCRIPT_KIND, tag, attrs, cats, script_type)
-        # The common case: only src and type matter, read without parsing every attribute.
+        # The same script tags come on every page of a site: what they need is remembered.
+        key = (tag, self.page[0] if self.page is not None else None)
+        cats = self.rw.script_tags.get(key, False)
+        if cats is False:
+            cats = self._script_categories(tag, low, name_end, gt)
+            if len(tag) <= 4096 and len(self.rw.script_tags) < 4096:
+                self.rw.script_tags[key] = cats
+        if cats is None:
+            return None
+        return self._rewrite_known(SCRIPT_KIND, tag, name_end, cats) if cats else True
+
+    def _script_categories(self, tag: bytes, low: bytes, name_end: int, gt: int) -> tuple[str, ...] | None:
+        """The categories a script tag's src needs (none for the site's own), None to look at its code."""
+        # Only src and type matter, read without parsing every attribute.
         values = first_values(tag, low, name_end, gt, SRC_AND_TYPE)
         src = values.get(b"src", values.get(b"href", values.get(b"xlink:href")))
         script_type = values[b"type"].split(b";")[0].strip() if b"type" in values else None
         if (script_type or b"") not in JS_TYPES and script_type != IMPORTMAP and script_type != SPECULATION_RULES:
-            return True
+            return ()
         if src is None:
             return None
         found = self.rw.trackers.match_src(src)
@@ -1095,7 +1229,7 @@ class RewriteStream:
             found = self.code_url_trackers(tag, name_end, b"src")
         if not found and self.page is not None:
             self.rw.trackers.report_left_live(src, *self.page, "script")
-        return self._rewrite_known(SCRIPT_KIND, tag, name_end, self.rw.trackers.categories(found)) if found else True
+        return self.rw.trackers.categories(found)
 
     def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
         if (kind == IMG or kind == LINK) and self._not_tracker(kind, start, name_end, end):
@@ -1150,16 +1284,19 @@ class RewriteStream:
         else:
             if low.find(b"data-", start, end) >= 0 or low.find(b"optanon", start, end) >= 0:
                 return False  # maybe another consent tool's marking
-            hosts = SRC_HOSTS.findall(low, start, end)
-            if low.find(b"srcset", start, end) >= 0:
-                hosts += SRCSET_ATTR_HOSTS.findall(low, start, end)
+            hosts = SRC_HOSTS.findall(low, start, end)  # src and srcset
             if low.find(b",", start, end) >= 0:
                 hosts += SRCSET_HOSTS.findall(low, start, end)
         trackers = self.rw.trackers
         if trackers.ungated_src and (low.find(b"src", start, end) >= 0 or low.find(b"href", start, end) >= 0):
             return False
+        # The hosts this site's images come from were ruled out on an earlier tag.
+        safe = self.safe_hosts
+        unsure = [host for host in hosts if host not in safe]
+        if not unsure:
+            return True
         known = trackers._by_host
-        for host in hosts:
+        for host in unsure:
             found = known.get(host)
             if found is None and ODD_HOST.search(host):
                 return False
@@ -1167,10 +1304,15 @@ class RewriteStream:
                 found = trackers.candidates(host)
             if found:
                 return False
-        if kind == IMG and self.page is not None:
-            site = self.page[0]
-            if any(trackers.maybe_left_live(host, site) for host in hosts) and is_pixel(low, start, end):
+        site = self.page[0] if self.page is not None else None
+        if site is not None and kind == IMG:
+            if any(trackers.maybe_left_live(host, site) for host in unsure) and is_pixel(low, start, end):
                 return False  # a pixel from an unknown host: reported by the closer look
+        if len(safe) < 4096:
+            for host in unsure:
+                # An unknown third-party host stays unsure until reported: a pixel from it is looked at closer.
+                if site is None or not trackers.maybe_left_live(host, site):
+                    safe[host] = None
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:

@@ -26,6 +26,8 @@ from consentmw.core.store import export, report, report_html
 STORE_ENV = "CONSENTMW_STORE"
 IMPORT_CHUNK = 500  # records looked up, then written concurrently, while importing: the stores batch them
 
+CLI_TIMEOUT = 60.0  # seconds a log command waits for the log
+
 
 def register(subparsers: Any) -> None:
     """Add `consentmw log ...` and `consentmw migrate` to the main parser's subcommands."""
@@ -120,7 +122,9 @@ def _days(text: str) -> int:
 def _command(action: Callable[[ConsentLog, argparse.Namespace, TextIO], Awaitable[int]]) -> Callable[..., int]:
     def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         async def go() -> int:
-            store = open_store(args.store)
+            # No visitor waits on these commands: a log slow under load (an import's batch split
+            # to find the record the log refuses) gets a minute, not a page view's seconds.
+            store = open_store(args.store, timeout=CLI_TIMEOUT)
             try:
                 return await action(store, args, out or sys.stdout)  # type: ignore[arg-type]
             finally:

@@ -408,13 +408,20 @@ class PostgresStore:
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                records, visitors = await conn.fetchrow(totals, *params)
-                scans = 0 if include_scans else await conn.fetchval(f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params)
+                records, visitors = await conn.fetchrow(totals, *params, timeout=REPORT_TIMEOUT)
+                scans = 0 if include_scans else await conn.fetchval(
+                    f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
+                )
                 return build_stats(
-                    records, visitors, await conn.fetch(choices, *params), await conn.fetch(methods, *params), scans
+                    records,
+                    visitors,
+                    await conn.fetch(choices, *params, timeout=REPORT_TIMEOUT),
+                    await conn.fetch(methods, *params, timeout=REPORT_TIMEOUT),
+                    scans,
                 )
 
-        return await self._use("reading", count)
+        # Like the report: a command an operator runs, which reads the whole period.
+        return await self._use("reading", count, REPORT_TIMEOUT)
 
     async def aggregate(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Sequence[Any]]]:
         async def read(pool: Any) -> list[list[Sequence[Any]]]:
