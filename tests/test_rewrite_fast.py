@@ -7,7 +7,7 @@ path on a page that holds one."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from consentmw import load_policy
@@ -110,6 +110,9 @@ hostile = st.lists(st.sampled_from(HOSTILE + OWN + TRACKERS + ["</body>", "</BOD
 
 @settings(max_examples=300, deadline=None)
 @given(hostile, hostile, policies, cut_lists)
+# Found by Hypothesis: the quote before the address ends the title, so the tag ends at the script's
+# ">" and the fragment's "</body>" is the one the tokenizer reads to find where head goes.
+@example(before='<div title="<head>' + TRACKERS[0] + "</body>", after="", policy="default", cuts=[])
 def test_hostile_pages_come_out_as_the_full_rewriter_sends_them(before: str, after: str, policy: str, cuts: list[int]) -> None:
     data = f"<!DOCTYPE html><html><head>{before}</head><body>{after}".encode()
     assert fast(data, policy) == full(data, policy, cuts)

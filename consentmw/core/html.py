@@ -419,11 +419,13 @@ class HTMLRewriter:
                 at = gt + 1
         rest = memoryview(body)  # the page's bytes are copied once, into the answer
         if body_end:
-            tail = max(at, len(body) - BODY_TAIL_LIMIT)
+            tail = max(0, len(body) - BODY_TAIL_LIMIT)
             low_tail = body[tail:].lower()
             cut = low_tail.rfind(b"</body")
             if cut >= 0 and BODY_END_TAIL.match(low_tail, cut):
                 cut += tail
+                if cut < at:
+                    return None  # the tokenizer read past that </body> looking for <head>: it places body_end
                 out += (rest[at:cut], body_end, rest[cut:])
             else:
                 out += (rest[at:], body_end)
