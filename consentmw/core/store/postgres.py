@@ -125,8 +125,10 @@ def _refused_record(exc: BaseException) -> bool:
 
 
 # What a connection the server has dropped raises on its next use.
+# InternalClientError: a connection the server ends while asyncpg is sending on it may leave its
+# protocol mid-operation ("cannot switch to state ..."); it is as lost as one that says so.
 CONNECTION_LOST = (
-    (ConnectionError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError)
+    (ConnectionError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError, asyncpg.InternalClientError)
     if asyncpg is not None
     else ()
 )
