@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
 from consentmw.core.regions import OPT_OUT
-from consentmw.core.response import CONTENT_TYPE, FILTERED, HTML_VERDICTS, LINK, SET_COOKIE, SPECULATION_RULES, filter_cookies, html_verdict, is_html, untyped
+from consentmw.core.response import CONTENT_TYPE, FILTERED, HEADER_LINKS, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html, untyped
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream, held_header_links
 
 
@@ -31,9 +31,10 @@ class ResponseFilter:
     __slots__ = ("headers", "page")
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        if any(key in SET_COOKIE for key, _ in headers):
+        keys = {key for key, _ in headers}
+        if not keys.isdisjoint(SET_COOKIE):
             headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
-        if any(key in LINK or key in SPECULATION_RULES for key, _ in headers) and not html.rewriter.all_allowed(consent.allowed):
+        if not keys.isdisjoint(HEADER_LINKS) and not html.rewriter.all_allowed(consent.allowed):
             # On any response: Chromium preloads a Link header's script for a JSON or image document
             # it shows as for a page, and for a page it was told not to rewrite (a range, compressed).
             headers = held_header_links(headers, html.rewriter.trackers, consent.allowed)

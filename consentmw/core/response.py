@@ -32,7 +32,8 @@ LINK = spellings(b"link")
 SPECULATION_RULES = spellings(b"speculation-rules")
 # Headers a response of any type may lose: cookies of refused categories, and tracker addresses a
 # browser fetches from the headers of any document it shows (a JSON or text/plain page too).
-FILTERED = SET_COOKIE | LINK | SPECULATION_RULES
+HEADER_LINKS = LINK | SPECULATION_RULES
+FILTERED = SET_COOKIE | HEADER_LINKS
 HTML_VERDICTS: dict[bytes, bool] = {}
 
 
