@@ -580,6 +580,40 @@ async def test_sqlite_reopens_a_log_file_replaced_under_it_before_the_next_write
     assert "not written" not in caplog.text
 
 
+async def test_a_sqlite_log_replaced_during_a_write_does_not_keep_the_choice_in_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A backup restored at the very moment a batch is written: committed into the file no longer at
+    # the path, the choice would be proof nobody can find. The visitor hears 503 (nothing is kept
+    # anywhere) and the next choice goes into the file now at the path.
+    import consentmw.core.store.sqlite as sqlite_store
+
+    path = tmp_path / "consent.db"
+    restored = SQLiteStore(tmp_path / "restored.db")
+    await restored.record(make_record("in-the-backup"))
+    await restored.close()
+    store = SQLiteStore(path, timeout=2.0)
+    insert = sqlite_store._insert
+
+    def insert_then_restore(conn: sqlite3.Connection, writes: list) -> dict:
+        refused = insert(conn, writes)
+        if any(w.record.consent_id == "during" for w in writes):
+            path.rename(tmp_path / "old.db")
+            (tmp_path / "restored.db").rename(path)
+        return refused
+
+    try:
+        await store.record(make_record("before"))
+        monkeypatch.setattr(sqlite_store, "_insert", insert_then_restore)
+        with pytest.raises(StoreError, match="replaced during the write"):
+            await store.record(make_record("during"))
+        await store.record(make_record("after"))
+        assert [r.consent_id for r in await history(store)] == ["in-the-backup", "after"]
+        assert [r.consent_id for r in await history(SQLiteStore(tmp_path / "old.db"))] == ["before"]
+    finally:
+        await store.close()
+
+
 async def test_unreachable_postgres_fails_fast_with_a_store_error() -> None:
     log = open_store("postgresql://consentmw@127.0.0.1:9/nowhere", timeout=1.0)
     started = time.monotonic()
