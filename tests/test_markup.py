@@ -60,6 +60,10 @@ BEFORE_GTAG = {
     "<!--> in a script ends its escape at once": "<script><!--><script></script>",
     "<!---> in a script ends its escape at once": "<script><!---><script></script>",
     "an empty end tag </>, which is nothing": "<p>x</>y</p>",
+    "text holding on= right before a tag": "<p>switch on=",
+    "= right after a quoted value starts a name": '<div title="x"="a>',
+    "= after an unquoted value and a space starts a name": '<div a=b ="x><p a=b ="y>',
+    "nested svg groups and a stray end tag": "<svg><g><g></g></g></svg><svg></g></svg>",
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
@@ -284,3 +288,15 @@ def test_a_tag_jumped_over_ends_where_the_attribute_states_end_it(soup: str) -> 
     if jumped is not None:
         exact = TAG_REST.match(tag, 4)
         assert exact is not None and exact.end() == jumped.end(), tag
+
+
+def test_what_the_rewriter_remembers_across_pages_is_bounded() -> None:
+    # Pages that differ per visitor (a name in a <noscript>, tracker ids) on
+    # many sites must not grow the process without end.
+    rewriter = HTMLRewriter(POLICY)
+    for i in range(1100):
+        scripts = "".join(f'<script async src="https://www.googletagmanager.com/gtag/js?id=G-{i}-{j}"></script>' for j in range(4))
+        page = f'<noscript><img src="/own.png" alt="visitor {i}"></noscript>{scripts}<img src="https://cdn.shop{i % 100}.example/a.png">'
+        rewriter.rewrite(NOBODY, page.encode(), page=(f"shop{i % 100}.example".encode(), "/"))
+    assert (len(rewriter.noscripts), len(rewriter.script_tags), len(rewriter.rewritten)) == (1024, 4096, 4096)
+    assert (len(rewriter._safe_hosts), len(rewriter._safe_images)) == (64, 64)
