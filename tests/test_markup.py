@@ -64,6 +64,7 @@ BEFORE_GTAG = {
     "= right after a quoted value starts a name": '<div title="x"="a>',
     "= after an unquoted value and a space starts a name": '<div a=b ="x><p a=b ="y>',
     "nested svg groups and a stray end tag": "<svg><g><g></g></g></svg><svg></g></svg>",
+    "a template script holding an HTML comment": '<script type="text/template"><!-- one row --><li></li></script>',
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
@@ -78,6 +79,9 @@ HIDDEN_ELSEWHERE = {
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
     "after <!--->, a whole comment, before the next -->": f"<!--->{GTAG}<!-- -->",
     "after <!-->, a whole comment, before the next -->": f"<!-->{GTAG}<!-- -->",
+    "style in SVG after a CDATA section": f"<svg><![CDATA[x]]><style><img src={PIXEL}></style></svg>",
+    "an SVG circle with a color attribute stays in SVG": f'<svg><circle r="4" color="red"/><style><img src={PIXEL}></style></svg>',
+    "a pixel in a page's second noscript": f'<noscript><p>Enable JavaScript</p></noscript><noscript><img src="{PIXEL}"></noscript>',
     "an end tag of an SVG element closed in an earlier svg": f"<svg><title>a</title></svg><svg></title><style><img src={PIXEL}></style></svg>",
 }
 
@@ -117,6 +121,8 @@ NOT_TAGS = {
     "in a style after a self-closed svg": f"<svg/><style>{GTAG}</style>",
     "in a style after a self-closed math": f"<math />x<style>{GTAG}</style>",
     "in a style after a <font color> that leaves SVG": f"<p>some text</p><svg><font size=2 color=red><style>{GTAG}</style>",
+    "in an attribute of a custom element whose name starts with z": f"<zoo-card title='{GTAG}'></zoo-card>",
+    "in a value after a name, a space and a name starting with -": f"<div a -='x>{GTAG}'></div>",
 }
 
 
@@ -168,6 +174,13 @@ def test_a_noscript_streamed_in_pieces_comes_out_once() -> None:
     stream = REWRITER.stream(NOBODY)
     out = stream.feed(b"<noscript><p>a") + stream.feed(b"b</p></noscript><p>") + stream.close()
     assert out == b"<noscript><p>ab</p></noscript><p>"
+
+
+def test_what_follows_a_noscript_tag_cut_by_the_chunks_end_goes_out_with_the_chunk() -> None:
+    stream = REWRITER.stream(NOBODY)
+    assert stream.feed(b"<p>a</p><nosc") == b"<p>a</p>"
+    assert stream.feed(b"ript><p>b</p></noscript><p>c</p>") == b"<noscript><p>b</p></noscript><p>c</p>"
+    assert stream.close() == b""
 
 
 def test_an_svg_script_loses_the_href_the_preload_scanner_fetches() -> None:
