@@ -51,21 +51,17 @@ class ConsentReader:
         """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
         return cookie_values(headers, self.cookie_key)
 
-    def line_decision(self, line: bytes) -> tuple[Decision | None, frozenset[str] | None]:
+    def read_line(self, line: bytes) -> tuple[Decision | None, frozenset[str] | None]:
         """The newest decision on one Cookie line (see newest), and what it allows (required
-        categories included) when it is under the current policy version. Remembered per exact line,
-        its signatures checked once: the newest decision is the last to expire, so checking its
-        expiry on each request gives what reading the line again would."""
-        found = self._lines.get(line)
-        if found is None:
-            decision = self.newest([v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key)])
-            found = (decision, self.policy.required | decision.allowed if decision is not None and decision.current else None)
-            if len(line) <= LINE_CACHE_LONGEST:
-                if len(self._lines) >= LINE_CACHE_SIZE:
-                    del self._lines[next(iter(self._lines))]
-                self._lines[line] = found
-        elif found[0] is not None and found[0].issued_at + self.max_age < time.time():
-            return None, None  # expired since the line was first read
+        categories included) when it is under the current policy version; remembered per exact
+        line, so its signatures are checked once. The newest decision is also the last to expire:
+        checking its expiry on each request (Consent._resolve) gives what reading the line again would."""
+        decision = self.newest([v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key)])
+        found = (decision, self.policy.required | decision.allowed if decision is not None and decision.current else None)
+        if len(line) <= LINE_CACHE_LONGEST:
+            if len(self._lines) >= LINE_CACHE_SIZE:
+                del self._lines[next(iter(self._lines))]
+            self._lines[line] = found
         return found
 
     def newest(self, values: Sequence[str]) -> Decision | None:
@@ -113,7 +109,9 @@ class Consent:
                 gpc = True
         allowed: frozenset[str] | None
         if lines == 1:
-            decision, allowed = reader.line_decision(line)  # type: ignore[arg-type]  # set with lines
+            decision, allowed = reader._lines.get(line) or reader.read_line(line)  # type: ignore[arg-type]  # set with lines
+            if decision is not None and decision.issued_at + reader.max_age < time.time():
+                decision = allowed = None  # expired since the line was first read
         elif lines:
             decision = reader.newest([v.decode("latin-1") for v in cookie_values(self._headers, reader.cookie_key)])
             allowed = policy.required | decision.allowed if decision is not None and decision.current else None
@@ -140,7 +138,7 @@ class Consent:
         if not self._resolved:
             self._resolve()
         policy = self._reader.policy
-        resolved = policy.category_for(category)
+        resolved = policy.aliases.get(category) or policy.category_for(category)  # the call only for an alias in another case, or an unknown name
         if resolved is None:
             raise UnknownCategory(category, list(policy.by_id), sorted(a for a, c in policy.aliases.items() if a != c))
         return resolved in self._allowed
