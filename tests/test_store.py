@@ -503,7 +503,7 @@ async def test_a_postgresql_log_whose_connections_were_dropped_records_the_next_
 async def test_a_postgresql_backend_ended_in_the_middle_of_a_write_costs_the_visitor_nothing(postgres_url: str) -> None:  # noqa: F811
     # The server ends the backend while it runs the INSERT (an operator's pg_terminate_backend, a
     # failover): nothing was committed, so the choice is written on another connection, once.
-    store = PostgresStore(postgres_url, timeout=5.0)
+    store = PostgresStore(postgres_url, timeout=1.0)  # a second: the retry takes what is left of it
     admin = await asyncpg.connect(postgres_url)
     try:
         await store.migrate()
