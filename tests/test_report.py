@@ -381,6 +381,33 @@ def _moments(rng: random.Random, logged: list[ConsentRecord]) -> list[dt.datetim
     ]
 
 
+async def latest_stats(url: str, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+    store = open_store(url)
+    try:
+        return (await store.stats(since=since, until=until, latest=True)).as_dict()  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+
+
+def stats_of(figures: dict[str, Any]) -> dict[str, Any]:
+    """What `log stats --latest` shows of a period, from the report's figures of the same period."""
+    methods = {e["value"]: e["visitors"] for e in figures["breakdowns"]["method"] if e["visitors"]}
+    return {
+        "records": figures["totals"]["visitors"],
+        "visitors": figures["totals"]["visitors"],
+        "categories": {c: {"allowed": r["allowed"], "refused": r["of"] - r["allowed"]} for c, r in figures["categories"].items()},
+        "methods": dict(sorted(methods.items())),
+        "scans_left_out": figures["totals"]["scans_left_out"],
+    }
+
+
+async def test_stats_of_each_visitors_latest_choice_in_a_period(log_url: str) -> None:  # noqa: F811
+    await write(log_url, random_log(8, count=200, visitors=20, days=6))
+    logged = await history(log_url)
+    for since, until in [(None, None), (T0 + dt.timedelta(hours=30), T0 + 4 * DAY), (T0 + 2 * DAY, None), (None, T0 + dt.timedelta(hours=50))]:
+        assert await latest_stats(log_url, since, until) == stats_of(oracle(logged, now=T0, since=since, until=until)), (since, until)
+
+
 @pytest.mark.parametrize("seed", [6, 7])
 async def test_periods_read_from_the_totals_follow_the_definitions(sqlite_url: str, seed: int) -> None:  # noqa: F811
     # Dense: visitors come back the same day and the next, so their records straddle the ends.
@@ -397,6 +424,7 @@ async def test_periods_read_from_the_totals_follow_the_definitions(sqlite_url: s
         for bucket in ("day", "week"):
             period = {"since": since, "until": until, "bucket": bucket}
             assert await build(sqlite_url, **period) == oracle(logged, now=T0, **period), period
+        assert await latest_stats(sqlite_url, since, until) == stats_of(oracle(logged, now=T0, since=since, until=until))
         checked += 1
     # Within one day, and a day exactly.
     day = {"since": T0 + 2 * DAY + dt.timedelta(hours=1), "until": T0 + 2 * DAY + dt.timedelta(hours=9)}

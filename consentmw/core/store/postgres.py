@@ -19,7 +19,6 @@ from consentmw.core.store.base import (
     RefusedRecord,
     StoreError,
     already_in,
-    build_stats,
     utc,
     writable,
 )
@@ -403,24 +402,15 @@ class PostgresStore:
         include_scans: bool = False,
     ) -> LogStats:
         filter_sql, params = sql.where(_mark, utc, since=since, until=until, scan=None if include_scans else False)
-        totals, choices, methods = sql.stats_queries(
-            filter_sql, latest, "jsonb_each(sel.choices)", "choice.value = 'true'::jsonb"
-        )
+        counted = sql.stats_query(filter_sql, latest, "jsonb_each(f.choices)", "choice.value = 'true'::jsonb")
         scan_sql, scan_params = sql.where(_mark, utc, since=since, until=until, scan=True)
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                records, visitors = await conn.fetchrow(totals, *params, timeout=REPORT_TIMEOUT)
                 scans = 0 if include_scans else await conn.fetchval(
                     f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
                 )
-                return build_stats(
-                    records,
-                    visitors,
-                    await conn.fetch(choices, *params, timeout=REPORT_TIMEOUT),
-                    await conn.fetch(methods, *params, timeout=REPORT_TIMEOUT),
-                    scans,
-                )
+                return sql.read_stats(await conn.fetch(counted, *params, timeout=REPORT_TIMEOUT), scans)
 
         # Like the report: a command an operator runs, which reads the whole period.
         return await self._use("reading", count, REPORT_TIMEOUT)

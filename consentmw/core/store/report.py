@@ -272,7 +272,44 @@ def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) ->
 
 
 def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
-    """_figures' rows and the scans of a period, from the totals of its whole days (A to B) and the
+    """_figures' rows and the scans of a period, from the totals of its whole days and the records
+    of the rest."""
+    sources, params = _period_sources(d, since, until, bucket)
+    withdrawals = (
+        f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'withdrawals'{_KEY_DAYS})"
+        f" + (SELECT count(*) FROM e WHERE {summary._withdraws('previous', 'choices')} = 1)"
+    )
+    period = " WHERE created_at >= ?1 AND created_at < ?2 AND NOT scan"
+    return (_tail(d, sources, "rec", period, withdrawals), params), (_SCANS_IN_PERIOD, params)
+
+
+def stats_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str, list[str]]:
+    """`log stats --latest` of a period from the totals: a query of sql.stats_query's rows, one of
+    the period's scans, and their parameters."""
+    sources, params = _period_sources(d, since, until, "day")
+    query = (
+        f"WITH {sources} SELECT 'choice', choice.key, choice.value, sum(n) FROM answers, json_each(answers.choices) AS choice"
+        " GROUP BY 2, 3 UNION ALL SELECT 'records', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'visitors', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'method', method, NULL, sum(n) FROM answers GROUP BY 2"
+    )
+    return query, _SCANS_IN_PERIOD, params
+
+
+# The part of a period before its first whole day (from ?1 to ?3), and from the end of its last
+# (?4 to ?2); a period within one day is all "before" (?3 > ?4 then).
+_ENDS = (
+    "r.created_at >= ?1 AND r.created_at < min(?3, ?2)",
+    "r.created_at >= max(?4, ?3) AND r.created_at < ?2",
+)
+_SCANS_IN_PERIOD = (
+    f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'{_KEY_DAYS})"
+    f" + (SELECT count(*) FROM consent_log AS r WHERE r.scan AND ({_ENDS[0]} OR {_ENDS[1]}))"
+)
+
+
+def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[str, list[str]]:
+    """The CTEs _tail reads, for a period, from the totals of its whole days (A to B) and the
     records of its ends: the part of a day before A and after B.
 
     A visitor's newest record in the period is one of these:
@@ -291,17 +328,11 @@ def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.date
     )
     following = neighbour.format(what="o.created_at", r="r", op=">", order="")
     previous = neighbour.format(what="o.choices", r="r", op="<", order="DESC")
-    ends = (
-        # The part before the first whole day, and the part from the last whole day's end; a
-        # period within one day is all "before" (A > B then).
-        "r.created_at >= ?1 AND r.created_at < min(?3, ?2)",
-        "r.created_at >= max(?4, ?3) AND r.created_at < ?2",
-    )
     marked = " UNION ALL ".join(
         f"SELECT r.created_at, r.policy_id, r.method, r.policy_version, r.language, r.region, r.choices,"
         f" {of_time('r.created_at')} AS bucket, {following} AS following, {previous} AS previous"
         f" FROM consent_log AS r WHERE NOT r.scan AND {part}"
-        for part in ends
+        for part in _ENDS
     )
     before_b = neighbour.format(what=f"json_array(o.created_at, json({fields.format(r='o')}))", r="x", op="<", order="DESC")
     unsure = (
@@ -319,7 +350,7 @@ def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.date
         f"standing AS (SELECT {fields.format(r='e')} AS fields, 1 AS n FROM e WHERE following IS NULL OR following >= ?2"
         " UNION ALL SELECT fields, n FROM l WHERE following IS NULL OR following > ?4"
         " UNION ALL SELECT json_extract(p, '$[1]'), 1 FROM u), "
-        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version, {field(3)} AS language,"
+        f"answers AS MATERIALIZED (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version, {field(3)} AS language,"
         f" {field(4)} AS region, {field(5)} AS choices, sum(n) AS n FROM standing GROUP BY fields), "
         "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM ("
         f"SELECT bucket, choices, 1 AS n FROM e WHERE following IS NULL OR following >= ?2 OR {of_time('following')} <> bucket"
@@ -331,16 +362,7 @@ def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.date
         "rec AS (SELECT * FROM whole_days UNION ALL SELECT method, policy_version, language, region, bucket, count(*),"
         " min(created_at), max(created_at) FROM e GROUP BY 1, 2, 3, 4, 5)"
     )
-    withdrawals = (
-        f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'withdrawals'{_KEY_DAYS})"
-        f" + (SELECT count(*) FROM e WHERE {summary._withdraws('previous', 'choices')} = 1)"
-    )
-    period = " WHERE created_at >= ?1 AND created_at < ?2 AND NOT scan"
-    scans = (
-        f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'{_KEY_DAYS})"
-        f" + (SELECT count(*) FROM consent_log AS r WHERE r.scan AND ({ends[0]} OR {ends[1]}))"
-    )
-    return (_tail(d, sources, "rec", period, withdrawals), params), (scans, params)
+    return sources, params
 
 
 def _scans_from_totals(d: Dialect, bucket: str) -> Query:
