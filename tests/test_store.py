@@ -374,17 +374,23 @@ async def test_postgres_log_is_append_only(postgres_url: str) -> None:  # noqa: 
         await conn.close()
 
 
-async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Path) -> None:
+async def test_sqlite_write_gives_up_after_the_timeout_and_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "consent.db"
     log = SQLiteStore(path, timeout=0.3)
     await log.migrate()
     blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holding the write lock as the server opens the log
     started = time.monotonic()
     with pytest.raises(StoreError, match="took more than 0.3 s; the record was not kept") as refused:
         await log.record(make_record("refused-by-timeout"))
     assert not isinstance(refused.value, RefusedRecord)  # the log's fault, not the record's: worth trying again
     assert time.monotonic() - started < 2
+    # The operator hears why while the lock is still held, not silence while the server waits on.
+    for _ in range(40):
+        if "not written" in caplog.text:
+            break
+        await asyncio.sleep(0.05)
+    assert "1 record(s) not written: SQLITE_BUSY: database is locked" in caplog.text
     blocker.execute("ROLLBACK")
     blocker.close()
     await log.record(make_record("after"))
@@ -481,21 +487,84 @@ async def test_a_postgresql_log_whose_connections_were_dropped_records_the_next_
         await store.close()
 
 
+@pytest.mark.postgres
+async def test_a_postgresql_backend_ended_in_the_middle_of_a_write_costs_the_visitor_nothing(postgres_url: str) -> None:  # noqa: F811
+    # The server ends the backend while it runs the INSERT (an operator's pg_terminate_backend, a
+    # failover): nothing was committed, so the choice is written on another connection, once.
+    store = PostgresStore(postgres_url, timeout=5.0)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.migrate()
+        await admin.execute(
+            """
+            CREATE SEQUENCE writes_seen;
+            CREATE FUNCTION end_first_writer() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('writes_seen') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER end_first_writer BEFORE INSERT ON consent_log FOR EACH ROW EXECUTE FUNCTION end_first_writer();
+            """
+        )
+        await store.record(make_record("retried"))
+        assert await admin.fetchval("SELECT last_value FROM writes_seen") == 2  # the first try did end its backend
+        assert [r.consent_id for r in await history(store)] == ["retried"]
+    finally:
+        await admin.close()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_closing_a_postgresql_log_records_the_choices_in_flight_and_leaves_no_connection(postgres_url: str) -> None:  # noqa: F811
+    # A server shutting down (a deploy) has visitors' choices still on their way to the log: each is
+    # recorded, and no connection outlives the store (a restart loop would use up max_connections).
+    store = PostgresStore(with_query(postgres_url, application_name="consentmw-closing"), timeout=5.0)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.migrate()
+        choices = [asyncio.create_task(store.record(make_record(f"in-flight-{i}"))) for i in range(30)]
+        await asyncio.sleep(0)  # the writers have started
+        await store.close()
+        await asyncio.gather(*choices)
+        ours = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'consentmw-closing'"
+        for _ in range(40):  # a backend ends a moment after its connection is closed
+            if not await admin.fetchval(ours):
+                break
+            await asyncio.sleep(0.05)
+        assert await admin.fetchval(ours) == 0
+        recorded = await admin.fetchval("SELECT count(*) FROM consent_log WHERE consent_id LIKE 'in-flight-%'")
+        assert recorded == 30
+    finally:
+        await admin.close()
+        await store.close()
+
+
 async def test_sqlite_reopens_a_log_file_replaced_under_it_before_the_next_write(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Backups restored under the running server: one made before the log was (an older file), one
+    # after it. Each write goes into the file at the path then, whatever the new file's identity.
+    async def backup(name: str, consent_id: str) -> Path:
+        copy = SQLiteStore(tmp_path / name)
+        await copy.record(make_record(consent_id))
+        await copy.close()
+        return tmp_path / name
+
+    older = await backup("older.db", "in-the-older-backup")
     path = tmp_path / "consent.db"
     store = SQLiteStore(path, timeout=2.0)
     try:
         await store.record(make_record("before"))
-        restored = SQLiteStore(tmp_path / "restored.db")
-        await restored.record(make_record("in-the-backup"))
-        await restored.close()
+        newer = await backup("newer.db", "in-the-newer-backup")
         path.rename(tmp_path / "old.db")
-        (tmp_path / "restored.db").rename(path)  # a backup restored under the running server
-        await store.record(make_record("after"))  # the first write after it succeeds, into the file now at the path
-        assert [r.consent_id for r in await history(store)] == ["in-the-backup", "after"]
+        older.rename(path)
+        await store.record(make_record("after-older"))  # the first write after it succeeds, into the file now at the path
+        assert [r.consent_id for r in await history(store)] == ["in-the-older-backup", "after-older"]
+        path.rename(tmp_path / "older-again.db")
+        newer.rename(path)
+        await store.record(make_record("after-newer"))
+        assert [r.consent_id for r in await history(store)] == ["in-the-newer-backup", "after-newer"]
     finally:
         await store.close()
-    assert "the file was deleted or replaced while in use; opening it again" in caplog.text
+    assert caplog.text.count("the file was deleted or replaced while in use; opening it again") == 2
     assert "not written" not in caplog.text
 
 
