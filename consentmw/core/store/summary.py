@@ -16,7 +16,6 @@ and its text starts with the day where it has one, so that a range of keys is a 
   whose newest record of that day has those values, by the next day the visitor has a record (NULL
   if none). A period's visitors are read from these: the newest record of a visitor in a run of
   whole days is their newest of a day in it whose next day is after the run;
-- 'week' [monday, choices]: visitors whose newest record of that week has those choices;
 - 'withdrawals' [day]: records of that day refusing a category the same visitor's previous record
   allowed;
 - 'scans' [day]: records `consentmw scan` wrote that day (left out of everything above).
@@ -36,30 +35,20 @@ from __future__ import annotations
 import sqlite3
 
 DAY = "substr({r}.created_at, 1, 10)"
-WEEK = "date(substr({r}.created_at, 1, 10), 'weekday 0', '-6 days')"
 # The end of a day as text: after every time of that day, before the next day.
 END_OF_DAY = "{} || 'Z'"
 FIELDS = "json_array({r}.policy_id, {r}.method, {r}.policy_version, {r}.language, {r}.region, {r}.choices)"
-# Each scope: the key of a record's row, and the records of the same visitor that compete with it
-# for "newest" (besides the consent id, and scans left out).
-SCOPES = {
-    "standing": ("json_array({r}.policy_id, {r}.method, {r}.policy_version, {r}.language, {r}.region, {r}.choices)", ""),
-    "week": (
-        f"json_array({WEEK}, {{r}}.choices)",
-        # SQLite's date() has no day after 9999-12-31: the last week ends with the last day it has.
-        f" AND o.created_at >= {WEEK} AND o.created_at < coalesce(date({WEEK}, '+7 days'), '9999-12-31Z')",
-    ),
-}
+STANDING_KEY = FIELDS
 # A day's (YYYY-MM-DD text) day or week, as the report draws them.
 BUCKET_OF_DAY = {"day": "{}", "week": "date({}, 'weekday 0', '-6 days')"}
-NO_KEY = "'[]'"
 RECORDS_KEY = f"json_array({DAY}, {{r}}.method, {{r}}.policy_version, {{r}}.language, {{r}}.region)"
 DAY_KEY = f"json_array({DAY})"
 
 
 def last_key(day: str, following: str, fields: str) -> str:
-    """A 'last' key; `fields` is a JSON array's text (FIELDS)."""
-    return f"json_array({day}, {following}, json({fields}))"
+    """A 'last' key: json_array(day, following, fields) with `fields` a JSON array's text (FIELDS),
+    put together as text: parsing `fields` again costs more than the rest of the key."""
+    return f"'[' || json_quote({day}) || ',' || json_quote({following}) || ',' || {fields} || ']'"
 
 
 def _add(rows: str) -> str:
@@ -71,80 +60,59 @@ def _add(rows: str) -> str:
     )
 
 
-def _others(r: str, scope: str = "") -> str:
-    # The other records of r's visitor (in the scope): o is any of them. r itself is excluded by
-    # id, which also covers a delete trigger, where r is gone already.
-    return f"FROM consent_log AS o WHERE o.consent_id = {r}.consent_id AND NOT o.scan AND o.id <> {r}.id{scope}"
-
-
-def _newest(r: str, kind: str) -> str:
-    """For record r coming (sign 1) or going (sign -1): the change to the kind's totals. When r is,
-    or was, the newest of its scope, its key counts (or no longer counts) and the newest of the
-    others stops counting (or counts again)."""
-    key, scope = SCOPES[kind]
-    scope = scope.format(r=r)
-    newest_other = f"SELECT o.created_at, o.id, {key.format(r='o')} AS key {_others(r, scope)} ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
-    sign, back = ("1", "-1") if r == "new" else ("-1", "1")
-    return (
-        f"SELECT '{kind}' AS kind, {key.format(r=r)} AS key, {sign} AS n WHERE NOT EXISTS (SELECT 1 FROM ({newest_other}) AS l"
-        f" WHERE (l.created_at, l.id) > ({r}.created_at, {r}.id))"
-        f" UNION ALL SELECT '{kind}', l.key, {back} FROM ({newest_other}) AS l WHERE (l.created_at, l.id) < ({r}.created_at, {r}.id)"
-    )
-
-
-def _last(r: str) -> str:
-    """For record r coming (sign 1) or going (sign -1), the change to the 'last' rows. When r is, or
-    was, the newest of its day: its row replaces (or gives way to) that of the day's newest other;
-    when it is, or was, the visitor's only record of the day, the row of their day before points
-    to r's day (or back to the next day after it)."""
-    day = DAY.format(r=r)
-    sign, back = ("1", "-1") if r == "new" else ("-1", "1")
-    same_day = (
-        f"SELECT o.created_at AS at, o.id AS id, {FIELDS.format(r='o')} AS fields {_others(r)}"
-        f" AND o.created_at >= {day} AND o.created_at < {END_OF_DAY.format(day)} ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
-    )
-    following = f"SELECT {DAY.format(r='o')} AS day {_others(r)} AND o.created_at > {END_OF_DAY.format(day)} ORDER BY o.created_at LIMIT 1"
-    before = f"SELECT {DAY.format(r='o')} AS day, {FIELDS.format(r='o')} AS fields {_others(r)} AND o.created_at < {day} ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
-    newest = f"(s.at IS NULL OR (s.at, s.id) < ({r}.created_at, {r}.id))"
-    alone = "(s.at IS NULL AND b.day IS NOT NULL)"
-    return (
-        f"SELECT 'last' AS kind, CASE k.value"
-        f" WHEN 1 THEN {last_key(day, 'f.day', FIELDS.format(r=r))} WHEN 2 THEN {last_key(day, 'f.day', 's.fields')}"
-        f" WHEN 3 THEN {last_key('b.day', 'f.day', 'b.fields')} ELSE {last_key('b.day', day, 'b.fields')} END AS key,"
-        f" CASE k.value WHEN 1 THEN {sign} * {newest} WHEN 2 THEN {back} * (s.at IS NOT NULL AND {newest})"
-        f" WHEN 3 THEN {back} * {alone} ELSE {sign} * {alone} END AS n"
-        f" FROM (SELECT 1) LEFT JOIN ({same_day}) AS s ON 1 LEFT JOIN ({following}) AS f ON 1 LEFT JOIN ({before}) AS b ON 1,"
-        " json_each('[1, 2, 3, 4]') AS k"
-    )
-
-
 def _withdraws(before: str, after: str) -> str:
     """1 if the choices `after` refuse a category the choices `before` allowed, else 0 (0 if either is NULL)."""
     return (
-        f"(SELECT count(*) FROM (SELECT 1 FROM json_each({before}) AS was, json_each({after}) AS now"
-        " WHERE was.key = now.key AND was.type = 'true' AND now.type <> 'true' LIMIT 1))"
+        f"(CASE WHEN {before} = {after} THEN 0 ELSE (SELECT count(*) FROM (SELECT 1 FROM json_each({before}) AS was, json_each({after}) AS now"
+        " WHERE was.key = now.key AND was.type = 'true' AND now.type <> 'true' LIMIT 1)) END)"
     )
 
 
-def _withdrawals(r: str) -> str:
-    """For record r coming or going: it stands between the visitor's records just before and just
-    after it, so it changes the withdrawals of the one after (on that one's day) and adds (or
-    takes) its own."""
-    before = f"(SELECT o.choices {_others(r)} AND (o.created_at, o.id) < ({r}.created_at, {r}.id) ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
-    after = f"SELECT o.created_at, o.choices {_others(r)} AND (o.created_at, o.id) > ({r}.created_at, {r}.id) ORDER BY o.created_at, o.id LIMIT 1"
-    sign = "" if r == "new" else "-"
-    own = f"SELECT 'withdrawals' AS kind, {DAY_KEY.format(r=r)} AS key, {sign}{_withdraws('b', f'{r}.choices')} AS n FROM (SELECT {before} AS b)"
-    change = f"{_withdraws(f'{r}.choices', 'a.choices')} - {_withdraws('b', 'a.choices')}"
-    return f"{own} UNION ALL SELECT 'withdrawals', {DAY_KEY.format(r='a')}, {sign}({change}) FROM (SELECT {before} AS b), ({after}) AS a"
+def _neighbour(r: str, op: str, order: str) -> str:
+    # The visitor's other record just before (op "<") or after (">") r, scans left out. r itself is
+    # excluded by id, which also covers a delete trigger, where r is gone already.
+    return (
+        "SELECT o.created_at AS created_at, o.id AS id, o.policy_id AS policy_id, o.method AS method,"
+        " o.policy_version AS policy_version, o.language AS language, o.region AS region, o.choices AS choices"
+        f" FROM consent_log AS o WHERE o.consent_id = {r}.consent_id AND NOT o.scan AND o.id <> {r}.id"
+        f" AND (o.created_at, o.id) {op} ({r}.created_at, {r}.id) ORDER BY o.created_at {order}, o.id {order} LIMIT 1"
+    )
 
 
 def _on_change(r: str) -> str:
-    sign = "1" if r == "new" else "-1"
-    parts = [f"SELECT 'records' AS kind, {RECORDS_KEY.format(r=r)} AS key, {sign} AS n"]
-    parts += [_newest(r, kind) for kind in SCOPES]
-    parts.append(_last(r))
-    parts.append(_withdrawals(r))
-    return _add("\n    UNION ALL ".join(parts))
+    """For record r coming (sign 1) or going (sign -1): the change to every total, from r and the
+    visitor's records just before it (p) and just after it (x), found through the visitor index.
+    Whatever r changes, it changes between these two: the newest of its day or history is r
+    when x is not in the same one, and was p when p is; r's day becomes the next day of p's when r
+    is alone on its day; r stands between p and x for the withdrawals."""
+    sign, back = ("1", "-1") if r == "new" else ("-1", "1")
+    # Each value once (a subquery with LIMIT is computed once), then a row per total it may change.
+    c = (
+        f"SELECT {DAY.format(r='p')} AS p_day, {DAY.format(r='x')} AS x_day,"
+        f" {FIELDS.format(r='p')} AS p_fields, {FIELDS.format(r=r)} AS r_fields,"
+        f" x.created_at IS NULL AS newest, x.created_at IS NULL OR {DAY.format(r='x')} <> {DAY.format(r=r)} AS of_day,"
+        " p.created_at IS NOT NULL AS p_is,"
+        f" {_withdraws('p.choices', f'{r}.choices')} AS w_pr, {_withdraws(f'{r}.choices', 'x.choices')} - {_withdraws('p.choices', 'x.choices')} AS w_x"
+        f" FROM (SELECT 1) LEFT JOIN ({_neighbour(r, '<', 'DESC')}) AS p ON 1 LEFT JOIN ({_neighbour(r, '>', '')}) AS x ON 1 LIMIT 1"
+    )
+    day = DAY.format(r=r)
+    alone = f"(c.of_day AND c.p_is AND c.p_day <> {day})"
+    rows = [
+        ("records", RECORDS_KEY.format(r=r), sign),
+        ("standing", "c.r_fields", f"{sign} * c.newest"),
+        ("standing", "c.p_fields", f"{back} * (c.newest AND c.p_is)"),
+        ("last", last_key(day, "c.x_day", "c.r_fields"), f"{sign} * c.of_day"),
+        ("last", last_key(day, "c.x_day", "c.p_fields"), f"{back} * (c.of_day AND c.p_day = {day})"),
+        ("last", last_key("c.p_day", "c.x_day", "c.p_fields"), f"{back} * {alone}"),
+        ("last", last_key("c.p_day", day, "c.p_fields"), f"{sign} * {alone}"),
+        ("withdrawals", DAY_KEY.format(r=r), f"{sign} * c.w_pr"),
+        ("withdrawals", "json_array(c.x_day)", f"{sign} * c.w_x"),
+    ]
+    case = lambda values: "CASE k.value " + " ".join(f"WHEN {n} THEN {v}" for n, v in enumerate(values)) + " END"  # noqa: E731
+    return _add(
+        f"SELECT {case(repr(kind) for kind, _, _ in rows)} AS kind, {case(key for _, key, _ in rows)} AS key,"
+        f" {case(n for _, _, n in rows)} AS n FROM ({c}) AS c CROSS JOIN json_each('{list(range(len(rows)))}') AS k"
+    )
 
 
 SCAN = "SELECT 'scans' AS kind, json_array(substr({r}.created_at, 1, 10)) AS key, {n} AS n"
@@ -177,8 +145,7 @@ BUILD = [
     *(
         f"INSERT INTO consent_report SELECT '{kind}', {key.format(r='c')}, count(*)"
         f" FROM ({_RANKED.format(by=by)}) AS c WHERE newest = 1 GROUP BY 2"
-        for kind, by in (("standing", ""), ("week", f", {WEEK.format(r='consent_log')}"))
-        for key in [SCOPES[kind][0]]
+        for kind, by, key in (("standing", "", STANDING_KEY),)
     ),
     # A visitor's newest record of a day is the one whose next record is on another day, or none.
     f"INSERT INTO consent_report SELECT 'last', {last_key('c.day', 'c.following', FIELDS.format(r='c'))}, count(*)"
