@@ -50,6 +50,17 @@ CORPUS = [
     b'<script type="text/plain" data-cookieconsent="statistics" src="https://www.googletagmanager.com/gtag/js?id=G-1"></script></body></html>',
     b'<!DOCTYPE html><html><head></head><body><script type="text/plain" data-cookieconsent="statistics" '
     b'src="https://www.googletagmanager.com/gtag/js?id=G-1"></script><li data-category="fresh">x</li></body></html>',
+    # Scripts marked with data-category that only the full attribute grammar reads right: a name
+    # that begins with "=" (the quote after it is no value's), a ">" in a quoted value, capitals,
+    # before a product card's data-category and after one.
+    b'<!doctype html><html><head><script =" x="a>b" data-category=analytics type=text/plain src="/a.js"></script></head>'
+    b'<body><li data-category="fresh">x</li></body></html>',
+    b'<!doctype html><html><head></head><body><li data-category="fresh">x</li>'
+    b'<script =" x="a>b" data-category=analytics type=text/plain src="/a.js"></script></body></html>',
+    b'<!doctype html><html><head></head><body><li data-category="fresh">x</li>'
+    b'<SCRIPT TYPE=TEXT/PLAIN title="a>b" DATA-Category=analytics SRC="/a.js"></SCRIPT></body></html>',
+    # The closing tags far from the end (the fast path looks at the last bytes first).
+    b"<!doctype html><html><head></head><body><p>x</p></body>" + b"\n" * 600 + b"</html>\n" + b" " * 600,
     # A pixel named in srcset alone, its address held in data-src: the visitor who allowed it gets a src.
     b'<html><head></head><body><img srcset="https://www.facebook.com/tr?id=1 1x" DATA-SRC="https://www.facebook.com/tr?id=1"></body></html>',
 ]
@@ -123,6 +134,13 @@ def test_a_card_marked_data_category_leaves_the_fast_path_open() -> None:
     page = shop_page(list(SNIPPETS)).encode()
     assert b'data-category="fresh"' in page
     assert REWRITER._insert_only(EVERYTHING, page, HEAD, BODY_END, None) is not None
+
+
+def test_scripts_of_any_attribute_shape_before_and_after_the_cards_leave_the_fast_path_open() -> None:
+    script = b'<script type = "module" src=/m.js data-x=\'a>b\' async></script>'
+    page = b"<!DOCTYPE html><html><head>" + script + b'</head><body><li data-category="fresh">x</li>' + script + b"</body></html>"
+    assert REWRITER._insert_only(EVERYTHING, page, HEAD, BODY_END, None) is not None
+    assert fast(page) == full(page, "default", [])
 
 
 @pytest.mark.parametrize("page", [p for p in CORPUS if b"data-cookieconsent" in p and b"fresh" in p])

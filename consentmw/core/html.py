@@ -38,10 +38,12 @@ WS = rb"\t\n\f\r "
 # fails the match (more data needed) instead of being read as more attributes. The repeat is an
 # atomic group around "*", not "*+": CPython 3.11.2 (Debian 12's python3) fails the whole match
 # of a possessive repeat whose group ends on a failing lookahead, so "<svg/>" never closed.
-ATTRIBUTES = (
-    rb"(?>(?:[\t\n\f\r ]|/(?!>)|[^\t\n\f\r />][^\t\n\f\r /=>]*+"
+# NAME_GUARD: a condition on where an attribute's name may begin (none here; see SCRIPT_WITH_CATEGORY).
+ATTRIBUTES_WITH_GUARD = (
+    rb"(?>(?:[\t\n\f\r ]|/(?!>)|NAME_GUARD[^\t\n\f\r />][^\t\n\f\r /=>]*+"
     rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
 )
+ATTRIBUTES = ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", b"")
 TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
 # A whole start or end tag in one match, as TAG_NAME then TAG_REST read it: the common case, a tag
 # not cut by a chunk's end, goes from the data state to the tree builder without the states between.
@@ -130,13 +132,24 @@ BODY_TAIL_LIMIT = 4096  # longer than any such tail
 # consent tools' markings (a category the policy lacks stays inert, an inert script is switched on)
 # and held addresses (switched on here). The rewriter looks closer only at tags with "data-" or
 # "optanon" in them, so every change it makes then needs one of these, written in any case. One
-# search over the page: it stops at each "-" only (a case-free byte), then looks behind it.
-MARKED = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src)|(?<=optanon-)category)")
+# search over the page: it stops at each "-" only (a case-free byte) and looks behind it only when
+# the byte after it can begin a marking's name (most "-" are in aria-label, data-id and the like).
+MARKINGS = rb"(?<=data-c)(?:onsentmw|ookieconsent|ookieblock-src)|(?<=optanon-c)ategory|(?<=data-n)ame|(?<=data-s)rc|(?<=data-o)t-src"
+MARKED = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb")")
 # data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
 # The first of either (group 1: data-category), so that a page holding neither costs one search.
-MARKED_OR_CATEGORY = re.compile(rb"(?i)-(?:(?<=data-)(?:consentmw|cookieconsent|name|src|cookieblock-src|ot-src|(category))|(?<=optanon-)category)")
-DATA_CATEGORY = re.compile(rb"(?i)-(?<=data-)category")
-SCRIPT_OPEN = re.compile(rb"(?i)<script[\t\n\f\r />]")
+MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb"|(?<=data-c)(ategory))")
+# A "<script" (more than the tokenizer takes for a tag) that may hold a data-category attribute,
+# looked for with one search that reads each such tag to its end, as TAG_REST does, in a lookahead:
+# - before the page's first data-category, with the page cut there: a tag that does not end before
+#   the cut holds it (SIMPLE_ATTRIBUTES, the usual shape, first; where it fails, ATTRIBUTES);
+# - after it, with ATTRIBUTES, provided no attribute's name begins with data-category (in any
+#   case): at one that does, the match stops short of the tag's ">". Elsewhere in a tag (a value,
+#   the middle of a name) it makes no attribute of that name, which is all the rewriter asks for.
+SCRIPT_START = rb"<(?i:script)(?=[\t\n\f\r />])"
+SCRIPT_UNENDED = re.compile(SCRIPT_START + rb"(?!" + SIMPLE_ATTRIBUTES + rb">)(?!" + ATTRIBUTES + rb"/?>)")
+ATTRIBUTES_WITHOUT_CATEGORY = ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", rb"(?![dD](?i:ata-category))")
+SCRIPT_WITH_CATEGORY = re.compile(SCRIPT_START + rb"(?!" + ATTRIBUTES_WITHOUT_CATEGORY + rb"/?>)")
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
@@ -386,20 +399,11 @@ class HTMLRewriter:
     def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
         m = MARKED_OR_CATEGORY.search(body)
         if m is not None:
+            first = m.start()  # the first data-category, if it is not a marking
             if m.group(1) is None or MARKED.search(body, m.end()) is not None:
                 return None
-            # Every "<script" is taken for a tag (more than the tokenizer would), read to its end,
-            # which must come before the next data-category; past the last one, none can hold it.
-            after = m.start()  # the next data-category
-            for m in SCRIPT_OPEN.finditer(body):
-                if m.start() > after:
-                    found = DATA_CATEGORY.search(body, m.start())
-                    if found is None:
-                        break
-                    after = found.start()
-                tag = TAG_REST.match(body, m.end() - 1)
-                if tag is None or tag.end() > after:
-                    return None
+            if SCRIPT_UNENDED.search(body, 0, first) is not None or SCRIPT_WITH_CATEGORY.search(body, first) is not None:
+                return None
         # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
         start = DOCUMENT_START.match(body, 0, HEAD_WITHIN) if head else None
         if start is not None:
@@ -419,9 +423,12 @@ class HTMLRewriter:
                 at = gt + 1
         rest = memoryview(body)  # the page's bytes are copied once, into the answer
         if body_end:
-            tail = max(0, len(body) - BODY_TAIL_LIMIT)
-            low_tail = body[tail:].lower()
-            cut = low_tail.rfind(b"</body")
+            # The last "</body" is nearly always in the last few hundred bytes: they are looked at first.
+            for tail in (max(0, len(body) - 512), max(0, len(body) - BODY_TAIL_LIMIT)):
+                low_tail = body[tail:].lower()
+                cut = low_tail.rfind(b"</body")
+                if cut >= 0:
+                    break
             if cut >= 0 and BODY_END_TAIL.match(low_tail, cut):
                 cut += tail
                 if cut < at:
