@@ -172,6 +172,10 @@ def peak_memory() -> float:
 async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = open_store(url)
+    if os.environ.get("BENCH_WORK_MEM"):
+        from consentmw.core.store import postgres
+
+        postgres.REPORT_WORK_MEM = os.environ["BENCH_WORK_MEM"]
     period = {"since": SINCE, "until": UNTIL} if what in ("period", "counted", "stats-period") else {}
     if what == "counted":
         # The same period counted from the records, as a log without the running totals is.
@@ -191,6 +195,21 @@ async def run(url: str, what: str) -> None:
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     await store.close()  # type: ignore[attr-defined]
     print(f"{what}\t{seconds:.2f}\t{cpu:.2f}\t{peak_memory():.0f}{summary}", flush=True)
+
+
+def work_mem(url: str, rounds: int = 2) -> None:
+    """The PostgreSQL report with the server's default work_mem (4MB) and with the report's own,
+    taking turns."""
+    from consentmw.core.store.postgres import REPORT_WORK_MEM
+
+    for _ in range(rounds):
+        for memory in ("4MB", REPORT_WORK_MEM):
+            done = subprocess.run(
+                [sys.executable, __file__, "--measure", url, "--only", "report"],
+                check=True, capture_output=True, text=True, env={**os.environ, "BENCH_WORK_MEM": memory},
+            )
+            seconds = float(done.stdout.splitlines()[0].split("\t")[1])
+            print(f"log report, work_mem {memory:<6} {seconds:8.2f} s   {done.stdout.splitlines()[1].rpartition(' ')[2]}")
 
 
 def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
@@ -282,6 +301,7 @@ def main() -> None:
         print(f"\nPostgreSQL: copied {args.records:,} records in {time.perf_counter() - started:.1f} s")
         try:
             measure(url)
+            work_mem(url)
         finally:
             asyncio.run(drop_schema(url))
         print(f"load average {os.getloadavg()[0]:.1f}")
