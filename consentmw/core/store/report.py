@@ -232,16 +232,9 @@ def _from_totals(d: Dialect, bucket: str) -> Query:
     """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log."""
     where, params = _period(d, None, None)
     field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
-    of_day = summary.BUCKET_OF_DAY[bucket].format
-    # Each visitor's newest record of a day is in one 'last' row of that day; of a week, in the row
-    # of their last day in it, the one whose next day is in another week.
-    per_bucket = (
-        f"SELECT {of_day('day')} AS bucket, json_extract(fields, '$[5]') AS choices, n FROM (SELECT {field(0)} AS day,"
-        f" {field(1)} AS following, json_extract(key, '$[2]') AS fields, n FROM t WHERE kind = 'last')"
-        f" WHERE following IS NULL OR {of_day('following')} <> {of_day('day')}"
-    )
+    per_bucket = f"SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'"
     sources = (
-        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'last', 'withdrawals') AND n <> 0), "
+        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'day', 'week', 'withdrawals') AND n <> 0), "
         f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
         f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
         f"per_bucket AS ({per_bucket}), {_days(d, bucket, '')}"

@@ -16,15 +16,17 @@ and its text starts with the day where it has one, so that a range of keys is a 
   whose newest record of that day has those values, by the next day the visitor has a record (NULL
   if none). A period's visitors are read from these: the newest record of a visitor in a run of
   whole days is their newest of a day in it whose next day is after the run;
+- 'day' [day, choices] and 'week' [monday, choices]: visitors whose newest record of that day or
+  week has those choices (what the 'last' rows say too, in far fewer rows: the whole log's series);
 - 'withdrawals' [day]: records of that day refusing a category the same visitor's previous record
   allowed;
 - 'scans' [day]: records `consentmw scan` wrote that day (left out of everything above).
 
 "Newest" is by (created_at, id), as in the report's definitions. Each write touches a handful of
 rows found through the (consent_id, created_at) index: the cost of a record does not grow with the
-log, nor with the number of records of one visitor. No date arithmetic: SQLite's date() gives NULL
-past 9999-12-31, and a record may be dated then; a day's records are those from 'YYYY-MM-DD' to
-'YYYY-MM-DDZ' (every time of the day sorts between the two).
+log, nor with the number of records of one visitor. No date arithmetic but the Monday of a week:
+SQLite's date() gives NULL past 9999-12-31, and a record may be dated then; a day's records are
+those from 'YYYY-MM-DD' to 'YYYY-MM-DDZ' (every time of the day sorts between the two).
 
 PostgreSQL logs have no such totals: concurrent writers would have to lock the same rows, and
 PostgreSQL computes the report from the log.
@@ -35,10 +37,12 @@ from __future__ import annotations
 import sqlite3
 
 DAY = "substr({r}.created_at, 1, 10)"
+WEEK = "date(substr({r}.created_at, 1, 10), 'weekday 0', '-6 days')"
 # The end of a day as text: after every time of that day, before the next day.
 END_OF_DAY = "{} || 'Z'"
 FIELDS = "json_array({r}.policy_id, {r}.method, {r}.policy_version, {r}.language, {r}.region, {r}.choices)"
 STANDING_KEY = FIELDS
+BUCKET_KEYS = {"day": f"json_array({DAY}, {{r}}.choices)", "week": f"json_array({WEEK}, {{r}}.choices)"}
 # A day's (YYYY-MM-DD text) day or week, as the report draws them.
 BUCKET_OF_DAY = {"day": "{}", "week": "date({}, 'weekday 0', '-6 days')"}
 RECORDS_KEY = f"json_array({DAY}, {{r}}.method, {{r}}.policy_version, {{r}}.language, {{r}}.region)"
@@ -82,16 +86,16 @@ def _neighbour(r: str, op: str, order: str) -> str:
 def _on_change(r: str) -> str:
     """For record r coming (sign 1) or going (sign -1): the change to every total, from r and the
     visitor's records just before it (p) and just after it (x), found through the visitor index.
-    Whatever r changes, it changes between these two: the newest of its day or history is r
+    Whatever r changes, it changes between these two: the newest of its day, week or history is r
     when x is not in the same one, and was p when p is; r's day becomes the next day of p's when r
     is alone on its day; r stands between p and x for the withdrawals."""
     sign, back = ("1", "-1") if r == "new" else ("-1", "1")
     # Each value once (a subquery with LIMIT is computed once), then a row per total it may change.
     c = (
-        f"SELECT {DAY.format(r='p')} AS p_day, {DAY.format(r='x')} AS x_day,"
+        f"SELECT {DAY.format(r='p')} AS p_day, {DAY.format(r='x')} AS x_day, {WEEK.format(r='p')} AS p_week, p.choices AS p_choices,"
         f" {FIELDS.format(r='p')} AS p_fields, {FIELDS.format(r=r)} AS r_fields,"
         f" x.created_at IS NULL AS newest, x.created_at IS NULL OR {DAY.format(r='x')} <> {DAY.format(r=r)} AS of_day,"
-        " p.created_at IS NOT NULL AS p_is,"
+        f" x.created_at IS NULL OR {WEEK.format(r='x')} <> {WEEK.format(r=r)} AS of_week, p.created_at IS NOT NULL AS p_is,"
         f" {_withdraws('p.choices', f'{r}.choices')} AS w_pr, {_withdraws(f'{r}.choices', 'x.choices')} - {_withdraws('p.choices', 'x.choices')} AS w_x"
         f" FROM (SELECT 1) LEFT JOIN ({_neighbour(r, '<', 'DESC')}) AS p ON 1 LEFT JOIN ({_neighbour(r, '>', '')}) AS x ON 1 LIMIT 1"
     )
@@ -101,6 +105,10 @@ def _on_change(r: str) -> str:
         ("records", RECORDS_KEY.format(r=r), sign),
         ("standing", "c.r_fields", f"{sign} * c.newest"),
         ("standing", "c.p_fields", f"{back} * (c.newest AND c.p_is)"),
+        ("day", BUCKET_KEYS["day"].format(r=r), f"{sign} * c.of_day"),
+        ("day", f"json_array({day}, c.p_choices)", f"{back} * (c.of_day AND c.p_day = {day})"),
+        ("week", BUCKET_KEYS["week"].format(r=r), f"{sign} * c.of_week"),
+        ("week", "json_array(c.p_week, c.p_choices)", f"{back} * (c.of_week AND c.p_week = {WEEK.format(r=r)})"),
         ("last", last_key(day, "c.x_day", "c.r_fields"), f"{sign} * c.of_day"),
         ("last", last_key(day, "c.x_day", "c.p_fields"), f"{back} * (c.of_day AND c.p_day = {day})"),
         ("last", last_key("c.p_day", "c.x_day", "c.p_fields"), f"{back} * {alone}"),
@@ -145,7 +153,11 @@ BUILD = [
     *(
         f"INSERT INTO consent_report SELECT '{kind}', {key.format(r='c')}, count(*)"
         f" FROM ({_RANKED.format(by=by)}) AS c WHERE newest = 1 GROUP BY 2"
-        for kind, by, key in (("standing", "", STANDING_KEY),)
+        for kind, by, key in (
+            ("standing", "", STANDING_KEY),
+            ("day", f", {DAY.format(r='consent_log')}", BUCKET_KEYS["day"]),
+            ("week", f", {WEEK.format(r='consent_log')}", BUCKET_KEYS["week"]),
+        )
     ),
     # A visitor's newest record of a day is the one whose next record is on another day, or none.
     f"INSERT INTO consent_report SELECT 'last', {last_key('c.day', 'c.following', FIELDS.format(r='c'))}, count(*)"
