@@ -515,6 +515,20 @@ def test_log_report_since_until_and_by(sqlite_url: str, tmp_path: Path, capsys: 
     assert figures["totals"]["records"] == 3 and figures["period"]["bucket"] == "week"
 
 
+def test_log_report_of_a_period_given_in_local_times(sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    # Seoul's 09:30 on 3 March is 00:30 UTC: the whole UTC days start on the 4th; the period ends
+    # at 18:00 UTC on the 6th, mid-way through a day in UTC and in New York.
+    asyncio.run(write(sqlite_url, random_log(9, count=240, visitors=20, days=8)))
+    logged = asyncio.run(history(sqlite_url))
+    data = tmp_path / "r.json"
+    since, until = "2026-03-03T09:30:00+09:00", "2026-03-06T13:00:00-05:00"
+    assert cli(capsys, "log", "report", "--store", sqlite_url, "--json", str(data), "--since", since, "--until", until)[0] == 0
+    figures = json.loads(data.read_text(encoding="utf-8"))
+    expected = oracle(logged, now=T0, since=dt.datetime.fromisoformat(since), until=dt.datetime.fromisoformat(until))
+    assert figures["period"]["since"] == "2026-03-03T00:30:00+00:00" and figures["totals"]["visitors"] > 0
+    assert {**figures, "generated_at": None} == {**expected, "generated_at": None}
+
+
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [
