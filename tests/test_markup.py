@@ -60,6 +60,11 @@ BEFORE_GTAG = {
     "<!--> in a script ends its escape at once": "<script><!--><script></script>",
     "<!---> in a script ends its escape at once": "<script><!---><script></script>",
     "an empty end tag </>, which is nothing": "<p>x</>y</p>",
+    "text holding on= right before a tag": "<p>switch on=",
+    "= right after a quoted value starts a name": '<div title="x"="a>',
+    "= after an unquoted value and a space starts a name": '<div a=b ="x><p a=b ="y>',
+    "nested svg groups and a stray end tag": "<svg><g><g></g></g></svg><svg></g></svg>",
+    "a template script holding an HTML comment": '<script type="text/template"><!-- one row --><li></li></script>',
 }
 # Trackers that load although markup before them looks like it hides them.
 HIDDEN_ELSEWHERE = {
@@ -74,6 +79,9 @@ HIDDEN_ELSEWHERE = {
     "a pixel inside an SVG script's code": f'<svg><script><div title="x"><img src="{PIXEL}" height=1>{GTAG}',
     "after <!--->, a whole comment, before the next -->": f"<!--->{GTAG}<!-- -->",
     "after <!-->, a whole comment, before the next -->": f"<!-->{GTAG}<!-- -->",
+    "style in SVG after a CDATA section": f"<svg><![CDATA[x]]><style><img src={PIXEL}></style></svg>",
+    "an SVG circle with a color attribute stays in SVG": f'<svg><circle r="4" color="red"/><style><img src={PIXEL}></style></svg>',
+    "a pixel in a page's second noscript": f'<noscript><p>Enable JavaScript</p></noscript><noscript><img src="{PIXEL}"></noscript>',
     "an end tag of an SVG element closed in an earlier svg": f"<svg><title>a</title></svg><svg></title><style><img src={PIXEL}></style></svg>",
 }
 
@@ -113,6 +121,8 @@ NOT_TAGS = {
     "in a style after a self-closed svg": f"<svg/><style>{GTAG}</style>",
     "in a style after a self-closed math": f"<math />x<style>{GTAG}</style>",
     "in a style after a <font color> that leaves SVG": f"<p>some text</p><svg><font size=2 color=red><style>{GTAG}</style>",
+    "in an attribute of a custom element whose name starts with z": f"<zoo-card title='{GTAG}'></zoo-card>",
+    "in a value after a name, a space and a name starting with -": f"<div a -='x>{GTAG}'></div>",
 }
 
 
@@ -164,6 +174,13 @@ def test_a_noscript_streamed_in_pieces_comes_out_once() -> None:
     stream = REWRITER.stream(NOBODY)
     out = stream.feed(b"<noscript><p>a") + stream.feed(b"b</p></noscript><p>") + stream.close()
     assert out == b"<noscript><p>ab</p></noscript><p>"
+
+
+def test_what_follows_a_noscript_tag_cut_by_the_chunks_end_goes_out_with_the_chunk() -> None:
+    stream = REWRITER.stream(NOBODY)
+    assert stream.feed(b"<p>a</p><nosc") == b"<p>a</p>"
+    assert stream.feed(b"ript><p>b</p></noscript><p>c</p>") == b"<noscript><p>b</p></noscript><p>c</p>"
+    assert stream.close() == b""
 
 
 def test_an_svg_script_loses_the_href_the_preload_scanner_fetches() -> None:
@@ -284,3 +301,15 @@ def test_a_tag_jumped_over_ends_where_the_attribute_states_end_it(soup: str) -> 
     if jumped is not None:
         exact = TAG_REST.match(tag, 4)
         assert exact is not None and exact.end() == jumped.end(), tag
+
+
+def test_what_the_rewriter_remembers_across_pages_is_bounded() -> None:
+    # Pages that differ per visitor (a name in a <noscript>, tracker ids) on
+    # many sites must not grow the process without end.
+    rewriter = HTMLRewriter(POLICY)
+    for i in range(1100):
+        scripts = "".join(f'<script async src="https://www.googletagmanager.com/gtag/js?id=G-{i}-{j}"></script>' for j in range(4))
+        page = f'<noscript><img src="/own.png" alt="visitor {i}"></noscript>{scripts}<img src="https://cdn.shop{i % 100}.example/a.png">'
+        rewriter.rewrite(NOBODY, page.encode(), page=(f"shop{i % 100}.example".encode(), "/"))
+    assert (len(rewriter.noscripts), len(rewriter.script_tags), len(rewriter.rewritten)) == (1024, 4096, 4096)
+    assert (len(rewriter._safe_hosts), len(rewriter._safe_images)) == (64, 64)
