@@ -138,6 +138,21 @@ def test_a_cookie_line_sent_again_is_read_again_for_expiry(monkeypatch: pytest.M
     assert not reader({"headers": list(headers)}).decided
 
 
+def test_a_remembered_line_with_two_choices_holds_the_newer_until_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = ConsentCodec([KEY], POLICY)
+    reader = ConsentReader(POLICY, codec, "consentmw")
+    older = consent_value(set(POLICY.optional), "older", ago=3600, secret=KEY)
+    newer = consent_value({"analytics"}, "newer", ago=60, secret=KEY)
+    headers = [(b"cookie", f"consentmw={newer}; theme=dark; consentmw={older}".encode())]
+    assert reader({"headers": headers}).allowed == {"necessary", "analytics"}
+    now = time.time()
+    for moved, reads_as in [(POLICY.max_age - 1800, "newer"), (POLICY.max_age + 1800, None), (0, "newer")]:
+        monkeypatch.setattr("consentmw.core.cookie.time.time", lambda: now + moved)
+        consent = reader({"headers": list(headers)})
+        assert consent.id == reads_as and consent.decided == (reads_as is not None)
+        assert consent.allows("analytics") == (reads_as is not None) and not consent.allows("personalisation")
+
+
 def test_cookie_lines_remembered_are_bounded_and_a_long_line_is_read_all_the_same() -> None:
     codec = ConsentCodec([KEY], POLICY)
     reader = ConsentReader(POLICY, codec, "consentmw")

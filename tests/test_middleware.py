@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from consentmw import ConsentMiddleware
+from consentmw.core.response import WATCHED_NAMES
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 
@@ -107,6 +108,43 @@ async def test_set_cookie_is_filtered_whatever_the_case_of_its_name(name: bytes)
     async with client_for(wrap(raw_app(headers))) as client:
         r = await client.get("/page")
     assert [c.split("=", 1)[0] for c in r.headers.get_list("set-cookie")] == ["sessionid"]
+
+
+LINK_VALUE = b"<https://www.googletagmanager.com/gtag/js?id=G-7QX2LCE5N1>; rel=preload; as=script, </app.js>; rel=preload; as=script"
+RULES_VALUE = b'"https://www.google-analytics.com/rules.json", "/rules.json"'
+
+
+@pytest.mark.parametrize(
+    ("link", "rules"),
+    [(b"link", b"speculation-rules"), (b"Link", b"Speculation-Rules"), (b"LINK", b"SPECULATION-RULES"), (b"lInK", b"sPeCuLaTiOn-RuLeS"), (None, b"Speculation-Rules")],
+)
+async def test_tracker_links_are_held_whatever_the_case_of_the_header_names(link: bytes | None, rules: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), *([(link, LINK_VALUE)] if link else []), (rules, RULES_VALUE)]
+    async with client_for(wrap(raw_app(headers))) as client:
+        held = await client.get("/data")
+        await client.post("/_consent", json={"accept": "all"})
+        allowed = await client.get("/data")
+    assert held.headers.get_list("link") == (["</app.js>; rel=preload; as=script"] if link else [])
+    assert held.headers.get_list("speculation-rules") == ['"/rules.json"']
+    assert allowed.headers.get_list("link") == ([LINK_VALUE.decode()] if link else [])
+    assert allowed.headers.get_list("speculation-rules") == [RULES_VALUE.decode()]
+
+
+async def test_header_names_are_remembered_up_to_a_bound_and_judged_after_it() -> None:
+    # An app may make header names up as it goes (x-request-<id>): the memory of names stays small.
+    count = 0
+
+    async def app(scope: Scope, receive, send) -> None:
+        nonlocal count
+        count += 1
+        headers = [(f"x-made-up-{count}".encode(), b"1"), (b"LINK" if count % 2 else b"Link", LINK_VALUE), (b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with client_for(wrap(app)) as client:
+        for _ in range(300):
+            assert (await client.get("/")).headers.get_list("link") == ["</app.js>; rel=preload; as=script"]
+    assert 0 < len(WATCHED_NAMES) <= 256
 
 
 @pytest.mark.parametrize(

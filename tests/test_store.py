@@ -190,19 +190,31 @@ async def test_200_concurrent_writers_lose_and_duplicate_nothing(log) -> None:
     assert len({r.id for r in records}) == 200
 
 
+def wal_commits(wal: bytes) -> int:
+    """Commits in a SQLite WAL file: frames whose header gives the database's size after them."""
+    page_size = int.from_bytes(wal[8:12], "big")
+    frames = range(32, len(wal) - 24, 24 + page_size)
+    return sum(1 for at in frames if int.from_bytes(wal[at + 4 : at + 8], "big"))
+
+
 async def test_sqlite_choices_arriving_together_share_their_commits(tmp_path: Path) -> None:
-    # One fsync per commit: a busy site's visitors must share them, or the log falls behind. Every
-    # commit adds at least one frame to the WAL file, so fewer frames than records proves sharing.
+    # One fsync per commit: a busy site's visitors must share them, or the log falls behind.
     path = tmp_path / "consent.db"
     log = SQLiteStore(path)
     await log.migrate()
+    # A reader's snapshot from before the writes keeps every commit's frames in the WAL file.
+    reader = sqlite3.connect(path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM consent_log").fetchall()
     try:
+        before = wal_commits(Path(f"{path}-wal").read_bytes())
         await asyncio.gather(*(log.record(make_record(f"visitor-{i}")) for i in range(200)))
-        with contextlib.closing(sqlite3.connect(path)) as conn:
-            [(_, frames, _)] = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        commits = wal_commits(Path(f"{path}-wal").read_bytes()) - before
     finally:
+        reader.close()
         await log.close()
-    assert 0 < frames < 200
+    assert len(await history(SQLiteStore(path))) == 200
+    assert 0 < commits < 20
 
 
 async def test_history_filters_by_period_and_visitor_in_time_order(log) -> None:
@@ -566,6 +578,40 @@ async def test_sqlite_reopens_a_log_file_replaced_under_it_before_the_next_write
         await store.close()
     assert caplog.text.count("the file was deleted or replaced while in use; opening it again") == 2
     assert "not written" not in caplog.text
+
+
+async def test_a_sqlite_log_replaced_during_a_write_does_not_keep_the_choice_in_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A backup restored at the very moment a batch is written: committed into the file no longer at
+    # the path, the choice would be proof nobody can find. The visitor hears 503 (nothing is kept
+    # anywhere) and the next choice goes into the file now at the path.
+    import consentmw.core.store.sqlite as sqlite_store
+
+    path = tmp_path / "consent.db"
+    restored = SQLiteStore(tmp_path / "restored.db")
+    await restored.record(make_record("in-the-backup"))
+    await restored.close()
+    store = SQLiteStore(path, timeout=2.0)
+    insert = sqlite_store._insert
+
+    def insert_then_restore(conn: sqlite3.Connection, writes: list) -> dict:
+        refused = insert(conn, writes)
+        if any(w.record.consent_id == "during" for w in writes):
+            path.rename(tmp_path / "old.db")
+            (tmp_path / "restored.db").rename(path)
+        return refused
+
+    try:
+        await store.record(make_record("before"))
+        monkeypatch.setattr(sqlite_store, "_insert", insert_then_restore)
+        with pytest.raises(StoreError, match="replaced during the write"):
+            await store.record(make_record("during"))
+        await store.record(make_record("after"))
+        assert [r.consent_id for r in await history(store)] == ["in-the-backup", "after"]
+        assert [r.consent_id for r in await history(SQLiteStore(tmp_path / "old.db"))] == ["before"]
+    finally:
+        await store.close()
 
 
 async def test_unreachable_postgres_fails_fast_with_a_store_error() -> None:

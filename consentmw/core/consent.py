@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,8 +12,8 @@ from consentmw.core.regions import OPT_IN, OPT_OUT, RegionRequest, RegionSource
 # A browser sends one consent cookie per domain and path it holds one for: a few at most. Only that
 # many are verified, since each may cost an HMAC and a slot in the verification cache.
 MAX_CONSENT_COOKIES = 8
-# Cookie lines whose consent values are remembered (a visitor sends the same line request after
-# request), and the longest line remembered: at most about 4 MB in all.
+# Cookie lines whose reading is remembered (a visitor sends the same line request after request),
+# and the longest line remembered: at most about 4 MB in all.
 LINE_CACHE_SIZE = 2048
 LINE_CACHE_LONGEST = 2048
 
@@ -28,7 +29,9 @@ class ConsentReader:
         self.source = source if source is not None else RegionSource()
         # Undecided visitors in an opt-out region allow every optional category until they refuse.
         self.opt_out_allowed: frozenset[str] = policy.required | frozenset(policy.optional)
-        self._lines: dict[bytes, tuple[str, ...]] = {}
+        self.max_age = codec.max_age
+        # Cookie line -> its newest decision when first read, and the categories it allows.
+        self._lines: dict[bytes, tuple[Decision | None, frozenset[str] | None]] = {}
 
     def __call__(self, scope: dict[str, Any]) -> Consent:
         client = scope.get("client")
@@ -48,17 +51,22 @@ class ConsentReader:
         """Every consent cookie value the request carries, on every Cookie line, in the order sent."""
         return cookie_values(headers, self.cookie_key)
 
-    def line_values(self, line: bytes) -> tuple[str, ...]:
-        """The consent cookie values of one Cookie line. Only the parse is remembered, keyed on the
-        exact line: each value is still verified (and its expiry checked) by the codec."""
-        values = self._lines.get(line)
-        if values is None:
-            values = tuple(v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key))
+    def line_decision(self, line: bytes) -> tuple[Decision | None, frozenset[str] | None]:
+        """The newest decision on one Cookie line (see newest), and what it allows (required
+        categories included) when it is under the current policy version. Remembered per exact line,
+        its signatures checked once: the newest decision is the last to expire, so checking its
+        expiry on each request gives what reading the line again would."""
+        found = self._lines.get(line)
+        if found is None:
+            decision = self.newest([v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key)])
+            found = (decision, self.policy.required | decision.allowed if decision is not None and decision.current else None)
             if len(line) <= LINE_CACHE_LONGEST:
                 if len(self._lines) >= LINE_CACHE_SIZE:
                     del self._lines[next(iter(self._lines))]
-                self._lines[line] = values
-        return values
+                self._lines[line] = found
+        elif found[0] is not None and found[0].issued_at + self.max_age < time.time():
+            return None, None  # expired since the line was first read
+        return found
 
     def newest(self, values: Sequence[str]) -> Decision | None:
         """The newest decision among the values that verify. A browser holding one consent cookie per
@@ -91,6 +99,7 @@ class Consent:
 
     def _resolve(self) -> None:
         reader = self._reader
+        policy = reader.policy
         # Every consent cookie on every Cookie line: the first may be stale or forged. One look
         # at each header; a later Sec-GPC line (a proxy's, say) never undoes a refusal.
         line = None
@@ -102,29 +111,22 @@ class Consent:
                 lines += 1
             elif key == b"sec-gpc" and value.strip() == b"1":
                 gpc = True
+        allowed: frozenset[str] | None
         if lines == 1:
-            values = reader.line_values(line)  # type: ignore[arg-type]  # set with lines
+            decision, allowed = reader.line_decision(line)  # type: ignore[arg-type]  # set with lines
         elif lines:
-            values = tuple(v.decode("latin-1") for v in cookie_values(self._headers, reader.cookie_key))
+            decision = reader.newest([v.decode("latin-1") for v in cookie_values(self._headers, reader.cookie_key)])
+            allowed = policy.required | decision.allowed if decision is not None and decision.current else None
         else:
-            values = ()
-        policy = reader.policy
-        if len(values) == 1:  # the common case
-            decision = reader.codec.loads(values[0])
-        else:
-            decision = reader.newest(values) if values else None
+            decision = allowed = None
         # A visitor who decided keeps the decision wherever they are; only an undecided one's
         # region matters, and only when the policy has opt-out regions at all.
         mode = OPT_IN
         if policy.regions.opt_out:
             mode = policy.regions.mode(self.region)
         self._mode = mode
-        if decision is not None and decision.current:
-            allowed = policy.required | decision.allowed
-        elif mode == OPT_OUT:
-            allowed = reader.opt_out_allowed
-        else:
-            allowed = policy.required
+        if allowed is None:
+            allowed = reader.opt_out_allowed if mode == OPT_OUT else policy.required
         if gpc:
             allowed -= policy.gpc_refuses
         self._decision: Decision | None = decision

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 from consentmw.core.consent import Consent
 from consentmw.core.regions import OPT_OUT
-from consentmw.core.response import CONTENT_TYPE, FILTERED, HEADER_LINKS, HTML_VERDICTS, SET_COOKIE, filter_cookies, html_verdict, is_html, untyped
+from consentmw.core.response import HTML_VERDICTS, WATCHED_NAMES, filter_cookies, html_verdict, is_html, untyped, watched_name
 from consentmw.core.rewriting import PageRequest, PageRewriting, PageStream, held_header_links
 
 
@@ -17,9 +17,13 @@ def needs_filter(headers: list[tuple[bytes, bytes]]) -> bool:
     this one scan; a content type already judged not HTML is settled by the lookup alone."""
     typed = False
     for key, value in headers:
-        if key in FILTERED or (key in CONTENT_TYPE and HTML_VERDICTS.get(value, True) and html_verdict(value)):
-            return True
-        typed = typed or key in CONTENT_TYPE
+        name = WATCHED_NAMES.get(key)  # watched_name(key), without its call for names seen before
+        if name is None:
+            name = watched_name(key)
+        if name:
+            if name != b"content-type" or (HTML_VERDICTS.get(value, True) and html_verdict(value)):
+                return True
+            typed = True
     return not typed
 
 
@@ -31,10 +35,10 @@ class ResponseFilter:
     __slots__ = ("headers", "page")
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        keys = {key for key, _ in headers}
-        if not keys.isdisjoint(SET_COOKIE):
+        names = {watched_name(key) for key, _ in headers}
+        if b"set-cookie" in names:
             headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
-        if not keys.isdisjoint(HEADER_LINKS) and not html.rewriter.all_allowed(consent.allowed):
+        if (b"link" in names or b"speculation-rules" in names) and not html.rewriter.all_allowed(consent.allowed):
             # On any response: Chromium preloads a Link header's script for a JSON or image document
             # it shows as for a page, and for a page it was told not to rewrite (a range, compressed).
             headers = held_header_links(headers, html.rewriter.trackers, consent.allowed)

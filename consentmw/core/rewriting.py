@@ -44,7 +44,7 @@ from consentmw.core.consent import Consent
 from consentmw.core.inline import DATA_ID, banner_policy, banner_state, languages, script_json, shared_cacheable, visitor_state
 from consentmw.core.languages import choose
 from consentmw.core.policy import Policy
-from consentmw.core.response import CONTENT_TYPE, LINK, SPECULATION_RULES, header_charset, logger, media_type, merge_vary, split_values, untyped
+from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, split_values, untyped, watched_name
 from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
@@ -100,7 +100,8 @@ def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules
 
     kept: list[tuple[bytes, bytes]] = []
     for key, value in headers:
-        if key in LINK:
+        name = watched_name(key)
+        if name == b"link":
             parts, position = [], 0
             while (m := LINK_VALUE.match(value, position)) is not None and m.end() > position:
                 if not refused(m.group(1)):
@@ -108,9 +109,9 @@ def held_header_links(headers: list[tuple[bytes, bytes]], trackers: TrackerRules
                 position = m.end()
             rest = value[position:].strip(b"\t ,")
             value = b", ".join(parts + ([rest] if rest else []))
-        elif key in SPECULATION_RULES:
+        elif name == b"speculation-rules":
             value = b", ".join(v for v in split_values(value) if v and not refused(v))
-        if value or key not in LINK and key not in SPECULATION_RULES:
+        if value or name != b"link" and name != b"speculation-rules":
             kept.append((key, value))
     return kept
 
