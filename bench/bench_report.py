@@ -1,7 +1,7 @@
 """`consentmw log report` on a SQLite log of a million records: the time, and its ratio to the
-log's own `log stats --latest` (the same log, the same run) as the baseline; then the same report
-counted from the records (a period, here from 1970: the running totals serve only the whole log),
-and with --postgres the same log in PostgreSQL.
+log's own `log stats --latest` (the same log, the same run) as the baseline; then a period that
+starts and ends mid-day, from the running totals and counted from the records (their figures must
+be the same), `log stats --latest` of that period, and with --postgres the same in PostgreSQL.
 
 The log is written straight into the table with executemany (PostgreSQL: COPY): a plausible site
 over 90 days (a policy update half way, returning visitors who change their minds, several
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -134,18 +135,23 @@ def make_log(path: str, count: int, days: int = 90, seed: int = 7) -> None:
         conn.close()
 
 
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+# A period that starts and ends mid-day: the totals serve its whole days, the records its ends.
+SINCE = START + dt.timedelta(days=10, hours=7, minutes=13)
+UNTIL = START + dt.timedelta(days=80, hours=15, minutes=31)
 LABELS = {
     "stats": "log stats --latest (baseline)",
     "report": "log report",
-    "counted": "log report --since 1970-01-01",
+    "period": "log report, a period",
+    "counted": "the period, from the records",
+    "stats-period": "log stats --latest, the period",
 }
 
 
 def digest(figures: dict) -> str:
     """Every figure but the time of the report and the period asked for: equal digests, equal reports."""
     rest = {key: value for key, value in figures.items() if key not in ("generated_at", "period")}
-    rest["period"] = {key: figures["period"][key] for key in ("first_record", "last_record", "bucket")}
+    if "period" in figures:
+        rest["period"] = {key: figures["period"][key] for key in ("first_record", "last_record", "bucket")}
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -166,12 +172,20 @@ def peak_memory() -> float:
 async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = open_store(url)
+    if os.environ.get("BENCH_WORK_MEM"):
+        from consentmw.core.store import postgres
+
+        postgres.REPORT_WORK_MEM = os.environ["BENCH_WORK_MEM"]
+    period = {"since": SINCE, "until": UNTIL} if what in ("period", "counted", "stats-period") else {}
+    if what == "counted":
+        # The same period counted from the records, as a log without the running totals is.
+        store.dialect = dataclasses.replace(store.dialect, totals=False)  # type: ignore[attr-defined]
     started, cpu = time.perf_counter(), time.process_time()
-    if what == "stats":
-        await store.stats(latest=True)  # type: ignore[attr-defined]
-        summary = ""
+    if what.startswith("stats"):
+        stats = await store.stats(latest=True, **period)  # type: ignore[attr-defined]
+        summary = f"\n  {stats.visitors:,} visitors, {stats.scans:,} scans left out; digest {digest(stats.as_dict())}"
     else:
-        figures = await report.build(store, since=EPOCH if what == "counted" else None)
+        figures = await report.build(store, **period)
         totals = figures["totals"]
         summary = (
             f"\n  figures: {totals['records']:,} records, {totals['visitors']:,} visitors, {totals['decided_visitors']:,} decided,"
@@ -183,17 +197,37 @@ async def run(url: str, what: str) -> None:
     print(f"{what}\t{seconds:.2f}\t{cpu:.2f}\t{peak_memory():.0f}{summary}", flush=True)
 
 
-def measure(url: str, whats: tuple[str, ...] = ("stats", "report", "counted")) -> None:
+def work_mem(url: str, rounds: int = 2) -> None:
+    """The PostgreSQL report with the server's default work_mem (4MB) and with the report's own,
+    taking turns."""
+    from consentmw.core.store.postgres import REPORT_WORK_MEM
+
+    for _ in range(rounds):
+        for memory in ("4MB", REPORT_WORK_MEM):
+            done = subprocess.run(
+                [sys.executable, __file__, "--measure", url, "--only", "report"],
+                check=True, capture_output=True, text=True, env={**os.environ, "BENCH_WORK_MEM": memory},
+            )
+            seconds = float(done.stdout.splitlines()[0].split("\t")[1])
+            print(f"log report, work_mem {memory:<6} {seconds:8.2f} s   {done.stdout.splitlines()[1].rpartition(' ')[2]}")
+
+
+def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
     results = {}
+    digests = {}
     for what in whats:
         done = subprocess.run([sys.executable, __file__, "--measure", url, "--only", what], check=True, capture_output=True, text=True)
         name, seconds, cpu, peak = done.stdout.splitlines()[0].split("\t")
         results[name] = float(seconds)
         # The CPU time is this process's: SQLite works in it, PostgreSQL in the server.
-        print(f"{LABELS[name]:<30} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
+        print(f"{LABELS[name]:<32} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
         for line in done.stdout.splitlines()[1:]:
             print(line)
+            digests[name] = line.rpartition("digest ")[2]
     print(f"report / stats --latest: {results['report'] / results['stats']:.2f}")
+    if "period" in digests and "counted" in digests:
+        same = "the same" if digests["period"] == digests["counted"] else "DIFFERENT"
+        print(f"the period from the totals and from the records: {same} figures")
 
 
 async def copy_to_postgres(base: str, count: int) -> str:
@@ -249,7 +283,7 @@ def main() -> None:
         if args.only:
             asyncio.run(run(url, args.only))
         else:
-            measure(url, ("stats", "report") if url.startswith("postgres") else ("stats", "report", "counted"))
+            measure(url)
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     if not args.no_sqlite:
@@ -266,7 +300,8 @@ def main() -> None:
         url = asyncio.run(copy_to_postgres(args.postgres, args.records))
         print(f"\nPostgreSQL: copied {args.records:,} records in {time.perf_counter() - started:.1f} s")
         try:
-            measure(url, ("stats", "report"))
+            measure(url)
+            work_mem(url)
         finally:
             asyncio.run(drop_schema(url))
         print(f"load average {os.getloadavg()[0]:.1f}")

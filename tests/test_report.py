@@ -164,14 +164,14 @@ def oracle(
     series = []
     if visits:
         starts = {start(r) for r in visits}
-        day, step = min(starts), dt.timedelta(days=1 if bucket == "day" else 7)
-        while day <= max(starts):
+        step = dt.timedelta(days=1 if bucket == "day" else 7)
+        for n in range((max(starts) - min(starts)) // step + 1):
+            day = min(starts) + n * step
             these = [r for r in visits if start(r) == day]
             standing = _newest(these, lambda r: r.consent_id)
             series.append(
                 {"start": day.isoformat(), "records": len(these), "visitors": len(standing), "categories": _rates(list(standing.values()))}
             )
-            day += step
     breakdowns = {}
     for dim in report.DIMENSIONS:
         entries = []
@@ -193,8 +193,8 @@ def oracle(
         "schema_version": 1,
         "generated_at": now.isoformat(),
         "period": {
-            "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None,
+            "since": since.astimezone(dt.UTC).isoformat() if since else None,
+            "until": until.astimezone(dt.UTC).isoformat() if until else None,
             "first_record": first.isoformat() if first else None,
             "last_record": last.isoformat() if last else None,
             "bucket": bucket,
@@ -216,14 +216,14 @@ def oracle(
     }
 
 
-def random_log(seed: int, count: int = 300) -> list[ConsentRecord]:
+def random_log(seed: int, count: int = 300, visitors: int = 70, days: int = 21) -> list[ConsentRecord]:
     """Visitors over three weeks who come back and change their minds, under two policies, one of
     which changes version; a few scan records, some older records without the newer fields."""
     rng = random.Random(seed)
-    visitors = [f"visitor-{seed}-{i}" for i in range(70)]
+    ids = [f"visitor-{seed}-{i}" for i in range(visitors)]
     records = []
     for _ in range(count):
-        at = T0 + dt.timedelta(seconds=rng.randrange(21 * 86400))
+        at = T0 + dt.timedelta(seconds=rng.randrange(days * 86400))
         # Two records in the same microsecond happen: the id breaks the tie.
         if records and rng.random() < 0.05:
             at = records[-1].created_at
@@ -232,7 +232,7 @@ def random_log(seed: int, count: int = 300) -> list[ConsentRecord]:
         categories = ["necessary", "analytics", "advertising"] + (["personalisation"] if after_update else [])
         records.append(
             make_record(
-                rng.choice(visitors),
+                rng.choice(ids),
                 at=at,
                 policy_id=policy_id,
                 policy_version=("2" if after_update and rng.random() < 0.9 else "1"),
@@ -363,6 +363,108 @@ async def test_a_log_from_before_the_totals_gets_them_counted_from_its_records(s
     assert await build(sqlite_url, bucket="week") == oracle(logged, now=T0, bucket="week")
 
 
+def _moments(rng: random.Random, logged: list[ConsentRecord]) -> list[dt.datetime | None]:
+    """Ends of periods as an operator may give them: a date (midnight UTC), a time, the time of a
+    record (since takes it, until leaves it out), a microsecond either side of midnight, in other
+    time zones, or none."""
+    record = rng.choice(logged).created_at
+    midnight = dt.datetime.combine(record.date(), dt.time(), dt.UTC) + rng.choice([0, 1]) * DAY
+    zone = dt.timezone(dt.timedelta(hours=rng.choice([9, -5, 14])))
+    return [
+        None,
+        midnight,
+        midnight + rng.choice([-1, 1]) * dt.timedelta(microseconds=1),
+        record,
+        record.astimezone(zone),
+        (record + dt.timedelta(seconds=rng.randrange(-86400, 86400))).astimezone(zone),
+        T0 + dt.timedelta(seconds=rng.randrange(-86400, 23 * 86400)),
+    ]
+
+
+async def latest_stats(url: str, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+    store = open_store(url)
+    try:
+        return (await store.stats(since=since, until=until, latest=True)).as_dict()  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+
+
+def stats_of(figures: dict[str, Any]) -> dict[str, Any]:
+    """What `log stats --latest` shows of a period, from the report's figures of the same period."""
+    methods = {e["value"]: e["visitors"] for e in figures["breakdowns"]["method"] if e["visitors"]}
+    return {
+        "records": figures["totals"]["visitors"],
+        "visitors": figures["totals"]["visitors"],
+        "categories": {c: {"allowed": r["allowed"], "refused": r["of"] - r["allowed"]} for c, r in figures["categories"].items()},
+        "methods": dict(sorted(methods.items())),
+        "scans_left_out": figures["totals"]["scans_left_out"],
+    }
+
+
+async def test_stats_of_each_visitors_latest_choice_in_a_period(log_url: str) -> None:  # noqa: F811
+    await write(log_url, random_log(8, count=200, visitors=20, days=6))
+    logged = await history(log_url)
+    for since, until in [(None, None), (T0 + dt.timedelta(hours=30), T0 + 4 * DAY), (T0 + 2 * DAY, None), (None, T0 + dt.timedelta(hours=50))]:
+        assert await latest_stats(log_url, since, until) == stats_of(oracle(logged, now=T0, since=since, until=until)), (since, until)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+async def test_periods_read_from_the_totals_follow_the_definitions(sqlite_url: str, seed: int) -> None:  # noqa: F811
+    # Dense: visitors come back the same day and the next, so their records straddle the ends.
+    records = random_log(seed, count=260, visitors=25, days=8) + random_log(seed + 100, count=60)
+    await write(sqlite_url, records)
+    logged = await history(sqlite_url)
+    assert "consent_report" in _tables(sqlite_url)
+    rng = random.Random(seed)
+    checked = 0
+    while checked < 24:
+        since, until = rng.choice(_moments(rng, logged)), rng.choice(_moments(rng, logged))
+        if since is not None and until is not None and since >= until:
+            continue
+        for bucket in ("day", "week"):
+            period = {"since": since, "until": until, "bucket": bucket}
+            assert await build(sqlite_url, **period) == oracle(logged, now=T0, **period), period
+        assert await latest_stats(sqlite_url, since, until) == stats_of(oracle(logged, now=T0, since=since, until=until))
+        checked += 1
+    # Within one day, and a day exactly.
+    day = {"since": T0 + 2 * DAY + dt.timedelta(hours=1), "until": T0 + 2 * DAY + dt.timedelta(hours=9)}
+    assert await build(sqlite_url, **day) == oracle(logged, now=T0, **day)
+    midnight = dt.datetime.combine((T0 + 3 * DAY).date(), dt.time(), dt.UTC)
+    day = {"since": midnight, "until": midnight + DAY}
+    assert await build(sqlite_url, **day) == oracle(logged, now=T0, **day)
+
+
+async def test_records_dated_on_the_last_day_sqlite_knows_are_counted(sqlite_url: str) -> None:  # noqa: F811
+    end = dt.datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC)
+    allowed, refused = {"necessary": True, "analytics": True}, {"necessary": True, "analytics": False}
+    records = [
+        make_record("a", at=end - dt.timedelta(hours=2), choices=allowed),
+        make_record("a", at=end, choices=refused),
+        make_record("a", at=end - dt.timedelta(hours=1), choices=allowed),  # late, between the two
+        make_record("b", at=end - 3 * DAY, choices=allowed),  # Monday of the last week
+        make_record("b", at=end - DAY, choices=refused),
+        make_record("c", at=end - 12 * DAY, choices=allowed),
+        make_record("c", at=end - 5 * DAY, choices=refused),  # in the week before
+        make_record("scanner", at=end, scan=True),
+    ]
+    for record in records:
+        await write(sqlite_url, [record])
+    logged = await history(sqlite_url)
+    figures = await build(sqlite_url, bucket="week")
+    assert figures == oracle(logged, now=T0, bucket="week")
+    assert figures["totals"]["withdrawals"] == 3 and figures["series"][-1]["start"] == "9999-12-27"
+    assert figures["series"][-1] == {"start": "9999-12-27", "records": 5, "visitors": 2, "categories": {
+        "analytics": rate(0, 2), "necessary": rate(2, 2)}}  # fmt: skip
+    last_day = {"since": end - dt.timedelta(hours=3), "until": None}
+    assert await build(sqlite_url, **last_day) == oracle(logged, now=T0, **last_day)
+    assert await build(sqlite_url, since=end - 2 * DAY, bucket="day") == oracle(logged, now=T0, since=end - 2 * DAY, bucket="day")
+    store = open_store(sqlite_url)
+    try:
+        assert (await store.stats(latest=True)).as_dict()["visitors"] == 3  # type: ignore[attr-defined]
+    finally:
+        await store.close()
+
+
 # -- the command -----------------------------------------------------------------------------------
 
 
@@ -411,6 +513,20 @@ def test_log_report_since_until_and_by(sqlite_url: str, tmp_path: Path, capsys: 
     figures = json.loads(data.read_text(encoding="utf-8"))
     assert figures["period"]["since"] == "2026-03-03T00:00:00+00:00" and figures["period"]["until"] == "2026-03-06T03:00:00+00:00"
     assert figures["totals"]["records"] == 3 and figures["period"]["bucket"] == "week"
+
+
+def test_log_report_of_a_period_given_in_local_times(sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    # Seoul's 09:30 on 3 March is 00:30 UTC: the whole UTC days start on the 4th; the period ends
+    # at 18:00 UTC on the 6th, mid-way through a day in UTC and in New York.
+    asyncio.run(write(sqlite_url, random_log(9, count=240, visitors=20, days=8)))
+    logged = asyncio.run(history(sqlite_url))
+    data = tmp_path / "r.json"
+    since, until = "2026-03-03T09:30:00+09:00", "2026-03-06T13:00:00-05:00"
+    assert cli(capsys, "log", "report", "--store", sqlite_url, "--json", str(data), "--since", since, "--until", until)[0] == 0
+    figures = json.loads(data.read_text(encoding="utf-8"))
+    expected = oracle(logged, now=T0, since=dt.datetime.fromisoformat(since), until=dt.datetime.fromisoformat(until))
+    assert figures["period"]["since"] == "2026-03-03T00:30:00+00:00" and figures["totals"]["visitors"] > 0
+    assert {**figures, "generated_at": None} == {**expected, "generated_at": None}
 
 
 @pytest.mark.parametrize(

@@ -500,10 +500,39 @@ async def test_a_postgresql_log_whose_connections_were_dropped_records_the_next_
 
 
 @pytest.mark.postgres
+async def test_a_postgresql_write_slower_than_the_visitors_wait_keeps_nothing(postgres_url: str) -> None:  # noqa: F811
+    # Told 503, a visitor's choice must not turn up in the log afterwards. Here the one pooled
+    # connection is busy with another choice for 1 s of this visitor's two, then this INSERT takes
+    # 1 s: each step is within the store's timeout, but together they outlast the time the
+    # visitor's write has, so the INSERT is cut off then and nothing is committed.
+    store = PostgresStore(postgres_url, timeout=2.0, min_size=1, max_size=1)
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await store.migrate()
+        await admin.execute(
+            """
+            CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(1.0); RETURN NEW; END $$;
+            CREATE TRIGGER slow_insert BEFORE INSERT ON consent_log FOR EACH ROW EXECUTE FUNCTION slow_insert();
+            """
+        )
+        first = asyncio.ensure_future(store.record(make_record("first")))
+        await asyncio.sleep(0.05)  # its batch holds the connection
+        with pytest.raises(StoreError):
+            await store.record(make_record("told-503"))
+        await first
+        await asyncio.sleep(1.5)  # the second INSERT would have ended by now
+        assert [r.consent_id for r in await history(store)] == ["first"]
+    finally:
+        await admin.close()
+        await store.close()
+
+
+@pytest.mark.postgres
 async def test_a_postgresql_backend_ended_in_the_middle_of_a_write_costs_the_visitor_nothing(postgres_url: str) -> None:  # noqa: F811
     # The server ends the backend while it runs the INSERT (an operator's pg_terminate_backend, a
     # failover): nothing was committed, so the choice is written on another connection, once.
-    store = PostgresStore(postgres_url, timeout=5.0)
+    store = PostgresStore(postgres_url, timeout=1.0)  # a second: the retry takes what is left of it
     admin = await asyncpg.connect(postgres_url)
     try:
         await store.migrate()

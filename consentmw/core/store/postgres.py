@@ -19,7 +19,6 @@ from consentmw.core.store.base import (
     RefusedRecord,
     StoreError,
     already_in,
-    build_stats,
     utc,
     writable,
 )
@@ -168,6 +167,10 @@ DIALECT = Dialect(
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
 REPORT_TIMEOUT = 3600.0
+# The memory a report's sorts and hashes may take in the server, for its transaction only. With the
+# default (4 MB) sorting a log of a million records for the window pass goes to disk in many runs,
+# and the report takes several times as long; one operator's command may take more for a while.
+REPORT_WORK_MEM = "256MB"
 
 
 class PostgresStore:
@@ -403,24 +406,16 @@ class PostgresStore:
         include_scans: bool = False,
     ) -> LogStats:
         filter_sql, params = sql.where(_mark, utc, since=since, until=until, scan=None if include_scans else False)
-        totals, choices, methods = sql.stats_queries(
-            filter_sql, latest, "jsonb_each(sel.choices)", "choice.value = 'true'::jsonb"
-        )
+        counted = sql.stats_query(filter_sql, latest, "jsonb_each(f.choices)", "choice.value = 'true'::jsonb")
         scan_sql, scan_params = sql.where(_mark, utc, since=since, until=until, scan=True)
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                records, visitors = await conn.fetchrow(totals, *params, timeout=REPORT_TIMEOUT)
+                await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
                 scans = 0 if include_scans else await conn.fetchval(
                     f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
                 )
-                return build_stats(
-                    records,
-                    visitors,
-                    await conn.fetch(choices, *params, timeout=REPORT_TIMEOUT),
-                    await conn.fetch(methods, *params, timeout=REPORT_TIMEOUT),
-                    scans,
-                )
+                return sql.read_stats(await conn.fetch(counted, *params, timeout=REPORT_TIMEOUT), scans)
 
         # Like the report: a command an operator runs, which reads the whole period.
         return await self._use("reading", count, REPORT_TIMEOUT)
@@ -428,6 +423,7 @@ class PostgresStore:
     async def aggregate(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Sequence[Any]]]:
         async def read(pool: Any) -> list[list[Sequence[Any]]]:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
                 return [await conn.fetch(query, *params, timeout=REPORT_TIMEOUT) for query, params in statements]
 
         return await self._use("reading", read, REPORT_TIMEOUT)

@@ -81,9 +81,14 @@ async def build(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket {bucket!r}: use 'day' or 'week'")
     whole = since is None and until is None
-    if whole and d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]:
+    totals = d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]
+    if totals and whole:
         # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
         queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
+    elif totals:
+        # A period: the totals of its whole days, and the records of the rest.
+        figures, scans = _from_totals_in_period(d, since, until, bucket)
+        queries = [span(d, since, until), scans, figures]
     else:
         queries = [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
     span_rows, scans, figures = await store.aggregate(queries)
@@ -201,33 +206,158 @@ def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str)
     )
 
 
-def _from_totals(d: Dialect, bucket: str) -> Query:
-    """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log.
-
-    The totals count records per day; a value's first and last record are looked up in the days
-    that hold them, through the created_at index: the first and last days, mostly."""
-    where, params = _period(d, None, None)
+def _days(d: Dialect, bucket: str, within: str) -> str:
+    """CTEs: `days` (day, method, policy_version, language, region, n), the 'records' totals of the
+    days whose keys are `within`, and `whole_days` (method, policy_version, language, region, bucket,
+    n, first, last) from them. A value's first and last record are looked up in the days that hold
+    them, through the created_at index: the first and last days, mostly."""
     field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
-    start = summary.BUCKET_OF_DAY[bucket].format("day")
     dims = "method, policy_version, language, region"
-    sources = (
-        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE n <> 0), "
-        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
-        f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
-        f"per_bucket AS (SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'), "
+    return (
         f"days AS MATERIALIZED (SELECT {field(0)} AS day, {field(1)} AS method, {field(2)} AS policy_version,"
-        f" {field(3)} AS language, {field(4)} AS region, n FROM t WHERE kind = 'records'), "
+        f" {field(3)} AS language, {field(4)} AS region, n FROM consent_report WHERE kind = 'records' AND n <> 0{within}), "
         "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
         f"times AS (SELECT {dims}, substr(created_at, 1, 10) AS day, min(created_at) AS first, max(created_at) AS last"
-        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < date(ends.day, '+1 day')"
+        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < {summary.END_OF_DAY.format('ends.day')}"
         f" WHERE NOT scan GROUP BY {dims}, 5), "
-        f"r AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
-        f" days.region AS region, {start} AS bucket, n, first, last FROM days LEFT JOIN times USING (day, {dims}))"
+        f"whole_days AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
+        f" days.region AS region, {summary.BUCKET_OF_DAY[bucket].format('day')} AS bucket, n, first, last"
+        f" FROM days LEFT JOIN times USING (day, {dims}))"
+    )
+
+
+def _from_totals(d: Dialect, bucket: str) -> Query:
+    """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log."""
+    where, params = _period(d, None, None)
+    field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
+    per_bucket = f"SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'"
+    sources = (
+        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'day', 'week', 'withdrawals') AND n <> 0), "
+        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
+        f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
+        f"per_bucket AS ({per_bucket}), {_days(d, bucket, '')}"
     )
     withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
-    return _tail(d, sources, "r", where, withdrawals), params
+    return _tail(d, sources, "whole_days", where, withdrawals), params
+
+
+# A day (YYYY-MM-DD) after every day: the upper end of a period without one.
+NO_END = "9999-12-31~"
+# Keys whose text starts with a day from ?3 (included) to ?4 (excluded).
+_KEY_DAYS = " AND key > '[\"' || ?3 AND key < '[\"' || ?4"
+
+
+def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
+    """The parameters of _from_totals_in_period: the period's ends as times (a, b) and as the days
+    its whole days run from and to (A, B), all as SQLite text."""
+    first_whole = ""
+    if since is not None:
+        day = utc(since).date()
+        if utc(since) != dt.datetime.combine(day, dt.time(), dt.UTC):
+            day = day + dt.timedelta(days=1) if day < dt.date.max else None  # type: ignore[assignment]
+        first_whole = day.isoformat() if day is not None else NO_END
+    return [
+        "" if since is None else d.param_time(since),
+        NO_END if until is None else d.param_time(until),
+        first_whole,
+        NO_END if until is None else utc(until).date().isoformat(),
+    ]
+
+
+def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
+    """_figures' rows and the scans of a period, from the totals of its whole days and the records
+    of the rest."""
+    sources, params = _period_sources(d, since, until, bucket)
+    withdrawals = (
+        f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'withdrawals'{_KEY_DAYS})"
+        f" + (SELECT count(*) FROM e WHERE {summary._withdraws('previous', 'choices')} = 1)"
+    )
+    period = " WHERE created_at >= ?1 AND created_at < ?2 AND NOT scan"
+    return (_tail(d, sources, "rec", period, withdrawals), params), (_SCANS_IN_PERIOD, params)
+
+
+def stats_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str, list[str]]:
+    """`log stats --latest` of a period from the totals: a query of sql.stats_query's rows, one of
+    the period's scans, and their parameters."""
+    sources, params = _period_sources(d, since, until, "day")
+    query = (
+        f"WITH {sources} SELECT 'choice', choice.key, choice.value, sum(n) FROM answers, json_each(answers.choices) AS choice"
+        " GROUP BY 2, 3 UNION ALL SELECT 'records', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'visitors', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'method', method, NULL, sum(n) FROM answers GROUP BY 2"
+    )
+    return query, _SCANS_IN_PERIOD, params
+
+
+# The part of a period before its first whole day (from ?1 to ?3), and from the end of its last
+# (?4 to ?2); a period within one day is all "before" (?3 > ?4 then).
+_ENDS = (
+    "r.created_at >= ?1 AND r.created_at < min(?3, ?2)",
+    "r.created_at >= max(?4, ?3) AND r.created_at < ?2",
+)
+_SCANS_IN_PERIOD = (
+    f"SELECT (SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'{_KEY_DAYS})"
+    f" + (SELECT count(*) FROM consent_log AS r WHERE r.scan AND ({_ENDS[0]} OR {_ENDS[1]}))"
+)
+
+
+def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[str, list[str]]:
+    """The CTEs _tail reads, for a period, from the totals of its whole days (A to B) and the
+    records of its ends: the part of a day before A and after B.
+
+    A visitor's newest record in the period is one of these:
+    - a record of the ends whose visitor has no later record before the end of the period (b);
+    - a 'last' row of the whole days whose next day is after B's, or none;
+    - the newest record before B of a visitor whose first record of B's day is at b or later, when
+      that record is in the whole days (its 'last' row's next day is B's: the row cannot tell).
+    Each bucket's newest records are found in the same way, with "later in the same bucket"."""
+    params = _bounds(d, since, until)
+    of_time = lambda t: summary.BUCKET_OF_DAY[bucket].format(f"substr({t}, 1, 10)")  # noqa: E731
+    of_day = summary.BUCKET_OF_DAY[bucket].format
+    fields = summary.FIELDS
+    neighbour = (
+        "(SELECT {what} FROM consent_log AS o WHERE o.consent_id = {r}.consent_id AND NOT o.scan"
+        " AND (o.created_at, o.id) {op} ({r}.created_at, {r}.id) ORDER BY o.created_at {order}, o.id {order} LIMIT 1)"
+    )
+    following = neighbour.format(what="o.created_at", r="r", op=">", order="")
+    previous = neighbour.format(what="o.choices", r="r", op="<", order="DESC")
+    marked = " UNION ALL ".join(
+        f"SELECT r.created_at, r.policy_id, r.method, r.policy_version, r.language, r.region, r.choices,"
+        f" {of_time('r.created_at')} AS bucket, {following} AS following, {previous} AS previous"
+        f" FROM consent_log AS r WHERE NOT r.scan AND {part}"
+        for part in _ENDS
+    )
+    before_b = neighbour.format(what=f"json_array(o.created_at, json({fields.format(r='o')}))", r="x", op="<", order="DESC")
+    unsure = (
+        f"SELECT p, {of_time('x.created_at')} AS bucket FROM (SELECT x.created_at, {before_b} AS p FROM consent_log AS x"
+        " WHERE NOT x.scan AND x.created_at >= ?2 AND x.created_at < ?4 || 'Z') AS x"
+        " WHERE json_extract(p, '$[0]') >= ?3 AND json_extract(p, '$[0]') < ?4"
+    )
+    field = lambda n: f"json_extract(fields, '$[{n}]')"  # noqa: E731
+    before_b_at = "json_extract(p, '$[0]')"
+    sources = (
+        f"e AS MATERIALIZED ({marked}), "
+        "l AS MATERIALIZED (SELECT json_extract(key, '$[0]') AS day, json_extract(key, '$[1]') AS following,"
+        f" json_extract(key, '$[2]') AS fields, n FROM consent_report WHERE kind = 'last' AND n <> 0{_KEY_DAYS}), "
+        f"u AS MATERIALIZED ({unsure}), "
+        f"standing AS (SELECT {fields.format(r='e')} AS fields, 1 AS n FROM e WHERE following IS NULL OR following >= ?2"
+        " UNION ALL SELECT fields, n FROM l WHERE following IS NULL OR following > ?4"
+        " UNION ALL SELECT json_extract(p, '$[1]'), 1 FROM u), "
+        f"answers AS MATERIALIZED (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version, {field(3)} AS language,"
+        f" {field(4)} AS region, {field(5)} AS choices, sum(n) AS n FROM standing GROUP BY fields), "
+        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM ("
+        f"SELECT bucket, choices, 1 AS n FROM e WHERE following IS NULL OR following >= ?2 OR {of_time('following')} <> bucket"
+        f" UNION ALL SELECT {of_day('day')}, {field(5)}, n FROM l WHERE following IS NULL OR following > ?4"
+        f" OR {of_day('following')} <> {of_day('day')}"
+        f" UNION ALL SELECT bucket, json_extract(p, '$[1][5]'), 1 FROM u WHERE {of_time(before_b_at)} = bucket"
+        ") GROUP BY bucket, choices), "
+        f"{_days(d, bucket, _KEY_DAYS)}, "
+        "rec AS (SELECT * FROM whole_days UNION ALL SELECT method, policy_version, language, region, bucket, count(*),"
+        " min(created_at), max(created_at) FROM e GROUP BY 1, 2, 3, 4, 5)"
+    )
+    return sources, params
 
 
 def _scans_from_totals(d: Dialect, bucket: str) -> Query:
@@ -267,6 +397,8 @@ def _starts(first: str, last: str, bucket: str) -> list[str]:
     starts = []
     while day <= end:
         starts.append(day.isoformat())
+        if end - day < step:
+            break  # the last: a step past 9999-12-31 has no date
         day += step
     return starts
 

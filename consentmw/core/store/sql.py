@@ -5,7 +5,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
-from consentmw.core.store.base import ConsentRecord
+from consentmw.core.store.base import ConsentRecord, LogStats, build_stats
 
 # What the SQL stores share: the columns of the log, the filters of the read side, the stats queries.
 
@@ -108,17 +108,39 @@ def selection(filter_sql: str, latest: bool) -> str:
     return f"SELECT * FROM ({ranked}) AS ranked WHERE newest = 1"
 
 
-def stats_queries(filter_sql: str, latest: bool, expand: str, allowed: str) -> tuple[str, str, str]:
-    """Totals, (category, allowed, count) rows and (method, count) rows.
+def stats_query(filter_sql: str, latest: bool, expand: str, allowed: str) -> str:
+    """`log stats` in one pass over the period: (kind, value, allowed, count) rows, kind one of
+    'records', 'visitors' (without `latest`: a second pass, for the distinct consent ids),
+    'choice' (category, allowed 1 or 0, count) and 'method' (method, NULL, count).
 
-    `expand` turns `sel.choices` into rows named `choice` with a `key`; `allowed` reads one as a boolean.
-    """
-    with_sel = f"WITH sel AS ({selection(filter_sql, latest)}) "
-    return (
-        with_sel + "SELECT count(*), count(DISTINCT consent_id) FROM sel",
-        with_sel + f"SELECT choice.key, {allowed}, count(*) FROM sel, {expand} AS choice GROUP BY 1, 2",
-        with_sel + "SELECT method, count(*) FROM sel GROUP BY method",
+    The selection is folded by (method, choices) first: a log has a handful of distinct answers,
+    so the categories are read from those rows, not from every record. `expand` turns `f.choices`
+    into rows named `choice` with a `key`; `allowed` reads one as a boolean."""
+    visitors = (
+        "SELECT 'visitors', NULL, NULL, sum(n) FROM f" if latest else f"SELECT 'visitors', NULL, NULL, count(DISTINCT consent_id) FROM consent_log{filter_sql}"
     )
+    # The categories first: PostgreSQL types a UNION's columns from the left, and only they have all three.
+    return (
+        f"WITH f AS MATERIALIZED (SELECT method, choices, count(*) AS n FROM ({selection(filter_sql, latest)}) AS sel GROUP BY method, choices) "
+        f"SELECT 'choice', choice.key, CASE WHEN {allowed} THEN 1 ELSE 0 END, sum(n) FROM f, {expand} AS choice GROUP BY 2, 3"
+        " UNION ALL SELECT 'records', NULL, NULL, sum(n) FROM f"
+        " UNION ALL SELECT 'method', method, NULL, sum(n) FROM f GROUP BY 2"
+        f" UNION ALL {visitors}"
+    )
+
+
+def read_stats(rows: Sequence[Sequence[Any]], scans: int) -> LogStats:
+    """The LogStats of stats_query's rows."""
+    counts: dict[str, int] = {"records": 0, "visitors": 0}
+    choices, methods = [], []
+    for kind, value, allowed, n in rows:
+        if kind == "choice":
+            choices.append((value, allowed, int(n)))
+        elif kind == "method":
+            methods.append((value, int(n)))
+        else:
+            counts[kind] = int(n or 0)
+    return build_stats(counts["records"], counts["visitors"], choices, methods, scans)
 
 
 async def page_through(

@@ -15,7 +15,7 @@ from typing import Any
 
 from consentmw.core.errors import ConfigError
 from consentmw.core.store import sql, summary
-from consentmw.core.store.report import Dialect
+from consentmw.core.store.report import Dialect, stats_in_period
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -376,28 +376,29 @@ class SQLiteStore:
         latest: bool = False,
         include_scans: bool = False,
     ) -> LogStats:
-        filter_sql, params = sql.where(_mark, timestamp, since=since, until=until, scan=None if include_scans else False)
-        totals, choices, methods = sql.stats_queries(filter_sql, latest, "json_each(sel.choices)", "choice.value")
+        # Numbered marks: the query reads the period twice without `latest`.
+        filter_sql, params = sql.where(DIALECT.mark, timestamp, since=since, until=until, scan=None if include_scans else False)
+        counted = sql.stats_query(filter_sql, latest, "json_each(f.choices)", "choice.value")
         scan_sql, scan_params = sql.where(_mark, timestamp, since=since, until=until, scan=True)
-
-        whole = latest and not include_scans and since is None and until is None
+        scans_counted = f"SELECT count(*) FROM consent_log{scan_sql}"
+        whole = since is None and until is None
 
         def count(conn: sqlite3.Connection) -> LogStats:
             conn.execute("BEGIN")  # one snapshot for the counts
             try:
-                if whole and conn.execute(summary.PRESENT).fetchone()[0]:
-                    # Each visitor's newest record over the whole log: the running totals have them.
-                    standing, by_choice, by_method, scanned = summary.STATS
-                    [(visitors,)] = conn.execute(standing).fetchall()
-                    return build_stats(
-                        visitors, visitors, conn.execute(by_choice).fetchall(), conn.execute(by_method).fetchall(),
-                        conn.execute(scanned).fetchone()[0],
-                    )
-                records, visitors = conn.execute(totals, params).fetchone()
-                scans = 0 if include_scans else conn.execute(f"SELECT count(*) FROM consent_log{scan_sql}", scan_params).fetchone()[0]
-                return build_stats(
-                    records, visitors, conn.execute(choices, params).fetchall(), conn.execute(methods, params).fetchall(), scans
-                )
+                if latest and not include_scans and conn.execute(summary.PRESENT).fetchone()[0]:
+                    # Each visitor's newest record: the running totals have them.
+                    if whole:
+                        standing, by_choice, by_method, scanned = summary.STATS
+                        [(visitors,)] = conn.execute(standing).fetchall()
+                        return build_stats(
+                            visitors, visitors, conn.execute(by_choice).fetchall(), conn.execute(by_method).fetchall(),
+                            conn.execute(scanned).fetchone()[0],
+                        )
+                    query, scans, bounds = stats_in_period(DIALECT, since, until)
+                    return sql.read_stats(conn.execute(query, bounds).fetchall(), conn.execute(scans, bounds).fetchone()[0])
+                scans = 0 if include_scans else conn.execute(scans_counted, scan_params).fetchone()[0]
+                return sql.read_stats(conn.execute(counted, params).fetchall(), scans)
             finally:
                 conn.execute("ROLLBACK")
 
