@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.module}: {total} mutants outside annotations, running {running}", flush=True)
         subprocess.run([cr, "exec", str(config), str(session)], cwd=work, env=env, check=True)
         # A line may hold several mutants of one operator: only the earlier survivors themselves count.
-        summary = report(session, args.module, {mutation(m["operator"], m["diff"]) for m in earlier["survived"]} if earlier else None)
+        summary = report(session, args.module, earlier["survived"] if earlier else None)
         if earlier:
             # Killed mutants stay killed when tests are only added: the earlier sample's figure, updated.
             summary = {**summary, "run": earlier["run"], "killed": earlier["run"] - len(summary["survived"]), "before": earlier["killed"]}
@@ -156,20 +156,40 @@ def mutation(operator: str, diff: str) -> tuple[str, str, str]:
     return operator, removed_line(diff), added
 
 
-def report(session: Path, module: str, only: set[tuple[str, str, str]] | None = None) -> dict[str, object]:
+def hunk(diff: str) -> str:
+    """A mutant's diff without its file names and line numbers: the changed line in its context."""
+    return "\n".join(line for line in diff.splitlines() if not line.startswith(("---", "+++", "@@")))
+
+
+def report(session: Path, module: str, earlier: list[dict[str, str]] | None = None) -> dict[str, object]:
+    """Prints each surviving mutant and the figure. With ``earlier`` (an earlier run's survivors),
+    only those are counted: each is found again by its operator and changed line, and where several
+    mutants share them (a "break" on many lines), by the lines around it too; one no longer found is
+    counted as surviving."""
     with sqlite3.connect(session) as db:
         rows = db.execute(
             "SELECT r.worker_outcome, r.test_outcome, r.diff, s.operator_name, s.start_pos_row FROM work_results r JOIN mutation_specs s USING (job_id) WHERE r.worker_outcome != 'SKIPPED' ORDER BY s.start_pos_row"
         ).fetchall()
-    if only is not None:
-        rows = [row for row in rows if row[2] and mutation(row[3], row[2]) in only]
-    survivors = [(op, line, diff) for outcome, test, diff, op, line in rows if outcome == "NORMAL" and test == "SURVIVED"]
+    if earlier is None:
+        survivors = [{"line": line, "operator": op, "diff": diff} for outcome, test, diff, op, line in rows if outcome == "NORMAL" and test == "SURVIVED"]
+        killed, total = len(rows) - len(survivors), len(rows)
+    else:
+        survivors = []
+        for e in earlier:
+            same = [row for row in rows if row[2] and mutation(row[3], row[2]) == mutation(e["operator"], e["diff"])]
+            found = [row for row in same if hunk(row[2]) == hunk(e["diff"])] or same
+            alive = [row for row in found if row[0] == "NORMAL" and row[1] == "SURVIVED"]
+            if not found:
+                print(f"\nNOT FOUND in {module} now (counted as surviving): {e['operator']}\n{e['diff']}")
+                survivors.append(e)
+            elif alive:
+                survivors.append({"line": alive[0][4], "operator": alive[0][3], "diff": alive[0][2]})
+        killed, total = len(earlier) - len(survivors), len(earlier)
     # An abnormal worker (a mutant that hangs past the timeout or crashes the interpreter) is caught too.
-    killed = len(rows) - len(survivors)
-    for op, line, diff in survivors:
-        print(f"\nSURVIVED {module}:{line} {op}\n{diff}")
-    print(f"\n{module}: {killed}/{len(rows)} killed ({100 * killed / max(len(rows), 1):.0f} %)")
-    return {"module": module, "run": len(rows), "killed": killed, "survived": [{"line": line, "operator": op, "diff": diff} for op, line, diff in survivors]}
+    for m in survivors:
+        print(f"\nSURVIVED {module}:{m['line']} {m['operator']}\n{m['diff']}")
+    print(f"\n{module}: {killed}/{total} killed ({100 * killed / max(total, 1):.0f} %)")
+    return {"module": module, "run": total, "killed": killed, "survived": survivors}
 
 
 if __name__ == "__main__":

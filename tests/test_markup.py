@@ -313,3 +313,14 @@ def test_what_the_rewriter_remembers_across_pages_is_bounded() -> None:
         rewriter.rewrite(NOBODY, page.encode(), page=(f"shop{i % 100}.example".encode(), "/"))
     assert (len(rewriter.noscripts), len(rewriter.script_tags), len(rewriter.rewritten)) == (1024, 4096, 4096)
     assert (len(rewriter._safe_hosts), len(rewriter._safe_images)) == (64, 64)
+
+
+def test_a_font_tag_that_begins_a_chunk_in_svg_is_read() -> None:
+    # The rewriter drops what it has sent; a <font> in SVG right at the start of the next chunk
+    # is where the buffer begins: it must be read there like anywhere else.
+    first = "<svg><text>" + "x" * 5000
+    rest = f"<font title=x><style><img src={PIXEL}></style></svg>"
+    assert trackers_loaded(first + rest)
+    stream = REWRITER.stream(NOBODY)
+    out = (stream.feed(first.encode()) + stream.feed(rest.encode()) + stream.close()).decode()
+    assert trackers_loaded(out) == [] and shape(out) == shape(first + rest), out

@@ -143,6 +143,22 @@ def test_scripts_of_any_attribute_shape_before_and_after_the_cards_leave_the_fas
     assert fast(page) == full(page, "default", [])
 
 
+# Other tools' markings and consentmw's own, after a product card's data-category (the search for them
+# starts there).
+AFTER_A_CARD = [
+    f'<!DOCTYPE html><html><head></head><body><li data-category="fresh">x</li>{m}</body></html>'.encode()
+    for m in [markup for markup, _, _ in OTHER_TOOLS] + [
+        '<script type="text/plain" data-consentmw-category="analytics" src="/a.js"></script>',
+        '<script type="text/plain" data-name="googleAnalytics">ga("create")</script>',  # Klaro, no held address
+    ]
+]
+
+
+@pytest.mark.parametrize("page", AFTER_A_CARD)
+def test_markings_after_a_cards_data_category_come_out_as_the_full_rewriter_sends_them(page: bytes) -> None:
+    assert fast(page) == full(page, "default", [])
+
+
 @pytest.mark.parametrize("page", [p for p in CORPUS if b"data-cookieconsent" in p and b"fresh" in p])
 def test_a_marking_before_or_after_a_cards_data_category_is_switched_on(page: bytes) -> None:
     out = fast(page)
