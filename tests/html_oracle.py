@@ -37,7 +37,11 @@ def walk(root: Element, found: list[str], noscript: bool) -> None:
                 found.append("src " + a["src"])
         elif not noscript:
             if tag == HTML + "script" and (a.get("type") or "").strip().lower() in JS_TYPES:
-                found.append("src " + a["src"] if a.get("src") is not None else "code " + "".join(el.itertext()))
+                # An HTML script's href loads nothing (Chromium fetches none). It is noted beside the
+                # code because the rewriter holds a script naming a tracker there as it would an SVG
+                # one: it does not follow every way the tree builder leaves foreign content.
+                href = next((f" (href {v})" for k, v in a.items() if k in ("href", "xlink:href", XLINK)), "")
+                found.append("src " + a["src"] if a.get("src") is not None else "code " + "".join(el.itertext()) + href)
             elif tag == SVG + "script" and (a.get("href") or a.get(XLINK)):
                 found.append("src " + (a.get("href") or a.get(XLINK) or ""))
             elif tag in (HTML + "img", HTML + "iframe", HTML + "source") and a.get("src"):

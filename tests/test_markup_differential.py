@@ -109,6 +109,8 @@ def test_rewriter_and_html5lib_agree_on_what_loads_in_the_fixed_run(page: str, c
         # Text to a browser that stays in SVG, markup to one that left it (docs/blocking.md): the
         # tracker there is renamed, which held_text undoes.
         "<svg><text><![CDATA[a > b, {0}]]></text></svg>",
+        # An HTML script naming a tracker in href: it loads nothing there, but is held as an SVG one.
+        '<script><script></script><script <link rel="preload" as="script" href="https://connect.facebook.net/en_US/fbevents.js">var n = 1</script>{0}',
     ],
 )
 def test_rewriter_and_html5lib_agree_on_the_tokens_that_once_went_wrong(page: str) -> None:
