@@ -56,13 +56,18 @@ class ConsentReader:
         categories included) when it is under the current policy version; remembered per exact
         line, so its signatures are checked once. The newest decision is also the last to expire:
         checking its expiry on each request (Consent._resolve) gives what reading the line again would."""
-        decision = self.newest([v.decode("latin-1") for v in cookie_values(((b"cookie", line),), self.cookie_key)])
-        found = (decision, self.policy.required | decision.allowed if decision is not None and decision.current else None)
+        found = self.decide([(b"cookie", line)])
         if len(line) <= LINE_CACHE_LONGEST:
             if len(self._lines) >= LINE_CACHE_SIZE:
                 del self._lines[next(iter(self._lines))]
             self._lines[line] = found
         return found
+
+    def decide(self, headers: list[tuple[bytes, bytes]]) -> tuple[Decision | None, frozenset[str] | None]:
+        """The newest decision among the request's consent cookies, and what it allows (required
+        categories included) when it is under the current policy version, else None."""
+        decision = self.newest([v.decode("latin-1") for v in self.cookie_values(headers)])
+        return decision, self.policy.required | decision.allowed if decision is not None and decision.current else None
 
     def newest(self, values: Sequence[str]) -> Decision | None:
         """The newest decision among the values that verify. A browser holding one consent cookie per
@@ -113,8 +118,7 @@ class Consent:
             if decision is not None and decision.issued_at + reader.max_age < time.time():
                 decision = allowed = None  # expired since the line was first read
         elif lines:
-            decision = reader.newest([v.decode("latin-1") for v in cookie_values(self._headers, reader.cookie_key)])
-            allowed = policy.required | decision.allowed if decision is not None and decision.current else None
+            decision, allowed = reader.decide(self._headers)
         else:
             decision = allowed = None
         # A visitor who decided keeps the decision wherever they are; only an undecided one's
