@@ -206,16 +206,26 @@ def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str)
     )
 
 
+def _at(column: str, n: int) -> str:
+    """Item n of the JSON array in `column` (the totals' keys are such arrays)."""
+    return f"json_extract({column}, '$[{n}]')"
+
+
+def _answer_columns(column: str) -> str:
+    """The columns of an answer from the JSON array of its fields (summary.FIELDS) in `column`."""
+    names = ("policy_id", "method", "policy_version", "language", "region", "choices")
+    return ", ".join(f"{_at(column, n)} AS {name}" for n, name in enumerate(names))
+
+
 def _days(d: Dialect, bucket: str, within: str) -> str:
     """CTEs: `days` (day, method, policy_version, language, region, n), the 'records' totals of the
     days whose keys are `within`, and `whole_days` (method, policy_version, language, region, bucket,
     n, first, last) from them. A value's first and last record are looked up in the days that hold
     them, through the created_at index: the first and last days, mostly."""
-    field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
     dims = "method, policy_version, language, region"
     return (
-        f"days AS MATERIALIZED (SELECT {field(0)} AS day, {field(1)} AS method, {field(2)} AS policy_version,"
-        f" {field(3)} AS language, {field(4)} AS region, n FROM consent_report WHERE kind = 'records' AND n <> 0{within}), "
+        f"days AS MATERIALIZED (SELECT {_at('key', 0)} AS day, {_at('key', 1)} AS method, {_at('key', 2)} AS policy_version,"
+        f" {_at('key', 3)} AS language, {_at('key', 4)} AS region, n FROM consent_report WHERE kind = 'records' AND n <> 0{within}), "
         "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
@@ -231,12 +241,10 @@ def _days(d: Dialect, bucket: str, within: str) -> str:
 def _from_totals(d: Dialect, bucket: str) -> Query:
     """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log."""
     where, params = _period(d, None, None)
-    field = lambda n: f"json_extract(key, '$[{n}]')"  # noqa: E731
-    per_bucket = f"SELECT {field(0)} AS bucket, {field(1)} AS choices, n FROM t WHERE kind = '{bucket}'"
+    per_bucket = f"SELECT {_at('key', 0)} AS bucket, {_at('key', 1)} AS choices, n FROM t WHERE kind = '{bucket}'"
     sources = (
         "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'day', 'week', 'withdrawals') AND n <> 0), "
-        f"answers AS (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version,"
-        f" {field(3)} AS language, {field(4)} AS region, {field(5)} AS choices, n FROM t WHERE kind = 'standing'), "
+        f"answers AS (SELECT {_answer_columns('key')}, n FROM t WHERE kind = 'standing'), "
         f"per_bucket AS ({per_bucket}), {_days(d, bucket, '')}"
     )
     withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
@@ -335,7 +343,6 @@ def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | 
         " WHERE NOT x.scan AND x.created_at >= ?2 AND x.created_at < ?4 || 'Z') AS x"
         " WHERE json_extract(p, '$[0]') >= ?3 AND json_extract(p, '$[0]') < ?4"
     )
-    field = lambda n: f"json_extract(fields, '$[{n}]')"  # noqa: E731
     before_b_at = "json_extract(p, '$[0]')"
     sources = (
         f"e AS MATERIALIZED ({marked}), "
@@ -345,11 +352,10 @@ def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | 
         f"standing AS (SELECT {fields.format(r='e')} AS fields, 1 AS n FROM e WHERE following IS NULL OR following >= ?2"
         " UNION ALL SELECT fields, n FROM l WHERE following IS NULL OR following > ?4"
         " UNION ALL SELECT json_extract(p, '$[1]'), 1 FROM u), "
-        f"answers AS MATERIALIZED (SELECT {field(0)} AS policy_id, {field(1)} AS method, {field(2)} AS policy_version, {field(3)} AS language,"
-        f" {field(4)} AS region, {field(5)} AS choices, sum(n) AS n FROM standing GROUP BY fields), "
+        f"answers AS MATERIALIZED (SELECT {_answer_columns('fields')}, sum(n) AS n FROM standing GROUP BY fields), "
         "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM ("
         f"SELECT bucket, choices, 1 AS n FROM e WHERE following IS NULL OR following >= ?2 OR {of_time('following')} <> bucket"
-        f" UNION ALL SELECT {of_day('day')}, {field(5)}, n FROM l WHERE following IS NULL OR following > ?4"
+        f" UNION ALL SELECT {of_day('day')}, {_at('fields', 5)}, n FROM l WHERE following IS NULL OR following > ?4"
         f" OR {of_day('following')} <> {of_day('day')}"
         f" UNION ALL SELECT bucket, json_extract(p, '$[1][5]'), 1 FROM u WHERE {of_time(before_b_at)} = bucket"
         ") GROUP BY bucket, choices), "
