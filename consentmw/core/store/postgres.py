@@ -5,11 +5,11 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from consentmw.core.errors import ConfigError, install_command
-from consentmw.core.store import sql
+from consentmw.core.store import postgres_summary, sql
 from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
@@ -147,10 +147,43 @@ def from_row(row: Sequence[Any]) -> ConsentRecord:
     return sql.from_row(row, lambda created_at: created_at)
 
 
-async def create_schema(pool: Any) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(SCHEMA_LOCK)
-        await conn.execute(SCHEMA)
+async def create_schema(pool: Any, *, totals: bool = False, progress: Callable[[int, int], None] | None = None, warn: bool = True) -> None:
+    """The log's table, and the report's running totals (postgres_summary.py): on a new or small log
+    at once, on a larger one with `totals` (`consentmw migrate`), which builds the visitor index
+    without stopping the writers and counts the totals part by part."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(SCHEMA_LOCK)
+            await conn.execute(SCHEMA)
+            installed, _ = await conn.fetchrow(postgres_summary.STATE)
+            small = installed or await conn.fetchval(postgres_summary.SMALL)
+            if not installed and small:
+                await postgres_summary.create_index(conn, concurrently=False)
+                await postgres_summary.install(conn)
+                installed = True
+        if not installed and totals:
+            await postgres_summary.create_index(conn, concurrently=True)
+            async with conn.transaction():
+                await conn.execute(SCHEMA_LOCK)
+                await postgres_summary.install(conn)
+            installed = True
+        if not installed:
+            if warn:
+                logger.warning(
+                    "consent log: the report's running totals are not kept yet; `consentmw migrate` counts them"
+                    " (until then `log report` counts from the records)"
+                )
+            return
+        if await conn.fetchval(postgres_summary.COUNTED) < postgres_summary.PARTS and (small or totals):
+            # A small log in one go; a large one a part at a time, so that writers wait for one part at most.
+            groups = [list(range(postgres_summary.PARTS))] if small else [[part] for part in range(postgres_summary.PARTS)]
+            await postgres_summary.count_parts(conn, groups, progress)
+
+
+async def _counted(conn: Any) -> bool:
+    """Whether the running totals are kept and counted in every part (postgres_summary.py)."""
+    installed, tables = await conn.fetchrow(postgres_summary.STATE)
+    return bool(installed and tables and await conn.fetchval(postgres_summary.COUNTED) == postgres_summary.PARTS)
 
 
 DIALECT = Dialect(
@@ -164,6 +197,14 @@ DIALECT = Dialect(
         "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         "week": "to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
     },
+    totals=True,
+    totals_table=postgres_summary.TOTALS,
+    item="(({})::jsonb ->> {})",
+    json_item="(({})::jsonb -> {})",
+    day_of=postgres_summary.DAY,
+    day_start="(({})::date::timestamp AT TIME ZONE 'UTC')",
+    day_end="((({})::date + 1)::timestamp AT TIME ZONE 'UTC')",
+    bucket_of_day={"day": "{}", "week": "to_char(date_trunc('week', ({})::timestamp), 'YYYY-MM-DD')"},
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
 REPORT_TIMEOUT = 3600.0
@@ -197,6 +238,7 @@ class PostgresStore:
         self._lock = asyncio.Lock()
         self._pending: list[PendingWrite] = []
         self._writers: set[asyncio.Task[None]] = set()
+        self._migrating = False
 
     def __repr__(self) -> str:
         host = self.dsn.rpartition("@")[2]  # never show a password
@@ -222,7 +264,7 @@ class PostgresStore:
                     command_timeout=self.timeout,
                 )
                 try:
-                    await create_schema(pool)
+                    await create_schema(pool, warn=not self._migrating)
                 except BaseException:
                     pool.terminate()
                     raise
@@ -372,8 +414,21 @@ class PostgresStore:
         elif pool is not None:
             pool.terminate()
 
-    async def migrate(self) -> None:
-        await self._use("creating", create_schema)
+    async def migrate(self, progress: Callable[[int, int], None] | None = None) -> None:
+        self._migrating = True
+        try:
+            await self._use("creating", lambda pool: create_schema(pool, totals=True, progress=progress), REPORT_TIMEOUT)
+        finally:
+            self._migrating = False
+
+    async def has_totals(self) -> bool:
+        """Whether the report can read running totals: kept by the triggers and counted in every part."""
+
+        async def read(pool: Any) -> bool:
+            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                return await _counted(conn)
+
+        return await self._use("reading", read)
 
     async def history(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
@@ -412,6 +467,11 @@ class PostgresStore:
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
+                if latest and not include_scans and since is None and until is None and await _counted(conn):
+                    # Each visitor's newest record: the running totals have them, and the scans.
+                    rows = await conn.fetch(postgres_summary.STATS, timeout=REPORT_TIMEOUT)
+                    scans = sum(int(n) for kind, _, _, n in rows if kind == "scans")
+                    return sql.read_stats([row for row in rows if row[0] != "scans"], scans)
                 scans = 0 if include_scans else await conn.fetchval(
                     f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
                 )

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Protocol
 
@@ -47,7 +47,16 @@ class Dialect:
     allowed: str  # "{}" is such a row: 1 if it allows its category, else 0
     same: str  # equality that takes NULL for equal to NULL
     buckets: dict[str, str]  # day/week -> the UTC start date of created_at's, as YYYY-MM-DD text
-    totals: bool = False  # keeps the running totals of summary.py
+    totals: bool = False  # keeps running totals (summary.py, postgres_summary.py)
+    # Reading the totals, written for SQLite's: the table, item n of a key (text, and as JSON),
+    # a created_at's day, a day's first moment and the first moment after it, a day's day or week.
+    totals_table: str = "consent_report"
+    item: str = "json_extract({}, '$[{}]')"
+    json_item: str = "json_extract({}, '$[{}]')"
+    day_of: str = "substr({}, 1, 10)"
+    day_start: str = "{}"
+    day_end: str = summary.END_OF_DAY
+    bucket_of_day: dict[str, str] = field(default_factory=lambda: dict(summary.BUCKET_OF_DAY))
 
 
 class Aggregating(Protocol):
@@ -81,11 +90,11 @@ async def build(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket {bucket!r}: use 'day' or 'week'")
     whole = since is None and until is None
-    totals = d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]
+    totals = d.totals and await _has_totals(store)
     if totals and whole:
         # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
         queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
-    elif totals:
+    elif totals and d.mark(1) == "?1":
         # A period: the totals of its whole days, and the records of the rest.
         figures, scans = _from_totals_in_period(d, since, until, bucket)
         queries = [span(d, since, until), scans, figures]
@@ -94,6 +103,12 @@ async def build(
     span_rows, scans, figures = await store.aggregate(queries)
     rows = {"span": span_rows, "scans": scans, **split(figures)}
     return assemble(rows, d, since=since, until=until, bucket=bucket, now=now or dt.datetime.now(dt.UTC))
+
+
+async def _has_totals(store: Any) -> bool:
+    if callable(getattr(store, "has_totals", None)):
+        return bool(await store.has_totals())
+    return bool((await store.aggregate([(summary.PRESENT, [])]))[0][0][0])
 
 
 # -- the queries -----------------------------------------------------------------------------------
@@ -206,15 +221,16 @@ def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str)
     )
 
 
-def _at(column: str, n: int) -> str:
+def _at(column: str, n: int, d: Dialect | None = None) -> str:
     """Item n of the JSON array in `column` (the totals' keys are such arrays)."""
-    return f"json_extract({column}, '$[{n}]')"
+    return (d.item if d is not None else "json_extract({}, '$[{}]')").format(column, n)
 
 
-def _answer_columns(column: str) -> str:
+def _answer_columns(column: str, d: Dialect | None = None) -> str:
     """The columns of an answer from the JSON array of its fields (summary.FIELDS) in `column`."""
-    names = ("policy_id", "method", "policy_version", "language", "region", "choices")
-    return ", ".join(f"{_at(column, n)} AS {name}" for n, name in enumerate(names))
+    names = ("policy_id", "method", "policy_version", "language", "region")
+    choices = (d.json_item if d is not None else "json_extract({}, '$[{}]')").format(column, 5)
+    return ", ".join([*(f"{_at(column, n, d)} AS {name}" for n, name in enumerate(names)), f"{choices} AS choices"])
 
 
 def _days(d: Dialect, bucket: str, within: str) -> str:
@@ -224,16 +240,16 @@ def _days(d: Dialect, bucket: str, within: str) -> str:
     them, through the created_at index: the first and last days, mostly."""
     dims = "method, policy_version, language, region"
     return (
-        f"days AS MATERIALIZED (SELECT {_at('key', 0)} AS day, {_at('key', 1)} AS method, {_at('key', 2)} AS policy_version,"
-        f" {_at('key', 3)} AS language, {_at('key', 4)} AS region, n FROM consent_report WHERE kind = 'records' AND n <> 0{within}), "
+        f"days AS MATERIALIZED (SELECT {_at('key', 0, d)} AS day, {_at('key', 1, d)} AS method, {_at('key', 2, d)} AS policy_version,"
+        f" {_at('key', 3, d)} AS language, {_at('key', 4, d)} AS region, n FROM {d.totals_table} WHERE kind = 'records' AND n <> 0{within}), "
         "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
-        f"times AS (SELECT {dims}, substr(created_at, 1, 10) AS day, min(created_at) AS first, max(created_at) AS last"
-        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < {summary.END_OF_DAY.format('ends.day')}"
+        f"times AS (SELECT {dims}, {d.day_of.format('created_at')} AS day, min(created_at) AS first, max(created_at) AS last"
+        f" FROM ends JOIN consent_log ON created_at >= {d.day_start.format('ends.day')} AND created_at < {d.day_end.format('ends.day')}"
         f" WHERE NOT scan GROUP BY {dims}, 5), "
         f"whole_days AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
-        f" days.region AS region, {summary.BUCKET_OF_DAY[bucket].format('day')} AS bucket, n, first, last"
+        f" days.region AS region, {d.bucket_of_day[bucket].format('day')} AS bucket, n, first, last"
         f" FROM days LEFT JOIN times USING (day, {dims}))"
     )
 
@@ -241,10 +257,10 @@ def _days(d: Dialect, bucket: str, within: str) -> str:
 def _from_totals(d: Dialect, bucket: str) -> Query:
     """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log."""
     where, params = _period(d, None, None)
-    per_bucket = f"SELECT {_at('key', 0)} AS bucket, {_at('key', 1)} AS choices, n FROM t WHERE kind = '{bucket}'"
+    per_bucket = f"SELECT {_at('key', 0, d)} AS bucket, {d.json_item.format('key', 1)} AS choices, n FROM t WHERE kind = '{bucket}'"
     sources = (
-        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'day', 'week', 'withdrawals') AND n <> 0), "
-        f"answers AS (SELECT {_answer_columns('key')}, n FROM t WHERE kind = 'standing'), "
+        f"t AS MATERIALIZED (SELECT kind, key, n FROM {d.totals_table} WHERE kind IN ('standing', '{bucket}', 'withdrawals') AND n <> 0), "
+        f"answers AS (SELECT {_answer_columns('key', d)}, n FROM t WHERE kind = 'standing'), "
         f"per_bucket AS ({per_bucket}), {_days(d, bucket, '')}"
     )
     withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
@@ -367,7 +383,7 @@ def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | 
 
 
 def _scans_from_totals(d: Dialect, bucket: str) -> Query:
-    return "SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'", []
+    return f"SELECT coalesce(sum(n), 0) FROM {d.totals_table} WHERE kind = 'scans'", []
 
 
 def split(rows: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
