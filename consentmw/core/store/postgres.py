@@ -86,10 +86,12 @@ $$;"""
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
+# In the order of the report totals' parts, which their trigger locks (postgres_summary.py).
 INSERT_MANY = (
     f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) SELECT * FROM unnest("
     "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    " $10::text[], $11::text[], $12::text[], $13::boolean[])"
+    f" $10::text[], $11::text[], $12::text[], $13::boolean[]) AS r ({', '.join(sql.INSERT_COLUMNS)})"
+    " ORDER BY consent_report_part(r.consent_id)"
 )
 # Whether a backend is still there: one whose COMMIT went unanswered may still be committing.
 RUNNING = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
@@ -155,12 +157,15 @@ async def create_schema(pool: Any, *, totals: bool = False, progress: Callable[[
         async with conn.transaction():
             await conn.execute(SCHEMA_LOCK)
             await conn.execute(SCHEMA)
+            if not await conn.fetchval(postgres_summary.HAS_FUNCTIONS):
+                await conn.execute(postgres_summary.FUNCTIONS)  # the writer orders its batches by one
             installed, _ = await conn.fetchrow(postgres_summary.STATE)
-            small = installed or await conn.fetchval(postgres_summary.SMALL)
-            if not installed and small:
+            if not installed and await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
+                # Counted at once: creating the triggers keeps writers out until this commits.
                 await postgres_summary.create_index(conn, concurrently=False)
                 await postgres_summary.install(conn)
-                installed = True
+                await postgres_summary.count_parts(conn, [list(range(postgres_summary.PARTS))], progress)
+                return
         if not installed and totals:
             await postgres_summary.create_index(conn, concurrently=True)
             async with conn.transaction():
@@ -174,10 +179,9 @@ async def create_schema(pool: Any, *, totals: bool = False, progress: Callable[[
                     " (until then `log report` counts from the records)"
                 )
             return
-        if await conn.fetchval(postgres_summary.COUNTED) < postgres_summary.PARTS and (small or totals):
-            # A small log in one go; a large one a part at a time, so that writers wait for one part at most.
-            groups = [list(range(postgres_summary.PARTS))] if small else [[part] for part in range(postgres_summary.PARTS)]
-            await postgres_summary.count_parts(conn, groups, progress)
+        if totals and await conn.fetchval(postgres_summary.COUNTED) < postgres_summary.PARTS:
+            # A part at a time, so that writers wait for one part at most.
+            await postgres_summary.count_parts(conn, [[part] for part in range(postgres_summary.PARTS)], progress)
 
 
 async def _counted(conn: Any) -> bool:
@@ -222,6 +226,7 @@ class PostgresStore:
     """
 
     dialect = DIALECT
+    counts_totals_in_parts = True  # migrate() takes a progress callback
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
@@ -442,10 +447,20 @@ class PostgresStore:
             yield record
 
     async def prune(self, before: dt.datetime) -> int:
-        status = await self._use(
-            "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
-        )
-        return int(status.split()[-1])
+        async def delete(pool: Any) -> int:
+            async with pool.acquire() as conn:
+                installed, _ = await conn.fetchrow(postgres_summary.STATE)
+                if not installed:
+                    return int((await conn.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))).split()[-1])
+                removed = 0
+                for part in range(postgres_summary.PARTS):
+                    # Part by part, in order: the report totals' triggers lock each part for the transaction.
+                    async with conn.transaction():
+                        await conn.execute(postgres_summary.LOCK_PART, part)
+                        removed += int((await conn.execute(postgres_summary.PRUNE_PART, part, utc(before))).split()[-1])
+                return removed
+
+        return await self._use("pruning", delete)
 
     async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
         times = list({r.created_at for r in records})

@@ -6,19 +6,23 @@ byte, so that a range of keys is a range of days). Differences, all for concurre
 
 - A row trigger runs BEFORE each insert or delete: it sees the rows an INSERT ... SELECT wrote
   before this one and not this one, so a batch of records is counted as one record after the
-  other, as SQLite does. It first takes a lock on the visitor (a transaction advisory lock): a
-  second writer of the same visitor waits for the first to commit, and then its trigger reads the
-  visitor's records again (READ COMMITTED: a fresh snapshot per statement). A writer in REPEATABLE
-  READ or SERIALIZABLE would not see them, so its write is refused with a message saying so.
+  other, as SQLite does. It first takes a lock on the visitor's part (one of 64 by the hash of the
+  consent id; a transaction advisory lock): a second writer of the same part waits for the first to
+  commit, and then its trigger reads the visitor's records again (READ COMMITTED: a fresh snapshot
+  per statement). A writer in REPEATABLE READ or SERIALIZABLE would not see them, so its write is
+  refused with a message saying so. A lock per part, not per visitor: a transaction holds 64 locks
+  at most (PostgreSQL's lock table is small: a lock per visitor fails a prune of a big log). The
+  store writes a batch in part order, and prunes part by part, so that writers never deadlock.
 - Writers never update a shared row: each change is appended to consent_report_pending. At the end
   of a statement, the one transaction that gets the fold lock without waiting moves the pending
   changes into consent_report; the others leave theirs for the next. No writer waits for another
   on the totals, and none can deadlock on them. Readers add the two (consent_report_totals).
 - The totals of an existing log are counted in 64 parts by the visitor's hash, each in its own
-  short transaction (`consentmw migrate`, with progress). A part's writers take a shared lock on
-  it, and count their records only once the part is counted; counting a part takes that lock
-  exclusively, so it sees every record committed before it, and every later one is counted by
-  its trigger. Until all parts are counted the report counts from the records.
+  short transaction (`consentmw migrate`, with progress). A part's writers count their records
+  only once the part is counted; counting a part takes the part's lock, so it sees every record
+  committed before it, and every later one is counted by its trigger. Until all parts are counted
+  the report counts from the records. A new or small log is counted in the transaction that
+  creates the triggers (which keeps writers out until it commits).
 
 The visitor index starts with the part, so that one index finds a record's neighbours and a
 part's records.
@@ -139,7 +143,9 @@ def _trigger_function(r: str) -> str:
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(TG_RELID::int, consent_report_part({r}.consent_id));
+    -- The part's writers one at a time (and its counting, see count_parts); in part order, since
+    -- the store writes a batch in that order: no two writers wait for each other both ways.
+    PERFORM pg_advisory_xact_lock(TG_RELID::int, consent_report_part({r}.consent_id));
     IF NOT EXISTS (SELECT 1 FROM consent_report_counted WHERE part = consent_report_part({r}.consent_id)) THEN
         RETURN {r};  -- counted with its part
     END IF;
@@ -152,7 +158,6 @@ BEGIN
         INSERT INTO consent_report_pending VALUES ('scans', jsonb_build_array({DAY.format(f'{r}.created_at')})::text, {sign});
         RETURN {r};
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtextextended({r}.consent_id, TG_RELID::int));
     {_on_change(r)};
     RETURN {r};
 END
@@ -194,9 +199,10 @@ STATE = (
     " to_regclass('consent_report_counted') IS NOT NULL"
 )
 COUNTED = "SELECT count(*) FROM consent_report_counted"
+HAS_FUNCTIONS = "SELECT to_regprocedure('consent_report_withdraws(jsonb, jsonb)') IS NOT NULL"
 # A CREATE INDEX CONCURRENTLY cut short leaves an invalid index behind: built again.
 HAS_INDEX = "SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('consent_log_visitor')"
-SMALL = f"SELECT count(*) < {COUNTED_AT_START} FROM (SELECT 1 FROM consent_log LIMIT {COUNTED_AT_START}) AS r"
+SMALL = "SELECT count(*) < $1 FROM (SELECT 1 FROM consent_log LIMIT $1) AS r"
 
 # Counting one part from its records: summary.BUILD over the part, into the pending changes.
 _PART_ROWS = (
@@ -255,7 +261,7 @@ async def count_parts(conn: Any, groups: list[list[int]], progress: Callable[[in
     done = 0
     for parts in groups:
         async with conn.transaction():
-            # Waits for the parts' writers in flight; their next ones wait for this.
+            # Waits for the parts' writers in flight; their next ones wait for this, in the same order.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock('consent_log'::regclass::oid::int, part) FROM unnest($1::int[]) AS part", parts, timeout=LONG
             )
@@ -272,6 +278,12 @@ async def count_parts(conn: Any, groups: list[list[int]], progress: Callable[[in
             progress(done, PARTS)
 
 
+# A prune, part by part (each in its transaction, after the part's lock): each part's writers wait
+# for their own part only.
+LOCK_PART = "SELECT pg_advisory_xact_lock('consent_log'::regclass::oid::int, $1)"
+PRUNE_PART = "DELETE FROM consent_log WHERE consent_report_part(consent_id) = $1 AND created_at < $2"
+
+
 # -- reading the totals ----------------------------------------------------------------------------
 
 TOTALS = "consent_report_totals"
@@ -285,3 +297,14 @@ STATS = (
     f" UNION ALL SELECT 'method', (t.key::jsonb) ->> 1, NULL, sum(t.n) {_STANDING} GROUP BY 2"
     f" UNION ALL SELECT 'scans', NULL, NULL, coalesce(sum(n), 0) FROM {TOTALS} WHERE kind = 'scans'"
 )
+
+# What a log from before the totals has (for tests and benches that make one).
+UNINSTALL = """
+DROP TRIGGER IF EXISTS consent_report_insert ON consent_log;
+DROP TRIGGER IF EXISTS consent_report_delete ON consent_log;
+DROP TRIGGER IF EXISTS consent_report_fold ON consent_log;
+DROP TRIGGER IF EXISTS consent_report_truncate ON consent_log;
+DROP VIEW IF EXISTS consent_report_totals;
+DROP TABLE IF EXISTS consent_report, consent_report_pending, consent_report_counted;
+DROP INDEX IF EXISTS consent_log_visitor;
+"""
