@@ -111,10 +111,27 @@ async def test_a_log_from_before_the_totals_is_counted_by_migrate_while_visitors
     logged = await history(postgres_url)
     assert await build(postgres_url) == oracle(logged, now=T0)  # counted from the records meanwhile
 
-    # The migration, while visitors (old and new) go on choosing.
-    more = random_log(5, count=300, visitors=60)[::3]
-    migration = asyncio.create_task(asyncio.to_thread(main, ["migrate", "--store", postgres_url]))
-    await write_from_servers(postgres_url, more, waves=20)
+    # The migration, while visitors (old and new) go on choosing. Its first step (the triggers) is
+    # done here, so that a visitor is in the middle of a write when it counts: it waits for that
+    # write at its part, and counts it.
+    writing = await asyncpg.connect(postgres_url)
+    try:
+        await postgres_summary.create_index(writing, concurrently=True)
+        async with writing.transaction():
+            await postgres_summary.install(writing)
+        await writing.execute("BEGIN")
+        await writing.execute(
+            "INSERT INTO consent_log (created_at, consent_id, policy_id, policy_version, choices, method)"
+            " VALUES ($1, 'visitor-5-1', 'shop', '2', '{\"necessary\": true, \"analytics\": false}', 'settings')",
+            T0 + 25 * DAY,
+        )
+        migration = asyncio.create_task(asyncio.to_thread(main, ["migrate", "--store", postgres_url]))
+        await asyncio.sleep(1)
+        assert not migration.done()
+    finally:
+        await writing.execute("COMMIT")
+        await writing.close()
+    await write_from_servers(postgres_url, random_log(5, count=300, visitors=60)[::3], waves=20)
     assert await migration == 0
     assert "report totals: 64 of 64 parts counted" in capsys.readouterr().err
     assert await has_totals(postgres_url)

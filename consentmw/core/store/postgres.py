@@ -83,6 +83,15 @@ $$;"""
         for name, _, pg_type in sql.ADDED_COLUMNS
     )
 )
+# Whether SCHEMA has nothing to do. Looked up first: its CREATE INDEX IF NOT EXISTS locks the table
+# even when the index is there, and waits behind `consentmw migrate` building the report's index.
+CURRENT = (
+    "SELECT to_regclass('consent_log') IS NOT NULL AND to_regclass('consent_log_consent_id') IS NOT NULL"
+    " AND to_regclass('consent_log_created_at') IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'consent_log_append_only' AND tgrelid = to_regclass('consent_log'))"
+    " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('consent_log') AND NOT attisdropped"
+    f" AND attname IN ({', '.join(repr(name) for name, _, _ in sql.ADDED_COLUMNS)})) = {len(sql.ADDED_COLUMNS)}"
+)
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
@@ -156,7 +165,8 @@ async def create_schema(pool: Any, *, totals: bool = False, progress: Callable[[
     async with pool.acquire() as conn:
         async with conn.transaction():
             await conn.execute(SCHEMA_LOCK)
-            await conn.execute(SCHEMA)
+            if not await conn.fetchval(CURRENT):
+                await conn.execute(SCHEMA)
             if not await conn.fetchval(postgres_summary.HAS_FUNCTIONS):
                 await conn.execute(postgres_summary.FUNCTIONS)  # the writer orders its batches by one
             installed, _ = await conn.fetchrow(postgres_summary.STATE)
