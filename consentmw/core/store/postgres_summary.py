@@ -57,11 +57,24 @@ def _records_key(r: str) -> str:
 FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION consent_report_part(consent_id text) RETURNS int
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT (hashtextextended(consent_id, 0) & {PARTS - 1})::int $$;
--- 1 if the choices `after` refuse a category the choices `before` allowed, else 0 (0 if either is NULL).
+-- 1 if the choices `after` refuse a category the choices `before` allowed, else 0 (0 if either is
+-- NULL). PL/pgSQL: as an SQL function with a subquery each call in a trigger costs ~200 us.
 CREATE OR REPLACE FUNCTION consent_report_withdraws(before jsonb, after jsonb) RETURNS int
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN before = after THEN 0 ELSE (SELECT count(*)::int FROM (SELECT 1 FROM jsonb_each(before) AS was
-        JOIN jsonb_each(after) AS now ON was.key = now.key WHERE was.value = 'true'::jsonb AND now.value <> 'true'::jsonb LIMIT 1) AS w) END
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    category text;
+    allowed jsonb;
+BEGIN
+    IF before IS NULL OR after IS NULL OR before = after THEN
+        RETURN 0;
+    END IF;
+    FOR category, allowed IN SELECT * FROM jsonb_each(before) LOOP
+        IF allowed = 'true'::jsonb AND after -> category <> 'true'::jsonb THEN
+            RETURN 1;
+        END IF;
+    END LOOP;
+    RETURN 0;
+END
 $$;
 """
 
