@@ -16,7 +16,7 @@ import pytest
 from consentmw.cli import main
 from consentmw.core.store import open_store, postgres_summary
 from tests.store_support import T0, make_record, postgres_url  # noqa: F401
-from tests.test_report import DAY, build, history, oracle, random_log
+from tests.test_report import DAY, _moments, build, history, latest_stats, oracle, random_log, stats_of
 
 pytestmark = pytest.mark.postgres
 
@@ -180,3 +180,29 @@ async def test_truncating_the_log_empties_the_totals(postgres_url: str) -> None:
     logged = await history(postgres_url)
     assert await build(postgres_url) == oracle(logged, now=T0)
     assert (await build(postgres_url))["totals"]["records"] == 1
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+async def test_periods_read_from_the_totals_follow_the_definitions(postgres_url: str, seed: int) -> None:  # noqa: F811
+    # Dense: visitors come back the same day and the next, so their records straddle the ends.
+    records = random_log(seed, count=260, visitors=25, days=8) + random_log(seed + 100, count=60)
+    await write_from_servers(postgres_url, records)
+    assert await has_totals(postgres_url)
+    logged = await history(postgres_url)
+    rng = random.Random(seed)
+    checked = 0
+    while checked < 16:
+        since, until = rng.choice(_moments(rng, logged)), rng.choice(_moments(rng, logged))
+        if since is not None and until is not None and since >= until:
+            continue
+        for bucket in ("day", "week"):
+            period = {"since": since, "until": until, "bucket": bucket}
+            assert await build(postgres_url, **period) == oracle(logged, now=T0, **period), period
+        assert await latest_stats(postgres_url, since, until) == stats_of(oracle(logged, now=T0, since=since, until=until))
+        checked += 1
+    # Within one day, and a day exactly.
+    day = {"since": T0 + 2 * DAY + dt.timedelta(hours=1), "until": T0 + 2 * DAY + dt.timedelta(hours=9)}
+    assert await build(postgres_url, **day) == oracle(logged, now=T0, **day)
+    midnight = dt.datetime.combine((T0 + 3 * DAY).date(), dt.time(), dt.UTC)
+    day = {"since": midnight, "until": midnight + DAY}
+    assert await build(postgres_url, **day) == oracle(logged, now=T0, **day)

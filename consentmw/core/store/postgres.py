@@ -10,7 +10,7 @@ from typing import Any
 
 from consentmw.core.errors import ConfigError, install_command
 from consentmw.core.store import postgres_summary, sql
-from consentmw.core.store.report import Dialect
+from consentmw.core.store.report import Dialect, pg_stats_in_period
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -219,6 +219,7 @@ DIALECT = Dialect(
     day_start="(({})::date::timestamp AT TIME ZONE 'UTC')",
     day_end="((({})::date + 1)::timestamp AT TIME ZONE 'UTC')",
     bucket_of_day={"day": "{}", "week": "to_char(date_trunc('week', ({})::timestamp), 'YYYY-MM-DD')"},
+    postgres=True,
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
 REPORT_TIMEOUT = 3600.0
@@ -492,11 +493,15 @@ class PostgresStore:
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 await conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'")
-                if latest and not include_scans and since is None and until is None and await _counted(conn):
+                if latest and not include_scans and await _counted(conn):
                     # Each visitor's newest record: the running totals have them, and the scans.
-                    rows = await conn.fetch(postgres_summary.STATS, timeout=REPORT_TIMEOUT)
-                    scans = sum(int(n) for kind, _, _, n in rows if kind == "scans")
-                    return sql.read_stats([row for row in rows if row[0] != "scans"], scans)
+                    if since is None and until is None:
+                        rows = await conn.fetch(postgres_summary.STATS, timeout=REPORT_TIMEOUT)
+                        scans = sum(int(n) for kind, _, _, n in rows if kind == "scans")
+                        return sql.read_stats([row for row in rows if row[0] != "scans"], scans)
+                    query, scans_query, bounds = pg_stats_in_period(DIALECT, since, until)
+                    rows = await conn.fetch(query, *bounds, timeout=REPORT_TIMEOUT)
+                    return sql.read_stats(rows, await conn.fetchval(scans_query, *bounds, timeout=REPORT_TIMEOUT))
                 scans = 0 if include_scans else await conn.fetchval(
                     f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
                 )

@@ -46,7 +46,7 @@ DAY = "to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 WEEK = "to_char(date_trunc('week', ({}) AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
 
 
-def _fields(r: str) -> str:
+def fields(r: str) -> str:
     return f"jsonb_build_array({r}.policy_id, {r}.method, {r}.policy_version, {r}.language, {r}.region, {r}.choices)"
 
 
@@ -105,7 +105,7 @@ FOLD = """
 def _neighbour(r: str, op: str, order: str) -> str:
     # The visitor's other record just before (op "<") or after (">") r, scans left out.
     return (
-        f"SELECT o.created_at, o.choices, {_fields('o')} AS fields FROM consent_log AS o"
+        f"SELECT o.created_at, o.choices, {fields('o')} AS fields FROM consent_log AS o"
         f" WHERE consent_report_part(o.consent_id) = consent_report_part({r}.consent_id) AND o.consent_id = {r}.consent_id"
         f" AND NOT o.scan AND o.id <> {r}.id AND (o.created_at, o.id) {op} ({r}.created_at, {r}.id)"
         f" ORDER BY o.created_at {order}, o.id {order} LIMIT 1"
@@ -119,7 +119,7 @@ def _on_change(r: str) -> str:
     day, week = DAY.format(f"{r}.created_at"), WEEK.format(f"{r}.created_at")
     c = (
         f"SELECT {DAY.format('p.created_at')} AS p_day, {DAY.format('x.created_at')} AS x_day, {WEEK.format('p.created_at')} AS p_week,"
-        f" p.choices AS p_choices, p.fields AS p_fields, {_fields(r)} AS r_fields, x.created_at IS NULL AS newest,"
+        f" p.choices AS p_choices, p.fields AS p_fields, {fields(r)} AS r_fields, x.created_at IS NULL AS newest,"
         f" x.created_at IS NULL OR {DAY.format('x.created_at')} <> {day} AS of_day,"
         f" x.created_at IS NULL OR {WEEK.format('x.created_at')} <> {week} AS of_week, p.created_at IS NOT NULL AS p_is,"
         f" consent_report_withdraws(p.choices, {r}.choices) AS w_pr,"
@@ -232,13 +232,13 @@ BUILD = [
     *(
         f"{_ADD}SELECT '{kind}', {key}::text, count(*) FROM ({_RANKED.format(by=by)}) AS c WHERE newest = 1 GROUP BY 2"
         for kind, by, key in (
-            ("standing", "", _fields("c")),
+            ("standing", "", fields("c")),
             ("day", f", {DAY.format('created_at')}", f"jsonb_build_array({DAY.format('c.created_at')}, c.choices)"),
             ("week", f", {WEEK.format('created_at')}", f"jsonb_build_array({WEEK.format('c.created_at')}, c.choices)"),
         )
     ),
     # A visitor's newest record of a day is the one whose next record is on another day, or none.
-    f"{_ADD}SELECT 'last', jsonb_build_array(c.day, c.following, {_fields('c')})::text, count(*) FROM"
+    f"{_ADD}SELECT 'last', jsonb_build_array(c.day, c.following, {fields('c')})::text, count(*) FROM"
     f" (SELECT *, {DAY.format('created_at')} AS day, lead({DAY.format('created_at')}) OVER (PARTITION BY consent_id ORDER BY created_at, id)"
     " AS following FROM consent_report_part_rows WHERE NOT scan) AS c WHERE c.following IS NULL OR c.following <> c.day GROUP BY 2",
     f"{_ADD}SELECT 'withdrawals', jsonb_build_array(day)::text, count(*) FROM (SELECT {DAY.format('created_at')} AS day, choices,"

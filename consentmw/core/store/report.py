@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Protocol
 
-from consentmw.core.store import sql, summary
+from consentmw.core.store import postgres_summary, sql, summary
 from consentmw.core.store.base import StoreError, utc
 
 SCHEMA_VERSION = 1
@@ -57,6 +57,7 @@ class Dialect:
     day_start: str = "{}"
     day_end: str = summary.END_OF_DAY
     bucket_of_day: dict[str, str] = field(default_factory=lambda: dict(summary.BUCKET_OF_DAY))
+    postgres: bool = False  # a period read from the totals: PostgreSQL's queries, not SQLite's
 
 
 class Aggregating(Protocol):
@@ -94,9 +95,10 @@ async def build(
     if totals and whole:
         # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
         queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
-    elif totals and d.mark(1) == "?1":
+    elif totals:
         # A period: the totals of its whole days, and the records of the rest.
-        figures, scans = _from_totals_in_period(d, since, until, bucket)
+        in_period = _pg_from_totals_in_period if d.postgres else _from_totals_in_period
+        figures, scans = in_period(d, since, until, bucket)
         queries = [span(d, since, until), scans, figures]
     else:
         queries = [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
@@ -273,21 +275,22 @@ NO_END = "9999-12-31~"
 _KEY_DAYS = " AND key > '[\"' || ?3 AND key < '[\"' || ?4"
 
 
-def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
-    """The parameters of _from_totals_in_period: the period's ends as times (a, b) and as the days
-    its whole days run from and to (A, B), all as SQLite text."""
+def _whole_days(since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str]:
+    """The days (YYYY-MM-DD) a period's whole days run from and to (A, B): '' from the first, NO_END
+    to the last."""
     first_whole = ""
     if since is not None:
         day = utc(since).date()
         if utc(since) != dt.datetime.combine(day, dt.time(), dt.UTC):
             day = day + dt.timedelta(days=1) if day < dt.date.max else None  # type: ignore[assignment]
         first_whole = day.isoformat() if day is not None else NO_END
-    return [
-        "" if since is None else d.param_time(since),
-        NO_END if until is None else d.param_time(until),
-        first_whole,
-        NO_END if until is None else utc(until).date().isoformat(),
-    ]
+    return first_whole, NO_END if until is None else utc(until).date().isoformat()
+
+
+def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
+    """The parameters of _from_totals_in_period: the period's ends as times (a, b) and as the days
+    its whole days run from and to (A, B), all as SQLite text."""
+    return ["" if since is None else d.param_time(since), NO_END if until is None else d.param_time(until), *_whole_days(since, until)]
 
 
 def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
@@ -380,6 +383,115 @@ def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | 
         " min(created_at), max(created_at) FROM e GROUP BY 1, 2, 3, 4, 5)"
     )
     return sources, params
+
+
+# -- a period from the totals of a PostgreSQL log: the queries above, with times as timestamptz --
+# $1 and $2 the period's ends (NULL: none), $3 and $4 the days its whole days run from and to (A,
+# B; text), $5 and $6 the first moments of those days (NULL: after every time). A key's text
+# starts with its day, compared byte by byte (the key column is COLLATE "C").
+_PG = {
+    "a": "coalesce($1::timestamptz, '-infinity')",
+    "b": "coalesce($2::timestamptz, 'infinity')",
+    "B": "$4::text",
+    "A_at": "coalesce($5::timestamptz, 'infinity')",
+    "B_at": "coalesce($6::timestamptz, 'infinity')",
+    "B_end": "coalesce($6::timestamptz + interval '1 day', 'infinity')",
+}
+_PG_KEY_DAYS = " AND key > '[\"' || $3::text AND key < '[\"' || $4::text"
+_PG_ENDS = (
+    "r.created_at >= {a} AND r.created_at < least({A_at}, {b})".format(**_PG),
+    "r.created_at >= greatest({B_at}, {A_at}) AND r.created_at < {b}".format(**_PG),
+)
+
+
+def _pg_bounds(since: dt.datetime | None, until: dt.datetime | None) -> list[Any]:
+    first_whole, last = _whole_days(since, until)
+
+    def start(day: str) -> dt.datetime | None:
+        if day == NO_END:
+            return None
+        return dt.datetime.combine(dt.date.fromisoformat(day) if day else dt.date.min, dt.time(), dt.UTC)
+
+    return [None if since is None else utc(since), None if until is None else utc(until), first_whole, last, start(first_whole), start(last)]
+
+
+def _pg_period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[str, list[Any]]:
+    """_period_sources for PostgreSQL."""
+    fields = postgres_summary.fields
+    of_time = d.buckets[bucket].replace("created_at", "{}").format
+    of_day = d.bucket_of_day[bucket].format
+    same_visitor = "consent_report_part(o.consent_id) = consent_report_part({r}.consent_id) AND o.consent_id = {r}.consent_id AND NOT o.scan"
+    following = (
+        f"(SELECT o.created_at FROM consent_log AS o WHERE {same_visitor.format(r='r')} AND (o.created_at, o.id) > (r.created_at, r.id)"
+        " ORDER BY o.created_at, o.id LIMIT 1)"
+    )
+    previous = (
+        f"(SELECT o.choices FROM consent_log AS o WHERE {same_visitor.format(r='r')} AND (o.created_at, o.id) < (r.created_at, r.id)"
+        " ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
+    )
+    marked = " UNION ALL ".join(
+        f"SELECT r.created_at, r.policy_id, r.method, r.policy_version, r.language, r.region, r.choices,"
+        f" {of_time('r.created_at')} AS bucket, {following} AS following, {previous} AS previous"
+        f" FROM consent_log AS r WHERE NOT r.scan AND {part}"
+        for part in _PG_ENDS
+    )
+    # A visitor whose first record of B's day is at b or later: their newest record before it.
+    unsure = (
+        f"SELECT p.fields, p.choices, p.created_at AS p_at, {of_time('x.created_at')} AS bucket FROM consent_log AS x,"
+        f" LATERAL (SELECT o.created_at, o.choices, {fields('o')} AS fields FROM consent_log AS o WHERE {same_visitor.format(r='x')}"
+        " AND (o.created_at, o.id) < (x.created_at, x.id) ORDER BY o.created_at DESC, o.id DESC LIMIT 1) AS p"
+        " WHERE NOT x.scan AND x.created_at >= {b} AND x.created_at < {B_end} AND p.created_at >= {A_at} AND p.created_at < {B_at}".format(**_PG)
+    )
+    sources = (
+        f"e AS MATERIALIZED ({marked}), "
+        f"l AS MATERIALIZED (SELECT {d.item.format('key', 0)} AS day, {d.item.format('key', 1)} COLLATE \"C\" AS following,"
+        f" {d.json_item.format('key', 2)} AS fields, n FROM {d.totals_table} WHERE kind = 'last' AND n <> 0{_PG_KEY_DAYS}), "
+        f"u AS MATERIALIZED ({unsure}), "
+        f"standing AS (SELECT {fields('e')} AS fields, 1 AS n FROM e WHERE following IS NULL OR following >= {_PG['b']}"
+        f" UNION ALL SELECT fields, n FROM l WHERE following IS NULL OR following > {_PG['B']}"
+        " UNION ALL SELECT fields, 1 FROM u), "
+        f"answers AS MATERIALIZED (SELECT {_answer_columns('fields', d)}, sum(n) AS n FROM standing GROUP BY fields), "
+        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM ("
+        f"SELECT bucket, choices, 1 AS n FROM e WHERE following IS NULL OR following >= {_PG['b']} OR {of_time('following')} <> bucket"
+        f" UNION ALL SELECT {of_day('day')}, fields -> 5, n FROM l WHERE following IS NULL OR following > {_PG['B']}"
+        f" OR {of_day('following')} <> {of_day('day')}"
+        f" UNION ALL SELECT bucket, choices, 1 FROM u WHERE {of_time('p_at')} = bucket"
+        ") AS b GROUP BY bucket, choices), "
+        f"{_days(d, bucket, _PG_KEY_DAYS)}, "
+        "rec AS (SELECT * FROM whole_days UNION ALL SELECT method, policy_version, language, region, bucket, count(*),"
+        " min(created_at), max(created_at) FROM e GROUP BY 1, 2, 3, 4, 5)"
+    )
+    return sources, _pg_bounds(since, until)
+
+
+_PG_SCANS_IN_PERIOD = (
+    f"SELECT (SELECT coalesce(sum(n), 0) FROM {postgres_summary.TOTALS} WHERE kind = 'scans'{_PG_KEY_DAYS})"
+    f" + (SELECT count(*) FROM consent_log AS r WHERE r.scan AND ({_PG_ENDS[0]} OR {_PG_ENDS[1]}))"
+)
+
+
+def _pg_from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
+    """_from_totals_in_period for PostgreSQL."""
+    sources, params = _pg_period_sources(d, since, until, bucket)
+    withdrawals = (
+        f"SELECT (SELECT coalesce(sum(n), 0) FROM {d.totals_table} WHERE kind = 'withdrawals'{_PG_KEY_DAYS})"
+        " + (SELECT count(*) FROM e WHERE consent_report_withdraws(previous, choices) = 1)"
+    )
+    period = " WHERE created_at >= {a} AND created_at < {b} AND NOT scan".format(**_PG)
+    return (_tail(d, sources, "rec", period, withdrawals), params), (_PG_SCANS_IN_PERIOD, params)
+
+
+def pg_stats_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str, list[Any]]:
+    """stats_in_period for PostgreSQL."""
+    sources, params = _pg_period_sources(d, since, until, "day")
+    query = (
+        f"WITH {sources} SELECT 'choice', choice.key, (choice.value = 'true'::jsonb)::int, sum(n)"
+        " FROM answers, jsonb_each(answers.choices) AS choice GROUP BY 2, 3"
+        " UNION ALL SELECT 'records', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'visitors', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'method', method, NULL, sum(n) FROM answers GROUP BY 2"
+    )
+    return query, _PG_SCANS_IN_PERIOD, params
 
 
 def _scans_from_totals(d: Dialect, bucket: str) -> Query:
