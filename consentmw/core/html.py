@@ -1112,7 +1112,7 @@ class RewriteStream:
                     found += self.address_trackers(url)
             else:
                 continue
-            if found and not all(c in self.allowed for c in self.rw.trackers.categories(found)):
+            if found and not self.allowed.issuperset(self.rw.trackers.categories(found)):
                 rename[attr.name] = b"data-consentmw-" + attr.name
         if not rename:
             return end
@@ -1362,7 +1362,7 @@ class RewriteStream:
 
     def _rewrite_known(self, kind: int, tag: bytes, name_end: int, cats: tuple[str, ...]) -> bytes | bool:
         # The same tracker tags come on every page: their rewritten form is remembered.
-        key = (tag, cats, all(c in self.allowed for c in cats))
+        key = (tag, cats, self.allowed.issuperset(cats))
         done = self.rw.rewritten.get(key)
         if done is None:
             attrs = parse_attrs(tag, name_end, len(tag) - 1)
@@ -1374,7 +1374,7 @@ class RewriteStream:
     def _rewrite(self, kind: int, tag: bytes, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes | bool:
         if cats is None:
             return True
-        live = all(c in self.allowed for c in cats)
+        live = self.allowed.issuperset(cats)
         rename: dict[bytes, bytes] = {}
         drop: set[bytes] = set()
         add: list[tuple[bytes, bytes]] = []
