@@ -207,7 +207,7 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
         return b"(?:" + plain + more + b"+|(?>(?:" + plain + b"++|" + b"|".join(special) + b")" + more + b"))"
 
     # Right after a value's opening quote (or the "=" of one unquoted): what follows an "=".
-    start = rb"""(?![01](?:px)?["'\s/>])""" if no_pixel else b""
+    start = b"(?!" + PIXEL_AFTER_EQUALS + b")" if no_pixel else b""
     colon = b":" if no_pixel else b""
     host = b"|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True)) or b"(?!)"
     url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])" + text(rb"\x00-\x20\"',\\") + rb"|(?![/\\]{2})" + text(rb"\x00-\x20\"',\\:&") + rb")"
