@@ -10,15 +10,28 @@ Drives the ASGI apps directly (no HTTP client, no server), so the middleware's s
 behind transport costs. Rounds alternate between the apps so that machine noise hits both alike;
 the figure is the fastest round's CPU time (time.process_time) per request.
 
-    python bench/bench_core.py [--requests 5000] [--rounds 9]
+A microsecond or two decides these targets, which is less than what the rest of a shared machine
+does to one round. ``--instructions`` counts instead the machine instructions each request takes,
+under valgrind's callgrind, which are the same on a busy machine as on an idle one: each app runs
+in its own process, and only the requests of a case are counted (they are driven through a C
+iterator of their own, named to callgrind with --toggle-collect), not the start-up or the warm-up.
+
+    python bench/bench_core.py [--requests 5000] [--rounds 15]
+    python bench/bench_core.py --instructions [--requests 2000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
+import itertools
 import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -133,11 +146,95 @@ async def consent_cookie(app) -> str:
         return r.cookies["consentmw"]
 
 
+# The counted cases, each driven through its own C iterator so callgrind can tell them apart.
+COUNTED = {"no consent cookie": "starmap_next", "valid consent cookie": "filterfalse_next", "reads consent, cached": "accumulate_next"}
+TARGETS = {"no consent cookie": 1.15, "valid consent cookie": 1.15, "reads consent, cached": 1.30}
+APPS = ("bare", "do-nothing", "contract", "consentmw")
+
+
+def counted_app(name: str) -> Starlette:
+    policy = load_policy("default")
+    if name == "contract":
+        return pass_through_app(ContractFloor, reader=ConsentReader(policy, ConsentCodec([SECRET], policy), "consentmw"))
+    return {"bare": bare_app, "do-nothing": pass_through_app, "consentmw": wrapped_app}[name]()
+
+
+def count_worker(name: str, n: int) -> None:
+    """Runs under callgrind: the requests of each case, n of them, through that case's iterator."""
+    app = counted_app(name)
+    policy = load_policy("default")
+    cookie = ConsentCodec([SECRET], policy).dumps({"analytics"}, "visitor-counted")
+    scopes = {"no consent cookie": scope_for(None), "valid consent cookie": scope_for(cookie), "reads consent, cached": scope_for(cookie, "/api/me")}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        pass
+
+    def request(scope: dict) -> bool:
+        # The apps never wait here, so one send() runs a request to its end, with no event loop.
+        coroutine = app(dict(scope), receive, send)
+        try:
+            coroutine.send(None)
+        except StopIteration:
+            return False
+        raise RuntimeError(f"{name} waited in a request")
+
+    for scope in scopes.values():
+        for _ in range(300):
+            request(scope)
+    one = scopes["no consent cookie"]
+    collections.deque(itertools.starmap(lambda: request(one), itertools.repeat((), n)), 0)
+    two = scopes["valid consent cookie"]
+    collections.deque(itertools.filterfalse(lambda _: request(two), range(n)), 0)
+    three = scopes["reads consent, cached"]
+    collections.deque(itertools.accumulate(range(n), lambda _, __: request(three)), 0)
+
+
+def count_instructions(requests: int) -> None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install -y valgrind)")
+    counts: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {}
+        for name in APPS:
+            out = Path(tmp) / f"{name}.out"
+            toggles = [f"--toggle-collect={fn}" for fn in COUNTED.values()]
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *toggles, sys.executable, __file__, "--count-worker", name, "--requests", str(requests)]
+            runs[name] = (out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+        for name, (out, process) in runs.items():
+            _, err = process.communicate()
+            if process.returncode != 0:
+                raise SystemExit(f"the {name} app failed under callgrind:\n{err[-2000:]}")
+            annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(out)], capture_output=True, text=True, check=True).stdout
+            counts[name] = {}
+            for case, fn in COUNTED.items():
+                found = re.search(rf"^\s*([\d,]+) .*:{fn} ", annotated, re.M)
+                if found is None:
+                    raise SystemExit(f"callgrind counted nothing in {fn}: this Python's symbols are stripped; use a Python built with them (pyenv's are)")
+                counts[name][case] = int(found.group(1).replace(",", "")) / requests
+    print(f"{'case':<24}{'bare instr/req':>15}{'do-nothing':>11}{'contract':>9}{'consentmw':>10}{'ratio':>7}{'floor':>7}{'contract':>9}  target")
+    for case, target in TARGETS.items():
+        b, f, c, w = (counts[name][case] for name in APPS)
+        verdict = ("OK" if w / b <= target else "OVER") + f" (<= {target})"
+        print(f"{case:<24}{b:>15,.0f}{f:>11,.0f}{c:>9,.0f}{w:>10,.0f}{w / b:>7.3f}{f / b:>7.3f}{c / b:>9.3f}  {verdict}")
+    print(f"machine instructions per request counted by callgrind over {requests} requests per case (the same on a busy machine as on an idle one)")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind instead of timing")
+    parser.add_argument("--count-worker", choices=APPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count_worker:
+        count_worker(args.count_worker, args.requests)
+        return
+    if args.instructions:
+        count_instructions(args.requests)
+        return
     bare, floor, wrapped = bare_app(), pass_through_app(), wrapped_app()
     cookie = await consent_cookie(wrapped)
     policy = load_policy("default")
