@@ -178,10 +178,6 @@ def peak_memory() -> float:
 async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = open_store(url)
-    if os.environ.get("BENCH_WORK_MEM"):
-        from consentmw.core.store import postgres
-
-        postgres.REPORT_WORK_MEM = os.environ["BENCH_WORK_MEM"]
     period = {"since": SINCE, "until": UNTIL} if what in ("period", "counted", "stats-period") else {}
     if what == "stats-counted":
         period = {"since": START - dt.timedelta(days=3650)}  # the whole log, but not from the totals
@@ -279,7 +275,7 @@ def main() -> None:
         if args.only:
             asyncio.run(run(url, args.only))
         else:
-            measure(url)
+            measure(url, tuple(PG_LABELS) if url.startswith("postgres") else tuple(LABELS))
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     if not args.no_sqlite:

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consentmw import load_policy
-from consentmw.core.html import HTMLRewriter
+from consentmw.core.html import HTMLRewriter, is_pixel, safe_image_pattern
 from tests.corpus.pages import SNIPPETS, live_trackers, products
 from tests.test_rewrite import OTHER_TOOLS, OWN_CODE
 
@@ -91,9 +91,10 @@ def test_any_bytes_rewrite_without_error_and_chunk_independently(data: bytes, al
     assert rewrite(data, allowed, cuts) == whole
 
 
-# Images whose hosts the rewriter has ruled out before are jumped over in one match: whatever the
-# tag, the page must come out as when each tag is read by the attribute states (a page fed one byte
-# at a time never holds a whole tag), and the same unknown hosts be named as left live.
+# Images whose hosts the rewriter has ruled out before are jumped over in one match (from an unknown
+# third party's host, only if it is no pixel): whatever the tag, the page must come out as when each
+# tag is read by the attribute states (a page fed one byte at a time never holds a whole tag), and
+# the same unknown hosts be named as left live.
 SITE = (b"www.shop.example", "/p")
 PIXEL = "https://www.facebook.com/tr?id=1&amp;ev=PageView"
 ADDRESSES = [
@@ -154,10 +155,57 @@ def image_tags(draw: st.DrawFn) -> str:
 def test_images_from_hosts_ruled_out_before_come_out_as_tag_by_tag(tags: list[str], allowed: frozenset[str]) -> None:
     page = ("<!DOCTYPE html><html><head></head><body><p>x</p>" + "<br>".join(tags) + "</body></html>").encode()
     learned = HTMLRewriter(POLICY)
-    learned.rewrite(allowed, b'<img src="https://img.shop.example/a.jpg">', page=SITE)
+    # The site's own image host, and an unknown third party's whose pixels are still to be named.
+    learned.rewrite(allowed, b'<img src="https://img.shop.example/a.jpg"><img src="https://px.unknown-pixel.example/a.jpg">', page=SITE)
     fresh = HTMLRewriter(POLICY)
     stream = fresh.stream(allowed, page=SITE)
     tag_by_tag = b"".join(stream.feed(page[i : i + 1]) for i in range(len(page))) + stream.close()
     whole = learned.stream(allowed, page=SITE)  # rewrite() would take the fast path of a visitor who allowed all
     assert whole.feed(page) + whole.close() == tag_by_tag
     assert learned.trackers.left_live == fresh.trackers.left_live
+
+
+# An image from an unknown third party's host is jumped over only if it is no pixel: is_pixel's
+# verdict, with "=", ":", 0/1, "px", none and hidden anywhere in the tag (names, values, addresses).
+PIXEL_BITS = ["1", "0", "1px", "0px", "10", "160", "=", "= ", ":", " : ", "\x0b", "none", "hidden", "display", "visibility", "width", "height", "x", "/", " ", "?w=", "'", '"']
+PIXEL_VALUES = ["1", "0", "1px", "0px ", "display:none", "display : none", "visibility:hidden", "visibility:\x0bhidden", "a;display:none", "160", "10", "0.5", "?width=1", "?w=2&height=0px", "a width=1 b", "height= 1px/"]
+NAMES = ["width", "height", "style"] * 3 + ["alt", "class", "sizes", "xml:none", "display:none", "visibility:hidden", "border", "w"]
+
+
+@st.composite
+def third_party_images(draw: st.DrawFn) -> str:
+    def value(quote: str) -> str:
+        bits = draw(st.lists(st.sampled_from(PIXEL_BITS), max_size=4) | st.sampled_from(PIXEL_VALUES).map(lambda v: [v]))
+        return "".join(b for b in bits if quote not in b and (quote or not any(c in b for c in " \x0b\"'")))
+
+    path = value('"').replace(" ", "")
+    attrs = [f'src="https://cdn.other.example/{path}"']
+    for _ in range(draw(st.integers(0, 3))):
+        quote = draw(st.sampled_from(['"', "'", ""]))
+        attrs.append(draw(st.sampled_from(NAMES)) + (f"={quote}{value(quote)}{quote}" if draw(st.booleans()) else ""))
+    attrs = draw(st.permutations(attrs))
+    return "<img " + " ".join(attrs) + draw(st.sampled_from([">", "/>", " >"]))
+
+
+@settings(max_examples=500, deadline=None)
+@given(third_party_images())
+def test_a_pixel_from_an_unknown_host_is_never_jumped_over(tag: str) -> None:
+    low = tag.encode().lower()
+    loud = safe_image_pattern([b"img.shop.example", b"cdn.other.example"], no_pixel=True).match(low)
+    if loud is not None:
+        assert loud.end() == len(low) and not is_pixel(low, 0, len(low))
+        assert safe_image_pattern([b"img.shop.example", b"cdn.other.example"]).match(low) is not None
+
+
+def test_usual_images_from_an_unknown_host_are_jumped_over() -> None:
+    # What keeps a site whose images come from a CDN on another domain as fast as one serving its own.
+    loud = safe_image_pattern([b"cdn.other.example"], no_pixel=True)
+    for tag in [
+        products(1).split("<a", 2)[1].split(">", 1)[1].split("</a>")[0].replace("img.shop.example.kr", "cdn.other.example"),
+        '<img src="https://cdn.other.example/a.jpg?w=320&amp;q=80" alt="제주 한라봉: 3kg" width="160" height="120" loading="lazy">',
+        '<img src="//cdn.other.example/a.jpg" srcset="//cdn.other.example/b.jpg 2x" sizes="(max-width: 600px) 50vw" style="border:0">',
+        '<source srcset="https://cdn.other.example/a.webp 1x, https://cdn.other.example/b.webp 2x" type="image/webp">',
+    ]:
+        assert loud.match(tag.encode().lower()) is not None, tag
+    for tag in ['<img src="https://cdn.other.example/p.gif" width="1" height="1">', '<img src="//cdn.other.example/p.gif" style="display : none">', "<img src=//cdn.other.example/p.gif?height=0>"]:
+        assert loud.match(tag.encode().lower()) is None, tag

@@ -188,18 +188,40 @@ ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
 # (a URL parser drops tabs and newlines, "/\t/host" is "//host"). A srcset's candidates are such
 # addresses with a density or width, split at commas. Repeats of groups are atomic (see ATTRIBUTES).
 IMAGE_NAME = rb"<(?:img|image|source)"
-OTHER_ATTRIBUTE = (
-    rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<]++"
-    rb"""(?>(?:="[^"]*+"|='[^']*+'|=[^\t\n\f\r >"'=<`]++)?)"""
-)
+# What is_pixel looks for after an "=" (a 0 or 1 width or height) and after a ":" (none, hidden).
+PIXEL_AFTER_EQUALS = rb"""\s*["']?[01](?:px)?["'\s/>]"""
+PIXEL_AFTER_COLON = rb"\s*(?:none|hidden)"
 
 
-def safe_image_pattern(hosts: Collection[bytes]) -> re.Pattern[bytes]:
+def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> re.Pattern[bytes]:
+    """The image tags that load only from ``hosts`` or from relative addresses. With ``no_pixel``
+    (a site whose images come from an unknown third party's host), only those in which is_pixel
+    finds nothing: no "=" in the tag followed by PIXEL_AFTER_EQUALS, no ":" by PIXEL_AFTER_COLON."""
+
+    def text(excluded: bytes, more: bytes = b"*") -> bytes:
+        # Bytes but `excluded` (a character class's contents). With no_pixel, "=" and ":" are let
+        # in by a second alternative that looks after each: most values and addresses have neither.
+        if not no_pixel:
+            return b"[^" + excluded + b"]" + more + b"+"
+        plain = b"[^" + excluded + b"=:]"
+        special = [b"=(?!" + PIXEL_AFTER_EQUALS + b")"] if b"=" not in excluded else []
+        special += [b":(?!" + PIXEL_AFTER_COLON + b")"] if b":" not in excluded else []
+        return b"(?:" + plain + more + b"+|(?>(?:" + plain + b"++|" + b"|".join(special) + b")" + more + b"))"
+
+    # Right after a value's opening quote (or the "=" of one unquoted): what follows an "=".
+    start = rb"""(?![01](?:px)?["'\s/>])""" if no_pixel else b""
+    colon = b":" if no_pixel else b""
     host = b"|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True)) or b"(?!)"
-    url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])[^\x00-\x20\"',\\]*+|(?![/\\]{2})[^\x00-\x20\"',\\:&]*+)"
+    url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])" + text(rb"\x00-\x20\"',\\") + rb"|(?![/\\]{2})" + text(rb"\x00-\x20\"',\\:&") + rb")"
     candidate = url + rb"(?>(?:[\t\n\f\r ]++[0-9.]++[wx])?)"
     srcset = rb"[\t\n\f\r ]*+" + candidate + rb"(?>(?:[\t\n\f\r ]*+,[\t\n\f\r ]*+" + candidate + rb")*)[\t\n\f\r ]*+"
-    attribute = rb'(?:src="' + url + rb'"|srcset="' + srcset + rb'"|class="(?>(?:[^"o]++|o(?!ptanon))*)"|' + OTHER_ATTRIBUTE + rb")"
+    optanon = rb'(?>(?:[^"o' + (b"=:" if no_pixel else b"") + rb"]++|o(?!ptanon))*)"  # a class without OneTrust's marking
+    # Any other attribute but data-* (other tools' markings, held addresses), "=" right after its name.
+    other = (
+        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<" + colon + rb"]++"
+        + rb'(?>(?:="' + start + text(b'"') + rb""""|='""" + start + text(b"'") + rb"""'|=""" + start + rb"""[^\t\n\f\r >"'=<`""" + colon + rb"]++)?)"
+    )
+    attribute = rb'(?:src="' + start + url + rb'"|srcset="' + start + srcset + rb'"|class="' + start + optanon + rb'"|' + other + rb")"
     return re.compile(IMAGE_NAME + rb"(?>(?:[\t\n\f\r /]++" + attribute + rb")*)[\t\n\f\r /]*+>")
 
 
@@ -336,7 +358,7 @@ class HTMLRewriter:
         self._needed: frozenset[str] | None = None
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
-        self._safe_hosts: dict[bytes | None, dict[bytes, None]] = {}
+        self._safe_hosts: dict[bytes | None, dict[bytes, bool]] = {}
         # (content, allowed, site) -> what a <noscript>'s content becomes (see _noscript_whole).
         self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
         # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
@@ -351,14 +373,17 @@ class HTMLRewriter:
         known = self._safe_images.get(site)
         if known is None or (known[0] != len(safe) and known[1] < SAFE_IMAGE_HOSTS):
             hosts = [h for h in safe if h.find(b".") >= 0][:SAFE_IMAGE_HOSTS]
-            known = (len(safe), len(hosts), safe_image_pattern(hosts))
+            # A pixel from an unknown third party's host is never jumped over: it is to be named.
+            known = (len(safe), len(hosts), safe_image_pattern(hosts, no_pixel=not all(safe[h] for h in hosts)))
             if len(self._safe_images) < 64:
                 self._safe_images[site] = known
         return known[2]
 
-    def safe_hosts(self, site: bytes | None) -> dict[bytes, None]:
+    def safe_hosts(self, site: bytes | None) -> dict[bytes, bool]:
         """Hosts that images and links on pages of ``site`` load from and that are surely no
-        tracker's (nor one to report as left live): a tag loading only from them needs no closer look."""
+        tracker's: a tag loading only from them needs no closer look. True for the site's own and
+        the catalog's; False for an unknown third party's, whose pixels are named as left live
+        (an image from it that shows nothing still gets the closer look)."""
         found = self._safe_hosts.get(site)
         if found is None:
             found = {}
@@ -1088,7 +1113,7 @@ class RewriteStream:
                     found += self.address_trackers(url)
             else:
                 continue
-            if found and not all(c in self.allowed for c in self.rw.trackers.categories(found)):
+            if found and not self.allowed.issuperset(self.rw.trackers.categories(found)):
                 rename[attr.name] = b"data-consentmw-" + attr.name
         if not rename:
             return end
@@ -1260,8 +1285,13 @@ class RewriteStream:
             if kind == LINK and not found and address is not None and (host := url_host(address)) is not None:
                 # preconnect to a tracker's host: it serves every purpose its trackers have.
                 found = self.rw.trackers.candidates(host)
-            if not found and address is not None and self.page is not None and (kind == IFRAME or (kind == IMG and is_pixel(low, name_end, gt + 1))):
-                self.rw.trackers.report_left_live(address, *self.page, "iframe" if kind == IFRAME else "pixel")
+            if not found and self.page is not None:
+                if kind == IFRAME and address is not None:
+                    self.rw.trackers.report_left_live(address, *self.page, "iframe")
+                elif kind == IMG and is_pixel(low, name_end, gt + 1):
+                    # A browser loads one of a srcset's candidates, by its own rules: any may be the pixel's.
+                    for url in ([address] if address is not None else []) + (srcset_urls(srcset) if srcset is not None else []):
+                        self.rw.trackers.report_left_live(url, *self.page, "pixel")
             done = self._rewrite_known(kind, tag, name_end, self.rw.trackers.categories(found)) if found else True
         else:
             attrs = parse_attrs(tag, name_end, gt)
@@ -1302,27 +1332,27 @@ class RewriteStream:
             return False
         # The hosts this site's images come from were ruled out on an earlier tag.
         safe = self.safe_hosts
-        unsure = [host for host in hosts if host not in safe]
-        if not unsure:
-            return True
-        known = trackers._by_host
-        for host in unsure:
-            found = known.get(host)
-            if found is None and ODD_HOST.search(host):
-                return False
-            if found is None:
-                found = trackers.candidates(host)
-            if found:
-                return False
         site = self.page[0] if self.page is not None else None
-        if site is not None and kind == IMG:
-            if any(trackers.maybe_left_live(host, site) for host in unsure) and is_pixel(low, start, end):
-                return False  # a pixel from an unknown host: reported by the closer look
-        if len(safe) < 4096:
+        unsure = [host for host in hosts if host not in safe]
+        if unsure:
+            known = trackers._by_host
             for host in unsure:
-                # An unknown third-party host stays unsure until reported: a pixel from it is looked at closer.
-                if site is None or not trackers.maybe_left_live(host, site):
-                    safe[host] = None
+                found = known.get(host)
+                if found is None and ODD_HOST.search(host):
+                    return False
+                if found is None:
+                    found = trackers.candidates(host)
+                if found:
+                    return False
+            for host in unsure:
+                # An unknown third party's host is remembered as one to name a pixel from.
+                quiet = site is None or not trackers.maybe_left_live(host, site)
+                if len(safe) < 4096:
+                    safe[host] = quiet
+                elif not quiet and kind == IMG and is_pixel(low, start, end):
+                    return False
+        if kind == IMG and any(safe.get(host) is False for host in hosts) and is_pixel(low, start, end):
+            return False  # a pixel from an unknown host: reported by the closer look
         return True
 
     def srcset_trackers(self, srcset: bytes) -> tuple[Tracker, ...]:
@@ -1333,7 +1363,7 @@ class RewriteStream:
 
     def _rewrite_known(self, kind: int, tag: bytes, name_end: int, cats: tuple[str, ...]) -> bytes | bool:
         # The same tracker tags come on every page: their rewritten form is remembered.
-        key = (tag, cats, all(c in self.allowed for c in cats))
+        key = (tag, cats, self.allowed.issuperset(cats))
         done = self.rw.rewritten.get(key)
         if done is None:
             attrs = parse_attrs(tag, name_end, len(tag) - 1)
@@ -1345,7 +1375,7 @@ class RewriteStream:
     def _rewrite(self, kind: int, tag: bytes, attrs: dict[bytes, Attr], cats: tuple[str, ...] | None, script_type: bytes | None) -> bytes | bool:
         if cats is None:
             return True
-        live = all(c in self.allowed for c in cats)
+        live = self.allowed.issuperset(cats)
         rename: dict[bytes, bytes] = {}
         drop: set[bytes] = set()
         add: list[tuple[bytes, bytes]] = []
