@@ -153,6 +153,7 @@ async def create_schema(pool: Any) -> None:
         await conn.execute(SCHEMA)
 
 
+FINITE = "least(greatest(created_at, '0001-01-01 00:00:00+00'::timestamptz), '9999-12-31 23:59:59.999999+00'::timestamptz)"
 DIALECT = Dialect(
     mark=_mark,
     param_time=utc,
@@ -161,8 +162,10 @@ DIALECT = Dialect(
     same="IS NOT DISTINCT FROM",
     allowed="({}.value = 'true'::jsonb)::int",
     buckets={
-        "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        "week": "to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+        # asyncpg writes datetime.max as 'infinity' (datetime.min as '-infinity'), which has no
+        # day: such a record counts on the last (first) day Python knows, as it reads back.
+        "day": f"to_char({FINITE} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "week": f"to_char(date_trunc('week', {FINITE} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
     },
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
