@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run from a checkout
 
 from consentmw.core.store import SQLiteStore, open_store  # noqa: E402
-from consentmw.core.store import postgres_summary, report  # noqa: E402
+from consentmw.core.store import report  # noqa: E402
 from consentmw.core.store.sql import INSERT_COLUMNS  # noqa: E402
 from consentmw.core.store.sqlite import INSERT, timestamp  # noqa: E402
 
@@ -145,12 +145,6 @@ LABELS = {
     "counted": "the period, from the records",
     "stats-period": "log stats --latest, the period",
 }
-# PostgreSQL also: the whole log counted from the records, as it was before its running totals.
-PG_LABELS = {
-    **LABELS,
-    "report-counted": "log report, from the records",
-    "stats-counted": "stats --latest, from the records",
-}
 
 
 def digest(figures: dict) -> str:
@@ -178,10 +172,12 @@ def peak_memory() -> float:
 async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = open_store(url)
+    if os.environ.get("BENCH_WORK_MEM"):
+        from consentmw.core.store import postgres
+
+        postgres.REPORT_WORK_MEM = os.environ["BENCH_WORK_MEM"]
     period = {"since": SINCE, "until": UNTIL} if what in ("period", "counted", "stats-period") else {}
-    if what == "stats-counted":
-        period = {"since": START - dt.timedelta(days=3650)}  # the whole log, but not from the totals
-    if what in ("counted", "report-counted"):
+    if what == "counted":
         # The same period counted from the records, as a log without the running totals is.
         store.dialect = dataclasses.replace(store.dialect, totals=False)  # type: ignore[attr-defined]
     started, cpu = time.perf_counter(), time.process_time()
@@ -201,6 +197,21 @@ async def run(url: str, what: str) -> None:
     print(f"{what}\t{seconds:.2f}\t{cpu:.2f}\t{peak_memory():.0f}{summary}", flush=True)
 
 
+def work_mem(url: str, rounds: int = 2) -> None:
+    """The PostgreSQL report with the server's default work_mem (4MB) and with the report's own,
+    taking turns."""
+    from consentmw.core.store.postgres import REPORT_WORK_MEM
+
+    for _ in range(rounds):
+        for memory in ("4MB", REPORT_WORK_MEM):
+            done = subprocess.run(
+                [sys.executable, __file__, "--measure", url, "--only", "report"],
+                check=True, capture_output=True, text=True, env={**os.environ, "BENCH_WORK_MEM": memory},
+            )
+            seconds = float(done.stdout.splitlines()[0].split("\t")[1])
+            print(f"log report, work_mem {memory:<6} {seconds:8.2f} s   {done.stdout.splitlines()[1].rpartition(' ')[2]}")
+
+
 def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
     results = {}
     digests = {}
@@ -209,15 +220,14 @@ def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
         name, seconds, cpu, peak = done.stdout.splitlines()[0].split("\t")
         results[name] = float(seconds)
         # The CPU time is this process's: SQLite works in it, PostgreSQL in the server.
-        print(f"{PG_LABELS[name]:<32} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
+        print(f"{LABELS[name]:<32} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
         for line in done.stdout.splitlines()[1:]:
             print(line)
             digests[name] = line.rpartition("digest ")[2]
     print(f"report / stats --latest: {results['report'] / results['stats']:.2f}")
-    for totals, counted, what in (("period", "counted", "the period"), ("report", "report-counted", "the whole log"), ("stats", "stats-counted", "stats --latest")):
-        if totals in digests and counted in digests:
-            same = "the same" if digests[totals] == digests[counted] else "DIFFERENT"
-            print(f"{what} from the totals and from the records: {same} figures")
+    if "period" in digests and "counted" in digests:
+        same = "the same" if digests["period"] == digests["counted"] else "DIFFERENT"
+        print(f"the period from the totals and from the records: {same} figures")
 
 
 async def copy_to_postgres(base: str, count: int) -> str:
@@ -236,8 +246,6 @@ async def copy_to_postgres(base: str, count: int) -> str:
     await store.close()  # type: ignore[attr-defined]
     conn = await asyncpg.connect(url)
     try:
-        # A log from before the running totals: they are counted afterwards, as `consentmw migrate` does.
-        await conn.execute(postgres_summary.UNINSTALL)
 
         def records():  # type: ignore[no-untyped-def]
             for row in rows(count):
@@ -268,14 +276,14 @@ def main() -> None:
     parser.add_argument("--measure", metavar="FILE", help="only time the commands on this log (a file or a store URL)")
     parser.add_argument("--postgres", metavar="URL", help="also copy the log into a fresh schema of this server and time it there")
     parser.add_argument("--no-sqlite", action="store_true", help="with --postgres: only the PostgreSQL part")
-    parser.add_argument("--only", choices=tuple(PG_LABELS), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=tuple(LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         url = args.measure if "://" in args.measure else f"sqlite:///{args.measure}"
         if args.only:
             asyncio.run(run(url, args.only))
         else:
-            measure(url, tuple(PG_LABELS) if url.startswith("postgres") else tuple(LABELS))
+            measure(url)
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     if not args.no_sqlite:
@@ -292,10 +300,8 @@ def main() -> None:
         url = asyncio.run(copy_to_postgres(args.postgres, args.records))
         print(f"\nPostgreSQL: copied {args.records:,} records in {time.perf_counter() - started:.1f} s")
         try:
-            started = time.perf_counter()
-            migrated = subprocess.run([sys.executable, "-m", "consentmw", "migrate", "--store", url], capture_output=True, text=True, check=True)
-            print(f"consentmw migrate (index, then the totals in 64 parts): {time.perf_counter() - started:.1f} s; {migrated.stderr.splitlines()[-1]}")
-            measure(url, tuple(PG_LABELS))
+            measure(url)
+            work_mem(url)
         finally:
             asyncio.run(drop_schema(url))
         print(f"load average {os.getloadavg()[0]:.1f}")

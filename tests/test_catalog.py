@@ -414,6 +414,7 @@ def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, c
         "<img src='https://img.adco.example/p.gif' width='1' height='1'>",
         '<img height="0" src=https://img.adco.example/p.gif>',
         '<img srcset="/a.jpg 1x, https://img.adco.example/p.gif 2x" width=1>',
+        '<img src="https://img.adco.example/p.gif" width=\x0b1>',
     ],
 )
 def test_a_pixel_is_named_after_visible_images_from_its_host_on_earlier_pages(pixel: str, caplog: pytest.LogCaptureFixture) -> None:

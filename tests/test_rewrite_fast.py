@@ -59,6 +59,12 @@ CORPUS = [
     b'<script =" x="a>b" data-category=analytics type=text/plain src="/a.js"></script></body></html>',
     b'<!doctype html><html><head></head><body><li data-category="fresh">x</li>'
     b'<SCRIPT TYPE=TEXT/PLAIN title="a>b" DATA-Category=analytics SRC="/a.js"></SCRIPT></body></html>',
+    # A "<" in a script's attribute name or unquoted value, before its data-category and in runs
+    # (the fast path hands such a tag to the tokenizer; read by its own search, runs took quadratic time).
+    b'<!doctype html><html><head></head><body><li data-category="fresh">x</li>'
+    b"<script <x data-category=analytics type=text/plain src=/a.js></script>" + b"<script a=<script " * 40 + b"></body></html>",
+    b'<!doctype html><html><head><script a=b<c data-category=analytics type=text/plain>x()</script></head>'
+    b'<body><li data-category="fresh">x</li>' + b'<script title="a" ' * 40 + b"></body></html>",
     # The closing tags far from the end (the fast path looks at the last bytes first).
     b"<!doctype html><html><head></head><body><p>x</p></body>" + b"\n" * 600 + b"</html>\n" + b" " * 600,
     # A pixel named in srcset alone, its address held in data-src: the visitor who allowed it gets a src.

@@ -38,12 +38,13 @@ WS = rb"\t\n\f\r "
 # fails the match (more data needed) instead of being read as more attributes. The repeat is an
 # atomic group around "*", not "*+": CPython 3.11.2 (Debian 12's python3) fails the whole match
 # of a possessive repeat whose group ends on a failing lookahead, so "<svg/>" never closed.
-# NAME_GUARD: a condition on where an attribute's name may begin (none here; see SCRIPT_WITH_CATEGORY).
+# NAME_GUARD: a condition on where an attribute's name may begin, and STOP: bytes that may stand in no
+# name or unquoted value (none here; see SCRIPT_WITH_CATEGORY).
 ATTRIBUTES_WITH_GUARD = (
-    rb"(?>(?:[\t\n\f\r ]|/(?!>)|NAME_GUARD[^\t\n\f\r />][^\t\n\f\r /=>]*+"
-    rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'][^\t\n\f\r >]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
+    rb"(?>(?:[\t\n\f\r ]|/(?!>)|NAME_GUARD[^\t\n\f\r />STOP][^\t\n\f\r /=>STOP]*+"
+    rb"""(?>[\t\n\f\r ]*+=[\t\n\f\r ]*+(?>"[^"]*+"|'[^']*+'|[^\t\n\f\r >"'STOP][^\t\n\f\r >STOP]*+|(?=>))|(?![\t\n\f\r ]*+=)))*)"""
 )
-ATTRIBUTES = ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", b"")
+ATTRIBUTES = ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", b"").replace(b"STOP", b"")
 TAG_REST = re.compile(ATTRIBUTES + rb"(/?)>")
 # A whole start or end tag in one match, as TAG_NAME then TAG_REST read it: the common case, a tag
 # not cut by a chunk's end, goes from the data state to the tree builder without the states between.
@@ -139,17 +140,18 @@ MARKED = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb")")
 # data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
 # The first of either (group 1: data-category), so that a page holding neither costs one search.
 MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb"|(?<=data-c)(ategory))")
-# A "<script" (more than the tokenizer takes for a tag) that may hold a data-category attribute,
-# looked for with one search that reads each such tag to its end, as TAG_REST does, in a lookahead:
-# - before the page's first data-category, with the page cut there: a tag that does not end before
-#   the cut holds it (SIMPLE_ATTRIBUTES, the usual shape, first; where it fails, ATTRIBUTES);
-# - after it, with ATTRIBUTES, provided no attribute's name begins with data-category (in any
-#   case): at one that does, the match stops short of the tag's ">". Elsewhere in a tag (a value,
-#   the middle of a name) it makes no attribute of that name, which is all the rewriter asks for.
-SCRIPT_START = rb"<(?i:script)(?=[\t\n\f\r />])"
-SCRIPT_UNENDED = re.compile(SCRIPT_START + rb"(?!" + SIMPLE_ATTRIBUTES + rb">)(?!" + ATTRIBUTES + rb"/?>)")
-ATTRIBUTES_WITHOUT_CATEGORY = ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", rb"(?![dD](?i:ata-category))")
-SCRIPT_WITH_CATEGORY = re.compile(SCRIPT_START + rb"(?!" + ATTRIBUTES_WITHOUT_CATEGORY + rb"/?>)")
+# A "<script" (more than the tokenizer takes for a tag) that may hold a data-category attribute: its
+# tag read as TAG_REST reads it, in a lookahead, provided no attribute's name begins with
+# data-category (in any case): at one that does, the match stops short of the tag's ">". Elsewhere
+# in a tag (a value, the middle of a name) it makes no attribute of that name, which is all the
+# rewriter asks for. A "<" in a name or an unquoted value stops it short too (such a tag goes to the
+# tokenizer): so a read from one "<script" never passes the next "<" outside a quoted value, and
+# no byte is read by more than a few of them ('<script <script ...>' took quadratic time).
+SCRIPT_WITH_CATEGORY = re.compile(
+    rb"<(?i:script)(?=[\t\n\f\r />])(?!"
+    + ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", rb"(?![dD](?i:ata-category))").replace(b"STOP", b"<")
+    + rb"/?>)"
+)
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
@@ -207,7 +209,7 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
         return b"(?:" + plain + more + b"+|(?>(?:" + plain + b"++|" + b"|".join(special) + b")" + more + b"))"
 
     # Right after a value's opening quote (or the "=" of one unquoted): what follows an "=".
-    start = rb"""(?![01](?:px)?["'\s/>])""" if no_pixel else b""
+    start = b"(?!" + PIXEL_AFTER_EQUALS + b")" if no_pixel else b""
     colon = b":" if no_pixel else b""
     host = b"|".join(re.escape(h) for h in sorted(hosts, key=len, reverse=True)) or b"(?!)"
     url = rb"(?:(?:https?:)?//(?:" + host + rb")(?=[/?#])" + text(rb"\x00-\x20\"',\\") + rb"|(?![/\\]{2})" + text(rb"\x00-\x20\"',\\:&") + rb")"
@@ -424,10 +426,9 @@ class HTMLRewriter:
     def _insert_only(self, allowed: frozenset[str], body: bytes, head: bytes, body_end: bytes, page: tuple[bytes, str] | None) -> bytes | None:
         m = MARKED_OR_CATEGORY.search(body)
         if m is not None:
-            first = m.start()  # the first data-category, if it is not a marking
             if m.group(1) is None or MARKED.search(body, m.end()) is not None:
-                return None
-            if SCRIPT_UNENDED.search(body, 0, first) is not None or SCRIPT_WITH_CATEGORY.search(body, first) is not None:
+                return None  # a marking (group 1 is a data-category)
+            if SCRIPT_WITH_CATEGORY.search(body) is not None:
                 return None
         # The tokenizer reads the start of the page, up to its <head> tag, and adds head there.
         start = DOCUMENT_START.match(body, 0, HEAD_WITHIN) if head else None

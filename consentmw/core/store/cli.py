@@ -140,15 +140,7 @@ def _command(action: Callable[[ConsentLog, argparse.Namespace, TextIO], Awaitabl
 
 
 async def _migrate(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
-    if getattr(store, "counts_totals_in_parts", False):
-        # PostgreSQL counts the report's totals of an existing log a part at a time: say how far it is.
-        def progress(done: int, parts: int) -> None:
-            if done % 8 == 0 or done == parts:
-                print(f"report totals: {done} of {parts} parts counted", file=sys.stderr, flush=True)
-
-        await store.migrate(progress=progress)  # type: ignore[call-arg]
-    else:
-        await store.migrate()
+    await store.migrate()
     print(f"consent log ready: {store!r}", file=out)
     return 0
 

@@ -5,12 +5,12 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from consentmw.core.errors import ConfigError, install_command
-from consentmw.core.store import postgres_summary, sql
-from consentmw.core.store.report import Dialect, pg_stats_in_period
+from consentmw.core.store import sql
+from consentmw.core.store.report import Dialect
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -83,24 +83,13 @@ $$;"""
         for name, _, pg_type in sql.ADDED_COLUMNS
     )
 )
-# Whether SCHEMA has nothing to do. Looked up first: its CREATE INDEX IF NOT EXISTS locks the table
-# even when the index is there, and waits behind `consentmw migrate` building the report's index.
-CURRENT = (
-    "SELECT to_regclass('consent_log') IS NOT NULL AND to_regclass('consent_log_consent_id') IS NOT NULL"
-    " AND to_regclass('consent_log_created_at') IS NOT NULL"
-    " AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'consent_log_append_only' AND tgrelid = to_regclass('consent_log'))"
-    " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('consent_log') AND NOT attisdropped"
-    f" AND attname IN ({', '.join(repr(name) for name, _, _ in sql.ADDED_COLUMNS)})) = {len(sql.ADDED_COLUMNS)}"
-)
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
-# In the order of the report totals' parts, which their trigger locks (postgres_summary.py).
 INSERT_MANY = (
     f"INSERT INTO consent_log ({', '.join(sql.INSERT_COLUMNS)}) SELECT * FROM unnest("
     "$1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::text[],"
-    f" $10::text[], $11::text[], $12::text[], $13::boolean[]) AS r ({', '.join(sql.INSERT_COLUMNS)})"
-    " ORDER BY consent_report_part(r.consent_id)"
+    " $10::text[], $11::text[], $12::text[], $13::boolean[])"
 )
 # Whether a backend is still there: one whose COMMIT went unanswered may still be committing.
 RUNNING = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
@@ -158,48 +147,13 @@ def from_row(row: Sequence[Any]) -> ConsentRecord:
     return sql.from_row(row, lambda created_at: created_at)
 
 
-async def create_schema(pool: Any, *, totals: bool = False, progress: Callable[[int, int], None] | None = None, warn: bool = True) -> None:
-    """The log's table, and the report's running totals (postgres_summary.py): on a new or small log
-    at once, on a larger one with `totals` (`consentmw migrate`), which builds the visitor index
-    without stopping the writers and counts the totals part by part."""
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            await conn.execute(SCHEMA_LOCK)
-            if not await conn.fetchval(CURRENT):
-                await conn.execute(SCHEMA)
-            if not await conn.fetchval(postgres_summary.HAS_FUNCTIONS):
-                await conn.execute(postgres_summary.FUNCTIONS)  # the writer orders its batches by one
-            installed, _ = await conn.fetchrow(postgres_summary.STATE)
-            if not installed and await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
-                # Counted at once: creating the triggers keeps writers out until this commits.
-                await postgres_summary.create_index(conn, concurrently=False)
-                await postgres_summary.install(conn)
-                await postgres_summary.count_parts(conn, [list(range(postgres_summary.PARTS))], progress)
-                return
-        if not installed and totals:
-            await postgres_summary.create_index(conn, concurrently=True)
-            async with conn.transaction():
-                await conn.execute(SCHEMA_LOCK)
-                await postgres_summary.install(conn)
-            installed = True
-        if not installed:
-            if warn:
-                logger.warning(
-                    "consent log: the report's running totals are not kept yet; `consentmw migrate` counts them"
-                    " (until then `log report` counts from the records)"
-                )
-            return
-        if totals and await conn.fetchval(postgres_summary.COUNTED) < postgres_summary.PARTS:
-            # A part at a time, so that writers wait for one part at most.
-            await postgres_summary.count_parts(conn, [[part] for part in range(postgres_summary.PARTS)], progress)
+async def create_schema(pool: Any) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(SCHEMA_LOCK)
+        await conn.execute(SCHEMA)
 
 
-async def _counted(conn: Any) -> bool:
-    """Whether the running totals are kept and counted in every part (postgres_summary.py)."""
-    installed, tables = await conn.fetchrow(postgres_summary.STATE)
-    return bool(installed and tables and await conn.fetchval(postgres_summary.COUNTED) == postgres_summary.PARTS)
-
-
+FINITE = "least(greatest(created_at, '0001-01-01 00:00:00+00'::timestamptz), '9999-12-31 23:59:59.999999+00'::timestamptz)"
 DIALECT = Dialect(
     mark=_mark,
     param_time=utc,
@@ -208,18 +162,11 @@ DIALECT = Dialect(
     same="IS NOT DISTINCT FROM",
     allowed="({}.value = 'true'::jsonb)::int",
     buckets={
-        "day": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        "week": "to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+        # asyncpg writes datetime.max as 'infinity' (datetime.min as '-infinity'), which has no
+        # day: such a record counts on the last (first) day Python knows, as it reads back.
+        "day": f"to_char({FINITE} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "week": f"to_char(date_trunc('week', {FINITE} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
     },
-    totals=True,
-    totals_table=postgres_summary.TOTALS,
-    item="(({})::jsonb ->> {})",
-    json_item="(({})::jsonb -> {})",
-    day_of=postgres_summary.DAY,
-    day_start="(({})::date::timestamp AT TIME ZONE 'UTC')",
-    day_end="((({})::date + 1)::timestamp AT TIME ZONE 'UTC')",
-    bucket_of_day={"day": "{}", "week": "to_char(date_trunc('week', ({})::timestamp), 'YYYY-MM-DD')"},
-    postgres=True,
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
 REPORT_TIMEOUT = 3600.0
@@ -227,8 +174,8 @@ REPORT_TIMEOUT = 3600.0
 # default (4 MB) sorting a log of a million records for the window pass goes to disk in many runs,
 # and the report takes several times as long; one operator's command may take more for a while.
 REPORT_WORK_MEM = "256MB"
-# No JIT for the report: the planner's estimates for the queries over the running totals are far
-# above what they read, and compiling them took 5.8 s of a 6.4 s report of a million records.
+# No JIT for the report: the planner's estimates for its window passes over a big log are far above
+# what they cost, and compiling them took seconds of a report that runs in a few without it.
 REPORT_SETTINGS = f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'; SET LOCAL jit = off"
 
 
@@ -240,7 +187,6 @@ class PostgresStore:
     """
 
     dialect = DIALECT
-    counts_totals_in_parts = True  # migrate() takes a progress callback
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
@@ -257,7 +203,6 @@ class PostgresStore:
         self._lock = asyncio.Lock()
         self._pending: list[PendingWrite] = []
         self._writers: set[asyncio.Task[None]] = set()
-        self._migrating = False
 
     def __repr__(self) -> str:
         host = self.dsn.rpartition("@")[2]  # never show a password
@@ -283,7 +228,7 @@ class PostgresStore:
                     command_timeout=self.timeout,
                 )
                 try:
-                    await create_schema(pool, warn=not self._migrating)
+                    await create_schema(pool)
                 except BaseException:
                     pool.terminate()
                     raise
@@ -433,21 +378,8 @@ class PostgresStore:
         elif pool is not None:
             pool.terminate()
 
-    async def migrate(self, progress: Callable[[int, int], None] | None = None) -> None:
-        self._migrating = True
-        try:
-            await self._use("creating", lambda pool: create_schema(pool, totals=True, progress=progress), REPORT_TIMEOUT)
-        finally:
-            self._migrating = False
-
-    async def has_totals(self) -> bool:
-        """Whether the report can read running totals: kept by the triggers and counted in every part."""
-
-        async def read(pool: Any) -> bool:
-            async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-                return await _counted(conn)
-
-        return await self._use("reading", read)
+    async def migrate(self) -> None:
+        await self._use("creating", create_schema)
 
     async def history(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
@@ -461,20 +393,10 @@ class PostgresStore:
             yield record
 
     async def prune(self, before: dt.datetime) -> int:
-        async def delete(pool: Any) -> int:
-            async with pool.acquire() as conn:
-                installed, _ = await conn.fetchrow(postgres_summary.STATE)
-                if not installed:
-                    return int((await conn.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))).split()[-1])
-                removed = 0
-                for part in range(postgres_summary.PARTS):
-                    # Part by part, in order: the report totals' triggers lock each part for the transaction.
-                    async with conn.transaction():
-                        await conn.execute(postgres_summary.LOCK_PART, part)
-                        removed += int((await conn.execute(postgres_summary.PRUNE_PART, part, utc(before))).split()[-1])
-                return removed
-
-        return await self._use("pruning", delete)
+        status = await self._use(
+            "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
+        )
+        return int(status.split()[-1])
 
     async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
         times = list({r.created_at for r in records})
@@ -496,15 +418,6 @@ class PostgresStore:
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
                 await conn.execute(REPORT_SETTINGS)
-                if latest and not include_scans and await _counted(conn):
-                    # Each visitor's newest record: the running totals have them, and the scans.
-                    if since is None and until is None:
-                        rows = await conn.fetch(postgres_summary.STATS, timeout=REPORT_TIMEOUT)
-                        scans = sum(int(n) for kind, _, _, n in rows if kind == "scans")
-                        return sql.read_stats([row for row in rows if row[0] != "scans"], scans)
-                    query, scans_query, bounds = pg_stats_in_period(DIALECT, since, until)
-                    rows = await conn.fetch(query, *bounds, timeout=REPORT_TIMEOUT)
-                    return sql.read_stats(rows, int(await conn.fetchval(scans_query, *bounds, timeout=REPORT_TIMEOUT)))
                 scans = 0 if include_scans else await conn.fetchval(
                     f"SELECT count(*) FROM consent_log{scan_sql}", *scan_params, timeout=REPORT_TIMEOUT
                 )

@@ -28,8 +28,8 @@ log, nor with the number of records of one visitor. No date arithmetic but the M
 SQLite's date() gives NULL past 9999-12-31, and a record may be dated then; a day's records are
 those from 'YYYY-MM-DD' to 'YYYY-MM-DDZ' (every time of the day sorts between the two).
 
-A PostgreSQL log keeps the same kinds and keys in its own way, for many writers at once:
-postgres_summary.py.
+PostgreSQL logs have no such totals: concurrent writers would have to lock the same rows, and
+PostgreSQL computes the report from the log.
 """
 
 from __future__ import annotations
