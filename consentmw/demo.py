@@ -13,6 +13,7 @@ import importlib
 import os
 import secrets
 import shlex
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -142,6 +143,9 @@ def serve_wsgi(app: Any, sock: socket.socket, *, quiet: bool) -> None:
     server.server_name, server.server_port = host, port
     server.setup_environ()
     server.set_app(app)
+    # Started in the background by a shell without job control, a process begins with Ctrl+C
+    # (SIGINT) ignored, and Python keeps it so: the demo says Ctrl+C stops it, as uvicorn's does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

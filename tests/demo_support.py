@@ -33,10 +33,14 @@ class DemoServer:
 
 
 @contextmanager
-def demo_server(cwd: Path, *args: str, startup: float = 30) -> Iterator[DemoServer]:
+def demo_server(cwd: Path, *args: str, startup: float = 30, sigint: object = signal.SIG_DFL) -> Iterator[DemoServer]:
+    """``sigint``: how the demo process begins with Ctrl+C, SIG_IGN as a background job of a
+    shell without job control (a CI script's ``cmd &``) begins."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONSENTMW_", "DJANGO_"))}
     command = [sys.executable, "-m", "consentmw", "demo", "--port", "0", "--log-level", "warning", *args]
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint)
+    )
     try:
         deadline = time.monotonic() + startup
         output, url = b"", None

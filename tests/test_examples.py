@@ -306,3 +306,16 @@ async def test_demo_serves_the_example_and_logs_choices_in_sqlite(tmp_path: Path
     stats = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": "/nonexistent"})
     assert stats.returncode == 0, stats.stderr
     assert "1 record(s) from 1 visitor(s)" in stats.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("site_name", sorted(PRESETS))
+async def test_demo_stops_on_ctrl_c_when_started_as_a_background_job(tmp_path: Path, site_name: str) -> None:
+    # A background job of a shell without job control starts with SIGINT ignored; the demo, which
+    # says "stop: Ctrl+C", must stop on it all the same, its choices recorded.
+    log = tmp_path / "demo-log.db"
+    with demo_server(tmp_path, "--site", site_name, "--store", f"sqlite:///{log}", sigint=signal.SIG_IGN) as server:
+        async with httpx.AsyncClient(base_url=server.url, headers={"origin": server.url.rstrip("/")}) as visitor:
+            assert (await visitor.post("/_consent", json=ACCEPT_ALL)).status_code == 200
+        assert server.stop() in (0, -signal.SIGINT)
+    assert len(log_records(log)) == 1
