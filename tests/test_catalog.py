@@ -406,6 +406,20 @@ def test_an_invisible_image_from_an_unknown_host_is_named_as_a_pixel(img: str, c
     assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.hidden.example"]
 
 
+def test_a_pixel_from_an_unknown_host_is_named_when_the_remembered_hosts_are_full(caplog: pytest.LogCaptureFixture) -> None:
+    # The hosts remembered per site are bounded; a new host after that is not remembered, and its
+    # pixel must still get the closer look that names it.
+    pol = load_policy("default")
+    rewriter = HTMLRewriter(pol)
+    site = (b"www.shop.example", "/p")
+    rewriter.rewrite(pol.required, b"".join(b'<img src="https://img%d.photos.example/a.jpg" width="160">' % i for i in range(4100)), page=site)
+    assert len(rewriter.safe_hosts(site[0])) == 4096
+    pixel = b'<img src="https://px.late.example/p.gif" width="1" height="1">'
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        assert rewriter.rewrite(pol.required, pixel, page=site) == pixel
+    assert [r.getMessage().split(" on ")[0] for r in caplog.records] == ["consentmw: left live: unknown third-party host px.late.example"]
+
+
 @pytest.mark.parametrize(
     "pixel",
     [

@@ -1334,6 +1334,7 @@ class RewriteStream:
         safe = self.safe_hosts
         site = self.page[0] if self.page is not None else None
         unsure = [host for host in hosts if host not in safe]
+        loud = False  # an unknown third party's host among them, whose pixels are to be named
         if unsure:
             known = trackers._by_host
             for host in unsure:
@@ -1347,11 +1348,10 @@ class RewriteStream:
             for host in unsure:
                 # An unknown third party's host is remembered as one to name a pixel from.
                 quiet = site is None or not trackers.maybe_left_live(host, site)
+                loud |= not quiet
                 if len(safe) < 4096:
                     safe[host] = quiet
-                elif not quiet and kind == IMG and is_pixel(low, start, end):
-                    return False
-        if kind == IMG and any(safe.get(host) is False for host in hosts) and is_pixel(low, start, end):
+        if kind == IMG and (loud or any(safe.get(host) is False for host in hosts)) and is_pixel(low, start, end):
             return False  # a pixel from an unknown host: reported by the closer look
         return True
 
