@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from consentmw.cli import main
-from consentmw.core.store import open_store, postgres_summary
+from consentmw.core.store import open_store, postgres, postgres_summary, report
+from consentmw.core.store import sql as sql_rows
 from tests.store_support import T0, make_record, postgres_url  # noqa: F401
 from tests.test_report import DAY, _moments, build, history, latest_stats, oracle, random_log, stats_of
 
@@ -233,3 +234,143 @@ async def test_records_dated_on_the_last_day_python_knows_are_counted(postgres_u
         assert await build(postgres_url, **period) == oracle(logged, now=T0, **period), period
         assert await latest_stats(postgres_url, period.get("since"), period.get("until")) == stats_of(oracle(logged, now=T0, **period))
     assert (await latest(postgres_url))["visitors"] == 3
+
+
+async def insert(conn: Any, records: list[Any]) -> None:
+    """One multi-row INSERT, as an app server's batch (or an import by hand) writes it."""
+    rows = [sql_rows.row_values(r, r.created_at) for r in records]
+    await conn.execute(postgres.INSERT_MANY, *[list(column) for column in zip(*rows)])
+
+
+async def counted_from_the_records(url: str, bucket: str | None = None, **period: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report and `log stats --latest` of a period as the store counts them from the records
+    (its way without the totals)."""
+    store = open_store(url)
+
+    async def no_totals(*args: Any) -> None:
+        return None
+
+    store.aggregate_totals = no_totals  # type: ignore[attr-defined]
+    store._from_totals = no_totals  # type: ignore[attr-defined]
+    try:
+        figures = await report.build(store, now=T0, bucket=bucket, **period)
+        return figures, (await store.stats(latest=True, **period)).as_dict()  # type: ignore[attr-defined]
+    finally:
+        await store.close()  # type: ignore[attr-defined]
+
+
+def _but_policies(figures: dict[str, Any]) -> dict[str, Any]:
+    # A policy id no visitor stands on any more (its records deleted) is left out of the current
+    # policies by the report, from the records as from the totals, and not by the oracle.
+    return {k: v for k, v in figures.items() if k != "current_policies"}
+
+
+async def figures_everywhere(url: str, logged: list[Any], rng: random.Random) -> None:
+    """Every figure of the report (whole log and periods) and of `log stats --latest`, read from the
+    totals, equals the figures counted from the records, and the definitions."""
+    periods: list[dict[str, Any]] = [{}]
+    while len(periods) < 4:
+        since, until = rng.choice(_moments(rng, logged)), rng.choice(_moments(rng, logged))
+        if since is None or until is None or since < until:
+            periods.append({"since": since, "until": until})
+    for period in periods:
+        figures, stats = await build(url, **period), await latest(url, **period)
+        assert (figures, stats) == await counted_from_the_records(url, **period), period
+        assert _but_policies(figures) == _but_policies(oracle(logged, now=T0, **period)), period
+
+
+@pytest.mark.parametrize("seed", [31, 32])
+async def test_folds_at_any_point_of_concurrent_writes_leave_the_figures_of_the_records(postgres_url: str, seed: int) -> None:  # noqa: F811
+    # Random batches (times out of order, scans, the same visitors), deletes by hand and prunes, by
+    # three writers at once, with folds (reports, two at a time now and then) at random points;
+    # and a writer whose transaction stays open across folds: its changes have smaller seqs than
+    # changes a fold reads, and commit after that fold's snapshot.
+    rng = random.Random(seed)
+    pool = random_log(seed, count=600, visitors=25, days=10)
+    await write_from_servers(postgres_url, pool[:20])
+    assert await has_totals(postgres_url)
+    pool = pool[20:]
+    writers = [await asyncpg.connect(postgres_url) for _ in range(3)]
+    held = await asyncpg.connect(postgres_url)
+    holding = 0
+    try:
+        for step in range(30):
+            work: list[Any] = []
+            for conn in writers:
+                what = rng.random()
+                if what < 0.7 and pool:
+                    size = rng.randrange(1, 30)
+                    batch, pool = pool[:size], pool[size:]
+                    work.append(insert(conn, batch))
+                elif what < 0.9:
+                    work.append(conn.execute("DELETE FROM consent_log WHERE id % $1 = $2", rng.randrange(20, 60), rng.randrange(20)))
+                else:
+                    cutoff = T0 + dt.timedelta(seconds=rng.randrange(0, 86400))
+                    work.append(conn.execute("DELETE FROM consent_log WHERE created_at < $1", cutoff))
+            if rng.random() < 0.5:
+                work.append(build(postgres_url))
+            if rng.random() < 0.2:
+                work.append(latest(postgres_url))
+            if not holding and pool and rng.random() < 0.3:
+                # Its seq is taken now; it commits a few steps (and folds) later.
+                await held.execute("BEGIN")
+                batch, pool = pool[:5], pool[5:]
+                await insert(held, batch)
+                await held.execute("DELETE FROM consent_log WHERE id = (SELECT max(id) FROM consent_log WHERE id % 3 = 0)")
+                holding = rng.randrange(2, 5)
+            await asyncio.gather(*work)
+            if holding:
+                holding -= 1
+                if not holding:
+                    await held.execute("COMMIT")
+            if not holding and step % 10 == 9:
+                await figures_everywhere(postgres_url, await history(postgres_url), rng)
+        if holding:
+            await held.execute("COMMIT")
+    finally:
+        for conn in (*writers, held):
+            await conn.close()
+    logged = await history(postgres_url)
+    assert len(logged) > 50
+    await figures_everywhere(postgres_url, logged, rng)
+    assert await build(postgres_url, bucket="week") == (await counted_from_the_records(postgres_url, bucket="week"))[0]
+
+
+async def test_roles_that_cannot_keep_the_totals_record_and_report_from_the_records(
+    postgres_url: str, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    import secrets
+    from urllib.parse import parse_qs, urlsplit
+
+    schema = parse_qs(urlsplit(postgres_url).query)["search_path"][0]
+    await write_from_servers(postgres_url, random_log(41, count=60, visitors=15))
+    await sql(postgres_url, postgres_summary.UNINSTALL)  # a log from before the totals
+    site, reader = (f"consentmw_{what}_{secrets.token_hex(6)}" for what in ("site", "reader"))
+    await sql(
+        postgres_url,
+        f"CREATE ROLE {site} LOGIN; CREATE ROLE {reader} LOGIN; GRANT USAGE ON SCHEMA {schema} TO {site}, {reader};"
+        f" GRANT SELECT, INSERT ON consent_log TO {site}; GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader};",
+    )
+    try:
+        # The site's role may only append: it cannot install the capture, says so once, and records.
+        site_url = postgres_url.replace("postgres@", f"{site}@", 1)
+        await write_from_servers(site_url, random_log(42, count=30, visitors=15), servers=1)
+        warnings = [r.getMessage() for r in caplog.records if "cannot be kept by this role" in r.getMessage()]
+        assert len(warnings) == 1 and "owner" in warnings[0]
+        logged = await history(postgres_url)
+        assert len(logged) == 90
+        assert await build(site_url) == oracle(logged, now=T0)
+        # The owner installs and counts them; a role that may only read cannot fold the changes:
+        # its reports count from the records, and say so.
+        assert await asyncio.to_thread(main, ["migrate", "--store", postgres_url]) == 0
+        await sql(postgres_url, f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {reader}; GRANT INSERT ON consent_log TO {site};")
+        await write_from_servers(site_url, random_log(43, count=30, visitors=15), servers=1)
+        logged = await history(postgres_url)
+        caplog.clear()
+        reader_url = postgres_url.replace("postgres@", f"{reader}@", 1)
+        assert await build(reader_url) == oracle(logged, now=T0)
+        assert await latest(reader_url) == stats_of(oracle(logged, now=T0))
+        assert "cannot fold the changes" in caplog.text and "counting from the records" in caplog.text
+        assert await build(postgres_url) == oracle(logged, now=T0)  # the owner's report folds them
+    finally:
+        await sql(postgres_url, f"DROP OWNED BY {site}, {reader}; DROP ROLE {site}; DROP ROLE {reader};")

@@ -15,6 +15,7 @@ import pytest
 from consentmw.core.store import open_store, postgres_summary, report
 from consentmw.core.store.base import StoreError
 from tests.store_support import T0, make_record, postgres_url, with_query  # noqa: F401
+from tests.test_report import DAY
 from tests.test_report import build, history, oracle, random_log
 from tests.test_report_postgres import has_totals, sql, write_from_servers
 
@@ -293,3 +294,25 @@ async def test_a_site_role_that_may_only_append_to_the_log_records_consents(post
         assert await build(postgres_url) == oracle(logged, now=T0)
     finally:
         await sql(postgres_url, f"DROP OWNED BY {role}; DROP ROLE {role};")
+
+
+async def test_a_prune_of_64000_records_ends_within_the_stores_time_budget(postgres_url: str) -> None:  # noqa: F811
+    # `consentmw log prune` (and a site's scheduled prune) deletes months of records in one call,
+    # within the store's timeout: the totals' upkeep of each deleted record must not make it fail.
+    await write_from_servers(postgres_url, [make_record("kept", at=T0 + 400 * DAY)])
+    assert await has_totals(postgres_url)
+    await sql(
+        postgres_url,
+        "INSERT INTO consent_log (created_at, consent_id, policy_id, policy_version, choices, method)"
+        " SELECT $1::timestamptz + i * interval '1 minute', 'v-' || (i % 9000), 'shop', '1',"
+        " jsonb_build_object('necessary', true, 'analytics', i % 3 = 0), 'banner' FROM generate_series(1, 64000) AS i",
+        T0,
+    )
+    store = open_store(postgres_url)
+    try:
+        assert await store.prune(T0 + 300 * DAY) == 64000  # type: ignore[attr-defined]
+    finally:
+        await store.close()  # type: ignore[attr-defined]
+    logged = await history(postgres_url)
+    assert [r.consent_id for r in logged] == ["kept"]
+    assert await build(postgres_url) == oracle(logged, now=T0)

@@ -172,23 +172,30 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
                     await conn.execute(SCHEMA_LOCK)
                     if not await conn.fetchval(postgres_summary.INSTALLED):
                         await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
+        except asyncpg.InsufficientPrivilegeError as exc:
+            return (
+                f"the report's running totals cannot be kept by this role ({exc}); the log's owner installs them"
+                " (`consentmw migrate` run as the owner of consent_log)"
+            )
+        try:
             if await _counted(conn):
                 return None
+        except asyncpg.InsufficientPrivilegeError:
+            return None  # the capture is on (it writes as its owner): the owner's reports and `migrate` count
+        try:
             if not count and not await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
                 return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
             if progress is not None:
                 records = await conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = 'consent_log'::regclass")
-                progress(f"report totals: counting about {max(records, 0)} record(s) (a few seconds per million)")
+                about = f"about {records} record(s)" if records > 0 else "the records"  # -1: never analysed
+                progress(f"report totals: counting {about} (a few seconds per million)")
             started = time.monotonic()
             await _under_fold_lock(conn, lambda: _count(conn))
             if progress is not None:
                 progress(f"report totals: counted in {time.monotonic() - started:.1f} s")
             return None
         except asyncpg.InsufficientPrivilegeError as exc:
-            return (
-                f"the report's running totals cannot be kept by this role ({exc}); the log's owner installs them"
-                " (`consentmw migrate` run as the owner of consent_log)"
-            )
+            return f"the report's running totals cannot be counted by this role ({exc}); `consentmw migrate` run as the log's owner counts them"
 
 
 async def _counted(conn: Any) -> bool:
@@ -481,7 +488,10 @@ class PostgresStore:
 
         async def read(pool: Any) -> bool:
             async with pool.acquire() as conn:
-                return await _counted(conn)
+                try:
+                    return await _counted(conn)
+                except asyncpg.InsufficientPrivilegeError:
+                    return False
 
         return bool(await self._use("reading", read))
 
@@ -492,16 +502,16 @@ class PostgresStore:
 
         async def fold_and_read(pool: Any) -> Any:
             async with pool.acquire() as conn:
-                if not await _counted(conn):
-                    return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
                 try:
+                    if not await _counted(conn):
+                        return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
 
                     async def work() -> Any:
                         return (await read(conn),) if await _fold(conn) else "the report's running totals are not counted yet"
 
                     return await _under_fold_lock(conn, work)
                 except asyncpg.InsufficientPrivilegeError as exc:
-                    return f"this role cannot fold the changes into the report's running totals ({exc})"
+                    return f"this role cannot fold the changes into the report's running totals ({exc}): the log's owner can"
 
         result = await self._use("reading", fold_and_read, REPORT_TIMEOUT)
         if isinstance(result, str):
