@@ -316,3 +316,27 @@ async def test_a_prune_of_64000_records_ends_within_the_stores_time_budget(postg
     logged = await history(postgres_url)
     assert [r.consent_id for r in logged] == ["kept"]
     assert await build(postgres_url) == oracle(logged, now=T0)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Seoul", "America/Los_Angeles", "Pacific/Kiritimati"])
+async def test_periods_follow_utc_days_in_any_session_time_zone(postgres_url: str, zone: str) -> None:  # noqa: F811
+    # The same as above in zones ahead of UTC and behind it: a day's end computed in the session's
+    # zone takes hours from the period's last day or adds hours of the next.
+    import random
+
+    from tests.test_report import _moments, latest_stats, stats_of
+
+    url = with_query(postgres_url, TimeZone=zone)
+    await write_from_servers(url, random_log(61, count=240, visitors=20, days=5))
+    assert await has_totals(url)
+    logged = await history(url)
+    rng = random.Random(zone)
+    checked = 0
+    while checked < 8:
+        since, until = rng.choice(_moments(rng, logged)), rng.choice(_moments(rng, logged))
+        if until is None or (since is not None and since >= until):
+            continue
+        period = {"since": since, "until": until}
+        assert await build(url, **period) == oracle(logged, now=T0, **period), period
+        assert await latest_stats(url, since, until) == stats_of(oracle(logged, now=T0, **period)), period
+        checked += 1
