@@ -62,10 +62,6 @@ def fields(r: str) -> str:
     return f"jsonb_build_array({r}.policy_id, {r}.method, {r}.policy_version, {r}.language, {r}.region, {r}.choices)"
 
 
-def _records_key(r: str) -> str:
-    return f"jsonb_build_array({DAY.format(f'{r}.created_at')}, {r}.method, {r}.policy_version, {r}.language, {r}.region)::text"
-
-
 def install_sql(s: str) -> str:
     """The totals' tables, functions and triggers on the log of schema `s` (quoted): new, uncounted."""
     removed = ", ".join(f"{name}" for name in COLUMNS[2:])
@@ -161,37 +157,44 @@ LOCK = f"SELECT pg_advisory_lock({_KEY})"
 UNLOCK = f"SELECT pg_advisory_unlock({_KEY})"
 
 
-def sums(rel: str, s: str) -> str:
-    """(kind, key, n) rows: every total of the records of `rel` (sign, COLUMNS), each counted sign
-    times; each visitor's newest records, days and neighbours are found within its own sign."""
-    visitor = "PARTITION BY sign, consent_id"
-    day = DAY.format("created_at")
-    ranked = f"SELECT *, row_number() OVER ({visitor}@BY@ ORDER BY created_at DESC, id DESC) AS newest FROM {rel} AS r WHERE NOT scan"
+def sums(rel: str, s: str) -> tuple[str, str]:
+    """CTEs and a query of (kind, key, n) rows: every total of the records of `rel` (sign, COLUMNS),
+    each counted sign times. One window pass in each visitor's order (within its sign) marks every
+    record: the visitor's newest, the newest of its day and week, its next record's day and the
+    choices it replaced; one GROUP BY folds the marked records into far fewer rows (a log has a
+    handful of distinct answers), from which every kind is summed."""
+    day, week = DAY.format("created_at"), WEEK.format("created_at")
+    marked = (
+        f"SELECT sign, policy_id, method, policy_version, language, region, choices, {day} AS day, {week} AS week,"
+        f" lead({day}) OVER visitor AS following, lead({week}) OVER visitor AS next_week, lead(id) OVER visitor IS NULL AS newest,"
+        f" lag(choices) OVER visitor AS previous FROM {rel} AS r WHERE NOT scan"
+        " WINDOW visitor AS (PARTITION BY sign, consent_id ORDER BY created_at, id)"
+    )
+    ctes = (
+        "g AS MATERIALIZED (SELECT policy_id, method, policy_version, language, region, choices, day, week, following, newest,"
+        " following IS NULL OR following <> day AS of_day, next_week IS NULL OR next_week <> week AS of_week,"
+        f" CASE WHEN previous <> choices THEN previous END AS replaced, sum(sign) AS n FROM ({marked}) AS m"
+        " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13), "
+    )
     parts = [
-        f"SELECT 'records'::text AS kind, {_records_key('c')} AS key, sum(sign) AS n FROM {rel} AS c WHERE NOT scan GROUP BY 2",
-        *(
-            f"SELECT '{kind}', ({key})::text, sum(sign) FROM ({ranked.replace('@BY@', by)}) AS c WHERE newest = 1 GROUP BY 2"
-            for kind, by, key in (
-                ("standing", "", fields("c")),
-                ("day", f", {day}", f"jsonb_build_array({DAY.format('c.created_at')}, c.choices)"),
-                ("week", f", {WEEK.format('created_at')}", f"jsonb_build_array({WEEK.format('c.created_at')}, c.choices)"),
-            )
-        ),
+        "SELECT 'records'::text AS kind, jsonb_build_array(day, method, policy_version, language, region)::text AS key, sum(n) AS n"
+        " FROM g GROUP BY 2",
+        f"SELECT 'standing', {fields('g')}::text, sum(n) FROM g WHERE newest GROUP BY 2",
+        "SELECT 'day', jsonb_build_array(day, choices)::text, sum(n) FROM g WHERE of_day GROUP BY 2",
+        "SELECT 'week', jsonb_build_array(week, choices)::text, sum(n) FROM g WHERE of_week GROUP BY 2",
         # A visitor's newest record of a day is the one whose next record is on another day, or none.
-        f"SELECT 'last', jsonb_build_array(c.day, c.following, {fields('c')})::text, sum(sign) FROM"
-        f" (SELECT *, {day} AS day, lead({day}) OVER ({visitor} ORDER BY created_at, id) AS following FROM {rel} AS r WHERE NOT scan) AS c"
-        " WHERE c.following IS NULL OR c.following <> c.day GROUP BY 2",
-        f"SELECT 'withdrawals', jsonb_build_array(c.day)::text, sum(sign) FROM (SELECT sign, {day} AS day, choices,"
-        f" lag(choices) OVER ({visitor} ORDER BY created_at, id) AS previous FROM {rel} AS r WHERE NOT scan) AS c"
-        f" WHERE {s}.consent_report_withdraws(c.previous, c.choices) = 1 GROUP BY 2",
+        f"SELECT 'last', jsonb_build_array(day, following, {fields('g')})::text, sum(n) FROM g WHERE of_day GROUP BY 2",
+        "SELECT 'withdrawals', jsonb_build_array(day)::text, sum(n) FROM g"
+        f" WHERE replaced IS NOT NULL AND {s}.consent_report_withdraws(replaced, choices) = 1 GROUP BY 2",
         f"SELECT 'scans', jsonb_build_array({day})::text, sum(sign) FROM {rel} AS r WHERE scan GROUP BY 2",
     ]
-    return " UNION ALL ".join(parts)
+    return ctes, " UNION ALL ".join(parts)
 
 
 def _add(ctes: str, rel: str, s: str) -> str:
+    more, rows = sums(rel, s)
     return (
-        f"WITH {ctes}sums AS (SELECT kind, key, sum(n) AS n FROM ({sums(rel, s)}) AS t GROUP BY kind, key HAVING sum(n) <> 0)"
+        f"WITH {ctes}{more}sums AS (SELECT kind, key, sum(n) AS n FROM ({rows}) AS t GROUP BY kind, key HAVING sum(n) <> 0)"
         f" INSERT INTO {s}.consent_report AS t (kind, key, n) SELECT kind, key, n FROM sums"
         " ON CONFLICT (kind, key) DO UPDATE SET n = t.n + excluded.n"
     )
