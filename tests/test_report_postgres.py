@@ -374,3 +374,27 @@ async def test_roles_that_cannot_keep_the_totals_record_and_report_from_the_reco
         assert await build(postgres_url) == oracle(logged, now=T0)  # the owner's report folds them
     finally:
         await sql(postgres_url, f"DROP OWNED BY {site}, {reader}; DROP ROLE {site}; DROP ROLE {reader};")
+
+
+async def test_a_truncate_in_a_repeatable_read_transaction_leaves_the_figures_of_the_records(postgres_url: str) -> None:  # noqa: F811
+    # The operator's transaction took its snapshot before a server's batch and a prune committed:
+    # the TRUNCATE cannot see their changes.
+    await write_from_servers(postgres_url, random_log(71, count=60, visitors=10))
+    operator = await asyncpg.connect(postgres_url)
+    server = await asyncpg.connect(postgres_url)
+    try:
+        await operator.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        await operator.fetchval("SELECT count(*) FROM consent_log")
+        await insert(server, random_log(72, count=20, visitors=10))
+        await server.execute("DELETE FROM consent_log WHERE id % 3 = 0")  # a prune, by hand
+        await operator.execute("TRUNCATE consent_log")
+        await operator.execute("COMMIT")
+    finally:
+        await operator.close()
+        await server.close()
+    assert await build(postgres_url) == oracle([], now=T0)
+    await write_from_servers(postgres_url, random_log(73, count=30, visitors=10))
+    logged = await history(postgres_url)
+    assert len(logged) == 30
+    assert await build(postgres_url) == oracle(logged, now=T0)
+    assert await latest(postgres_url) == stats_of(oracle(logged, now=T0))

@@ -217,6 +217,17 @@ async def _under_fold_lock(conn: Any, work: Callable[[], Awaitable[Any]]) -> Any
         await conn.execute(postgres_summary.UNLOCK)
 
 
+async def _count_if_small(conn: Any) -> bool:
+    """Counts the totals of a small log whose capture is on (a log emptied by TRUNCATE, one whose
+    count was left to a report): whether they are counted now."""
+    if not await conn.fetchval(postgres_summary.INSTALLED) or not await conn.fetchval(postgres_summary.COUNTED):
+        return False
+    if not await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
+        return False
+    await _under_fold_lock(conn, lambda: _count(conn))
+    return True
+
+
 async def _count(conn: Any) -> None:
     if await conn.fetchval(postgres_summary.STATE):
         return  # another server or `migrate` counted them meanwhile
@@ -503,7 +514,7 @@ class PostgresStore:
         async def fold_and_read(pool: Any) -> Any:
             async with pool.acquire() as conn:
                 try:
-                    if not await _counted(conn):
+                    if not await _counted(conn) and not await _count_if_small(conn):
                         return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
 
                     async def work() -> Any:

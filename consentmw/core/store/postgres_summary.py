@@ -22,7 +22,7 @@ after it (even with a smaller seq) are left for the next fold, which sees them w
 The first count of a log (all its records, +1) runs the same queries in a REPEATABLE READ
 transaction under the fold lock, after the capture is installed, and deletes the changes its
 snapshot sees. Until it has run (consent_report_state is empty), reports count from the records.
-TRUNCATE empties the totals and the changes, under the fold lock.
+TRUNCATE marks the totals as not counted (and empties them); the next report counts the emptied log.
 
 Days are UTC days as text (AT TIME ZONE 'UTC'), a key is the text of a jsonb array compared byte by
 byte (COLLATE "C"), so that a range of keys is a range of days, as in SQLite. A record dated
@@ -109,11 +109,14 @@ BEGIN
     RETURN NULL;
 END
 $$;
--- An emptied log has empty totals; under the fold lock, so that no fold is half way.
+-- An emptied log is counted again (at once: it is small), under the fold lock so that no fold is
+-- half way. Marked, not merely emptied: a TRUNCATE in a REPEATABLE READ transaction would not see
+-- the changes committed after its snapshot.
 CREATE OR REPLACE FUNCTION {s}.consent_report_capture_truncate() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock({FOLD_KEY.format('TG_RELID')});
+    DELETE FROM {s}.consent_report_state;
     DELETE FROM {s}.consent_report;
     DELETE FROM {s}.consent_report_changes;
     RETURN NULL;
