@@ -9,12 +9,18 @@ variants take turns, round after round, and the best round counts: CPU microseco
 
 --also loads another version of summary.py (e.g. `git show main:consentmw/core/store/summary.py`)
 and times its triggers beside this tree's.
+
+--postgres URL does the same in PostgreSQL (postgres_summary.py): two fresh schemas, one log without
+the totals' capture, one with it (counted), written with the store's INSERT; then a prune of the
+oldest records in each (--prune of them). The work is in the server: the CPU time is the backend's
+(/proc/PID/stat, so the server must run on this machine), with the wall time beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import importlib.util
 import os
 import sqlite3
@@ -59,13 +65,88 @@ def make(path: str, totals: ModuleType | None) -> sqlite3.Connection:
     return conn
 
 
+def backend_cpu(pid: int) -> float:
+    """A PostgreSQL backend's user + system CPU seconds so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def postgres(base: str, fill: int, batches: int, rounds: int, prune: int) -> None:
+    import asyncpg
+
+    from consentmw.core.store import open_store, postgres_summary
+    from consentmw.core.store.postgres import INSERT_MANY
+    from consentmw.core.store.sql import INSERT_COLUMNS
+
+    per_round = batches * BATCH
+    records = [(dt.datetime.fromisoformat(r[0]), *r[1:]) for r in rows(fill + rounds * per_round)]
+    variants = {"no capture (as before)": False, "capture (this tree)": True}
+    conns, schemas = {}, []
+    admin = await asyncpg.connect(base)
+    try:
+        for n, (name, totals) in enumerate(variants.items()):
+            schema = f"consentmw_bench_writes_{os.getpid()}_{n}"
+            schemas.append(schema)
+            await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+            url = f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+            store = open_store(url)
+            await store.migrate()  # type: ignore[attr-defined]
+            await store.close()  # type: ignore[attr-defined]
+            conn = await asyncpg.connect(url)
+            await conn.execute(postgres_summary.UNINSTALL)
+            await conn.copy_records_to_table("consent_log", records=records[:fill], columns=INSERT_COLUMNS, schema_name=schema)
+            if totals:
+                store = open_store(url)
+                await store.migrate()  # type: ignore[attr-defined]
+                await store.close()  # type: ignore[attr-defined]
+            await conn.execute("ANALYZE consent_log")
+            conns[name] = conn
+        best = {name: (float("inf"), float("inf")) for name in variants}
+        for round_ in range(rounds):
+            chunk = records[fill + round_ * per_round : fill + (round_ + 1) * per_round]
+            for name in variants:
+                conn = conns[name]
+                pid = conn.get_server_pid()
+                cpu, wall = backend_cpu(pid), time.perf_counter()
+                for start in range(0, len(chunk), BATCH):
+                    columns = [list(column) for column in zip(*chunk[start : start + BATCH])]
+                    async with conn.transaction():
+                        await conn.execute(INSERT_MANY, *columns)
+                cpu, wall = (backend_cpu(pid) - cpu) / len(chunk) * 1e6, (time.perf_counter() - wall) / len(chunk) * 1e6
+                best[name] = (min(best[name][0], cpu), min(best[name][1], wall))
+        pruned = {}
+        for name, conn in conns.items():
+            cutoff = await conn.fetchval("SELECT created_at FROM consent_log ORDER BY created_at OFFSET $1 LIMIT 1", prune)
+            wall = time.perf_counter()
+            await conn.execute("DELETE FROM consent_log WHERE created_at < $1", cutoff)
+            pruned[name] = time.perf_counter() - wall
+    finally:
+        for conn in conns.values():
+            await conn.close()
+        for schema in schemas:
+            await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()
+    print(f"{per_round:,} records per round in batches of {BATCH}, after {fill:,}; best of {rounds} rounds; load {os.getloadavg()[0]:.1f}")
+    bare = best["no capture (as before)"][0]
+    for name, (cpu, wall) in best.items():
+        print(f"{name:<40} {cpu:7.1f} us server CPU per record (+{cpu - bare:6.1f})   {wall:7.1f} us wall")
+    for name, seconds in pruned.items():
+        print(f"prune of the oldest {prune:,} records, {name:<24} {seconds:6.2f} s wall")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fill", type=int, default=50_000, help="records in each log before timing")
     parser.add_argument("--batches", type=int, default=20, help="batches of 500 per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--also", nargs="*", default=[], metavar="SUMMARY_PY")
+    parser.add_argument("--postgres", metavar="URL", help="time PostgreSQL logs on this server instead")
+    parser.add_argument("--prune", type=int, default=64_000, help="with --postgres: records the timed prune deletes")
     args = parser.parse_args()
+    if args.postgres:
+        asyncio.run(postgres(args.postgres, args.fill, args.batches, args.rounds, args.prune))
+        return
     variants: dict[str, ModuleType | None] = {"no totals": None, "totals (this tree)": summary}
     variants.update((f"totals ({name})", load(name)) for name in args.also)
     per_round = args.batches * BATCH

@@ -3,6 +3,11 @@ log's own `log stats --latest` (the same log, the same run) as the baseline; the
 starts and ends mid-day, from the running totals and counted from the records (their figures must
 be the same), `log stats --latest` of that period, and with --postgres the same in PostgreSQL.
 
+PostgreSQL: the log is copied in as a log from before the running totals, `consentmw migrate`
+counts them (timed), then the commands are timed from the totals and from the records (same
+digests), and last the fold that a report does first after 10,000 and after 100,000 new records
+(a fifth of them from visitors already in the log), written as app servers write them.
+
 The log is written straight into the table with executemany (PostgreSQL: COPY): a plausible site
 over 90 days (a policy update half way, returning visitors who change their minds, several
 languages and regions, a few scan records). Its figures are the same whoever wrote the rows; only
@@ -34,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, when run from a checkout
 
 from consentmw.core.store import SQLiteStore, open_store  # noqa: E402
-from consentmw.core.store import report  # noqa: E402
+from consentmw.core.store import postgres_summary, report  # noqa: E402
 from consentmw.core.store.sql import INSERT_COLUMNS  # noqa: E402
 from consentmw.core.store.sqlite import INSERT, timestamp  # noqa: E402
 
@@ -145,6 +150,12 @@ LABELS = {
     "counted": "the period, from the records",
     "stats-period": "log stats --latest, the period",
 }
+# PostgreSQL also: the whole log counted from the records, as without its running totals.
+PG_LABELS = {
+    **LABELS,
+    "report-counted": "log report, from the records",
+    "stats-counted": "stats --latest, from the records",
+}
 
 
 def digest(figures: dict) -> str:
@@ -172,14 +183,15 @@ def peak_memory() -> float:
 async def run(url: str, what: str) -> None:
     """One measurement, in a process of its own: its peak memory is that of the one command."""
     store = open_store(url)
-    if os.environ.get("BENCH_WORK_MEM"):
-        from consentmw.core.store import postgres
-
-        postgres.REPORT_WORK_MEM = os.environ["BENCH_WORK_MEM"]
     period = {"since": SINCE, "until": UNTIL} if what in ("period", "counted", "stats-period") else {}
-    if what == "counted":
-        # The same period counted from the records, as a log without the running totals is.
-        store.dialect = dataclasses.replace(store.dialect, totals=False)  # type: ignore[attr-defined]
+    if what in ("counted", "report-counted", "stats-counted"):
+        # Counted from the records, as a log without the running totals is.
+        store.dialect = dataclasses.replace(store.dialect, totals=False, postgres=False)  # type: ignore[attr-defined]
+
+        async def no_totals(*args: object) -> None:
+            return None
+
+        store._from_totals = no_totals  # type: ignore[attr-defined]
     started, cpu = time.perf_counter(), time.process_time()
     if what.startswith("stats"):
         stats = await store.stats(latest=True, **period)  # type: ignore[attr-defined]
@@ -197,21 +209,6 @@ async def run(url: str, what: str) -> None:
     print(f"{what}\t{seconds:.2f}\t{cpu:.2f}\t{peak_memory():.0f}{summary}", flush=True)
 
 
-def work_mem(url: str, rounds: int = 2) -> None:
-    """The PostgreSQL report with the server's default work_mem (4MB) and with the report's own,
-    taking turns."""
-    from consentmw.core.store.postgres import REPORT_WORK_MEM
-
-    for _ in range(rounds):
-        for memory in ("4MB", REPORT_WORK_MEM):
-            done = subprocess.run(
-                [sys.executable, __file__, "--measure", url, "--only", "report"],
-                check=True, capture_output=True, text=True, env={**os.environ, "BENCH_WORK_MEM": memory},
-            )
-            seconds = float(done.stdout.splitlines()[0].split("\t")[1])
-            print(f"log report, work_mem {memory:<6} {seconds:8.2f} s   {done.stdout.splitlines()[1].rpartition(' ')[2]}")
-
-
 def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
     results = {}
     digests = {}
@@ -220,14 +217,15 @@ def measure(url: str, whats: tuple[str, ...] = tuple(LABELS)) -> None:
         name, seconds, cpu, peak = done.stdout.splitlines()[0].split("\t")
         results[name] = float(seconds)
         # The CPU time is this process's: SQLite works in it, PostgreSQL in the server.
-        print(f"{LABELS[name]:<32} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
+        print(f"{PG_LABELS[name]:<32} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
         for line in done.stdout.splitlines()[1:]:
             print(line)
             digests[name] = line.rpartition("digest ")[2]
     print(f"report / stats --latest: {results['report'] / results['stats']:.2f}")
-    if "period" in digests and "counted" in digests:
-        same = "the same" if digests["period"] == digests["counted"] else "DIFFERENT"
-        print(f"the period from the totals and from the records: {same} figures")
+    for totals, counted, what in (("period", "counted", "the period"), ("report", "report-counted", "the whole log"), ("stats", "stats-counted", "stats --latest")):
+        if totals in digests and counted in digests:
+            same = "the same" if digests[totals] == digests[counted] else "DIFFERENT"
+            print(f"{what} from the totals and from the records: {same} figures")
 
 
 async def copy_to_postgres(base: str, count: int) -> str:
@@ -246,6 +244,8 @@ async def copy_to_postgres(base: str, count: int) -> str:
     await store.close()  # type: ignore[attr-defined]
     conn = await asyncpg.connect(url)
     try:
+        # A log from before the running totals: `consentmw migrate` counts them afterwards.
+        await conn.execute(postgres_summary.UNINSTALL)
 
         def records():  # type: ignore[no-untyped-def]
             for row in rows(count):
@@ -256,6 +256,46 @@ async def copy_to_postgres(base: str, count: int) -> str:
     finally:
         await conn.close()
     return url
+
+
+async def add_records(url: str, count: int, seed: int) -> float:
+    """Writes `count` new records after the log's last, a fifth of them from visitors already in
+    it, in the app servers' batches: the seconds it took."""
+    import asyncpg
+
+    from consentmw.core.store.postgres import BATCH, INSERT_MANY
+
+    conn = await asyncpg.connect(url)
+    try:
+        known = [row[0] for row in await conn.fetch("SELECT consent_id FROM consent_log TABLESAMPLE SYSTEM (2) LIMIT 20000")]
+        rng = random.Random(seed)
+        new = []
+        for row in rows(count, days=1, seed=seed):
+            at = dt.datetime.fromisoformat(row[0]) + dt.timedelta(days=91)
+            new.append((at, rng.choice(known) if rng.random() < 0.2 else row[1], *row[2:]))
+        started = time.perf_counter()
+        for start in range(0, count, BATCH):
+            async with conn.transaction():
+                await conn.execute(INSERT_MANY, *[list(column) for column in zip(*new[start : start + BATCH])])
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+def folds(url: str) -> None:
+    """The fold a report does first, after 10,000 and 100,000 new records (timed in `log stats
+    --latest`, whose read of the totals takes milliseconds), then the report and stats again."""
+    for count, seed in ((10_000, 11), (100_000, 12)):
+        wrote = asyncio.run(add_records(url, count, seed))
+        print(f"{count:,} new records written in {wrote:.1f} s ({wrote / count * 1e6:.0f} us each, batches of 500)")
+        measure_fold(url, f"fold of {count:,} new records + stats --latest")
+    measure(url, ("report", "report-counted", "stats", "stats-counted"))
+
+
+def measure_fold(url: str, label: str) -> None:
+    done = subprocess.run([sys.executable, __file__, "--measure", url, "--only", "stats"], check=True, capture_output=True, text=True)
+    _, seconds, cpu, peak = done.stdout.splitlines()[0].split("\t")
+    print(f"{label:<46} {float(seconds):8.2f} s  (CPU here {float(cpu):7.2f} s)   peak memory {peak} MiB")
 
 
 async def drop_schema(url: str) -> None:
@@ -276,14 +316,14 @@ def main() -> None:
     parser.add_argument("--measure", metavar="FILE", help="only time the commands on this log (a file or a store URL)")
     parser.add_argument("--postgres", metavar="URL", help="also copy the log into a fresh schema of this server and time it there")
     parser.add_argument("--no-sqlite", action="store_true", help="with --postgres: only the PostgreSQL part")
-    parser.add_argument("--only", choices=tuple(LABELS), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=tuple(PG_LABELS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         url = args.measure if "://" in args.measure else f"sqlite:///{args.measure}"
         if args.only:
             asyncio.run(run(url, args.only))
         else:
-            measure(url)
+            measure(url, tuple(PG_LABELS) if url.startswith("postgres") else tuple(LABELS))
         return
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, SQLite {sqlite3.sqlite_version}")
     if not args.no_sqlite:
@@ -300,8 +340,11 @@ def main() -> None:
         url = asyncio.run(copy_to_postgres(args.postgres, args.records))
         print(f"\nPostgreSQL: copied {args.records:,} records in {time.perf_counter() - started:.1f} s")
         try:
-            measure(url)
-            work_mem(url)
+            started = time.perf_counter()
+            migrated = subprocess.run([sys.executable, "-m", "consentmw", "migrate", "--store", url], capture_output=True, text=True, check=True)
+            print(f"consentmw migrate (the first count of the totals): {time.perf_counter() - started:.1f} s; {migrated.stderr.strip().splitlines()[-1]}")
+            measure(url, tuple(PG_LABELS))
+            folds(url)
         finally:
             asyncio.run(drop_schema(url))
         print(f"load average {os.getloadavg()[0]:.1f}")

@@ -140,7 +140,11 @@ def _command(action: Callable[[ConsentLog, argparse.Namespace, TextIO], Awaitabl
 
 
 async def _migrate(store: ConsentLog, args: argparse.Namespace, out: TextIO) -> int:
-    await store.migrate()
+    if getattr(store, "counts_report_totals", False):
+        # It counts the report's totals of an existing log: seconds per million records, said as it goes.
+        await store.migrate(progress=lambda line: print(line, file=sys.stderr, flush=True))  # type: ignore[call-arg]
+    else:
+        await store.migrate()
     print(f"consent log ready: {store!r}", file=out)
     return 0
 

@@ -5,12 +5,12 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from consentmw.core.errors import ConfigError, install_command
-from consentmw.core.store import sql
-from consentmw.core.store.report import Dialect
+from consentmw.core.store import postgres_summary, sql
+from consentmw.core.store.report import Dialect, pg_stats_in_period
 from consentmw.core.store.base import (
     DEFAULT_TIMEOUT,
     ConsentRecord,
@@ -83,6 +83,15 @@ $$;"""
         for name, _, pg_type in sql.ADDED_COLUMNS
     )
 )
+# Whether SCHEMA has nothing to do. Looked up first: a role that may only append to the log (SELECT
+# and INSERT) cannot run SCHEMA's statements, and needs none of them on a current log.
+CURRENT = (
+    "SELECT to_regclass('consent_log') IS NOT NULL AND to_regclass('consent_log_consent_id') IS NOT NULL"
+    " AND to_regclass('consent_log_created_at') IS NOT NULL"
+    " AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'consent_log_append_only' AND tgrelid = to_regclass('consent_log'))"
+    " AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('consent_log') AND NOT attisdropped"
+    f" AND attname IN ({', '.join(repr(name) for name, _, _ in sql.ADDED_COLUMNS)})) = {len(sql.ADDED_COLUMNS)}"
+)
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
@@ -147,13 +156,84 @@ def from_row(row: Sequence[Any]) -> ConsentRecord:
     return sql.from_row(row, lambda created_at: created_at)
 
 
-async def create_schema(pool: Any) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(SCHEMA_LOCK)
-        await conn.execute(SCHEMA)
+async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[str], None] | None = None) -> str | None:
+    """The log's table and the capture of the report's totals (postgres_summary.py); the totals of
+    a new or small log counted at once, of any log with `count` (`consentmw migrate`). Returns why
+    the totals are not kept, if they are not: a role that cannot install them still records."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute(SCHEMA_LOCK)
+            if not await conn.fetchval(CURRENT):
+                await conn.execute(SCHEMA)
+        try:
+            if not await conn.fetchval(postgres_summary.INSTALLED):
+                async with conn.transaction():
+                    # Short: writers wait only for CREATE TRIGGER's lock. Counting is apart.
+                    await conn.execute(SCHEMA_LOCK)
+                    if not await conn.fetchval(postgres_summary.INSTALLED):
+                        await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
+        except asyncpg.InsufficientPrivilegeError as exc:
+            return (
+                f"the report's running totals cannot be kept by this role ({exc}); the log's owner installs them"
+                " (`consentmw migrate` run as the owner of consent_log)"
+            )
+        try:
+            if await _counted(conn):
+                return None
+        except asyncpg.InsufficientPrivilegeError:
+            return None  # the capture is on (it writes as its owner): the owner's reports and `migrate` count
+        try:
+            if not count and not await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
+                return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
+            if progress is not None:
+                records = await conn.fetchval("SELECT reltuples::bigint FROM pg_class WHERE oid = 'consent_log'::regclass")
+                about = f"about {records} record(s)" if records > 0 else "the records"  # -1: never analysed
+                progress(f"report totals: counting {about} (about 15 s per million on two cores)")
+            started = time.monotonic()
+            await _under_fold_lock(conn, lambda: _count(conn))
+            if progress is not None:
+                progress(f"report totals: counted in {time.monotonic() - started:.1f} s")
+            return None
+        except asyncpg.InsufficientPrivilegeError as exc:
+            return f"the report's running totals cannot be counted by this role ({exc}); `consentmw migrate` run as the log's owner counts them"
 
 
-FINITE = "least(greatest(created_at, '0001-01-01 00:00:00+00'::timestamptz), '9999-12-31 23:59:59.999999+00'::timestamptz)"
+async def _counted(conn: Any) -> bool:
+    """Whether the capture is on and the totals are counted: then the totals, folded, are the log's."""
+    if not await conn.fetchval(postgres_summary.INSTALLED) or not await conn.fetchval(postgres_summary.COUNTED):
+        return False
+    return bool(await conn.fetchval(postgres_summary.STATE))
+
+
+async def _under_fold_lock(conn: Any, work: Callable[[], Awaitable[Any]]) -> Any:
+    """`work` in a REPEATABLE READ transaction begun once the fold lock is held: its snapshot sees
+    the previous fold's (or count's) commit. Writers never take this lock."""
+    await conn.execute(postgres_summary.LOCK, timeout=REPORT_TIMEOUT)
+    try:
+        async with conn.transaction(isolation="repeatable_read"):
+            await conn.execute(REPORT_SETTINGS)
+            return await work()
+    finally:
+        await conn.execute(postgres_summary.UNLOCK)
+
+
+async def _count(conn: Any) -> None:
+    if await conn.fetchval(postgres_summary.STATE):
+        return  # another server or `migrate` counted them meanwhile
+    for statement in postgres_summary.count_sql(await postgres_summary.schema_of(conn)):
+        await conn.execute(statement, timeout=REPORT_TIMEOUT)
+
+
+async def _fold(conn: Any) -> bool:
+    """Folds the changes into the totals, in the caller's transaction under the fold lock; False
+    if the totals are not counted (then nothing is read from them)."""
+    if not await conn.fetchval(postgres_summary.STATE):
+        return False
+    for statement in postgres_summary.fold_sql(await postgres_summary.schema_of(conn)):
+        await conn.execute(statement, timeout=REPORT_TIMEOUT)
+    return True
+
+
 DIALECT = Dialect(
     mark=_mark,
     param_time=utc,
@@ -164,9 +244,22 @@ DIALECT = Dialect(
     buckets={
         # asyncpg writes datetime.max as 'infinity' (datetime.min as '-infinity'), which has no
         # day: such a record counts on the last (first) day Python knows, as it reads back.
-        "day": f"to_char({FINITE} AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        "week": f"to_char(date_trunc('week', {FINITE} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+        "day": postgres_summary.DAY.format("created_at"),
+        "week": postgres_summary.WEEK.format("created_at"),
     },
+    totals=True,
+    totals_table=postgres_summary.TOTALS,
+    item="(({})::jsonb ->> {})",
+    json_item="(({})::jsonb -> {})",
+    day_of=postgres_summary.DAY,
+    # A day's records: from its first moment (UTC) to its last, 'infinity' on the last day.
+    in_day=(
+        "{col} >= CASE WHEN {day} <= '0001-01-01' THEN '-infinity'::timestamptz ELSE ({day})::date::timestamp AT TIME ZONE 'UTC' END"
+        " AND {col} <= CASE WHEN {day} >= '9999-12-31' THEN 'infinity'::timestamptz"
+        " ELSE ((({day})::date + 1)::timestamp - interval '1 microsecond') AT TIME ZONE 'UTC' END"
+    ),
+    bucket_of_day={"day": "{}", "week": "to_char(date_trunc('week', ({})::timestamp), 'YYYY-MM-DD')"},
+    postgres=True,
 )
 # A report reads the whole period: minutes on a big log are fine for a command an operator runs.
 REPORT_TIMEOUT = 3600.0
@@ -187,6 +280,7 @@ class PostgresStore:
     """
 
     dialect = DIALECT
+    counts_report_totals = True  # migrate() counts them, and takes a progress callback
 
     def __init__(self, dsn: str, *, timeout: float = DEFAULT_TIMEOUT, min_size: int = 1, max_size: int = 10) -> None:
         if asyncpg is None:
@@ -203,6 +297,7 @@ class PostgresStore:
         self._lock = asyncio.Lock()
         self._pending: list[PendingWrite] = []
         self._writers: set[asyncio.Task[None]] = set()
+        self._warned = False
 
     def __repr__(self) -> str:
         host = self.dsn.rpartition("@")[2]  # never show a password
@@ -228,10 +323,13 @@ class PostgresStore:
                     command_timeout=self.timeout,
                 )
                 try:
-                    await create_schema(pool)
+                    missing = await create_schema(pool)
                 except BaseException:
                     pool.terminate()
                     raise
+                if missing and not self._warned:
+                    self._warned = True
+                    logger.warning("consent log %r: %s; until then `log report` counts from the records", self, missing)
                 self._pool = pool
         return self._pool
 
@@ -378,8 +476,56 @@ class PostgresStore:
         elif pool is not None:
             pool.terminate()
 
-    async def migrate(self) -> None:
-        await self._use("creating", create_schema)
+    async def migrate(self, progress: Callable[[str], None] | None = None) -> None:
+        """The log, and the report's running totals counted (seconds per million records)."""
+        self._warned = True  # the pool's opening leaves the counting to this
+        missing = await self._use("creating", lambda pool: create_schema(pool, count=True, progress=progress), REPORT_TIMEOUT)
+        if missing:
+            logger.warning("consent log %r: %s; `log report` counts from the records", self, missing)
+
+    async def has_totals(self) -> bool:
+        """Whether the report reads running totals: their capture is on and they are counted."""
+
+        async def read(pool: Any) -> bool:
+            async with pool.acquire() as conn:
+                try:
+                    return await _counted(conn)
+                except asyncpg.InsufficientPrivilegeError:
+                    return False
+
+        return bool(await self._use("reading", read))
+
+    async def _from_totals(self, read: Callable[[Any], Awaitable[Any]]) -> Any:
+        """`read` of the running totals, once the changes are folded into them, in the fold's
+        transaction (one snapshot of totals and records). None when the totals are not there to be
+        read (not counted, or this role cannot fold them): say why, and count from the records."""
+
+        async def fold_and_read(pool: Any) -> Any:
+            async with pool.acquire() as conn:
+                try:
+                    if not await _counted(conn):
+                        return "the report's running totals of this log are not counted yet: `consentmw migrate` counts them"
+
+                    async def work() -> Any:
+                        return (await read(conn),) if await _fold(conn) else "the report's running totals are not counted yet"
+
+                    return await _under_fold_lock(conn, work)
+                except asyncpg.InsufficientPrivilegeError as exc:
+                    return f"this role cannot fold the changes into the report's running totals ({exc}): the log's owner can"
+
+        result = await self._use("reading", fold_and_read, REPORT_TIMEOUT)
+        if isinstance(result, str):
+            logger.warning("consent log %r: %s; counting from the records instead (slower)", self, result)
+            return None
+        return result[0]
+
+    async def aggregate_totals(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Sequence[Any]]] | None:
+        """aggregate() of statements that read the running totals; None if they cannot be read."""
+
+        async def read(conn: Any) -> list[list[Sequence[Any]]]:
+            return [await conn.fetch(query, *params, timeout=REPORT_TIMEOUT) for query, params in statements]
+
+        return await self._from_totals(read)
 
     async def history(
         self, *, since: dt.datetime | None = None, until: dt.datetime | None = None, consent_id: str | None = None
@@ -414,6 +560,21 @@ class PostgresStore:
         filter_sql, params = sql.where(_mark, utc, since=since, until=until, scan=None if include_scans else False)
         counted = sql.stats_query(filter_sql, latest, "jsonb_each(f.choices)", "choice.value = 'true'::jsonb")
         scan_sql, scan_params = sql.where(_mark, utc, since=since, until=until, scan=True)
+
+        async def from_totals(conn: Any) -> LogStats:
+            # Each visitor's newest record: the running totals have them, and the scans.
+            if since is None and until is None:
+                rows = await conn.fetch(postgres_summary.STATS, timeout=REPORT_TIMEOUT)
+                scans = sum(int(n) for kind, _, _, n in rows if kind == "scans")
+                return sql.read_stats([row for row in rows if row[0] != "scans"], scans)
+            query, scans_query, bounds = pg_stats_in_period(DIALECT, since, until)
+            rows = await conn.fetch(query, *bounds, timeout=REPORT_TIMEOUT)
+            return sql.read_stats(rows, int(await conn.fetchval(scans_query, *bounds, timeout=REPORT_TIMEOUT)))
+
+        if latest and not include_scans:
+            stats = await self._from_totals(from_totals)
+            if stats is not None:
+                return stats  # type: ignore[no-any-return]
 
         async def count(pool: Any) -> LogStats:
             async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):

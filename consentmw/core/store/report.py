@@ -22,11 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Callable, Protocol
 
-from consentmw.core.store import sql, summary
+from consentmw.core.store import postgres_summary, sql, summary
 from consentmw.core.store.base import StoreError, utc
 
 SCHEMA_VERSION = 1
@@ -47,7 +47,16 @@ class Dialect:
     allowed: str  # "{}" is such a row: 1 if it allows its category, else 0
     same: str  # equality that takes NULL for equal to NULL
     buckets: dict[str, str]  # day/week -> the UTC start date of created_at's, as YYYY-MM-DD text
-    totals: bool = False  # keeps the running totals of summary.py
+    totals: bool = False  # keeps running totals (summary.py, postgres_summary.py)
+    # Reading the totals, written for SQLite's: the table, item n of a key (text, and as JSON),
+    # a created_at's day, a day's first moment and the first moment after it, a day's day or week.
+    totals_table: str = "consent_report"
+    item: str = "json_extract({}, '$[{}]')"
+    json_item: str = "json_extract({}, '$[{}]')"
+    day_of: str = "substr({}, 1, 10)"
+    in_day: str = "{col} >= {day} AND {col} < {day} || 'Z'"  # column {col} is a time of day {day} (text)
+    bucket_of_day: dict[str, str] = field(default_factory=lambda: dict(summary.BUCKET_OF_DAY))
+    postgres: bool = False  # a period read from the totals: PostgreSQL's queries, not SQLite's
 
 
 class Aggregating(Protocol):
@@ -81,17 +90,23 @@ async def build(
     if bucket not in BUCKETS:
         raise ValueError(f"bucket {bucket!r}: use 'day' or 'week'")
     whole = since is None and until is None
-    totals = d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]
-    if totals and whole:
-        # The whole log of a SQLite store: its running totals, a read of a few thousand rows.
-        queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)]
-    elif totals:
-        # A period: the totals of its whole days, and the records of the rest.
-        figures, scans = _from_totals_in_period(d, since, until, bucket)
-        queries = [span(d, since, until), scans, figures]
-    else:
+    span_rows = scans = figures = None
+    if d.postgres:
+        # The totals once the changes are folded in, read in the fold's snapshot; None: from the records.
+        in_totals = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)] if whole else [
+            span(d, since, until), *reversed(_pg_from_totals_in_period(d, since, until, bucket))]
+        read = await store.aggregate_totals(in_totals)
+        if read is not None:
+            span_rows, scans, figures = read
+    elif d.totals and (await store.aggregate([(summary.PRESENT, [])]))[0][0][0]:
+        # A SQLite log's running totals: of the whole log, a read of a few thousand rows; of a
+        # period, the totals of its whole days and the records of the rest.
+        queries = [span(d, since, until), _scans_from_totals(d, bucket), _from_totals(d, bucket)] if whole else [
+            span(d, since, until), *reversed(_from_totals_in_period(d, since, until, bucket))]
+        span_rows, scans, figures = await store.aggregate(queries)
+    if figures is None:
         queries = [span(d, since, until), _scans(d, since, until, bucket), _figures(d, since, until, bucket)]
-    span_rows, scans, figures = await store.aggregate(queries)
+        span_rows, scans, figures = await store.aggregate(queries)
     rows = {"span": span_rows, "scans": scans, **split(figures)}
     return assemble(rows, d, since=since, until=until, bucket=bucket, now=now or dt.datetime.now(dt.UTC))
 
@@ -206,15 +221,16 @@ def _tail(d: Dialect, sources: str, records: str, period: str, withdrawals: str)
     )
 
 
-def _at(column: str, n: int) -> str:
+def _at(column: str, n: int, d: Dialect | None = None) -> str:
     """Item n of the JSON array in `column` (the totals' keys are such arrays)."""
-    return f"json_extract({column}, '$[{n}]')"
+    return (d.item if d is not None else "json_extract({}, '$[{}]')").format(column, n)
 
 
-def _answer_columns(column: str) -> str:
+def _answer_columns(column: str, d: Dialect | None = None) -> str:
     """The columns of an answer from the JSON array of its fields (summary.FIELDS) in `column`."""
-    names = ("policy_id", "method", "policy_version", "language", "region", "choices")
-    return ", ".join(f"{_at(column, n)} AS {name}" for n, name in enumerate(names))
+    names = ("policy_id", "method", "policy_version", "language", "region")
+    choices = (d.json_item if d is not None else "json_extract({}, '$[{}]')").format(column, 5)
+    return ", ".join([*(f"{_at(column, n, d)} AS {name}" for n, name in enumerate(names)), f"{choices} AS choices"])
 
 
 def _days(d: Dialect, bucket: str, within: str) -> str:
@@ -224,16 +240,16 @@ def _days(d: Dialect, bucket: str, within: str) -> str:
     them, through the created_at index: the first and last days, mostly."""
     dims = "method, policy_version, language, region"
     return (
-        f"days AS MATERIALIZED (SELECT {_at('key', 0)} AS day, {_at('key', 1)} AS method, {_at('key', 2)} AS policy_version,"
-        f" {_at('key', 3)} AS language, {_at('key', 4)} AS region, n FROM consent_report WHERE kind = 'records' AND n <> 0{within}), "
+        f"days AS MATERIALIZED (SELECT {_at('key', 0, d)} AS day, {_at('key', 1, d)} AS method, {_at('key', 2, d)} AS policy_version,"
+        f" {_at('key', 3, d)} AS language, {_at('key', 4, d)} AS region, n FROM {d.totals_table} WHERE kind = 'records' AND n <> 0{within}), "
         "ends AS (SELECT DISTINCT day FROM (SELECT min(day) AS day FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value UNION ALL SELECT max(day) FROM"
         f" ({_each_dimension('days', 'day')}) AS v GROUP BY dim, value) AS e), "
-        f"times AS (SELECT {dims}, substr(created_at, 1, 10) AS day, min(created_at) AS first, max(created_at) AS last"
-        f" FROM ends JOIN consent_log ON created_at >= ends.day AND created_at < {summary.END_OF_DAY.format('ends.day')}"
+        f"times AS (SELECT {dims}, {d.day_of.format('created_at')} AS day, min(created_at) AS first, max(created_at) AS last"
+        f" FROM ends JOIN consent_log ON {d.in_day.format(col='created_at', day='ends.day')}"
         f" WHERE NOT scan GROUP BY {dims}, 5), "
         f"whole_days AS (SELECT days.method AS method, days.policy_version AS policy_version, days.language AS language,"
-        f" days.region AS region, {summary.BUCKET_OF_DAY[bucket].format('day')} AS bucket, n, first, last"
+        f" days.region AS region, {d.bucket_of_day[bucket].format('day')} AS bucket, n, first, last"
         f" FROM days LEFT JOIN times USING (day, {dims}))"
     )
 
@@ -241,10 +257,10 @@ def _days(d: Dialect, bucket: str, within: str) -> str:
 def _from_totals(d: Dialect, bucket: str) -> Query:
     """_figures' rows for the whole log, from the totals a SQLite log keeps (summary.py), not from the log."""
     where, params = _period(d, None, None)
-    per_bucket = f"SELECT {_at('key', 0)} AS bucket, {_at('key', 1)} AS choices, n FROM t WHERE kind = '{bucket}'"
+    per_bucket = f"SELECT {_at('key', 0, d)} AS bucket, {d.json_item.format('key', 1)} AS choices, n FROM t WHERE kind = '{bucket}'"
     sources = (
-        "t AS MATERIALIZED (SELECT kind, key, n FROM consent_report WHERE kind IN ('standing', 'day', 'week', 'withdrawals') AND n <> 0), "
-        f"answers AS (SELECT {_answer_columns('key')}, n FROM t WHERE kind = 'standing'), "
+        f"t AS MATERIALIZED (SELECT kind, key, n FROM {d.totals_table} WHERE kind IN ('standing', '{bucket}', 'withdrawals') AND n <> 0), "
+        f"answers AS (SELECT {_answer_columns('key', d)}, n FROM t WHERE kind = 'standing'), "
         f"per_bucket AS ({per_bucket}), {_days(d, bucket, '')}"
     )
     withdrawals = "SELECT coalesce(sum(n), 0) FROM t WHERE kind = 'withdrawals'"
@@ -257,21 +273,22 @@ NO_END = "9999-12-31~"
 _KEY_DAYS = " AND key > '[\"' || ?3 AND key < '[\"' || ?4"
 
 
-def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
-    """The parameters of _from_totals_in_period: the period's ends as times (a, b) and as the days
-    its whole days run from and to (A, B), all as SQLite text."""
+def _whole_days(since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str]:
+    """The days (YYYY-MM-DD) a period's whole days run from and to (A, B): '' from the first, NO_END
+    to the last."""
     first_whole = ""
     if since is not None:
         day = utc(since).date()
         if utc(since) != dt.datetime.combine(day, dt.time(), dt.UTC):
             day = day + dt.timedelta(days=1) if day < dt.date.max else None  # type: ignore[assignment]
         first_whole = day.isoformat() if day is not None else NO_END
-    return [
-        "" if since is None else d.param_time(since),
-        NO_END if until is None else d.param_time(until),
-        first_whole,
-        NO_END if until is None else utc(until).date().isoformat(),
-    ]
+    return first_whole, NO_END if until is None else utc(until).date().isoformat()
+
+
+def _bounds(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> list[str]:
+    """The parameters of _from_totals_in_period: the period's ends as times (a, b) and as the days
+    its whole days run from and to (A, B), all as SQLite text."""
+    return ["" if since is None else d.param_time(since), NO_END if until is None else d.param_time(until), *_whole_days(since, until)]
 
 
 def _from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
@@ -366,8 +383,122 @@ def _period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | 
     return sources, params
 
 
+# -- a period from the totals of a PostgreSQL log: the queries above, with times as timestamptz --
+# $1 and $2 the period's ends (NULL: none), $3 and $4 the days its whole days run from and to (A,
+# B; text), $5 and $6 the first moments (UTC) of those days (NULL: no whole day; no end). A key's
+# text starts with its day, compared byte by byte (the key column is COLLATE "C"). No interval
+# arithmetic in the session's time zone: the ends of days are computed in UTC.
+_PG = {
+    "a": "coalesce($1::timestamptz, '-infinity')",
+    "b": "$2::timestamptz",
+    "B": "$4::text",
+    # The last moment of day B; 'infinity' (datetime.max) on the last day there is.
+    "B_last": "CASE WHEN $4::text >= '9999-12-31' THEN 'infinity'::timestamptz"
+    " ELSE ((left($4::text, 10)::date + 1)::timestamp - interval '1 microsecond') AT TIME ZONE 'UTC' END",
+}
+_PG_KEY_DAYS = " AND key > '[\"' || $3::text AND key < '[\"' || $4::text"
+_PG_BEFORE_B = "($2::timestamptz IS NULL OR {} < $2::timestamptz)"
+_PG_ENDS = (
+    f"r.created_at >= {_PG['a']} AND ($5::timestamptz IS NULL OR r.created_at < $5::timestamptz) AND {_PG_BEFORE_B.format('r.created_at')}",
+    "$5::timestamptz IS NOT NULL AND $6::timestamptz IS NOT NULL AND r.created_at >= greatest($6::timestamptz, $5::timestamptz)"
+    f" AND {_PG_BEFORE_B.format('r.created_at')}",
+)
+
+
+def _pg_bounds(since: dt.datetime | None, until: dt.datetime | None) -> list[Any]:
+    first_whole, last = _whole_days(since, until)
+
+    def start(day: str) -> dt.datetime | None:
+        if day == NO_END:
+            return None
+        return dt.datetime.combine(dt.date.fromisoformat(day) if day else dt.date.min, dt.time(), dt.UTC)
+
+    return [None if since is None else utc(since), None if until is None else utc(until), first_whole, last, start(first_whole), start(last)]
+
+
+def _pg_period_sources(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[str, list[Any]]:
+    """_period_sources for PostgreSQL."""
+    fields = postgres_summary.fields
+    of_time = d.buckets[bucket].replace("created_at", "{}").format
+    of_day = d.bucket_of_day[bucket].format
+    same_visitor = "o.consent_id = {r}.consent_id AND NOT o.scan"
+    following = (
+        f"(SELECT o.created_at FROM consent_log AS o WHERE {same_visitor.format(r='r')} AND (o.created_at, o.id) > (r.created_at, r.id)"
+        " ORDER BY o.created_at, o.id LIMIT 1)"
+    )
+    previous = (
+        f"(SELECT o.choices FROM consent_log AS o WHERE {same_visitor.format(r='r')} AND (o.created_at, o.id) < (r.created_at, r.id)"
+        " ORDER BY o.created_at DESC, o.id DESC LIMIT 1)"
+    )
+    marked = " UNION ALL ".join(
+        f"SELECT r.created_at, r.policy_id, r.method, r.policy_version, r.language, r.region, r.choices,"
+        f" {of_time('r.created_at')} AS bucket, {following} AS following, {previous} AS previous"
+        f" FROM consent_log AS r WHERE NOT r.scan AND {part}"
+        for part in _PG_ENDS
+    )
+    # A visitor whose first record of B's day is at b or later: their newest record before it.
+    unsure = (
+        f"SELECT p.fields, p.choices, p.created_at AS p_at, {of_time('x.created_at')} AS bucket FROM consent_log AS x,"
+        f" LATERAL (SELECT o.created_at, o.choices, {fields('o')} AS fields FROM consent_log AS o WHERE {same_visitor.format(r='x')}"
+        " AND (o.created_at, o.id) < (x.created_at, x.id) ORDER BY o.created_at DESC, o.id DESC LIMIT 1) AS p"
+        " WHERE NOT x.scan AND x.created_at >= $2::timestamptz AND x.created_at <= {B_last}"
+        " AND p.created_at >= $5::timestamptz AND p.created_at < $6::timestamptz".format(**_PG)
+    )
+    sources = (
+        f"e AS MATERIALIZED ({marked}), "
+        # Each key parsed once (OFFSET 0 keeps the subquery apart): there are tens of thousands.
+        "l AS MATERIALIZED (SELECT k ->> 0 AS day, (k ->> 1) COLLATE \"C\" AS following, k -> 2 AS fields, n FROM"
+        f" (SELECT key::jsonb AS k, n FROM {d.totals_table} WHERE kind = 'last' AND n <> 0{_PG_KEY_DAYS} OFFSET 0) AS t), "
+        f"u AS MATERIALIZED ({unsure}), "
+        f"standing AS (SELECT {fields('e')} AS fields, 1 AS n FROM e WHERE following IS NULL OR following >= $2::timestamptz"
+        f" UNION ALL SELECT fields, n FROM l WHERE following IS NULL OR following > {_PG['B']}"
+        " UNION ALL SELECT fields, 1 FROM u), "
+        f"answers AS MATERIALIZED (SELECT {_answer_columns('fields', d)}, sum(n) AS n FROM standing GROUP BY fields), "
+        "per_bucket AS (SELECT bucket, choices, sum(n) AS n FROM ("
+        f"SELECT bucket, choices, 1 AS n FROM e WHERE following IS NULL OR following >= $2::timestamptz OR {of_time('following')} <> bucket"
+        f" UNION ALL SELECT {of_day('day')}, fields -> 5, n FROM l WHERE following IS NULL OR following > {_PG['B']}"
+        f" OR {of_day('following')} <> {of_day('day')}"
+        f" UNION ALL SELECT bucket, choices, 1 FROM u WHERE {of_time('p_at')} = bucket"
+        ") AS b GROUP BY bucket, choices), "
+        f"{_days(d, bucket, _PG_KEY_DAYS)}, "
+        "rec AS (SELECT * FROM whole_days UNION ALL SELECT method, policy_version, language, region, bucket, count(*),"
+        " min(created_at), max(created_at) FROM e GROUP BY 1, 2, 3, 4, 5)"
+    )
+    return sources, _pg_bounds(since, until)
+
+
+_PG_SCANS_IN_PERIOD = (
+    f"SELECT ((SELECT coalesce(sum(n), 0) FROM {postgres_summary.TOTALS} WHERE kind = 'scans'{_PG_KEY_DAYS})"
+    f" + (SELECT count(*) FROM consent_log AS r WHERE r.scan AND ({_PG_ENDS[0]} OR {_PG_ENDS[1]})))::bigint"
+)
+
+
+def _pg_from_totals_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None, bucket: str) -> tuple[Query, Query]:
+    """_from_totals_in_period for PostgreSQL."""
+    sources, params = _pg_period_sources(d, since, until, bucket)
+    withdrawals = (
+        f"SELECT (SELECT coalesce(sum(n), 0) FROM {d.totals_table} WHERE kind = 'withdrawals'{_PG_KEY_DAYS})"
+        " + (SELECT count(*) FROM e WHERE consent_report_withdraws(previous, choices) = 1)"
+    )
+    period = f" WHERE created_at >= {_PG['a']} AND {_PG_BEFORE_B.format('created_at')} AND NOT scan"
+    return (_tail(d, sources, "rec", period, withdrawals), params), (_PG_SCANS_IN_PERIOD, params)
+
+
+def pg_stats_in_period(d: Dialect, since: dt.datetime | None, until: dt.datetime | None) -> tuple[str, str, list[Any]]:
+    """stats_in_period for PostgreSQL."""
+    sources, params = _pg_period_sources(d, since, until, "day")
+    query = (
+        f"WITH {sources} SELECT 'choice', choice.key, (choice.value = 'true'::jsonb)::int, sum(n)"
+        " FROM answers, jsonb_each(answers.choices) AS choice GROUP BY 2, 3"
+        " UNION ALL SELECT 'records', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'visitors', NULL, NULL, sum(n) FROM answers"
+        " UNION ALL SELECT 'method', method, NULL, sum(n) FROM answers GROUP BY 2"
+    )
+    return query, _PG_SCANS_IN_PERIOD, params
+
+
 def _scans_from_totals(d: Dialect, bucket: str) -> Query:
-    return "SELECT coalesce(sum(n), 0) FROM consent_report WHERE kind = 'scans'", []
+    return f"SELECT coalesce(sum(n), 0) FROM {d.totals_table} WHERE kind = 'scans'", []
 
 
 def split(rows: Sequence[Sequence[Any]]) -> dict[str, list[Sequence[Any]]]:
