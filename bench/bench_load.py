@@ -33,7 +33,17 @@ Printed per kind: requests/s summed over its segments, the server's CPU time per
 /proc, so the figure that matters is not hidden by what the client costs), the ratio consentmw/bare
 of requests/s, and errors: any status other than the expected one, or a transport error.
 
+Those figures move by a tenth from run to run on a shared machine (a full garbage collection of 30 ms
+falls in one segment and not in another). ``--instructions`` counts instead the machine instructions
+each server process executes per request of each kind, under valgrind's callgrind, which are the
+same on a busy machine as on an idle one: both servers run under it, the counting is switched on
+after the warm-up, and each kind's requests are counted alone (callgrind_control zeroes the counts
+before them and dumps them after), everything the process does included (uvicorn, h11, the event
+loop, the app, consentmw, the garbage collector). Each counted window starts right after a full
+collection, so that one falling in the window or not does not decide a kind's figure.
+
     python bench/bench_load.py [--seconds 30] [--connections 32] [--rounds 3]
+    python bench/bench_load.py --instructions [--requests 100] [--connections 4]
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -76,6 +87,8 @@ def site(wrapped: bool, store: str) -> object:
     app.include_router(example.router)
     app.add_api_route("/shop", shop_route(), include_in_schema=False)
     app.mount("/static", StaticFiles(directory=SNIPPETS), name="static")
+    if os.environ.get("CONSENTMW_BENCH_COUNTING"):
+        app.add_api_route(GC_PATH, collect, include_in_schema=False)
     if wrapped:
         # --policy: the example's own (which declares no advertising category, so ad trackers stay
         # inert even for a visitor who accepted all) or another, such as "default", which has all.
@@ -122,6 +135,16 @@ def shop_route() -> object:
 
 
 SHOP_TRACKERS = ["ga4-gtag", "gtm", "meta-pixel", "naver-analytics", "kakao-pixel"]
+GC_PATH = "/_bench_gc"  # --instructions only: a full collection before each counted window
+
+
+async def collect() -> object:
+    import gc
+
+    from fastapi.responses import PlainTextResponse
+
+    gc.collect()
+    return PlainTextResponse("collected")
 
 
 def serve(kind: str, store: str) -> None:
@@ -144,11 +167,12 @@ def serve(kind: str, store: str) -> None:
 
 
 class Server:
-    def __init__(self, kind: str, store: str) -> None:
+    def __init__(self, kind: str, store: str, under: list[str] | None = None) -> None:
         self.kind = kind
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, "--store", store],
+            [*(under or []), sys.executable, __file__, "--serve", kind, "--store", store],
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if under else None,
             text=True,
             cwd=ROOT,
         )
@@ -335,9 +359,18 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds alternating which server goes first (default 3)")
     parser.add_argument("--visitors", type=int, default=200, help="distinct consent cookies per choice (default 200)")
     parser.add_argument("--policy", default="", help="the consentmw server's policy (a preset name; default: the example's)")
+    parser.add_argument("--instructions", action="store_true", help="count each server's instructions per request under callgrind instead of timing")
+    parser.add_argument("--requests", type=int, default=100, help="with --instructions: requests counted per kind (default 100)")
     args = parser.parse_args()
     os.environ["CONSENTMW_BENCH_POLICY"] = args.policy
     compared = ("html", "json", "static", "50 KB undecided", "50 KB accepted all", "50 KB refused all")
+    if args.instructions:
+        if "--connections" not in sys.argv:
+            args.connections = 4  # valgrind runs the server some 50 times slower
+        if "--visitors" not in sys.argv:
+            args.visitors = 50
+        await count_instructions(args, compared)
+        return
     with tempfile.TemporaryDirectory(prefix="consentmw-bench-") as tmp:
         store = f"sqlite:///{Path(tmp) / 'consent.db'}"
         servers = {"bare": Server("bare", store), "consentmw": Server("consentmw", store)}
@@ -370,6 +403,89 @@ async def main() -> None:
             for s in servers.values():
                 s.stop()
     report(tallies, compared, args)
+
+
+async def send_all(port: int, sequence: list[Request], count: int, connections: int) -> None:
+    """`count` requests of the sequence, spread over keep-alive connections; any error stops the bench."""
+
+    async def one(first: int) -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            for i in range(first, count, connections):
+                request = sequence[i % len(sequence)]
+                writer.write(request.raw)
+                status = await read_response(reader)
+                if status != request.expected:
+                    raise SystemExit(f"{request.kind}: status {status}, expected {request.expected}")
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one(i) for i in range(connections)))
+
+
+def callgrind_control(server: Server, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(server.process.pid)], check=True, capture_output=True)
+
+
+async def counted(server: Server, out: Path, sequence: list[Request], count: int, connections: int) -> float:
+    """Instructions the server executes per request of the sequence (counting already on)."""
+    await send_all(server.port, sequence, 10, connections)
+    await send_all(server.port, [Request("gc", build("GET", GC_PATH, server.port), 200)], 1, 1)
+    before = set(out.parent.glob(out.name + ".*"))
+    callgrind_control(server, "--zero")
+    await send_all(server.port, sequence, count, connections)
+    callgrind_control(server, "--dump")
+    for _ in range(600):  # the dump is written as the server next runs
+        new = set(out.parent.glob(out.name + ".*")) - before
+        if new:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise SystemExit(f"callgrind wrote no counts for the {server.kind} server")
+    (dump,) = new
+    await asyncio.sleep(0.2)
+    for line in dump.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1]) / count
+    raise SystemExit(f"no totals in {dump}")
+
+
+async def count_instructions(args: argparse.Namespace, compared: tuple[str, ...]) -> None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install -y valgrind)")
+    os.environ["CONSENTMW_BENCH_COUNTING"] = "1"
+    counts: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory(prefix="consentmw-bench-") as tmp:
+        store = f"sqlite:///{Path(tmp) / 'consent.db'}"
+        outs = {name: Path(tmp) / f"{name}.out" for name in ("bare", "consentmw")}
+        servers = {
+            name: Server(name, store, ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}.%p"])
+            for name, out in outs.items()
+        }
+        try:
+            port = servers["consentmw"].port
+            cookies = {
+                who: [await consent_cookie(port, choice) for _ in range(args.visitors)]
+                for who, choice in (("all", b'{"accept": "all"}'), ("none", b'{"accept": "necessary"}'), ("some", b'{"choices": {"analytics": true}}'))
+            }
+            for name, server in servers.items():
+                plan = requests_for(server.port, cookies)
+                for kind in compared:  # warm-up, not counted
+                    await send_all(server.port, plan[kind], 60, args.connections)
+                callgrind_control(server, "--instr=on")
+                for kind in compared:
+                    out = outs[name].with_name(f"{outs[name].name}.{server.process.pid}")
+                    counts[(name, kind)] = await counted(server, out, plan[kind], args.requests, args.connections)
+        finally:
+            for s in servers.values():
+                s.stop()
+    print(f"machine instructions per request, whole server process, {args.requests} requests per kind over {args.connections} connections; uvicorn, 1 worker each")
+    print(f"{'kind':<20}{'bare':>14}{'consentmw':>14}{'consentmw - bare':>18}{'bare/consentmw':>16}")
+    for kind in compared:
+        b, w = counts[("bare", kind)], counts[("consentmw", kind)]
+        print(f"{kind:<20}{b:>14,.0f}{w:>14,.0f}{w - b:>18,.0f}{b / w:>16.3f}")
+    print("counted by callgrind (the same on a busy machine as on an idle one); each window starts after a full collection")
+    print(f"policy: {args.policy or 'the example site'}")
 
 
 def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], args: argparse.Namespace) -> None:

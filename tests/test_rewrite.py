@@ -214,6 +214,17 @@ def test_a_tracker_after_a_comment_is_still_found(comment: str) -> None:
     assert out.startswith(comment + "<script data-consentmw-src=")
 
 
+def test_every_piece_the_stream_gives_is_bytes() -> None:
+    # Adapters hand the pieces to the server as they come: ASGI and WSGI (PEP 3333) take bytes only.
+    data = shop_page(["gtm"]).encode()
+    for size in (len(data), 4096, 7):
+        stream = REWRITER.stream(NOBODY, head=HEAD, body_end=BODY_END)
+        pieces = [stream.feed(data[i : i + size]) for i in range(0, len(data), size)] + [stream.close()]
+        assert {type(piece) for piece in pieces} == {bytes}
+    for page in (b"<p>nothing to change</p>", data):
+        assert type(REWRITER.rewrite(NOBODY, page)) is bytes
+
+
 def test_head_injection_goes_first_and_body_end_before_body_closes() -> None:
     page = "<!DOCTYPE html>\n<HTML><HEAD lang=ko><script async src='https://www.googletagmanager.com/gtag/js?id=G-1'></script></HEAD><BODY>x</BODY></HTML>"
     out = rewrite(page, head=HEAD, body_end=BODY_END).decode()

@@ -521,7 +521,7 @@ class RewriteStream:
         self.state = DATA
         self.pos = 0  # where the current state goes on
         self.out_pos = 0  # buf[:out_pos] has been written out
-        self.out: list[bytes] = []
+        self.out: list[bytes | bytearray] = []
         # The tag being read: where its "<" and its name's end are, whether it is an end tag, the
         # state inside it (resumed when it is cut by a chunk's end).
         self.tag_start = self.name_end = -1
@@ -576,6 +576,9 @@ class RewriteStream:
         bytes that could begin one."""
         old = max(0, len(self.tail) - 6)
         self.tail += out
+        # A "</body" further from the end than BODY_TAIL_LIMIT would be let go below all the same:
+        # only the last bytes are looked at (a whole page at once was lowercased a second time).
+        old = max(old, len(self.tail) - BODY_TAIL_LIMIT - 6)
         cut = self.tail[old:].lower().rfind(b"</body")
         done = b""
         if cut >= 0:
@@ -620,7 +623,7 @@ class RewriteStream:
         forget = min(self.out_pos, self.pos, self.tag_start) if self.state in (MARKUP, TAG) else min(self.out_pos, self.pos)
         if forget >= 4096:
             self._forget(forget)
-        return out[0] if len(out) == 1 else b"".join(out)
+        return b"".join(out)
 
     def _forget(self, k: int) -> None:
         """Drop buf[:k], which is written out and never looked at again."""
@@ -639,7 +642,7 @@ class RewriteStream:
             # A tag inside an SVG script's code is rewritten: the script is judged on its code so far.
             self._classify_inline(j)
         if j > self.out_pos:
-            self.out.append(bytes(self.buf[self.out_pos : j]))
+            self.out.append(self.buf[self.out_pos : j])  # a copy: joined into the output below
             self.out_pos = j
 
     def _replace(self, start: int, end: int, replacement: bytes) -> None:
