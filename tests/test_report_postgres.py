@@ -415,3 +415,29 @@ async def test_rows_loaded_with_the_triggers_off_are_counted_again_as_the_docs_s
     logged = await history(postgres_url)
     assert len(logged) == 60
     assert await build(postgres_url) == oracle(logged, now=T0)
+
+
+async def test_a_read_only_session_reports_from_the_records_and_says_so(
+    postgres_url: str, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    # A reporting connection to a hot standby, or a role whose sessions default to read-only: it
+    # cannot fold, and reports as it did before the totals.
+    from tests.store_support import with_query
+
+    await write_from_servers(postgres_url, random_log(91, count=60, visitors=15))
+    assert await has_totals(postgres_url)
+    await insert_by_hand(postgres_url, random_log(92, count=20, visitors=15))
+    read_only = with_query(postgres_url, default_transaction_read_only="on")
+    logged = await history(postgres_url)
+    assert await build(read_only) == oracle(logged, now=T0)
+    assert await latest(read_only) == stats_of(oracle(logged, now=T0))
+    assert "cannot fold the changes" in caplog.text and "counting from the records" in caplog.text
+    assert await build(postgres_url) == oracle(logged, now=T0)
+
+
+async def insert_by_hand(url: str, records: list[Any]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await insert(conn, records)
+    finally:
+        await conn.close()

@@ -142,6 +142,11 @@ CONNECTION_LOST = (
 )
 
 
+# What keeps a role from installing, counting or folding the report's totals: its privileges, or a
+# read-only session (default_transaction_read_only, a hot standby). It records and reports all the same.
+CANNOT_WRITE = (asyncpg.InsufficientPrivilegeError, asyncpg.ReadOnlySQLTransactionError) if asyncpg is not None else ()
+
+
 def drop(conn: Any) -> None:
     """Closes a pooled connection at once; the pool opens another when it needs one."""
     with contextlib.suppress(asyncpg.InterfaceError):
@@ -172,7 +177,7 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
                     await conn.execute(SCHEMA_LOCK)
                     if not await conn.fetchval(postgres_summary.INSTALLED):
                         await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
-        except asyncpg.InsufficientPrivilegeError as exc:
+        except CANNOT_WRITE as exc:
             return (
                 f"the report's running totals cannot be kept by this role ({exc}); the log's owner installs them"
                 " (`consentmw migrate` run as the owner of consent_log)"
@@ -180,7 +185,7 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
         try:
             if await _counted(conn):
                 return None
-        except asyncpg.InsufficientPrivilegeError:
+        except CANNOT_WRITE:
             return None  # the capture is on (it writes as its owner): the owner's reports and `migrate` count
         try:
             if not count and not await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
@@ -194,7 +199,7 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
             if progress is not None:
                 progress(f"report totals: counted in {time.monotonic() - started:.1f} s")
             return None
-        except asyncpg.InsufficientPrivilegeError as exc:
+        except CANNOT_WRITE as exc:
             return f"the report's running totals cannot be counted by this role ({exc}); `consentmw migrate` run as the log's owner counts them"
 
 
@@ -501,7 +506,7 @@ class PostgresStore:
             async with pool.acquire() as conn:
                 try:
                     return await _counted(conn)
-                except asyncpg.InsufficientPrivilegeError:
+                except CANNOT_WRITE:
                     return False
 
         return bool(await self._use("reading", read))
@@ -521,8 +526,8 @@ class PostgresStore:
                         return (await read(conn),) if await _fold(conn) else "the report's running totals are not counted yet"
 
                     return await _under_fold_lock(conn, work)
-                except asyncpg.InsufficientPrivilegeError as exc:
-                    return f"this role cannot fold the changes into the report's running totals ({exc}): the log's owner can"
+                except CANNOT_WRITE as exc:
+                    return f"this session cannot fold the changes into the report's running totals ({exc}): the log's owner can"
 
         result = await self._use("reading", fold_and_read, REPORT_TIMEOUT)
         if isinstance(result, str):
