@@ -93,6 +93,8 @@ CURRENT = (
     f" AND attname IN ({', '.join(repr(name) for name, _, _ in sql.ADDED_COLUMNS)})) = {len(sql.ADDED_COLUMNS)}"
 )
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
+INSTALL_LOCK_TIMEOUT = 200  # ms an install of the totals' capture waits for the log (writers queue behind it)
+INSTALL_ATTEMPTS = 60  # `consentmw migrate`: one a second
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
 INSERT_MANY = (
@@ -166,17 +168,31 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
     a new or small log counted at once, of any log with `count` (`consentmw migrate`). Returns why
     the totals are not kept, if they are not: a role that cannot install them still records."""
     async with pool.acquire() as conn:
-        async with conn.transaction():
+        # READ COMMITTED whatever the database's default: each check after the lock sees what the
+        # server that held it before made.
+        async with conn.transaction(isolation="read_committed"):
             await conn.execute(SCHEMA_LOCK)
             if not await conn.fetchval(CURRENT):
                 await conn.execute(SCHEMA)
         try:
-            if not await conn.fetchval(postgres_summary.INSTALLED):
-                async with conn.transaction():
-                    # Short: writers wait only for CREATE TRIGGER's lock. Counting is apart.
-                    await conn.execute(SCHEMA_LOCK)
+            # Short: writers wait only for CREATE TRIGGER's lock, and never behind it for long: while
+            # a long write (a prune) holds the log, a starting server leaves the install to the next
+            # start, and `consentmw migrate` tries again for a minute. Counting is apart.
+            for attempt in range(INSTALL_ATTEMPTS if count else 1):
+                try:
                     if not await conn.fetchval(postgres_summary.INSTALLED):
-                        await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
+                        async with conn.transaction(isolation="read_committed"):
+                            await conn.execute(f"SET LOCAL lock_timeout = '{INSTALL_LOCK_TIMEOUT}ms'")
+                            await conn.execute(SCHEMA_LOCK)
+                            if not await conn.fetchval(postgres_summary.INSTALLED):
+                                await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
+                    break
+                except asyncpg.LockNotAvailableError:
+                    if attempt + 1 == (INSTALL_ATTEMPTS if count else 1):
+                        raise
+                    await asyncio.sleep(1.0)
+        except asyncpg.LockNotAvailableError:
+            return "the report's running totals were not installed: the log was busy (a prune?); the next start or `consentmw migrate` installs them"
         except CANNOT_WRITE as exc:
             return (
                 f"the report's running totals cannot be kept by this role ({exc}); the log's owner installs them"
@@ -231,6 +247,11 @@ async def _count_if_small(conn: Any) -> bool:
         return False
     await _under_fold_lock(conn, lambda: _count(conn))
     return True
+
+
+async def _forget_changes(conn: Any) -> None:
+    if not await conn.fetchval(postgres_summary.STATE):
+        await conn.execute(f"DELETE FROM {await postgres_summary.schema_of(conn)}.consent_report_changes", timeout=REPORT_TIMEOUT)
 
 
 async def _count(conn: Any) -> None:
@@ -558,7 +579,27 @@ class PostgresStore:
         status = await self._use(
             "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
         )
+        # The capture keeps a copy of each deleted record until a fold: folded now, so that the
+        # pruned records are gone from the database as the retention period says.
+        await self._use("pruning", self._fold_now, REPORT_TIMEOUT)
         return int(status.split()[-1])
+
+    async def _fold_now(self, pool: Any) -> None:
+        async with pool.acquire() as conn:
+            try:
+                if await _counted(conn):
+                    await _under_fold_lock(conn, lambda: _fold(conn))
+                elif await conn.fetchval(postgres_summary.INSTALLED):
+                    # Not counted yet (`consentmw migrate` never run): the first count reads the
+                    # records, not the changes, which are only copies until then.
+                    await _under_fold_lock(conn, lambda: _forget_changes(conn))
+            except CANNOT_WRITE as exc:
+                logger.warning(
+                    "consent log %r: this role cannot fold the report's changes (%s): copies of the pruned records stay"
+                    " in consent_report_changes until the log's owner runs `consentmw log report` or `log prune`",
+                    self,
+                    exc,
+                )
 
     async def already_logged(self, records: Sequence[ConsentRecord]) -> list[bool]:
         times = list({r.created_at for r in records})

@@ -13,8 +13,9 @@ The reader folds. `log report` and `log stats --latest` first move the changes i
 under a session advisory lock only folders take, in a REPEATABLE READ transaction begun once the
 lock is held (so that it sees the previous fold's commit). For the visitors the changes touch, each
 total is counted twice over the same relation of (sign, record): the visitor's records now (+1)
-and as they were at the previous fold (-1): the records now, but those whose earliest pending
-change is an insert, plus the removed rows of those whose earliest pending change is a delete. The
+and as they were at the previous fold (-1): the records now that have no pending change, plus the
+removed rows of those whose earliest pending change is a delete (a record deleted and put back
+with its id has both, and was that removed row). The
 totals are sums over visitors, so adding the difference keeps them equal to a count of the whole
 log as of the fold's snapshot. The changes read are deleted in the same snapshot; those committed
 after it (even with a smaller seq) are left for the next fold, which sees them with their records.
@@ -97,15 +98,22 @@ $$;
 CREATE OR REPLACE FUNCTION {s}.consent_report_capture_insert() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO {s}.consent_report_changes (consent_id, id, removed) SELECT consent_id, id, false FROM consent_report_added;
+    -- The log's schema as it is now (renamed, or the log moved to another, whose changes table the
+    -- next server's start makes): a write is never refused for the totals' sake.
+    IF to_regclass(format('%I.consent_report_changes', TG_TABLE_SCHEMA)) IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %I.consent_report_changes (consent_id, id, removed)'
+            ' SELECT consent_id, id, false FROM consent_report_added', TG_TABLE_SCHEMA);
+    END IF;
     RETURN NULL;
 END
 $$;
 CREATE OR REPLACE FUNCTION {s}.consent_report_capture_delete() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO {s}.consent_report_changes (consent_id, id, removed, {removed})
-        SELECT consent_id, id, true, {removed} FROM consent_report_removed;
+    IF to_regclass(format('%I.consent_report_changes', TG_TABLE_SCHEMA)) IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %I.consent_report_changes (consent_id, id, removed, {removed})'
+            ' SELECT consent_id, id, true, {removed} FROM consent_report_removed', TG_TABLE_SCHEMA);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -116,9 +124,11 @@ CREATE OR REPLACE FUNCTION {s}.consent_report_capture_truncate() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock({FOLD_KEY.format('TG_RELID')});
-    DELETE FROM {s}.consent_report_state;
-    DELETE FROM {s}.consent_report;
-    DELETE FROM {s}.consent_report_changes;
+    IF to_regclass(format('%I.consent_report_state', TG_TABLE_SCHEMA)) IS NOT NULL THEN
+        EXECUTE format('DELETE FROM %I.consent_report_state', TG_TABLE_SCHEMA);
+        EXECUTE format('DELETE FROM %I.consent_report', TG_TABLE_SCHEMA);
+        EXECUTE format('DELETE FROM %I.consent_report_changes', TG_TABLE_SCHEMA);
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -147,10 +157,13 @@ UNINSTALL = uninstall_sql()
 
 # The log's schema, quoted, as the session's search_path finds it.
 SCHEMA_OF = "SELECT quote_ident(n.nspname) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = to_regclass('consent_log')"
-# Whether the capture is there and on (then every write since is in the changes).
+# Whether the capture is there and on (then every write since is in the changes), with its tables
+# in the log's schema (a log moved to another schema takes its triggers along, not its totals).
 INSTALLED = (
-    "SELECT count(*) = 2 FROM pg_trigger WHERE tgrelid = to_regclass('consent_log') AND tgenabled <> 'D'"
-    f" AND tgname IN ('{TRIGGERS[0]}', '{TRIGGERS[1]}')"
+    "SELECT count(*) = 2 AND bool_and(to_regclass(format('%I.consent_report_changes', n.nspname)) IS NOT NULL"
+    " AND to_regclass(format('%I.consent_report_state', n.nspname)) IS NOT NULL AND to_regclass(format('%I.consent_report', n.nspname)) IS NOT NULL)"
+    " FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
+    f" WHERE t.tgrelid = to_regclass('consent_log') AND t.tgenabled <> 'D' AND t.tgname IN ('{TRIGGERS[0]}', '{TRIGGERS[1]}')"
 )
 COUNTED = "SELECT to_regclass('consent_report_state') IS NOT NULL AND to_regclass('consent_report_changes') IS NOT NULL"
 STATE = "SELECT EXISTS (SELECT 1 FROM consent_report_state)"
@@ -224,7 +237,7 @@ def fold_sql(s: str) -> list[str]:
         "earliest AS MATERIALIZED (SELECT DISTINCT ON (id) * FROM gone ORDER BY id, seq), "
         f"now AS MATERIALIZED (SELECT {_COLUMNS} FROM {s}.consent_log WHERE consent_id IN (SELECT DISTINCT consent_id FROM gone)), "
         f"rel AS MATERIALIZED (SELECT 1 AS sign, {_COLUMNS} FROM now"
-        f" UNION ALL SELECT -1, {r} FROM now AS r WHERE NOT EXISTS (SELECT 1 FROM earliest AS e WHERE e.id = r.id AND NOT e.removed)"
+        f" UNION ALL SELECT -1, {r} FROM now AS r WHERE NOT EXISTS (SELECT 1 FROM earliest AS e WHERE e.id = r.id)"
         f" UNION ALL SELECT -1, {r} FROM earliest AS r WHERE r.removed), "
     )
     return [_add(ctes, "rel", s), f"DELETE FROM {s}.consent_report WHERE n = 0"]
