@@ -95,6 +95,8 @@ CURRENT = (
 # Several app servers may start at once on an empty database; one creates the table, the others wait.
 INSTALL_LOCK_TIMEOUT = 200  # ms an install of the totals' capture waits for the log (writers queue behind it)
 INSTALL_ATTEMPTS = 60  # `consentmw migrate`: one a second
+PRUNE_CHUNK = 10_000  # records a prune deletes per transaction (about 0.1 s with the report's capture)
+PRUNE = f"DELETE FROM consent_log WHERE id IN (SELECT id FROM consent_log WHERE created_at < $1 LIMIT {PRUNE_CHUNK})"
 SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('consentmw.consent_log'))"
 # One statement writes a whole batch: a round trip and a commit shared by every visitor in it.
 INSERT_MANY = (
@@ -576,13 +578,18 @@ class PostgresStore:
             yield record
 
     async def prune(self, before: dt.datetime) -> int:
-        status = await self._use(
-            "pruning", lambda pool: pool.execute("DELETE FROM consent_log WHERE created_at < $1", utc(before))
-        )
+        # In parts, each its own transaction within the store's time budget, whatever the log's
+        # size (the capture copies each deleted record, which doubles a delete's cost).
+        removed = 0
+        while True:
+            status = await self._use("pruning", lambda pool: pool.execute(PRUNE, utc(before)))
+            removed += int(status.split()[-1])
+            if int(status.split()[-1]) < PRUNE_CHUNK:
+                break
         # The capture keeps a copy of each deleted record until a fold: folded now, so that the
         # pruned records are gone from the database as the retention period says.
         await self._use("pruning", self._fold_now, REPORT_TIMEOUT)
-        return int(status.split()[-1])
+        return removed
 
     async def _fold_now(self, pool: Any) -> None:
         async with pool.acquire() as conn:
