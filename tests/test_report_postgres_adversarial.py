@@ -324,19 +324,14 @@ async def test_periods_follow_utc_days_in_any_session_time_zone(postgres_url: st
     # zone takes hours from the period's last day or adds hours of the next.
     import random
 
-    from tests.test_report import _moments, latest_stats, stats_of
+    from tests.test_report import latest_stats, stats_of
+    from tests.test_report_postgres import random_periods
 
     url = with_query(postgres_url, TimeZone=zone)
     await write_from_servers(url, random_log(61, count=240, visitors=20, days=5))
     assert await has_totals(url)
     logged = await history(url)
-    rng = random.Random(zone)
-    checked = 0
-    while checked < 8:
-        since, until = rng.choice(_moments(rng, logged)), rng.choice(_moments(rng, logged))
-        if until is None or (since is not None and since >= until):
-            continue
+    for since, until in random_periods(random.Random(zone), logged, 8, bounded=True):
         period = {"since": since, "until": until}
         assert await build(url, **period) == oracle(logged, now=T0, **period), period
         assert await latest_stats(url, since, until) == stats_of(oracle(logged, now=T0, **period)), period
-        checked += 1

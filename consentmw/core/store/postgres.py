@@ -180,7 +180,8 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
             # Short: writers wait only for CREATE TRIGGER's lock, and never behind it for long: while
             # a long write (a prune) holds the log, a starting server leaves the install to the next
             # start, and `consentmw migrate` tries again for a minute. Counting is apart.
-            for attempt in range(INSTALL_ATTEMPTS if count else 1):
+            attempts = INSTALL_ATTEMPTS if count else 1
+            for attempt in range(attempts):
                 try:
                     if not await conn.fetchval(postgres_summary.INSTALLED):
                         async with conn.transaction(isolation="read_committed"):
@@ -190,7 +191,7 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
                                 await conn.execute(postgres_summary.install_sql(await postgres_summary.schema_of(conn)))
                     break
                 except asyncpg.LockNotAvailableError:
-                    if attempt + 1 == (INSTALL_ATTEMPTS if count else 1):
+                    if attempt + 1 == attempts:
                         raise
                     await asyncio.sleep(1.0)
         except asyncpg.LockNotAvailableError:
@@ -223,9 +224,7 @@ async def create_schema(pool: Any, *, count: bool = False, progress: Callable[[s
 
 async def _counted(conn: Any) -> bool:
     """Whether the capture is on and the totals are counted: then the totals, folded, are the log's."""
-    if not await conn.fetchval(postgres_summary.INSTALLED) or not await conn.fetchval(postgres_summary.COUNTED):
-        return False
-    return bool(await conn.fetchval(postgres_summary.STATE))
+    return bool(await conn.fetchval(postgres_summary.INSTALLED)) and bool(await conn.fetchval(postgres_summary.STATE))
 
 
 async def _under_fold_lock(conn: Any, work: Callable[[], Awaitable[Any]]) -> Any:
@@ -243,7 +242,7 @@ async def _under_fold_lock(conn: Any, work: Callable[[], Awaitable[Any]]) -> Any
 async def _count_if_small(conn: Any) -> bool:
     """Counts the totals of a small log whose capture is on (a log emptied by TRUNCATE, one whose
     count was left to a report): whether they are counted now."""
-    if not await conn.fetchval(postgres_summary.INSTALLED) or not await conn.fetchval(postgres_summary.COUNTED):
+    if not await conn.fetchval(postgres_summary.INSTALLED):
         return False
     if not await conn.fetchval(postgres_summary.SMALL, postgres_summary.COUNTED_AT_START):
         return False
@@ -583,8 +582,9 @@ class PostgresStore:
         removed = 0
         while True:
             status = await self._use("pruning", lambda pool: pool.execute(PRUNE, utc(before)))
-            removed += int(status.split()[-1])
-            if int(status.split()[-1]) < PRUNE_CHUNK:
+            deleted = int(status.split()[-1])
+            removed += deleted
+            if deleted < PRUNE_CHUNK:
                 break
         # The capture keeps a copy of each deleted record until a fold: folded now, so that the
         # pruned records are gone from the database as the retention period says.

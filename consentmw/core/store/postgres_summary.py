@@ -46,15 +46,6 @@ WEEK = f"to_char(date_trunc('week', {FINITE} AT TIME ZONE 'UTC'), 'YYYY-MM-DD')"
 COLUMNS = ("consent_id", "id", "created_at", "policy_id", "policy_version", "choices", "method", "language", "region", "scan")
 _COLUMNS = ", ".join(COLUMNS)
 TRIGGERS = ("consent_report_capture_insert", "consent_report_capture_delete", "consent_report_capture_truncate")
-# The previous design's (row triggers and their tables): replaced when found.
-EARLIER = """
-DROP TRIGGER IF EXISTS consent_report_insert ON {s}.consent_log;
-DROP TRIGGER IF EXISTS consent_report_delete ON {s}.consent_log;
-DROP TRIGGER IF EXISTS consent_report_fold ON {s}.consent_log;
-DROP TRIGGER IF EXISTS consent_report_truncate ON {s}.consent_log;
-DROP VIEW IF EXISTS {s}.consent_report_totals;
-DROP TABLE IF EXISTS {s}.consent_report_pending, {s}.consent_report_counted;
-"""
 # The fold lock of a log: one bigint from its table's oid, so that each schema's log has its own.
 FOLD_KEY = "hashtextextended('consentmw report totals ' || ({})::oid::text, 0)"
 
@@ -65,11 +56,9 @@ def fields(r: str) -> str:
 
 def install_sql(s: str) -> str:
     """The totals' tables, functions and triggers on the log of schema `s` (quoted): new, uncounted."""
-    removed = ", ".join(f"{name}" for name in COLUMNS[2:])
+    removed = ", ".join(COLUMNS[2:])
     return f"""
-{EARLIER.format(s=s)}
 {uninstall_sql(s)}
-DROP TABLE IF EXISTS {s}.consent_report, {s}.consent_report_changes, {s}.consent_report_state;
 CREATE TABLE {s}.consent_report (kind text NOT NULL, key text COLLATE "C" NOT NULL, n bigint NOT NULL, PRIMARY KEY (kind, key));
 CREATE TABLE {s}.consent_report_changes (
     seq bigserial PRIMARY KEY, consent_id text NOT NULL, id bigint NOT NULL, removed boolean NOT NULL,
@@ -165,7 +154,6 @@ INSTALLED = (
     " FROM pg_trigger AS t JOIN pg_class AS c ON c.oid = t.tgrelid JOIN pg_namespace AS n ON n.oid = c.relnamespace"
     f" WHERE t.tgrelid = to_regclass('consent_log') AND t.tgenabled <> 'D' AND t.tgname IN ('{TRIGGERS[0]}', '{TRIGGERS[1]}')"
 )
-COUNTED = "SELECT to_regclass('consent_report_state') IS NOT NULL AND to_regclass('consent_report_changes') IS NOT NULL"
 STATE = "SELECT EXISTS (SELECT 1 FROM consent_report_state)"
 SMALL = "SELECT count(*) < $1 FROM (SELECT 1 FROM consent_log LIMIT $1) AS r"
 _KEY = FOLD_KEY.format("'consent_log'::regclass")
