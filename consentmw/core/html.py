@@ -168,11 +168,13 @@ ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, 
 # "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
 # Two patterns, each led by its literal name, which the regex engine finds fast ("src(?:set)?"
-# before the rest costs four times as much).
-SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
-HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+# before the rest costs four times as much). The host is read in a lookahead, so that the next
+# match may begin inside it: in 'alt="src=" src="//tracker/"', the first "src=" is in a value and
+# its "host" is the real attribute, which a match taking it in would hide.
+SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:]+))""")
+HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:]+))""")
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
-SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
+SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:,]+))""")
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
 # tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
