@@ -192,15 +192,20 @@ ODD_HOST = re.compile(rb"[@%&=\t\n\r\f\x80-\xff]|\.\Z")
 # (a URL parser drops tabs and newlines, "/\t/host" is "//host"). A srcset's candidates are such
 # addresses with a density or width, split at commas. Repeats of groups are atomic (see ATTRIBUTES).
 IMAGE_NAME = rb"<(?:img|image|source)"
-# What is_pixel looks for after an "=" (a 0 or 1 width or height) and after a ":" (none, hidden).
-PIXEL_AFTER_EQUALS = rb"""\s*["']?[01](?:px)?["'\s/>]"""
-PIXEL_AFTER_COLON = rb"\s*(?:none|hidden)"
+# A width or height that shows nothing, as the rules for dimension values read it: less than 2 px
+# ("1", "01", " 1", "0.5", "1.0", "1px").
+PIXEL_SIZE = rb"\s*+(?:0*+1|0++)(?:\.[0-9]*+)?(?![0-9])"
+# What is_pixel looks for after an "=" (a width or height attribute) and after a ":" (none, hidden,
+# or a CSS width or height: after "h", "t" or a space).
+PIXEL_AFTER_EQUALS = rb"""\s*+["']?""" + PIXEL_SIZE
+PIXEL_AFTER_COLON = rb"\s*+(?:none|hidden)|(?<=[ht\s]:)" + PIXEL_SIZE
 
 
 def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> re.Pattern[bytes]:
     """The image tags that load only from ``hosts`` or from relative addresses. With ``no_pixel``
     (a site whose images come from an unknown third party's host), only those in which is_pixel
-    finds nothing: no "=" in the tag followed by PIXEL_AFTER_EQUALS, no ":" by PIXEL_AFTER_COLON."""
+    finds nothing: no "=" in the tag followed by PIXEL_AFTER_EQUALS, no ":" by PIXEL_AFTER_COLON,
+    no attribute named hidden."""
 
     def text(excluded: bytes, more: bytes = b"*") -> bytes:
         # Bytes but `excluded` (a character class's contents). With no_pixel, "=" and ":" are let
@@ -222,7 +227,7 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
     optanon = rb'(?>(?:[^"o' + (b"=:" if no_pixel else b"") + rb"]++|o(?!ptanon))*)"  # a class without OneTrust's marking
     # Any other attribute but data-* (other tools' markings, held addresses), "=" right after its name.
     other = (
-        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<" + colon + rb"]++"
+        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>]" + (rb"|hidden[\t\n\f\r /=>]" if no_pixel else b"") + rb")[^\t\n\f\r /=>\"'<" + colon + rb"]++"
         + rb'(?>(?:="' + start + text(b'"') + rb""""|='""" + start + text(b"'") + rb"""'|=""" + start + rb"""[^\t\n\f\r >"'=<`""" + colon + rb"]++)?)"
     )
     attribute = rb'(?:src="' + start + url + rb'"|srcset="' + start + srcset + rb'"|class="' + start + optanon + rb'"|' + other + rb")"
@@ -234,7 +239,12 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
 # every byte of the tag: 12 us an image).
 PIXEL = tuple(
     re.compile(p)
-    for p in (rb"""width\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"""height\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"display\s*:\s*none", rb"visibility\s*:\s*hidden")
+    for p in (
+        rb"width\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
+        rb"height\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
+        rb"display\s*:\s*none",
+        rb"visibility\s*:\s*hidden",
+    )
 )
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
@@ -320,8 +330,10 @@ def first_values(tag: bytes, low: bytes, start: int, end: int, names: tuple[byte
 
 def is_pixel(low: bytes | bytearray, start: int, end: int) -> bool:
     """Whether an image tag (``low[start:end]``, lowercased) shows nothing: a tracking pixel if it
-    loads from a third party."""
-    return any(p.search(low, start, end) for p in PIXEL)
+    loads from a third party. The hidden attribute hides it too: read as a name, not in a value."""
+    return any(p.search(low, start, end) for p in PIXEL) or (
+        low.find(b"hidden", start, end) >= 0 and any(m.group(1) == b"hidden" for m in ATTR.finditer(low, start, end))
+    )
 
 
 def type_of(attr: Attr | None) -> bytes:
