@@ -11,8 +11,15 @@ import time
 
 import pytest
 
-from consentmw import load_policy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware, load_policy
 from consentmw.core.html import HTMLRewriter
+from consentmw.core.store import MemoryStore
+from tests.conftest import SECRET, client_for
 
 POLICY = load_policy("default")
 NOBODY = POLICY.required
@@ -99,3 +106,43 @@ def test_a_pixel_of_an_unknown_third_party_is_named_however_it_is_made_invisible
     # host no catalog knows, which the site is told about like one written width=1 height=1.
     page = b'<!DOCTYPE html><html><head></head><body><img src="https://px.adnet.example/p.gif?id=1" ' + shows_nothing + b"></body></html>"
     assert named_hosts(caplog, [page]) == ["px.adnet.example"]
+
+
+@pytest.mark.parametrize("style", [b'style="height:0"', b"style='height: 1px'", b'style="margin:0;height:0"'])
+def test_a_css_pixel_from_a_third_party_host_seen_before_is_named_when_the_image_comes_whole(caplog: pytest.LogCaptureFixture, style: bytes) -> None:
+    # An ad network's banner on one page (its host, unknown to any catalog, is now one the image
+    # jump passes over unless the image may be a pixel), its pixel on the next. The closer look
+    # names a CSS height of 0 or 1 as a pixel (1-byte chunks, where no image can be jumped, name
+    # it); the jump's no_pixel grammar looked for a size only after "h:" or " :", which "height:"
+    # ends with neither.
+    banner = b'<!DOCTYPE html><html><head></head><body><img src="https://ads.adnet.example/banner.jpg" alt="sale"></body></html>'
+    pixel = b'<!DOCTYPE html><html><head></head><body><img src="https://ads.adnet.example/p.gif?id=1" ' + style + b"></body></html>"
+    rewriter = HTMLRewriter(POLICY)
+    assert named_hosts(caplog, [banner], rewriter) == []
+    assert named_hosts(caplog, [pixel], rewriter) == ["ads.adnet.example"]
+
+
+@pytest.mark.parametrize("style", [b'style="border-width:0"', b'style="line-height:1"', b'style="border-top-width:1px"', b'style="width:1em;height:1em"', b'width="1%"'])
+def test_a_visible_image_of_a_third_party_is_not_named_as_a_pixel(caplog: pytest.LogCaptureFixture, style: bytes) -> None:
+    # A partner's banner with a border width, a line height, an icon 1em wide or an image 1% of
+    # its box shows: naming it as a tracking pixel left live tells the site to declare a host
+    # that tracks no one. The closer look took any CSS "width:"/"height:" ending in 0 or 1
+    # (border-width, line-height, ...) and any "1" before a unit or "%" for a pixel.
+    page = b'<!DOCTYPE html><html><head></head><body><img src="https://img.partner-cdn.example/banner.jpg" ' + style + b"></body></html>"
+    assert named_hosts(caplog, [page]) == []
+
+
+async def test_a_vanilla_cookieconsent_script_with_a_valueless_data_service_is_served() -> None:
+    # vanilla-cookieconsent's markup with data-service written without a value: the rewriter read
+    # the missing value (None) as text and raised, so every visitor got a 500 for the page.
+    page = '<!DOCTYPE html><html><head><script type="text/plain" data-category="analytics" data-service>ga()</script></head><body><p>hi</p></body></html>'
+
+    async def show(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app = Starlette(routes=[Route("/", show)])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    async with client_for(app) as client:
+        answer = await client.get("/")
+    assert answer.status_code == 200 and "<p>hi</p>" in answer.text
+    assert 'type="text/plain"' in answer.text  # an undecided visitor: the script stays inert

@@ -200,7 +200,9 @@ ODD_HOST = re.compile(rb"[@%&=\t\n\r\f\x80-\xff]|\.\Z")
 IMAGE_NAME = rb"<(?:img|image|source)"
 # A width or height that shows nothing, as the rules for dimension values read it: less than 2 px
 # ("1", "01", " 1", "0.5", "1.0", "1px").
-PIXEL_SIZE = rb"\s*+(?:0*+1|0++)(?:\.[0-9]*+)?(?![0-9])"
+PIXEL_SIZE = rb"\s*+(?:0*+1|0++)(?:\.[0-9]*+)?(?![0-9%])"
+# In CSS, only the width and height properties themselves, in px or without a unit.
+CSS_SIZE = rb"\s*+(?:0*+1|0++)(?:\.[0-9]*+)?(?:px)?(?![0-9a-z%])"
 # What is_pixel looks for after an "=" (a width or height attribute) and after a ":" (none, hidden,
 # or a CSS width or height: after "h", "t" or a space).
 PIXEL_AFTER_EQUALS = rb"""\s*+["']?""" + PIXEL_SIZE
@@ -246,8 +248,8 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
 PIXEL = tuple(
     re.compile(p)
     for p in (
-        rb"width\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
-        rb"height\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
+        rb"width\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|(?<![-a-z]width)\s*:" + CSS_SIZE + rb")",
+        rb"height\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|(?<![-a-z]height)\s*:" + CSS_SIZE + rb")",
         rb"display\s*:\s*none",
         rb"visibility\s*:\s*hidden",
     )
@@ -500,7 +502,7 @@ class HTMLRewriter:
         elif (a := attrs.get(b"class")) and a.value and (m := OPTANON.search(a.value)):
             names, tool = [n for n in m.group(1).split(b"-") if n], "OneTrust"
         elif kind == SCRIPT_KIND and script_type == INERT and (a := attrs.get(b"data-category")) and a.value:
-            if a.value.startswith(b"!") or (attrs.get(b"data-service") or a).value.startswith(b"!"):
+            if a.value.startswith(b"!") or ((attrs.get(b"data-service") or a).value or b"").startswith(b"!"):
                 return None  # runs once its category is refused: the banner knows when; the page stays as written
             names, tool = [a.value.strip()], "vanilla-cookieconsent"
         elif (a := attrs.get(b"data-name")) and a.value and (script_type == INERT if kind == SCRIPT_KIND else b"src" not in attrs):
