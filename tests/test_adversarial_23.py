@@ -1,0 +1,101 @@
+"""Adversarial tests against issue 23's speed work on the HTML rewriter (core/html.py): the jumps
+over uninteresting markup, the image jump, the event-handler and ping look-ahead and the
+accepted-all fast path. Each test asserts what a visitor or a site would notice: a tracker left
+live, a pixel not named, output that depends on how the body is cut, a page that costs more than
+linear time."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from consentmw import load_policy
+from consentmw.core.html import HTMLRewriter
+
+POLICY = load_policy("default")
+NOBODY = POLICY.required
+EVERYTHING = frozenset(c.id for c in POLICY.categories)
+SITE = (b"www.shop.example.kr", "/search")
+HEAD, BODY_END = b"<!--h-->", b"<!--b-->"
+
+
+def rewrite(data: bytes, allowed: frozenset[str] = NOBODY, chunk: int = 0, rewriter: HTMLRewriter | None = None) -> bytes:
+    stream = (rewriter or HTMLRewriter(POLICY)).stream(allowed, head=HEAD, body_end=BODY_END, page=SITE)
+    size = chunk or len(data) or 1
+    return b"".join(stream.feed(data[i : i + size]) for i in range(0, len(data), size)) + stream.close()
+
+
+def seconds(data: bytes, allowed: frozenset[str] = NOBODY) -> float:
+    rewriter = HTMLRewriter(POLICY)
+    started = time.perf_counter()
+    rewrite(data, allowed, rewriter=rewriter)
+    return time.perf_counter() - started
+
+
+# -- time ------------------------------------------------------------------------------------------
+
+
+def test_a_page_echoing_quote_on_runs_costs_linear_time() -> None:
+    # A search page (or a JSON blob in a script) echoing what a visitor typed: '"on"on"on...'. The
+    # event-handler look-ahead (HANDLER) reads an attribute name from every '"on' to the end of the
+    # page (quotes may stand in a name), so 64 KB took seconds. The same bytes without "on" take a
+    # millisecond; the bound leaves a hundredfold margin for a loaded machine.
+    hostile = b"<p>" + b'"on' * 21845 + b"</p>"
+    assert len(hostile) >= 65536
+    assert seconds(hostile) < 1.0
+
+
+def test_a_page_of_ping_attributes_costs_linear_time() -> None:
+    # Each stop at a "ping=" (in text, or a tag with one) searched the rest of the page for an
+    # event handler again: 256 KB of " ping=" took 4 s, 1 MB a minute. Linear, it is a few ms.
+    for unit in (b" ping=", b"<a ping=x>"):
+        hostile = b"<p>" + unit * (262144 // len(unit))
+        assert seconds(hostile) < 1.0, unit
+
+
+def test_an_image_or_link_whose_value_repeats_src_or_href_costs_linear_time() -> None:
+    # The image and link jump's host scan (SRC_HOSTS, HREF_HOSTS) reads each host in a lookahead
+    # so that a "src=" inside a value does not hide the real one; but then every "src=" of
+    # 'src=src=src=...' reads the rest of the tag again. 32 KB of it: well under a millisecond on
+    # 980477d, seconds with the lookahead (64 KB: 22 s).
+    for tag in (
+        b"<img src=" + b"src=" * 8192 + b">",
+        b'<img alt="' + b"src=" * 8192 + b'" src=//cdn.unknown.example/a.png>',
+        b"<link rel=preload href=" + b"href=" * 6554 + b">",
+    ):
+        assert seconds(b"<p>" + tag) < 1.0, tag[:30]
+
+
+def test_where_head_goes_does_not_depend_on_where_the_body_is_cut() -> None:
+    # A document that leaves out <head> (legal HTML) gets head before its first tag that has a
+    # closer look. The image jump passes over an image whose alt holds "data-" or "@", the closer
+    # look does not (another tool's marking, user info): so the image was jumped when it came
+    # whole and looked at when a chunk's end cut it, and head moved with the cut.
+    page = b'<!DOCTYPE html><title>x</title><img src="/logo.png" alt="data-driven @ shop"><p>x</p>'
+    whole = rewrite(page)
+    for chunk in (1, 7, 40):
+        assert rewrite(page, chunk=chunk) == whole, chunk
+
+
+def named_hosts(caplog: pytest.LogCaptureFixture, pages: list[bytes], rewriter: HTMLRewriter | None = None) -> list[str]:
+    """The hosts the "left live" warnings name, for an undecided visitor's pages in turn."""
+    rewriter = rewriter or HTMLRewriter(POLICY)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for page in pages:
+            rewrite(page, rewriter=rewriter)
+    return [r.getMessage().split("host ")[1].split(" ")[0] for r in caplog.records if "left live" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    "shows_nothing",
+    [b"width=1 height=1", b"hidden", b'width="01" height="01"', b'width=" 1" height=" 1"', b'width="1.0" height="1.0"', b'style="width:1px;height:1px"'],
+)
+def test_a_pixel_of_an_unknown_third_party_is_named_however_it_is_made_invisible(caplog: pytest.LogCaptureFixture, shows_nothing: bytes) -> None:
+    # A browser shows nothing of each of these images (the hidden attribute is display:none; "01",
+    # " 1" and "1.0" are one pixel by the rules for dimension values): a tracking pixel from a
+    # host no catalog knows, which the site is told about like one written width=1 height=1.
+    page = b'<!DOCTYPE html><html><head></head><body><img src="https://px.adnet.example/p.gif?id=1" ' + shows_nothing + b"></body></html>"
+    assert named_hosts(caplog, [page]) == ["px.adnet.example"]
