@@ -197,8 +197,13 @@ MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?:" + MARKINGS.replace(b"CATEGORY
 # rewriter asks for. A "<" in a name or an unquoted value stops it short too (such a tag goes to the
 # tokenizer): so a read from one "<script" never passes the next "<" outside a quoted value, and
 # no byte is read by more than a few of them ('<script <script ...>' took quadratic time).
+# The usual script tag is read first with a simpler grammar: attributes whose names hold no "-" (nor
+# "=", a quote or "<"), each separated by whitespace and either valueless or with a double-quoted
+# value right after its "=", then the tag's end. Where it matches, the tokenizer reads the same
+# attributes, so none is data-category; any other tag gets the full grammar.
 SCRIPT_WITH_CATEGORY = re.compile(
-    rb"<(?i:script)(?=[\t\n\f\r />])(?!"
+    rb"<(?i:script)(?=[\t\n\f\r />])"
+    rb"""(?!(?>(?:[\t\n\f\r ]++[^\t\n\f\r />"'=<-]++(?:="[^"]*+")?)*)[\t\n\f\r ]*+/?>)(?!"""
     + ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", rb"(?![dD](?i:ata-category))").replace(b"STOP", b"<")
     + rb"/?>)"
 )
