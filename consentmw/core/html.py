@@ -132,8 +132,9 @@ PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
 NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
-# In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
-SKIP_FOREIGN = re.compile(rb"(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+")
+# In foreign content every tag counts (the tree builder's stack of SVG/MathML elements). An atomic
+# group around "*", not "*+" (see ATTRIBUTES).
+SKIP_FOREIGN = re.compile(rb"(?>(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*)")
 COMMENT_END = re.compile(rb"--!?>")
 SCRIPT_DATA = re.compile(rb"<!--|</script[\t\n\f\r />]")
 SCRIPT_ESCAPED = re.compile(rb"-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]")
