@@ -147,3 +147,16 @@ async def test_a_vanilla_cookieconsent_script_with_a_valueless_data_service_is_s
         answer = await client.get("/")
     assert answer.status_code == 200 and "<p>hi</p>" in answer.text
     assert 'type="text/plain"' in answer.text  # an undecided visitor: the script stays inert
+
+
+@pytest.mark.parametrize("tag", [b'<img src="https://www.facebook&#46;com/tr?id=1&ev=PageView" width="1" height="1">', b'<source srcset="https://www.facebook&#46;com/tr?id=1">'])
+def test_a_tracker_host_written_with_a_character_reference_stays_inert_after_other_pages(tag: bytes) -> None:
+    # A long-lived rewriter had looked up the host as the tag shows it cut at "#" ("www.facebook&",
+    # from an earlier page's script) and found no tracker; its next image from that host was then
+    # taken for the site's own and left live. A browser decodes "&#46;" and loads Meta's pixel.
+    rewriter = HTMLRewriter(POLICY)
+    rewrite(b'<script>new Image().src = "https://www.facebook&#46;com/tr";</script>', rewriter=rewriter)
+    page = b"<p>" + tag + b"</p>"
+    out = rewrite(page, rewriter=rewriter)
+    assert out == rewrite(page), "a long-lived rewriter gave another answer than a new one"
+    assert b"data-consentmw-src" in out, out

@@ -1427,9 +1427,11 @@ class RewriteStream:
         if unsure:
             known = trackers._by_host
             for host in unsure:
-                found = known.get(host)
-                if found is None and ODD_HOST.search(host):
+                # An odd host always gets the closer look, whatever an earlier page left in the
+                # cache under it ("www.facebook&" of "www.facebook&#46;com", cut at its "#").
+                if ODD_HOST.search(host):
                     return False
+                found = known.get(host)
                 if found is None:
                     found = trackers.candidates(host)
                 if found:
