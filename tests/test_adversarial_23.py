@@ -160,3 +160,13 @@ def test_a_tracker_host_written_with_a_character_reference_stays_inert_after_oth
     out = rewrite(page, rewriter=rewriter)
     assert out == rewrite(page), "a long-lived rewriter gave another answer than a new one"
     assert b"data-consentmw-src" in out, out
+
+
+def test_a_tag_inside_a_single_quoted_value_is_no_tag_however_the_body_is_cut() -> None:
+    # Until its closing quote comes, a single-quoted value may hold anything: the jump over tags
+    # must not read "'x" as an unquoted value and end the tag at the first ">" (the image is text of
+    # the title, which a browser never loads; rewriting it would change the title).
+    page = b"<p><div title='x><img src=\"https://www.facebook.com/tr?id=1\" width=1 height=1>'>text</div></p>"
+    for cut in (0, page.index(b"'>"), page.index(b"<img"), len(page) - 1):
+        stream = HTMLRewriter(POLICY).stream(NOBODY, page=SITE)
+        assert stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close() == page, cut
