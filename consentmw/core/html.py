@@ -100,16 +100,16 @@ def _bytes_but(excluded: bytes) -> bytes:
 # SIMPLE_ATTRIBUTES' shape read again by the repeat in ANY_ATTRIBUTES.
 SPACE = b"\t\n\f\r "  # WS's bytes
 NAME_CHAR = _bytes_but(SPACE + b"/>")
-ATTRIBUTE_NAME = _bytes_but(SPACE + b"""/>"'=""")
-ATTRIBUTE_NAME = ATTRIBUTE_NAME + ATTRIBUTE_NAME + rb"*+"
-SEPARATORS_ = rb"[\t\n\f\r /]*+"
+NAME_BYTE = _bytes_but(SPACE + b"""/>"'=""")
+ATTRIBUTE_NAME = NAME_BYTE + NAME_BYTE + rb"*+"
+SEPARATOR_RUN = rb"[\t\n\f\r /]*+"
 ANY_ATTRIBUTES = (
-    SEPARATORS_ + rb"(?>(?:" + ATTRIBUTE_NAME + rb"""(?:=(?:"[^"]*+"|'[^']*+'|""" + _bytes_but(SPACE + b""">"'""")
-    + _bytes_but(SPACE + b">") + rb"*+)|(?=[\t\n\f\r />]))" + SEPARATORS_ + rb")*)>"
+    SEPARATOR_RUN + rb"(?>(?:" + ATTRIBUTE_NAME + rb"""(?:=(?:"[^"]*+"|'[^']*+'|""" + _bytes_but(SPACE + b""">"'""")
+    + _bytes_but(SPACE + b">") + rb"*+)|(?=[\t\n\f\r />]))" + SEPARATOR_RUN + rb")*)>"
 )
-COMMON_ATTRIBUTES = SEPARATORS_ + ANY_ATTRIBUTES
+COMMON_ATTRIBUTES = ANY_ATTRIBUTES
 for _ in range(6):
-    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + ATTRIBUTE_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATORS_ + rb">)"
+    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + ATTRIBUTE_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATOR_RUN + rb">)"
 # A start tag's name that is not INTERESTING: the common first letters checked against their own
 # names alone (the whole list costs a tenth of a tag's jump).
 NOT_INTERESTING = (
@@ -145,7 +145,7 @@ RAW_ENDS: dict[bytes, re.Pattern[bytes]] = {}
 DATA, MARKUP, TAG, COMMENT, BOGUS, CDATA, RAW, SCRIPT, SCRIPT_ESC, SCRIPT_DESC, PLAINTEXT, NOSCRIPT = range(12)
 # Inside a tag (after its name): where a resumed tag goes on.
 BEFORE_NAME, IN_NAME, AFTER_NAME, BEFORE_VALUE, DOUBLE_QUOTED, SINGLE_QUOTED, UNQUOTED = range(7)
-SEPARATORS = re.compile(rb"[\t\n\f\r /]*+")
+SEPARATORS = re.compile(SEPARATOR_RUN)
 SPACES = re.compile(rb"[\t\n\f\r ]*+")
 NAME_CHARS = re.compile(rb"[^\t\n\f\r /=>]*+")
 UNQUOTED_CHARS = re.compile(rb"[^\t\n\f\r >]*+")
