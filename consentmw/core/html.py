@@ -210,6 +210,8 @@ SCRIPT_WITH_CATEGORY = re.compile(
 )
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
+IMAGE_TAG_LIMIT = 1024  # image tags up to this long have their verdict remembered (SafeImages)
+IMAGE_VERDICTS = 2048  # ... this many of them for a site: a shop's images on its busiest pages
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
 # a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
 # head goes right after it. Any other start goes through the tokenizer.
@@ -419,6 +421,16 @@ def raw_end(name: bytes) -> re.Pattern[bytes]:
     return found
 
 
+class SafeImages:
+    """A site's safe_image_pattern, and its verdict on each image tag it was asked about, as written
+    up to the tag's first ">": a shop shows the same product images on every page and to every
+    visitor, and a look-up costs a tenth of the match."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.jumps: dict[bytes, bool] = {}
+
+
 class HTMLRewriter:
     """What rewriting needs from a policy, worked out once."""
 
@@ -436,9 +448,9 @@ class HTMLRewriter:
         self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
         # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
         self.script_tags: dict[tuple[bytes, bytes | None], tuple[str, ...] | None] = {}
-        self._safe_images: dict[bytes | None, tuple[int, int, re.Pattern[bytes]]] = {}
+        self._safe_images: dict[bytes | None, tuple[int, int, SafeImages]] = {}
 
-    def safe_image(self, site: bytes | None) -> re.Pattern[bytes] | None:
+    def safe_image(self, site: bytes | None) -> SafeImages | None:
         """safe_image_pattern of the site's safe hosts known when a page begins (up to SAFE_IMAGE_HOSTS)."""
         if self.trackers.ungated_src:
             return None  # a site's own pattern may match any address
@@ -447,7 +459,7 @@ class HTMLRewriter:
         if known is None or (known[0] != len(safe) and known[1] < SAFE_IMAGE_HOSTS):
             hosts = [h for h in safe if h.find(b".") >= 0][:SAFE_IMAGE_HOSTS]
             # A pixel from an unknown third party's host is never jumped over: it is to be named.
-            known = (len(safe), len(hosts), safe_image_pattern(hosts, no_pixel=not all(safe[h] for h in hosts)))
+            known = (len(safe), len(hosts), SafeImages(safe_image_pattern(hosts, no_pixel=not all(safe[h] for h in hosts))))
             if len(self._safe_images) < 64:
                 self._safe_images[site] = known
         return known[2]
@@ -756,8 +768,8 @@ class RewriteStream:
                 self.pos = i
                 return False
             self.tag_start = self.pos = i  # a "<": tag open state
-            if self.safe_image is not None and not self.foreign and (m := self.safe_image.match(low, i)) is not None and not (self.scripting and self._handler_before(i, m.end())):
-                self.pos = m.end()  # an image from the site's own hosts, as _element would leave it
+            if self.safe_image is not None and not self.foreign and low.startswith((b"<im", b"<source"), i) and (j := self._safe_image_end(i)):
+                self.pos = j  # an image from the site's own hosts, as _element would leave it
                 continue
             # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
             # tag ending in "/>" may be self-closing, which that grammar tells.
@@ -775,6 +787,26 @@ class RewriteStream:
                 return True
             if self.state != DATA:
                 return True
+
+    def _safe_image_end(self, i: int) -> int:
+        """Where the image tag at ``i`` ends if safe_image_pattern jumps over it and it holds no
+        event handler or ping (read only with scripting on), else 0."""
+        low, images = self.low, self.safe_image
+        assert images is not None
+        gt = low.find(b">", i, i + IMAGE_TAG_LIMIT)
+        key = bytes(low[i : gt + 1]) if gt >= 0 else b""
+        jump = images.jumps.get(key)
+        if jump is not None:
+            return gt + 1 if jump else 0
+        m = images.pattern.match(low, i)
+        end = m.end() if m is not None and not (self.scripting and self._handler_before(i, m.end())) else 0
+        # The verdict on the bytes up to the first ">" alone, not on what follows them: a tag whose
+        # quoted value holds a ">" is matched again next time.
+        if key and self.scripting and (m is None or end == gt + 1):
+            if len(images.jumps) >= IMAGE_VERDICTS:
+                images.jumps.clear()
+            images.jumps[key] = end > 0
+        return end
 
     def _handler_before(self, start: int, end: int) -> bool:
         """Whether an event handler or ping attribute may be in ``low[start:end]``."""
