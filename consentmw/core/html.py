@@ -424,7 +424,7 @@ def raw_end(name: bytes) -> re.Pattern[bytes]:
 class SafeImages:
     """A site's safe_image_pattern, and its verdict on each image tag it was asked about, as written
     up to the tag's first ">": a shop shows the same product images on every page and to every
-    visitor, and a look-up costs a tenth of the match."""
+    visitor, and a look-up takes half the time of the match (1.3 against 2.7 us for a product card's)."""
 
     def __init__(self, pattern: re.Pattern[bytes]) -> None:
         self.pattern = pattern
