@@ -1,0 +1,44 @@
+"""Adversarial tests against issue 23's speed work on the HTML rewriter (core/html.py): the jumps
+over uninteresting markup, the image jump, the event-handler and ping look-ahead and the
+accepted-all fast path. Each test asserts what a visitor or a site would notice: a tracker left
+live, a pixel not named, output that depends on how the body is cut, a page that costs more than
+linear time."""
+
+from __future__ import annotations
+
+import time
+
+from consentmw import load_policy
+from consentmw.core.html import HTMLRewriter
+
+POLICY = load_policy("default")
+NOBODY = POLICY.required
+EVERYTHING = frozenset(c.id for c in POLICY.categories)
+SITE = (b"www.shop.example.kr", "/search")
+HEAD, BODY_END = b"<!--h-->", b"<!--b-->"
+
+
+def rewrite(data: bytes, allowed: frozenset[str] = NOBODY, chunk: int = 0, rewriter: HTMLRewriter | None = None) -> bytes:
+    stream = (rewriter or HTMLRewriter(POLICY)).stream(allowed, head=HEAD, body_end=BODY_END, page=SITE)
+    size = chunk or len(data) or 1
+    return b"".join(stream.feed(data[i : i + size]) for i in range(0, len(data), size)) + stream.close()
+
+
+def seconds(data: bytes, allowed: frozenset[str] = NOBODY) -> float:
+    rewriter = HTMLRewriter(POLICY)
+    started = time.perf_counter()
+    rewrite(data, allowed, rewriter=rewriter)
+    return time.perf_counter() - started
+
+
+# -- time ------------------------------------------------------------------------------------------
+
+
+def test_a_page_echoing_quote_on_runs_costs_linear_time() -> None:
+    # A search page (or a JSON blob in a script) echoing what a visitor typed: '"on"on"on...'. The
+    # event-handler look-ahead (HANDLER) reads an attribute name from every '"on' to the end of the
+    # page (quotes may stand in a name), so 64 KB took seconds. The same bytes without "on" take a
+    # millisecond; the bound leaves a hundredfold margin for a loaded machine.
+    hostile = b"<p>" + b'"on' * 21845 + b"</p>"
+    assert len(hostile) >= 65536
+    assert seconds(hostile) < 1.0
