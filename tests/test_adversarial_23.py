@@ -42,3 +42,11 @@ def test_a_page_echoing_quote_on_runs_costs_linear_time() -> None:
     hostile = b"<p>" + b'"on' * 21845 + b"</p>"
     assert len(hostile) >= 65536
     assert seconds(hostile) < 1.0
+
+
+def test_a_page_of_ping_attributes_costs_linear_time() -> None:
+    # Each stop at a "ping=" (in text, or a tag with one) searched the rest of the page for an
+    # event handler again: 256 KB of " ping=" took 4 s, 1 MB a minute. Linear, it is a few ms.
+    for unit in (b" ping=", b"<a ping=x>"):
+        hostile = b"<p>" + unit * (262144 // len(unit))
+        assert seconds(hostile) < 1.0, unit
