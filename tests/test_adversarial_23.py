@@ -6,7 +6,10 @@ linear time."""
 
 from __future__ import annotations
 
+import logging
 import time
+
+import pytest
 
 from consentmw import load_policy
 from consentmw.core.html import HTMLRewriter
@@ -74,3 +77,25 @@ def test_where_head_goes_does_not_depend_on_where_the_body_is_cut() -> None:
     whole = rewrite(page)
     for chunk in (1, 7, 40):
         assert rewrite(page, chunk=chunk) == whole, chunk
+
+
+def named_hosts(caplog: pytest.LogCaptureFixture, pages: list[bytes], rewriter: HTMLRewriter | None = None) -> list[str]:
+    """The hosts the "left live" warnings name, for an undecided visitor's pages in turn."""
+    rewriter = rewriter or HTMLRewriter(POLICY)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="consentmw"):
+        for page in pages:
+            rewrite(page, rewriter=rewriter)
+    return [r.getMessage().split("host ")[1].split(" ")[0] for r in caplog.records if "left live" in r.getMessage()]
+
+
+@pytest.mark.parametrize(
+    "shows_nothing",
+    [b"width=1 height=1", b"hidden", b'width="01" height="01"', b'width=" 1" height=" 1"', b'width="1.0" height="1.0"', b'style="width:1px;height:1px"'],
+)
+def test_a_pixel_of_an_unknown_third_party_is_named_however_it_is_made_invisible(caplog: pytest.LogCaptureFixture, shows_nothing: bytes) -> None:
+    # A browser shows nothing of each of these images (the hidden attribute is display:none; "01",
+    # " 1" and "1.0" are one pixel by the rules for dimension values): a tracking pixel from a
+    # host no catalog knows, which the site is told about like one written width=1 height=1.
+    page = b'<!DOCTYPE html><html><head></head><body><img src="https://px.adnet.example/p.gif?id=1" ' + shows_nothing + b"></body></html>"
+    assert named_hosts(caplog, [page]) == ["px.adnet.example"]
