@@ -311,6 +311,27 @@ def test_a_tracker_among_the_sites_images_is_found_at_any_chunk_size(tag: str, c
     assert rewrite(page, EVERYTHING, chunk=chunk).decode() == page
 
 
+@pytest.mark.parametrize("chunk", [None, 1, 9])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        '<img alt="src=" src="https://www.facebook.com/tr?id=1&amp;ev=PageView">',
+        "<img title='see src=' srcset=\"https://www.facebook.com/tr?id=1 2x\">",
+        '<img alt="a, src=" src="/a.png" srcset="/a.png 1x, https://www.facebook.com/tr?id=1 2x">',
+        '<link title="href=" href="https://www.googletagmanager.com/gtm.js?id=GTM-X" rel="preload" as="script">',
+    ],
+)
+def test_an_address_attribute_named_inside_an_earlier_value_does_not_hide_the_real_one(tag: str, chunk: int | None) -> None:
+    # "src=" or "href=" at the end of an alt or title text is text; the real attribute after it loads.
+    page = f"<body><ul>{SITE_IMAGES}{tag}{SITE_IMAGES}</ul></body>".encode()
+    size = chunk or len(page)
+    for site in (None, (b"www.shop.example.kr", "/"), (b"127.0.0.1", "/")):
+        stream = REWRITER.stream(NOBODY, page=site)
+        out = (b"".join(stream.feed(page[i : i + size]) for i in range(0, len(page), size)) + stream.close()).decode()
+        assert out.count("data-consentmw-category=") == 1, (site, out)
+        assert not re.search(r"""[\s'"](?:src|srcset|href)="[^"]*(?:facebook|googletagmanager)""", out), out
+
+
 @pytest.mark.parametrize("chunk", [None, 1, 4])
 def test_an_image_with_a_tracker_only_in_data_src_loads_nothing_and_is_left_alone(chunk: int | None) -> None:
     page = f'{SITE_IMAGES}<img data-src="https://www.facebook.com/tr?id=1&amp;ev=PageView" alt="">{SITE_IMAGES}'

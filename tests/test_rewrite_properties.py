@@ -171,7 +171,8 @@ def test_images_from_hosts_ruled_out_before_come_out_as_tag_by_tag(tags: list[st
 # verdict, with "=", ":", 0/1, "px", none and hidden anywhere in the tag (names, values, addresses).
 PIXEL_BITS = ["1", "0", "1px", "0px", "10", "160", "=", "= ", ":", " : ", "\x0b", "none", "hidden", "display", "visibility", "width", "height", "x", "/", " ", "?w=", "'", '"']
 PIXEL_VALUES = ["1", "0", "1px", "0px ", "display:none", "display : none", "visibility:hidden", "visibility:\x0bhidden", "a;display:none", "160", "10", "0.5", "?width=1", "?w=2&height=0px", "a width=1 b", "height= 1px/"]
-NAMES = ["width", "height", "style"] * 3 + ["alt", "class", "sizes", "xml:none", "display:none", "visibility:hidden", "border", "w"]
+PIXEL_VALUES += ["01", " 1", "1.0", "001x", "0010", "width:1px;height:1px", "height : 0", "border:0", "width:10px", "h:1", "t:0", "a:1", "height:0"]
+NAMES = ["width", "height", "style"] * 3 + ["alt", "class", "sizes", "xml:none", "display:none", "visibility:hidden", "border", "w", "hidden", "hiddenx"]
 
 
 @st.composite

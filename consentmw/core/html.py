@@ -82,8 +82,9 @@ SKIP = re.compile(
 # Where an attribute named on... or ping may begin: after a space, a "/" or a quote, with an "="
 # after the name (without a value neither does anything). Each is led by its literal name, which
 # the regex engine finds fast; the byte before is checked behind it. A hit in text or in a
-# quoted value only stops the jump there.
-HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>]*+[\t\n\f\r ]*+=""")
+# quoted value only stops the jump there. No handler's name holds a quote (from each '"on' of
+# '"on"on"on...' the name ran to the page's end).
+HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>"']*+[\t\n\f\r ]*+=""")
 PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
 NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
 # A whole tag of that shape, its name in group 1.
@@ -168,15 +169,18 @@ ELEMENT_KINDS = {b"img": IMG, b"image": IMG, b"source": IMG, b"iframe": IFRAME, 
 # "https:" followed by any number of slashes (a relative address yields its first segment). Tabs
 # and newlines, which a URL parser drops, are taken in, so that the host looks odd (below).
 # Two patterns, each led by its literal name, which the regex engine finds fast ("src(?:set)?"
-# before the rest costs four times as much).
-SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
-HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:]+)""")
+# before the rest costs four times as much). The host is read in a lookahead, so that the next
+# match may begin inside it: in 'alt="src=" src="//tracker/"', the first "src=" is in a value and
+# its "host" is the real attribute, which a match taking it in would hide. It stops after an "="
+# (an odd host, below), so that no byte is read again by more than one match ('src=src=src=...').
+SRC_HOSTS = re.compile(rb"""src(?:set)?\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:=]+=?))""")
+HREF_HOSTS = re.compile(rb"""href\s*=\s*["']?[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:=]+=?))""")
 # The hosts of a srcset's candidates after the first (an image picks one by its own rules).
-SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*([^/\\"' >?#:,]+)""")
+SRCSET_HOSTS = re.compile(rb""",[\x00-\x20]*(?:https?:)?[/\\]*(?=([^/\\"' >?#:,=]+=?))""")
 # A host a browser reads otherwise than it is written: user info, escapes, character references,
 # tabs or newlines, a trailing dot, anything outside ASCII (full-width letters, an ideographic
 # full stop, a soft hyphen: the URL standard maps them). Such a tag gets a closer look.
-ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
+ODD_HOST = re.compile(rb"[@%&=\t\n\r\f\x80-\xff]|\.\Z")
 # An <img>, <image> or <source> start tag, in HTML content, that loads only from hosts already ruled
 # out on the site's pages (HTMLRewriter.safe_hosts) or from relative addresses: jumped over in one
 # match, as the tree builder would have left it. A strict part of SIMPLE_ATTRIBUTES' shape: each
@@ -188,15 +192,20 @@ ODD_HOST = re.compile(rb"[@%&\t\n\r\f\x80-\xff]|\.\Z")
 # (a URL parser drops tabs and newlines, "/\t/host" is "//host"). A srcset's candidates are such
 # addresses with a density or width, split at commas. Repeats of groups are atomic (see ATTRIBUTES).
 IMAGE_NAME = rb"<(?:img|image|source)"
-# What is_pixel looks for after an "=" (a 0 or 1 width or height) and after a ":" (none, hidden).
-PIXEL_AFTER_EQUALS = rb"""\s*["']?[01](?:px)?["'\s/>]"""
-PIXEL_AFTER_COLON = rb"\s*(?:none|hidden)"
+# A width or height that shows nothing, as the rules for dimension values read it: less than 2 px
+# ("1", "01", " 1", "0.5", "1.0", "1px").
+PIXEL_SIZE = rb"\s*+(?:0*+1|0++)(?:\.[0-9]*+)?(?![0-9])"
+# What is_pixel looks for after an "=" (a width or height attribute) and after a ":" (none, hidden,
+# or a CSS width or height: after "h", "t" or a space).
+PIXEL_AFTER_EQUALS = rb"""\s*+["']?""" + PIXEL_SIZE
+PIXEL_AFTER_COLON = rb"\s*+(?:none|hidden)|(?<=[ht\s]:)" + PIXEL_SIZE
 
 
 def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> re.Pattern[bytes]:
     """The image tags that load only from ``hosts`` or from relative addresses. With ``no_pixel``
     (a site whose images come from an unknown third party's host), only those in which is_pixel
-    finds nothing: no "=" in the tag followed by PIXEL_AFTER_EQUALS, no ":" by PIXEL_AFTER_COLON."""
+    finds nothing: no "=" in the tag followed by PIXEL_AFTER_EQUALS, no ":" by PIXEL_AFTER_COLON,
+    no attribute named hidden."""
 
     def text(excluded: bytes, more: bytes = b"*") -> bytes:
         # Bytes but `excluded` (a character class's contents). With no_pixel, "=" and ":" are let
@@ -218,7 +227,7 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
     optanon = rb'(?>(?:[^"o' + (b"=:" if no_pixel else b"") + rb"]++|o(?!ptanon))*)"  # a class without OneTrust's marking
     # Any other attribute but data-* (other tools' markings, held addresses), "=" right after its name.
     other = (
-        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>])[^\t\n\f\r /=>\"'<" + colon + rb"]++"
+        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>]" + (rb"|hidden[\t\n\f\r /=>]" if no_pixel else b"") + rb")[^\t\n\f\r /=>\"'<" + colon + rb"]++"
         + rb'(?>(?:="' + start + text(b'"') + rb""""|='""" + start + text(b"'") + rb"""'|=""" + start + rb"""[^\t\n\f\r >"'=<`""" + colon + rb"]++)?)"
     )
     attribute = rb'(?:src="' + start + url + rb'"|srcset="' + start + srcset + rb'"|class="' + start + optanon + rb'"|' + other + rb")"
@@ -230,7 +239,12 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
 # every byte of the tag: 12 us an image).
 PIXEL = tuple(
     re.compile(p)
-    for p in (rb"""width\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"""height\s*=\s*["']?[01](?:px)?["'\s/>]""", rb"display\s*:\s*none", rb"visibility\s*:\s*hidden")
+    for p in (
+        rb"width\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
+        rb"height\s*(?:=" + PIXEL_AFTER_EQUALS + rb"|:" + PIXEL_SIZE + rb")",
+        rb"display\s*:\s*none",
+        rb"visibility\s*:\s*hidden",
+    )
 )
 SRC_AND_TYPE = (b"src", b"type", b"href", b"xlink:href")  # an SVG script loads its href
 SRC_AND_SRCSET = (b"src", b"srcset")
@@ -316,8 +330,10 @@ def first_values(tag: bytes, low: bytes, start: int, end: int, names: tuple[byte
 
 def is_pixel(low: bytes | bytearray, start: int, end: int) -> bool:
     """Whether an image tag (``low[start:end]``, lowercased) shows nothing: a tracking pixel if it
-    loads from a third party."""
-    return any(p.search(low, start, end) for p in PIXEL)
+    loads from a third party. The hidden attribute hides it too: read as a name, not in a value."""
+    return any(p.search(low, start, end) for p in PIXEL) or (
+        low.find(b"hidden", start, end) >= 0 and any(m.group(1) == b"hidden" for m in ATTR.finditer(low, start, end))
+    )
 
 
 def type_of(attr: Attr | None) -> bytes:
@@ -538,6 +554,9 @@ class RewriteStream:
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
         self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
+        # Where the next HANDLER and the next PING are, each looked for again only once passed (a
+        # page of pings searched the rest of the page for a handler at each one); -1: to be found.
+        self.next_on = self.next_ping = -1
         self.safe_hosts = rw.safe_hosts(page[0] if page is not None else None)
         self.safe_image = rw.safe_image(page[0] if page is not None else None)
         self.at_body_end = False  # tail starts with "</body"
@@ -551,7 +570,7 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
-        self.handler_at = -1
+        self.handler_at = self.next_on = self.next_ping = -1
         out = self._run(final=False)
         return self._place_body_end(out) if self.body_end else out
 
@@ -629,7 +648,7 @@ class RewriteStream:
         """Drop buf[:k], which is written out and never looked at again."""
         del self.buf[:k]
         del self.low[:k]
-        self.handler_at = -1
+        self.handler_at = self.next_on = self.next_ping = -1
         self.pos -= k
         self.out_pos -= k
         self.tag_start -= k
@@ -710,10 +729,18 @@ class RewriteStream:
     def _next_handler(self, start: int) -> int:
         """Where the next event handler or ping attribute may be, from ``start`` on."""
         low = self.low
-        m = HANDLER.search(low, start)
-        at = m.start() if m is not None else NOWHERE
-        m = PING.search(low, start, at)
-        return m.start() if m is not None else at
+        on = self.next_on
+        if on < start:
+            m = HANDLER.search(low, start)
+            on = self.next_on = m.start() if m is not None else NOWHERE
+        ping = self.next_ping
+        if ping < start:
+            # "ping" found by bytes.find, faster than the regex engine's own search.
+            ping = low.find(b"ping", start)
+            while ping >= 0 and PING.match(low, ping) is None:
+                ping = low.find(b"ping", ping + 1)
+            ping = self.next_ping = ping if ping >= 0 else NOWHERE
+        return on if on < ping else ping
 
     def _markup(self, final: bool) -> bool:
         """Tag open, end tag open and markup declaration open states: what follows a "<"."""
@@ -1123,7 +1150,7 @@ class RewriteStream:
         new = edit_tag(tag, attrs, rename, set(rename.values()), [])
         self.buf[start:end] = new
         self.low[start:end] = new.lower()
-        self.handler_at = -1
+        self.handler_at = self.next_on = self.next_ping = -1
         return start + len(new)
 
     def address_trackers(self, url: bytes) -> tuple[Tracker, ...]:
@@ -1272,7 +1299,6 @@ class RewriteStream:
     def _element(self, kind: int, start: int, name_end: int, end: int) -> None:
         if (kind == IMG or kind == LINK) and self._not_tracker(kind, start, name_end, end):
             return
-        self._before_tag_that_matters(start)
         tag, low = bytes(self.buf[start:end]), bytes(self.low[start:end])
         name_end -= start
         gt = len(tag) - 1
@@ -1308,6 +1334,9 @@ class RewriteStream:
                 cats = self.rw.trackers.categories(found) if found else None
             done = self._rewrite(kind, tag, attrs, cats, None)
         if done is not True:
+            # Head before the first tag it changes, whichever way a tag left as it is was passed
+            # over (the image jump, _not_tracker or this closer look: the chunks' ends decide).
+            self._before_tag_that_matters(start)
             self._replace(start, end, done)
 
     def _not_tracker(self, kind: int, tag_start: int, start: int, end: int) -> bool:
