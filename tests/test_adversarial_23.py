@@ -99,3 +99,17 @@ def test_a_pixel_of_an_unknown_third_party_is_named_however_it_is_made_invisible
     # host no catalog knows, which the site is told about like one written width=1 height=1.
     page = b'<!DOCTYPE html><html><head></head><body><img src="https://px.adnet.example/p.gif?id=1" ' + shows_nothing + b"></body></html>"
     assert named_hosts(caplog, [page]) == ["px.adnet.example"]
+
+
+@pytest.mark.parametrize("style", [b'style="height:0"', b"style='height: 1px'", b'style="margin:0;height:0"'])
+def test_a_css_pixel_from_a_third_party_host_seen_before_is_named_when_the_image_comes_whole(caplog: pytest.LogCaptureFixture, style: bytes) -> None:
+    # An ad network's banner on one page (its host, unknown to any catalog, is now one the image
+    # jump passes over unless the image may be a pixel), its pixel on the next. The closer look
+    # names a CSS height of 0 or 1 as a pixel (1-byte chunks, where no image can be jumped, name
+    # it); the jump's no_pixel grammar looked for a size only after "h:" or " :", which "height:"
+    # ends with neither.
+    banner = b'<!DOCTYPE html><html><head></head><body><img src="https://ads.adnet.example/banner.jpg" alt="sale"></body></html>'
+    pixel = b'<!DOCTYPE html><html><head></head><body><img src="https://ads.adnet.example/p.gif?id=1" ' + style + b"></body></html>"
+    rewriter = HTMLRewriter(POLICY)
+    assert named_hosts(caplog, [banner], rewriter) == []
+    assert named_hosts(caplog, [pixel], rewriter) == ["ads.adnet.example"]
