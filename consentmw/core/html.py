@@ -134,13 +134,19 @@ BODY_TAIL_LIMIT = 4096  # longer than any such tail
 # consent tools' markings (a category the policy lacks stays inert, an inert script is switched on)
 # and held addresses (switched on here). The rewriter looks closer only at tags with "data-" or
 # "optanon" in them, so every change it makes then needs one of these, written in any case. One
-# search over the page: it stops at each "-" only (a case-free byte) and looks behind it only when
+# search over the page: it stops at each "-" only (a case-free byte) and looks further only when
 # the byte after it can begin a marking's name (most "-" are in aria-label, data-id and the like).
-MARKINGS = rb"(?<=data-c)(?:onsentmw|ookieconsent|ookieblock-src)|(?<=optanon-c)ategory|(?<=data-n)ame|(?<=data-s)rc|(?<=data-o)t-src"
-MARKED = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb")")
+MARKINGS = (
+    rb"[oO](?i:nsentmw(?<=data-consentmw)|okie(?:consent(?<=data-cookieconsent)|block-src(?<=data-cookieblock-src)))"
+    rb"|[aA](?i:tegory(?:(?<=optanon-category)CATEGORY)|me(?<=data-name))|[rR](?i:c(?<=data-src))|[tT](?i:-src(?<=data-ot-src))"
+)
+# Each marking's name is checked forward first and behind it last, and each alternative is led by a
+# character class, which the engine tries without entering it: so the many data-category of a
+# shop's product cards cost one look behind each, not one per marking.
+MARKED = re.compile(rb"-[cnsoCNSO](?:" + MARKINGS.replace(b"CATEGORY", b"") + rb")")
 # data-category marks only an inert <script> (vanilla-cookieconsent); shops put it on product cards.
-# The first of either (group 1: data-category), so that a page holding neither costs one search.
-MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?i:" + MARKINGS + rb"|(?<=data-c)(ategory))")
+# The first of either (group 1, empty: data-category), so that a page holding neither costs one search.
+MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?:" + MARKINGS.replace(b"CATEGORY", rb"|(?<=data-category)()") + rb")")
 # A "<script" (more than the tokenizer takes for a tag) that may hold a data-category attribute: its
 # tag read as TAG_REST reads it, in a lookahead, provided no attribute's name begins with
 # data-category (in any case): at one that does, the match stops short of the tag's ">". Elsewhere
