@@ -113,3 +113,13 @@ def test_a_css_pixel_from_a_third_party_host_seen_before_is_named_when_the_image
     rewriter = HTMLRewriter(POLICY)
     assert named_hosts(caplog, [banner], rewriter) == []
     assert named_hosts(caplog, [pixel], rewriter) == ["ads.adnet.example"]
+
+
+@pytest.mark.parametrize("style", [b'style="border-width:0"', b'style="line-height:1"', b'style="border-top-width:1px"', b'style="width:1em;height:1em"', b'width="1%"'])
+def test_a_visible_image_of_a_third_party_is_not_named_as_a_pixel(caplog: pytest.LogCaptureFixture, style: bytes) -> None:
+    # A partner's banner with a border width, a line height, an icon 1em wide or an image 1% of
+    # its box shows: naming it as a tracking pixel left live tells the site to declare a host
+    # that tracks no one. The closer look took any CSS "width:"/"height:" ending in 0 or 1
+    # (border-width, line-height, ...) and any "1" before a unit or "%" for a pixel.
+    page = b'<!DOCTYPE html><html><head></head><body><img src="https://img.partner-cdn.example/banner.jpg" ' + style + b"></body></html>"
+    assert named_hosts(caplog, [page]) == []
