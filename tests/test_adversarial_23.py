@@ -11,8 +11,15 @@ import time
 
 import pytest
 
-from consentmw import load_policy
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+
+from consentmw import ConsentMiddleware, load_policy
 from consentmw.core.html import HTMLRewriter
+from consentmw.core.store import MemoryStore
+from tests.conftest import SECRET, client_for
 
 POLICY = load_policy("default")
 NOBODY = POLICY.required
@@ -123,3 +130,19 @@ def test_a_visible_image_of_a_third_party_is_not_named_as_a_pixel(caplog: pytest
     # (border-width, line-height, ...) and any "1" before a unit or "%" for a pixel.
     page = b'<!DOCTYPE html><html><head></head><body><img src="https://img.partner-cdn.example/banner.jpg" ' + style + b"></body></html>"
     assert named_hosts(caplog, [page]) == []
+
+
+async def test_a_vanilla_cookieconsent_script_with_a_valueless_data_service_is_served() -> None:
+    # vanilla-cookieconsent's markup with data-service written without a value: the rewriter read
+    # the missing value (None) as text and raised, so every visitor got a 500 for the page.
+    page = '<!DOCTYPE html><html><head><script type="text/plain" data-category="analytics" data-service>ga()</script></head><body><p>hi</p></body></html>'
+
+    async def show(request: Request) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app = Starlette(routes=[Route("/", show)])
+    app.add_middleware(ConsentMiddleware, secret_key=SECRET, store=MemoryStore())
+    async with client_for(app) as client:
+        answer = await client.get("/")
+    assert answer.status_code == 200 and "<p>hi</p>" in answer.text
+    assert 'type="text/plain"' in answer.text  # an undecided visitor: the script stays inert
