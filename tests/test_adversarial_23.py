@@ -36,9 +36,10 @@ def rewrite(data: bytes, allowed: frozenset[str] = NOBODY, chunk: int = 0, rewri
 
 def seconds(data: bytes, allowed: frozenset[str] = NOBODY) -> float:
     rewriter = HTMLRewriter(POLICY)
-    started = time.perf_counter()
+    # CPU time of this process: a loaded machine stretches wall time, not this.
+    started = time.process_time()
     rewrite(data, allowed, rewriter=rewriter)
-    return time.perf_counter() - started
+    return time.process_time() - started
 
 
 # -- time ------------------------------------------------------------------------------------------
@@ -59,7 +60,7 @@ def test_a_page_of_ping_attributes_costs_linear_time() -> None:
     # event handler again: 256 KB of " ping=" took 4 s, 1 MB a minute. Linear, it is a few ms.
     for unit in (b" ping=", b"<a ping=x>"):
         hostile = b"<p>" + unit * (262144 // len(unit))
-        assert seconds(hostile) < 1.0, unit
+        assert seconds(hostile) < 2.0, unit  # linear: 0.03-0.4 s; quadratic it was 4 s
 
 
 def test_an_image_or_link_whose_value_repeats_src_or_href_costs_linear_time() -> None:
