@@ -20,6 +20,7 @@ from consentmw.core.store import open_store, postgres_summary, report
 from consentmw.core.store.base import StoreError
 from tests.store_support import T0, make_record, postgres_url, with_query  # noqa: F401
 from tests.test_report import DAY, build, history, oracle, random_log
+from tests.test_report_postgres_adversarial import prune_many_within_the_budget
 from tests.test_report_postgres import counted_from_the_records, has_totals, latest, sql, write_from_servers
 
 pytestmark = pytest.mark.postgres
@@ -298,20 +299,4 @@ async def test_a_prune_of_many_records_deletes_them_within_the_stores_time_budge
     # A site that prunes months of records at once: with the capture, one DELETE of them all took
     # longer than the store's time budget (a million records: 5.5-6.9 s against 5 s), and the prune
     # failed, deleting nothing. It deletes in parts, each within the budget.
-    await write_from_servers(postgres_url, [make_record("kept", at=T0 + 400 * DAY)])
-    assert await has_totals(postgres_url)
-    await sql(
-        postgres_url,
-        "INSERT INTO consent_log (created_at, consent_id, policy_id, policy_version, choices, method)"
-        " SELECT $1::timestamptz + i * interval '1 second', 'v-' || (i % 30000), 'shop', '1',"
-        " jsonb_build_object('necessary', true, 'analytics', i % 3 = 0), 'banner' FROM generate_series(1, 300000) AS i",
-        T0,
-    )
-    store = open_store(postgres_url, timeout=0.7)
-    try:
-        assert await store.prune(T0 + 300 * DAY) == 300000  # type: ignore[attr-defined]
-    finally:
-        await store.close()  # type: ignore[attr-defined]
-    logged = await history(postgres_url)
-    assert [r.consent_id for r in logged] == ["kept"]
-    assert await build(postgres_url) == oracle(logged, now=T0)
+    await prune_many_within_the_budget(postgres_url, 300000, "1 second", 30000, timeout=0.7)

@@ -100,16 +100,16 @@ def _bytes_but(excluded: bytes) -> bytes:
 # SIMPLE_ATTRIBUTES' shape read again by the repeat in ANY_ATTRIBUTES.
 SPACE = b"\t\n\f\r "  # WS's bytes
 NAME_CHAR = _bytes_but(SPACE + b"/>")
-ATTRIBUTE_NAME = _bytes_but(SPACE + b"""/>"'=""")
-ATTRIBUTE_NAME = ATTRIBUTE_NAME + ATTRIBUTE_NAME + rb"*+"
-SEPARATORS_ = rb"[\t\n\f\r /]*+"
+NAME_BYTE = _bytes_but(SPACE + b"""/>"'=""")
+ATTRIBUTE_NAME = NAME_BYTE + NAME_BYTE + rb"*+"
+SEPARATOR_RUN = rb"[\t\n\f\r /]*+"
 ANY_ATTRIBUTES = (
-    SEPARATORS_ + rb"(?>(?:" + ATTRIBUTE_NAME + rb"""(?:=(?:"[^"]*+"|'[^']*+'|""" + _bytes_but(SPACE + b""">"'""")
-    + _bytes_but(SPACE + b">") + rb"*+)|(?=[\t\n\f\r />]))" + SEPARATORS_ + rb")*)>"
+    SEPARATOR_RUN + rb"(?>(?:" + ATTRIBUTE_NAME + rb"""(?:=(?:"[^"]*+"|'[^']*+'|""" + _bytes_but(SPACE + b""">"'""")
+    + _bytes_but(SPACE + b">") + rb"*+)|(?=[\t\n\f\r />]))" + SEPARATOR_RUN + rb")*)>"
 )
-COMMON_ATTRIBUTES = SEPARATORS_ + ANY_ATTRIBUTES
+COMMON_ATTRIBUTES = ANY_ATTRIBUTES
 for _ in range(6):
-    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + ATTRIBUTE_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATORS_ + rb">)"
+    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + ATTRIBUTE_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATOR_RUN + rb">)"
 # A start tag's name that is not INTERESTING: the common first letters checked against their own
 # names alone (the whole list costs a tenth of a tag's jump).
 NOT_INTERESTING = (
@@ -132,8 +132,9 @@ PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
 NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
-# In foreign content every tag counts (the tree builder's stack of SVG/MathML elements).
-SKIP_FOREIGN = re.compile(rb"(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*+")
+# In foreign content every tag counts (the tree builder's stack of SVG/MathML elements). An atomic
+# group around "*", not "*+" (see ATTRIBUTES).
+SKIP_FOREIGN = re.compile(rb"(?>(?:[^<]++|<(?=[^a-z!/?])|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype|\[)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>)*)")
 COMMENT_END = re.compile(rb"--!?>")
 SCRIPT_DATA = re.compile(rb"<!--|</script[\t\n\f\r />]")
 SCRIPT_ESCAPED = re.compile(rb"-->|</script[\t\n\f\r />]|<script[\t\n\f\r />]")
@@ -144,7 +145,7 @@ RAW_ENDS: dict[bytes, re.Pattern[bytes]] = {}
 DATA, MARKUP, TAG, COMMENT, BOGUS, CDATA, RAW, SCRIPT, SCRIPT_ESC, SCRIPT_DESC, PLAINTEXT, NOSCRIPT = range(12)
 # Inside a tag (after its name): where a resumed tag goes on.
 BEFORE_NAME, IN_NAME, AFTER_NAME, BEFORE_VALUE, DOUBLE_QUOTED, SINGLE_QUOTED, UNQUOTED = range(7)
-SEPARATORS = re.compile(rb"[\t\n\f\r /]*+")
+SEPARATORS = re.compile(SEPARATOR_RUN)
 SPACES = re.compile(rb"[\t\n\f\r ]*+")
 NAME_CHARS = re.compile(rb"[^\t\n\f\r /=>]*+")
 UNQUOTED_CHARS = re.compile(rb"[^\t\n\f\r >]*+")
@@ -197,13 +198,20 @@ MARKED_OR_CATEGORY = re.compile(rb"-[cnsoCNSO](?:" + MARKINGS.replace(b"CATEGORY
 # rewriter asks for. A "<" in a name or an unquoted value stops it short too (such a tag goes to the
 # tokenizer): so a read from one "<script" never passes the next "<" outside a quoted value, and
 # no byte is read by more than a few of them ('<script <script ...>' took quadratic time).
+# The usual script tag is read first with a simpler grammar: attributes whose names hold no "-" (nor
+# "=", a quote or "<"), each separated by whitespace and either valueless or with a double-quoted
+# value right after its "=", then the tag's end. Where it matches, the tokenizer reads the same
+# attributes, so none is data-category; any other tag gets the full grammar.
 SCRIPT_WITH_CATEGORY = re.compile(
-    rb"<(?i:script)(?=[\t\n\f\r />])(?!"
+    rb"<(?i:script)(?=[\t\n\f\r />])"
+    rb"""(?!(?>(?:[\t\n\f\r ]++[^\t\n\f\r />"'=<-]++(?:="[^"]*+")?)*)[\t\n\f\r ]*+/?>)(?!"""
     + ATTRIBUTES_WITH_GUARD.replace(b"NAME_GUARD", rb"(?![dD](?i:ata-category))").replace(b"STOP", b"<")
     + rb"/?>)"
 )
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
+IMAGE_TAG_LIMIT = 1024  # image tags up to this long have their verdict remembered (SafeImages)
+IMAGE_VERDICTS = 2048  # ... this many of them for a site: a shop's images on its busiest pages
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
 # a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
 # head goes right after it. Any other start goes through the tokenizer.
@@ -413,6 +421,16 @@ def raw_end(name: bytes) -> re.Pattern[bytes]:
     return found
 
 
+class SafeImages:
+    """A site's safe_image_pattern, and its verdict on each image tag it was asked about, as written
+    up to the tag's first ">": a shop shows the same product images on every page and to every
+    visitor, and a look-up costs a tenth of the match."""
+
+    def __init__(self, pattern: re.Pattern[bytes]) -> None:
+        self.pattern = pattern
+        self.jumps: dict[bytes, bool] = {}
+
+
 class HTMLRewriter:
     """What rewriting needs from a policy, worked out once."""
 
@@ -430,9 +448,9 @@ class HTMLRewriter:
         self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
         # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
         self.script_tags: dict[tuple[bytes, bytes | None], tuple[str, ...] | None] = {}
-        self._safe_images: dict[bytes | None, tuple[int, int, re.Pattern[bytes]]] = {}
+        self._safe_images: dict[bytes | None, tuple[int, int, SafeImages]] = {}
 
-    def safe_image(self, site: bytes | None) -> re.Pattern[bytes] | None:
+    def safe_image(self, site: bytes | None) -> SafeImages | None:
         """safe_image_pattern of the site's safe hosts known when a page begins (up to SAFE_IMAGE_HOSTS)."""
         if self.trackers.ungated_src:
             return None  # a site's own pattern may match any address
@@ -441,7 +459,7 @@ class HTMLRewriter:
         if known is None or (known[0] != len(safe) and known[1] < SAFE_IMAGE_HOSTS):
             hosts = [h for h in safe if h.find(b".") >= 0][:SAFE_IMAGE_HOSTS]
             # A pixel from an unknown third party's host is never jumped over: it is to be named.
-            known = (len(safe), len(hosts), safe_image_pattern(hosts, no_pixel=not all(safe[h] for h in hosts)))
+            known = (len(safe), len(hosts), SafeImages(safe_image_pattern(hosts, no_pixel=not all(safe[h] for h in hosts))))
             if len(self._safe_images) < 64:
                 self._safe_images[site] = known
         return known[2]
@@ -750,8 +768,8 @@ class RewriteStream:
                 self.pos = i
                 return False
             self.tag_start = self.pos = i  # a "<": tag open state
-            if self.safe_image is not None and not self.foreign and (m := self.safe_image.match(low, i)) is not None and not (self.scripting and self._handler_before(i, m.end())):
-                self.pos = m.end()  # an image from the site's own hosts, as _element would leave it
+            if self.safe_image is not None and not self.foreign and low.startswith((b"<im", b"<source"), i) and (j := self._safe_image_end(i)):
+                self.pos = j  # an image from the site's own hosts, as _element would leave it
                 continue
             # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
             # tag ending in "/>" may be self-closing, which that grammar tells.
@@ -769,6 +787,26 @@ class RewriteStream:
                 return True
             if self.state != DATA:
                 return True
+
+    def _safe_image_end(self, i: int) -> int:
+        """Where the image tag at ``i`` ends if safe_image_pattern jumps over it and it holds no
+        event handler or ping (read only with scripting on), else 0."""
+        low, images = self.low, self.safe_image
+        assert images is not None
+        gt = low.find(b">", i, i + IMAGE_TAG_LIMIT)
+        key = bytes(low[i : gt + 1]) if gt >= 0 else b""
+        jump = images.jumps.get(key)
+        if jump is not None:
+            return gt + 1 if jump else 0
+        m = images.pattern.match(low, i)
+        end = m.end() if m is not None and not (self.scripting and self._handler_before(i, m.end())) else 0
+        # The verdict on the bytes up to the first ">" alone, not on what follows them: a tag whose
+        # quoted value holds a ">" is matched again next time.
+        if key and self.scripting and (m is None or end == gt + 1):
+            if len(images.jumps) >= IMAGE_VERDICTS:
+                images.jumps.clear()
+            images.jumps[key] = end > 0
+        return end
 
     def _handler_before(self, start: int, end: int) -> bool:
         """Whether an event handler or ping attribute may be in ``low[start:end]``."""
@@ -1421,9 +1459,11 @@ class RewriteStream:
         if unsure:
             known = trackers._by_host
             for host in unsure:
-                found = known.get(host)
-                if found is None and ODD_HOST.search(host):
+                # An odd host always gets the closer look, whatever an earlier page left in the
+                # cache under it ("www.facebook&" of "www.facebook&#46;com", cut at its "#").
+                if ODD_HOST.search(host):
                     return False
+                found = known.get(host)
                 if found is None:
                     found = trackers.candidates(host)
                 if found:

@@ -61,6 +61,9 @@ for case, body in NEWEST.items():
 for case, (body, _) in MARKUP.items():
     add(case, body.replace('href="/next"', 'id=ping href="/p/nowhere"') + ("<script>ping.click()</script>" if "ping" in case else ""))
 add("nowhere", "")  # where the ping case's link goes
+# A host written with a character reference: Chromium decodes it; an earlier inline script on the
+# page had left "no tracker" cached under the host as written, cut at its "#".
+add("pixel host written with a character reference", '<script>var u = "https://www.facebook&#46;com/tr";</script><img src="https://www.facebook&#46;com/tr?id=1&amp;ev=PageView" width="1" height="1">')
 add("link preload header", "", [*HTML, ("link", LINKS)])
 add("link modulepreload header", "", [*HTML, ("link", f"<{GTAG}>; rel=modulepreload")])
 add("speculation-rules header", "", [*HTML, ("speculation-rules", '"https://www.google-analytics.com/rules.json"')])
