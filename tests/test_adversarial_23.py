@@ -215,3 +215,21 @@ def test_the_same_images_on_many_pages_give_what_a_new_rewriter_gives(chunk: int
         for first in range(len(images)):
             page = b"<p>" + b"".join(images[first:] + images[:first]) + b"</p>"
             assert rewrite(page, chunk=chunk, rewriter=rewriter) == rewrite(page, chunk=chunk), (n, first)
+
+
+def test_a_long_lived_rewriter_forgets_image_verdicts_past_its_bound() -> None:
+    # A site whose pages show ever new images (uploads, a large catalog) must not grow the process.
+    import tracemalloc
+
+    rewriter = HTMLRewriter(POLICY)
+    rewrite(b'<p><img src="/warm.png"></p>', rewriter=rewriter)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(6):
+            page = b"<p>" + b"".join(b'<img src="/uploads/%d/%d.webp" alt="%s">' % (n, i, b"x" * 150) for i in range(1000)) + b"</p>"
+            rewrite(page, rewriter=rewriter)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000, f"{grown:,} bytes kept after 6,000 distinct images"
