@@ -232,6 +232,26 @@ def test_head_injection_goes_first_and_body_end_before_body_closes() -> None:
     assert out.endswith("x<!--consentmw:body-end--></BODY></HTML>")
 
 
+@pytest.mark.parametrize(
+    ("page", "ending"),
+    [
+        (b"<!DOCTYPE html><html><head></head><body><p>x</p></BODY >\n</html>\n", BODY_END + b"</BODY >\n</html>\n"),
+        (b"<!DOCTYPE html><body><p>a</p></body><p>more</p></body></html>", b"</p>" + BODY_END + b"</body></html>"),  # the last one
+        (b"<!DOCTYPE html><body><p>a</p></body><p>" + b"more " * 1000 + b"</p>", b"more </p>" + BODY_END),  # none near the end
+        # In text that the tokenizer lets out to the last byte, a "</body" may be cut in two.
+        (b"<!DOCTYPE html><body><textarea></body><p></textarea><plaintext>a</body></html>", b"a" + BODY_END + b"</body></html>"),
+    ],
+)
+def test_body_end_goes_where_it_goes_however_the_page_is_cut(page: bytes, ending: bytes) -> None:
+    whole = rewrite(page, head=HEAD, body_end=BODY_END)
+    assert whole.count(BODY_END) == 1 and whole.endswith(ending), whole[-80:]
+    for cut in range(1, len(page)):
+        stream = REWRITER.stream(NOBODY, head=HEAD, body_end=BODY_END)
+        assert stream.feed(page[:cut]) + stream.feed(page[cut:]) + stream.close() == whole, cut
+    for size in (1, 3, 7):
+        assert rewrite(page, head=HEAD, body_end=BODY_END, chunk=size) == whole, size
+
+
 def test_head_injection_without_a_head_tag() -> None:
     out = rewrite("<html><script>fbq('init','1')</script><body>x</body></html>", head=HEAD, body_end=BODY_END).decode()
     assert out.startswith("<html><!--consentmw:head--><script type=")

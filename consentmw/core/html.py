@@ -668,25 +668,30 @@ class RewriteStream:
         """Output up to the last "</body" seen so far, which is kept back (with what follows it)
         until a later one or the end shows whether body_end goes before it; or up to the last
         bytes that could begin one."""
-        old = max(0, len(self.tail) - 6)
-        self.tail += out
+        # Positions are in tail + out, which is not made: a whole page would be copied in and out.
+        tail = self.tail
+        held, size = len(tail), len(tail) + len(out)
         # A "</body" further from the end than BODY_TAIL_LIMIT would be let go below all the same:
         # only the last bytes are looked at (a whole page at once was lowercased a second time).
-        old = max(old, len(self.tail) - BODY_TAIL_LIMIT - 6)
-        cut = self.tail[old:].lower().rfind(b"</body")
-        done = b""
+        start = max(0, held - 6, size - BODY_TAIL_LIMIT - 6)
+        cut = (bytes(tail[start:]) + out[max(0, start - held) :]).lower().rfind(b"</body")
         if cut >= 0:
-            done = bytes(self.tail[: old + cut])
-            del self.tail[: old + cut]
+            cut += start
             self.at_body_end = True
-        if not self.at_body_end or len(self.tail) > BODY_TAIL_LIMIT:
+        else:
+            cut = 0
+        if not self.at_body_end or size - cut > BODY_TAIL_LIMIT:
             self.at_body_end = False
             # Keep back only what could begin "</body" (cut by the chunk's end).
-            end = bytes(self.tail[-5:]).lower()
-            keep = len(self.tail) - next((k for k in range(len(end), 0, -1) if b"</body".startswith(end[-k:])), 0)
-            done += bytes(self.tail[:keep])
-            del self.tail[:keep]
-        return done
+            end = (bytes(tail[-5:]) + out[-5:])[-5:].lower()
+            cut = size - next((k for k in range(len(end), 0, -1) if b"</body".startswith(end[-k:])), 0)
+        if cut <= held:
+            done = bytes(tail[:cut])
+            del tail[:cut]
+            tail += out
+            return done
+        self.tail = bytearray(out[cut - held :])
+        return bytes(tail) + out[: cut - held] if held else out[:cut]
 
     # -- the driver ---------------------------------------------------------------------------
 
