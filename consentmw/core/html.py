@@ -212,6 +212,7 @@ HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 IMAGE_TAG_LIMIT = 1024  # image tags up to this long have their verdict remembered (SafeImages)
 IMAGE_VERDICT_BYTES = 262144  # ... this many bytes of them for a site (a shop's busiest pages), then forgotten
+IMAGE_VERDICT_ENTRY = 100  # what a verdict costs beside its tag's bytes (the key's object, the dict's entry)
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
 # a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
 # head goes right after it. Any other start goes through the tokenizer.
@@ -814,10 +815,10 @@ class RewriteStream:
         # The verdict on the bytes up to the first ">" alone, not on what follows them: a tag whose
         # quoted value holds a ">" is matched again next time.
         if key and self.scripting and (m is None or end == gt + 1):
-            images.size += len(key)
+            images.size += len(key) + IMAGE_VERDICT_ENTRY
             if images.size > IMAGE_VERDICT_BYTES:
                 images.jumps.clear()
-                images.size = len(key)
+                images.size = len(key) + IMAGE_VERDICT_ENTRY
             images.jumps[key] = end > 0
         return end
 
