@@ -212,6 +212,7 @@ HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 IMAGE_TAG_LIMIT = 1024  # image tags up to this long have their verdict remembered (SafeImages)
 IMAGE_VERDICT_BYTES = 262144  # ... this many bytes of them for a site (a shop's busiest pages), then forgotten
+IMAGE_VERDICT_ENTRY = 100  # what a verdict costs beside its tag's bytes (the key's object, the dict's entry)
 # The usual start of a document, read as the tokenizer reads it, up to the end of its <head> tag:
 # a byte order mark, whitespace, a doctype, comments, an <html> tag. Nothing in it is changed, and
 # head goes right after it. Any other start goes through the tokenizer.
@@ -445,8 +446,8 @@ class HTMLRewriter:
         self.all_allowed(frozenset())  # works out what the fast path needs, once
         self.rewritten: dict[tuple[bytes, tuple[str, ...], bool], bytes | bool] = {}
         self._safe_hosts: dict[bytes | None, dict[bytes, bool]] = {}
-        # (content, allowed, site) -> what a <noscript>'s content becomes (see _noscript_whole).
-        self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None], bytes] = {}
+        # (content, allowed, site, inside a CDATA section's text) -> what a <noscript>'s content becomes (see _noscript_whole).
+        self.noscripts: dict[tuple[bytes, frozenset[str], bytes | None, bool], bytes] = {}
         # (start tag, site) -> categories its src needs, None for an inline script (see _script_tag).
         self.script_tags: dict[tuple[bytes, bytes | None], tuple[str, ...] | None] = {}
         self._safe_images: dict[bytes | None, tuple[int, int, SafeImages]] = {}
@@ -594,7 +595,9 @@ class RewriteStream:
     """One response's tokenizer. Positions index ``buf``, which holds the bytes from the first one
     not yet written out (or still needed to go on) to the last one fed."""
 
-    def __init__(self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None, *, scripting: bool = True) -> None:
+    def __init__(
+        self, rw: HTMLRewriter, allowed: frozenset[str], head: bytes, body_end: bytes, page: tuple[bytes, str] | None = None, *, scripting: bool = True, in_cdata: bool = False
+    ) -> None:
         self.rw = rw
         self.page = page
         self.allowed = allowed
@@ -602,6 +605,8 @@ class RewriteStream:
         self.body_end = body_end
         # False inside <noscript>, read as a browser without JavaScript reads it (pixels live there).
         self.scripting = scripting
+        # Fed the text of a CDATA section, which no "]]>" closes: a section begun in it runs to its end.
+        self.in_cdata = in_cdata
         self.buf = bytearray()
         self.low = bytearray()  # buf lowercased (ASCII only, as the tokenizer does)
         self.state = DATA
@@ -620,6 +625,7 @@ class RewriteStream:
         self.open_names: dict[bytes, int] = {}  # how many of each name are in it (an end tag's look-up)
         self.noscript: RewriteStream | None = None
         self.cdata: RewriteStream | None = None  # a CDATA section's text read as markup (see _cdata)
+        self.code_section = False  # the CDATA section being read is an SVG script's code (see _cdata)
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
@@ -809,10 +815,10 @@ class RewriteStream:
         # The verdict on the bytes up to the first ">" alone, not on what follows them: a tag whose
         # quoted value holds a ">" is matched again next time.
         if key and self.scripting and (m is None or end == gt + 1):
-            images.size += len(key)
+            images.size += len(key) + IMAGE_VERDICT_ENTRY
             if images.size > IMAGE_VERDICT_BYTES:
                 images.jumps.clear()
-                images.size = len(key)
+                images.size = len(key) + IMAGE_VERDICT_ENTRY
             images.jumps[key] = end > 0
         return end
 
@@ -856,8 +862,15 @@ class RewriteStream:
             if rest == b"doctype":
                 self.document = True
             elif self.buf[start + 2 : start + 9] == b"[CDATA[" and self._in_foreign():
-                self.state, self.pos = CDATA, start + 9
-                return True
+                if self.in_cdata and not self.held:
+                    # The section runs to the end of this stream's text, which it leaves as text; read
+                    # as HTML it is a bogus comment and markup after it: read on here so (no stream
+                    # inside a stream inside a stream..., one a section: 400 of them raised RecursionError).
+                    while self.foreign:
+                        self._pop()
+                else:
+                    self.state, self.pos, self.code_section = CDATA, start + 9, self.held
+                    return True
             self.state, self.pos = BOGUS, start + 2
             return True
         if c == 47:  # "/"
@@ -1013,8 +1026,29 @@ class RewriteStream:
         n = len(low)
         end = low.find(b"]]>", start)
         upto = end if end >= 0 else n if final else max(start, n - 2)
-        if self.cdata is None and upto > start and (gt := low.find(b">", start, upto)) >= 0:
-            self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page)
+        if self.code_section:
+            # An SVG script's code: judged whole, at its </script> (its first ">" is no end). Read as
+            # HTML, the script is an HTML one: its code ends at a "</script", markup follows.
+            k = low.find(b"</script", start, upto if end >= 0 or final else n)
+            if k < 0:
+                self.pos = upto if end >= 0 or final else max(start, n - 7)
+                if self.held and self.pos - self.code_start >= self.rw.inline_limit:
+                    self._classify_inline(self.pos)
+                if end < 0 and not final:
+                    return False
+                self.code_section = False
+                return self._to_data(end + 3 if end >= 0 else n)
+            if self.held:
+                self._classify_inline(k)
+            self.code_section = False
+            if self.in_cdata:
+                while self.foreign:
+                    self._pop()
+                return self._to_data(k)
+            self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page, in_cdata=True)
+            start = k
+        elif self.cdata is None and upto > start and (gt := low.find(b">", start, upto)) >= 0:
+            self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page, in_cdata=True)
             start = gt + 1
         if self.cdata is not None and upto > start:
             self._emit_to(start)
@@ -1050,7 +1084,7 @@ class RewriteStream:
         upto = end if end >= 0 else self.pos
         if self.noscript is None and upto > start and (lt := self.low.find(b"<", start, upto)) >= 0:
             # Text alone loads nothing: the stream starts at the first tag, if one ever comes.
-            self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            self.noscript = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False, in_cdata=self.in_cdata)
             start = lt
         if self.noscript is not None and upto > start:
             self._emit_to(start)
@@ -1070,10 +1104,10 @@ class RewriteStream:
         if lt < 0:
             return
         content = bytes(self.buf[lt:end])
-        key = (content, self.allowed, self.page[0] if self.page is not None else None)
+        key = (content, self.allowed, self.page[0] if self.page is not None else None, self.in_cdata)
         done = self.rw.noscripts.get(key)
         if done is None:
-            stream = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False)
+            stream = RewriteStream(self.rw, self.allowed, b"", b"", self.page, scripting=False, in_cdata=self.in_cdata)
             done = stream.feed(content) + stream.close()
             if len(content) <= 4096 and len(self.rw.noscripts) < 1024:
                 self.rw.noscripts[key] = done

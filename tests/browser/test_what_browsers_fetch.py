@@ -64,6 +64,11 @@ add("nowhere", "")  # where the ping case's link goes
 # A host written with a character reference: Chromium decodes it; an earlier inline script on the
 # page had left "no tracker" cached under the host as written, cut at its "#".
 add("pixel host written with a character reference", '<script>var u = "https://www.facebook&#46;com/tr";</script><img src="https://www.facebook&#46;com/tr?id=1&amp;ev=PageView" width="1" height="1">')
+# An SVG script's code is its whole CDATA section and what follows it up to </script>, not the section
+# up to its first ">" (where the rewriter had judged it).
+PIXEL_CODE = "new Image().src='https://www.facebook.com/tr?id=1&ev=PageView';"
+add("SVG script whose CDATA section holds a >", f"<svg><script><![CDATA[ if (1 > 0) {{}} {PIXEL_CODE} ]]></script></svg>")
+add("SVG script with code after its CDATA section", f"<svg><script><![CDATA[ if (1 > 0) {{}} ]]>{PIXEL_CODE}</script></svg>")
 add("link preload header", "", [*HTML, ("link", LINKS)])
 add("link modulepreload header", "", [*HTML, ("link", f"<{GTAG}>; rel=modulepreload")])
 add("speculation-rules header", "", [*HTML, ("speculation-rules", '"https://www.google-analytics.com/rules.json"')])
