@@ -430,7 +430,7 @@ class SafeImages:
     def __init__(self, pattern: re.Pattern[bytes]) -> None:
         self.pattern = pattern
         self.jumps: dict[bytes, bool] = {}
-        self.size = 0  # the keys' bytes
+        self.size = 0  # what the verdicts cost: their keys' bytes and IMAGE_VERDICT_ENTRY each
 
 
 class HTMLRewriter:
