@@ -228,6 +228,7 @@ FBQ = b"new Image().src='https://www.facebook.com/tr?id=1&ev=PageView';fbq('init
         b"<svg><script><![CDATA[ if (1 > 0) {} " + FBQ + b" ]]></script></svg>",
         b"<svg><script><![CDATA[ if (1 > 0) {} ]]>" + FBQ + b"</script></svg>",
         b"<svg><script><![CDATA[ a > b ]]><![CDATA[ " + FBQ + b" ]]></script></svg>",
+        b"<svg><script><![CDATA[ 1 </script>/; " + FBQ + b" ]]></script></svg>",
     ],
 )
 @pytest.mark.parametrize("chunk", [0, 1, 7])

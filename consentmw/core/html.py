@@ -626,6 +626,7 @@ class RewriteStream:
         self.noscript: RewriteStream | None = None
         self.cdata: RewriteStream | None = None  # a CDATA section's text read as markup (see _cdata)
         self.code_section = False  # the CDATA section being read is an SVG script's code (see _cdata)
+        self.code_cut = -1  # where a "</script" is in it
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
@@ -869,7 +870,7 @@ class RewriteStream:
                     while self.foreign:
                         self._pop()
                 else:
-                    self.state, self.pos, self.code_section = CDATA, start + 9, self.held
+                    self.state, self.pos, self.code_section, self.code_cut = CDATA, start + 9, self.held, -1
                     return True
             self.state, self.pos = BOGUS, start + 2
             return True
@@ -1028,25 +1029,28 @@ class RewriteStream:
         upto = end if end >= 0 else n if final else max(start, n - 2)
         if self.code_section:
             # An SVG script's code: judged whole, at its </script> (its first ">" is no end). Read as
-            # HTML, the script is an HTML one: its code ends at a "</script", markup follows.
-            k = low.find(b"</script", start, upto if end >= 0 or final else n)
-            if k < 0:
-                self.pos = upto if end >= 0 or final else max(start, n - 7)
-                if self.held and self.pos - self.code_start >= self.rw.inline_limit:
-                    self._classify_inline(self.pos)
+            # HTML, the script is an HTML one: its code ends at a "</script", markup follows; then the
+            # script is judged on the whole section (it may run on past that "</script").
+            if self.code_cut < 0:
+                self.code_cut = low.find(b"</script", start, upto if end >= 0 or final else n)
+            if self.in_cdata and self.code_cut >= 0:
+                # No "]]>" ends this section before this stream's text does: judged up to the "</script".
+                if self.held:
+                    self._classify_inline(self.code_cut)
+                while self.foreign:
+                    self._pop()
+                self.code_section, start, self.code_cut = False, self.code_cut, -1
+                return self._to_data(start)
+            self.pos = upto if end >= 0 or final else max(start, n - 7)
+            if self.held and (self.pos - self.code_start >= self.rw.inline_limit or (self.code_cut >= 0 and (end >= 0 or final))):
+                self._classify_inline(self.pos)
+            if self.held or self.code_cut < 0:
                 if end < 0 and not final:
                     return False
                 self.code_section = False
                 return self._to_data(end + 3 if end >= 0 else n)
-            if self.held:
-                self._classify_inline(k)
-            self.code_section = False
-            if self.in_cdata:
-                while self.foreign:
-                    self._pop()
-                return self._to_data(k)
+            self.code_section, start, self.code_cut = False, self.code_cut, -1
             self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page, in_cdata=True)
-            start = k
         elif self.cdata is None and upto > start and (gt := low.find(b">", start, upto)) >= 0:
             self.cdata = RewriteStream(self.rw, self.allowed, b"", b"", self.page, in_cdata=True)
             start = gt + 1

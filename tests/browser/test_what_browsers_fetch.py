@@ -69,6 +69,7 @@ add("pixel host written with a character reference", '<script>var u = "https://w
 PIXEL_CODE = "new Image().src='https://www.facebook.com/tr?id=1&ev=PageView';"
 add("SVG script whose CDATA section holds a >", f"<svg><script><![CDATA[ if (1 > 0) {{}} {PIXEL_CODE} ]]></script></svg>")
 add("SVG script with code after its CDATA section", f"<svg><script><![CDATA[ if (1 > 0) {{}} ]]>{PIXEL_CODE}</script></svg>")
+add("SVG script whose CDATA section holds a </script", f"<svg><script><![CDATA[ 1 </script>/; {PIXEL_CODE} ]]></script></svg>")
 add("link preload header", "", [*HTML, ("link", LINKS)])
 add("link modulepreload header", "", [*HTML, ("link", f"<{GTAG}>; rel=modulepreload")])
 add("speculation-rules header", "", [*HTML, ("speculation-rules", '"https://www.google-analytics.com/rules.json"')])
