@@ -781,7 +781,7 @@ class RewriteStream:
                 self.pos = i
                 return False
             self.tag_start = self.pos = i  # a "<": tag open state
-            if self.safe_image is not None and not self.foreign and low.startswith((b"<im", b"<source"), i) and (j := self._safe_image_end(i)):
+            if (images := self.safe_image) is not None and not self.foreign and low.startswith((b"<im", b"<source"), i) and (j := self._safe_image_end(images, i)):
                 self.pos = j  # an image from the site's own hosts, as _element would leave it
                 continue
             # Most tags have the shape SKIP jumps over, cheaper to match than the whole grammar; a
@@ -801,11 +801,10 @@ class RewriteStream:
             if self.state != DATA:
                 return True
 
-    def _safe_image_end(self, i: int) -> int:
-        """Where the image tag at ``i`` ends if safe_image_pattern jumps over it and it holds no
+    def _safe_image_end(self, images: SafeImages, i: int) -> int:
+        """Where the image tag at ``i`` ends if ``images.pattern`` jumps over it and it holds no
         event handler or ping (read only with scripting on), else 0."""
-        low, images = self.low, self.safe_image
-        assert images is not None
+        low = self.low
         gt = low.find(b">", i, i + IMAGE_TAG_LIMIT)
         key = bytes(low[i : gt + 1]) if gt >= 0 else b""
         jump = images.jumps.get(key)
