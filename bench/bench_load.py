@@ -53,6 +53,7 @@ import asyncio
 import itertools
 import json
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -485,7 +486,7 @@ async def count_instructions(args: argparse.Namespace, compared: tuple[str, ...]
         b, w = counts[("bare", kind)], counts[("consentmw", kind)]
         print(f"{kind:<20}{b:>14,.0f}{w:>14,.0f}{w - b:>18,.0f}{b / w:>16.3f}")
     print("counted by callgrind (the same on a busy machine as on an idle one); each window starts after a full collection")
-    print(f"policy: {args.policy or 'the example site'}")
+    print(f"policy: {args.policy or 'the example site'}; Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
 
 
 def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], args: argparse.Namespace) -> None:
@@ -522,7 +523,7 @@ def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], arg
     print(f"non-HTML throughput, worst consentmw/bare ratio {worst_non_html:.3f} (target >= 0.90): {verdict}")
     for line in verdicts:
         print(line)
-    print(f"policy: {args.policy or 'the example site'}; load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores")
+    print(f"policy: {args.policy or 'the example site'}; load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
 
 
 if __name__ == "__main__":
