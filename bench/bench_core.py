@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from tests.asgi_support import http_scope  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
+PYTHON = f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})"  # the ratios depend on its build
 
 
 async def items(request):
@@ -220,7 +221,7 @@ def count_instructions(requests: int) -> None:
         b, f, c, w = (counts[name][case] for name in APPS)
         verdict = ("OK" if w / b <= target else "OVER") + f" (<= {target})"
         print(f"{case:<24}{b:>15,.0f}{f:>11,.0f}{c:>9,.0f}{w:>10,.0f}{w / b:>7.3f}{f / b:>7.3f}{c / b:>9.3f}  {verdict}")
-    print(f"machine instructions per request counted by callgrind over {requests} requests per case (the same on a busy machine as on an idle one); Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
+    print(f"machine instructions per request counted by callgrind over {requests} requests per case (the same on a busy machine as on an idle one); {PYTHON}")
 
 
 async def main() -> None:
@@ -270,7 +271,7 @@ async def main() -> None:
         print(f"{name:<24}{b * 1e6:>12.1f}{f * 1e6:>11.1f}{c * 1e6:>9.1f}{w * 1e6:>10.1f}{w / b:>7.3f}{f / b:>7.3f}{c / b:>9.3f}  {verdict}")
     print("floor: a pure-ASGI layer that does nothing; contract: a layer that only copies the scope with a")
     print("lazy Consent in it and passes the response through a send wrapper (ratios to bare, same run)")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; {PYTHON}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PYTHON = f"Python {platform.python_version()} ({os.path.realpath(sys.executable)})"  # the ratios depend on its build
 SECRET = "bench-load-secret-key-0123456789abcdef"
 HOST = "127.0.0.1"
 
@@ -486,7 +487,7 @@ async def count_instructions(args: argparse.Namespace, compared: tuple[str, ...]
         b, w = counts[("bare", kind)], counts[("consentmw", kind)]
         print(f"{kind:<20}{b:>14,.0f}{w:>14,.0f}{w - b:>18,.0f}{b / w:>16.3f}")
     print("counted by callgrind (the same on a busy machine as on an idle one); each window starts after a full collection")
-    print(f"policy: {args.policy or 'the example site'}; Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
+    print(f"policy: {args.policy or 'the example site'}; {PYTHON}")
 
 
 def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], args: argparse.Namespace) -> None:
@@ -523,7 +524,7 @@ def report(tallies: dict[tuple[str, str], Tally], compared: tuple[str, ...], arg
     print(f"non-HTML throughput, worst consentmw/bare ratio {worst_non_html:.3f} (target >= 0.90): {verdict}")
     for line in verdicts:
         print(line)
-    print(f"policy: {args.policy or 'the example site'}; load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; Python {platform.python_version()} ({os.path.realpath(sys.executable)})")
+    print(f"policy: {args.policy or 'the example site'}; load average {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores; {PYTHON}")
 
 
 if __name__ == "__main__":
