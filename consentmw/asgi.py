@@ -148,13 +148,14 @@ class FilteredSend:
         if kind == "http.response.start":
             scope = self.scope
             key = self.core.csp_nonce_key
+            host, language = host_and_language(scope)
             request = PageRequest(
                 scope.get("method", "GET"),
                 scope.get("path", "/"),
                 scope.get("query_string", b"").decode("latin-1"),
                 lambda: scope_nonce(scope, key),
-                request_host(scope),
-                accept_language(scope),
+                host,
+                language,
             )
             headers = list(message.get("headers") or ())
             self.filter = response = self.core.filter_response(request, self.consent, message["status"], headers, scope.get("root_path", ""))
@@ -182,15 +183,25 @@ class FilteredSend:
             await self.send(message)
 
 
-def accept_language(scope: Scope) -> str:
-    for key, value in scope.get("headers") or ():
-        if key == b"accept-language":
-            return value.decode("latin-1")
-    return ""
+# Host header values -> host_name of them: a site is asked for under a few names.
+HOST_NAMES: dict[bytes, str] = {}
 
 
-def request_host(scope: Scope) -> str:
+def host_and_language(scope: Scope) -> tuple[str, str]:
+    """The host the request asked for (its Host header's name, without port: see host_name) and
+    its Accept-Language header, the first of each, in one look at the headers."""
+    host = language = None
     for key, value in scope.get("headers") or ():
         if key == b"host":
-            return host_name(value.decode("latin-1"))
-    return ""
+            if host is None:
+                host = value
+        elif key == b"accept-language":
+            if language is None:
+                language = value.decode("latin-1")
+    if host is None:
+        name = ""
+    elif (name := HOST_NAMES.get(host)) is None:  # type: ignore[assignment]
+        name = host_name(host.decode("latin-1"))
+        if len(HOST_NAMES) < 64:
+            HOST_NAMES[host] = name
+    return name, language or ""

@@ -181,6 +181,8 @@ class ConsentCore:
     def filter_response(
         self, request: PageRequest, consent: Consent, status: int, headers: list[tuple[bytes, bytes]], root_path: str = ""
     ) -> ResponseFilter:
+        if not root_path:  # an app at the site's root: nothing to check or strip
+            return ResponseFilter(self.html, consent, request, status, headers)
         root = self.api.root_path(root_path)
         if root != root_path and request.path.startswith(root_path):
             # The page's path as the browser sees it is unknown; the no-JS form returns to it below the root.

@@ -35,6 +35,14 @@ class ResponseFilter:
     __slots__ = ("headers", "page")
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        shape = html.shape(headers)
+        if shape is not None:
+            # A page whose headers were read before: nothing in them to filter, and it is rewritten.
+            self.headers = headers
+            variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
+            opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
+            self.page = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent), shape)
+            return
         names = {watched_name(key) for key, _ in headers}
         if b"set-cookie" in names:
             headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)

@@ -44,7 +44,7 @@ from consentmw.core.consent import Consent
 from consentmw.core.inline import DATA_ID, banner_policy, banner_state, languages, script_json, shared_cacheable, visitor_state
 from consentmw.core.languages import choose
 from consentmw.core.policy import Policy
-from consentmw.core.response import CONTENT_TYPE, header_charset, logger, media_type, merge_vary, split_values, untyped, watched_name
+from consentmw.core.response import CONTENT_TYPE, header_charset, is_html, logger, media_type, merge_vary, split_values, untyped, watched_name
 from consentmw.core.trackers import TrackerRules, url_host
 
 NONCE = re.compile(rb"(?:^|;)\s*(script-src|default-src)\s[^;]*?'nonce-([A-Za-z0-9+/=_-]+)'", re.IGNORECASE)
@@ -52,6 +52,9 @@ WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IG
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
+# body_end's answers remembered: the banner's data and the no-JS form of the pages (and visitor
+# states) seen last, about 1 MB in all.
+BODY_ENDS = 128
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
 # What a browser leaves as it is in a URL's path and query (RFC 3986 pchar, with '%' itself encoded
@@ -132,6 +135,7 @@ TRANSCODED = {
     **dict.fromkeys((b"csiso2022jp", b"iso-2022-jp"), ISO_2022_JP),
 }
 BOMS = ((b"\xef\xbb\xbf", None), (b"\xfe\xff", "utf-16-be"), (b"\xff\xfe", "utf-16-le"))
+WIDE_BOMS = tuple(bom for bom, codec in BOMS if codec is not None)
 # ISO-2022-JP's escapes into JIS X 0208, JIS Roman or katakana: an unlabelled 7-bit page holding
 # them may be taken for ISO-2022-JP by Chromium's encoding detector.
 ISO_2022_ESCAPE = re.compile(rb"\x1b(?:\$[@B]|\([BJI])")
@@ -208,6 +212,32 @@ def safe_nonce(value: object) -> str | None:
     return value if isinstance(value, str) and SAFE_NONCE.fullmatch(value) else None
 
 
+def return_url(path: str, query: str) -> str:
+    """Where the no-JS form sends the visitor back to. The path arrives percent-decoded: encoded
+    again, a page such as /a%20b returns to itself instead of giving the form a "next" with a
+    space, which the API refuses."""
+    return (path if PATH_AS_IS.fullmatch(path) else quote(path, safe=PATH_SAFE)) + (
+        "?" + (query if QUERY_AS_IS.fullmatch(query) else quote(query, safe=QUERY_SAFE)) if query else ""
+    )
+
+
+class HeaderShape(NamedTuple):
+    """What the headers of an HTML response say, worked out once per distinct list of them (its
+    Content-Length aside): a site answers its pages with a handful of such lists. Made only for
+    a page consentmw rewrites that sets no cookie and has no Link or Speculation-Rules header
+    (see PageRewriting.shape)."""
+
+    xml: bool  # application/xhtml+xml
+    sniff: bool  # no Content-Type: the body decides whether it is a page
+    # Whether PageStream.first may take these instead of reading the headers again: one
+    # Content-Type, with a charset of an ASCII-compatible encoding (so the body is neither
+    # transcoded nor looked through for a <meta charset>), no ETag, not XHTML, not sniffed.
+    fast: bool
+    headers: tuple[tuple[bytes, bytes], ...]  # when fast: without Content-Length, Accept-Ranges, Last-Modified; Vary merged
+    nonce: str | None  # the Content-Security-Policy header's nonce
+    shared: bool  # shared_cacheable
+
+
 class PageRequest(NamedTuple):
     """What the rewriting needs to know of the request an HTML response answers."""
 
@@ -259,8 +289,58 @@ class PageRewriting:
         self._data: dict[str, bytes] = {}
         self._heads: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._states: dict[tuple[bool, frozenset[str], bool, str, str], str] = {}
+        # (language, state_json, path, query, opt-out) -> body_end's bytes (some 8 KB each).
+        self._ends: dict[tuple[str, str, str, str, bool], bytes] = {}
+        # The app's header lists (without Content-Length) -> their shape, or None when not a page to
+        # rewrite from its headers alone (a download, a compressed body, a Link header).
+        self._shapes: dict[tuple[tuple[bytes, bytes], ...], HeaderShape | None] = {}
         self.languages_json = script_json(languages(policy))
         self.warned_encoded = False
+
+    def shape(self, headers: list[tuple[bytes, bytes]]) -> HeaderShape | None:
+        """The shape of an HTML response's headers (see HeaderShape), or None: then they are read
+        as they come. A response that sets cookies is never remembered (its values may be a visitor's)."""
+        key = tuple([h for h in headers if h[0] != b"content-length"])
+        try:
+            return self._shapes[key]
+        except KeyError:
+            pass
+        names = {watched_name(k) for k, _ in key}
+        if b"set-cookie" in names:
+            return None
+        shape = None
+        if b"link" not in names and b"speculation-rules" not in names and (is_html(headers) or untyped(headers)):
+            shape = self._work_out_shape(list(key))
+        if len(self._shapes) < 64:
+            self._shapes[key] = shape
+        return shape
+
+    def _work_out_shape(self, headers: list[tuple[bytes, bytes]]) -> HeaderShape | None:
+        for key, value in headers:
+            key = key.lower()
+            if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
+                return None
+            if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                return None  # start() warns about it
+        xml = media_type(headers) == b"application/xhtml+xml"
+        sniff = untyped(headers)
+        kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"accept-ranges")]
+        types = [v for k, v in kept if k in CONTENT_TYPE]
+        charset = header_charset(kept)
+        fast = (
+            not xml
+            and not sniff
+            and len(types) == 1
+            and types[0].lower().find(b"charset") >= 0
+            and charset is not None
+            and TRANSCODED.get(charset) is None
+            and not any(k.lower() == b"etag" for k, _ in kept)
+        )
+        if fast:
+            for name in self.vary:
+                merge_vary(kept, name)
+            kept = [(k, v) for k, v in kept if k.lower() != b"last-modified"]
+        return HeaderShape(xml, sniff, fast, tuple(kept), header_nonce(kept), shared_cacheable(kept))
 
     def start(
         self,
@@ -271,12 +351,16 @@ class PageRewriting:
         variant: str = "",
         opt_out: bool = False,
         state: Callable[[], str] = lambda: "null",
+        shape: HeaderShape | None = None,
     ) -> PageStream | None:
-        """A per-response rewriter for an HTML response, or None to leave it alone."""
+        """A per-response rewriter for an HTML response, or None to leave it alone. ``shape``:
+        the headers' (PageRewriting.shape), when they have one."""
         if status == 206:
             # A byte range of the app's document: rewriting the slice would break what Content-Range
             # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
             return None
+        if shape is not None:
+            return PageStream(self, request, allowed, status, headers, shape.xml, variant, opt_out, state, shape)
         xml = media_type(headers) == b"application/xhtml+xml"
         for key, value in headers:
             key = key.lower()
@@ -317,6 +401,20 @@ class PageRewriting:
             data = self._data[lang] = f'{{"lang":{script_json(lang)},"languages":{self.languages_json},"policy":{policy},"state":'.encode()
         attr = f' nonce="{nonce}"'.encode() if nonce else b""
         return b"".join((DATA_OPEN, attr, b">", data, state_json.encode(), b"}</script>"))
+
+    def body_end(self, lang: str, state_json: str, nonce: str | None, path: str, query: str, opt_out: bool) -> bytes:
+        """What goes before an HTML (not XHTML) page's </body>: data_block, then noscript_form. A
+        page without a nonce gets the same bytes for the same language, visitor state (state_json,
+        which holds no consent id) and URL: the latest few are remembered."""
+        key = (lang, state_json, path, query, opt_out)
+        if nonce is None and (found := self._ends.get(key)) is not None:
+            return found
+        end = self.data_block(lang, state_json, nonce) + self.noscript_form(return_url(path, query), lang, opt_out)
+        if nonce is None:
+            if len(self._ends) >= BODY_ENDS:
+                del self._ends[next(iter(self._ends))]
+            self._ends[key] = end
+        return end
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         if nonce is None and (found := self._heads.get((allowed, banner, xml))) is not None:
@@ -366,7 +464,7 @@ class PageStream:
     """Per-response: the headers wait for the first body chunk, like Starlette's GZipMiddleware holds
     ``http.response.start``, so that Content-Length can be set when the whole body comes at once."""
 
-    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "state", "decoder")
+    __slots__ = ("page", "request", "allowed", "status", "headers", "stream", "xml", "sniff", "variant", "opt_out", "state", "decoder", "shape")
 
     def __init__(
         self,
@@ -379,6 +477,7 @@ class PageStream:
         variant: str = "",
         opt_out: bool = False,
         state: Callable[[], str] = lambda: "null",
+        shape: HeaderShape | None = None,
     ) -> None:
         self.page = page
         self.request = request
@@ -387,7 +486,8 @@ class PageStream:
         self.headers = headers  # as the app sent them (its Set-Cookie lines already filtered)
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
-        self.sniff = untyped(headers)
+        self.sniff = untyped(headers) if shape is None else shape.sniff
+        self.shape = shape  # the headers' shape, when known (PageRewriting.shape)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
         self.state = state  # the visitor's consent state as GET {prefix} answers it, in JSON (PageRewriting.state_json)
@@ -397,6 +497,9 @@ class PageStream:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
         `more_body` true when an adapter cannot wait for the first chunk (a streamed Django response)."""
         page = self.page
+        shape = self.shape
+        if shape is not None and shape.fast and not body.startswith(WIDE_BOMS):
+            return self._first_shaped(shape, body, more_body)
         if self.sniff:
             if not sniffs_as_html(body):
                 return self.headers, body  # not a page: as it came, and so are the chunks after it
@@ -427,13 +530,7 @@ class PageStream:
             variant += " " + choice.lang + state
             if not self.xml:
                 # XHTML has no <noscript>: the form would show to everyone.
-                # The path arrives percent-decoded: encoded again, a page such as /a%20b returns to itself
-                # instead of giving the form a "next" with a space, which the API refuses.
-                path, query = request.path, request.query
-                next_url = (path if PATH_AS_IS.fullmatch(path) else quote(path, safe=PATH_SAFE)) + (
-                    "?" + (query if QUERY_AS_IS.fullmatch(query) else quote(query, safe=QUERY_SAFE)) if query else ""
-                )
-                body_end += page.noscript_form(next_url, choice.lang, self.opt_out)
+                body_end += page.noscript_form(return_url(request.path, request.query), choice.lang, self.opt_out)
         if not self.variant_etag(headers, allowed, variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
@@ -455,6 +552,32 @@ class PageStream:
             headers.append((b"content-length", str(len(body)).encode()))
             return headers, body
         self.stream = stream = page.rewriter.stream(allowed, head=head, body_end=body_end, page=report)
+        return headers, stream.feed(body)
+
+    def _first_shaped(self, shape: HeaderShape, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
+        """first() for headers whose shape says all that first() would find in them: no ETag to
+        give a variant (so no variant to work out), no transcoding, no <meta charset> to declare."""
+        page = self.page
+        headers = list(shape.headers)
+        request = self.request
+        banner = not page.banner_excluded(request.path)
+        nonce = safe_nonce(request.nonce()) or shape.nonce
+        body_end = b""
+        if banner:
+            choice = choose(page.policy, html_lang(body) or request.language(), request.accept_language)
+            if choice.by_accept_language:
+                merge_vary(headers, b"Accept-Language")
+            state = "null" if shape.shared else self.state()
+            body_end = page.body_end(choice.lang, state, nonce, request.path, request.query, self.opt_out)
+        if request.method == "HEAD" or self.status in (204, 304):
+            return headers, body
+        report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
+        head = page.head(self.allowed, nonce, banner)
+        if not more_body:
+            body = page.rewriter.rewrite(self.allowed, body, head=head, body_end=body_end, page=report)
+            headers.append((b"content-length", str(len(body)).encode()))
+            return headers, body
+        self.stream = stream = page.rewriter.stream(self.allowed, head=head, body_end=body_end, page=report)
         return headers, stream.feed(body)
 
     def feed(self, body: bytes, more_body: bool) -> bytes:
