@@ -52,9 +52,9 @@ WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IG
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-# body_end's answers remembered: the banner's data and the no-JS form of the pages (and visitor
-# states) seen last, about 1 MB in all.
-BODY_ENDS = 128
+# body_end's answers remembered per page rewriting: the banner's data and the no-JS form of the
+# pages (and visitor states) seen last, some 8 KB each with the shipped texts.
+BODY_ENDS = 64
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
 # What a browser leaves as it is in a URL's path and query (RFC 3986 pchar, with '%' itself encoded
@@ -289,7 +289,7 @@ class PageRewriting:
         self._data: dict[str, bytes] = {}
         self._heads: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._states: dict[tuple[bool, frozenset[str], bool, str, str], str] = {}
-        # (language, state_json, path, query, opt-out) -> body_end's bytes (some 8 KB each).
+        # (language, state_json, path, query, opt-out) -> body_end's bytes, the BODY_ENDS latest.
         self._ends: dict[tuple[str, str, str, str, bool], bytes] = {}
         # The app's header lists (without Content-Length) -> their shape, or None when not a page to
         # rewrite from its headers alone (a download, a compressed body, a Link header).
