@@ -11,6 +11,7 @@ import pytest
 
 from consentmw import ConsentMiddleware
 from consentmw.core.filtering import needs_filter
+from consentmw.core.rewriting import BODY_ENDS
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import HERE, live_trackers, shop_page
@@ -290,6 +291,22 @@ async def test_injected_tags_carry_the_csp_nonce(scope_keys: dict, csp: list, no
         assert head.count(f' nonce="{nonce}"'.encode()) == 3  # consent defaults, stylesheet, banner script
 
 
+async def test_each_response_carries_its_own_csp_nonce() -> None:
+    """An app whose Content-Security-Policy names a new nonce per response, through one middleware:
+    every page's injected tags carry that response's nonce."""
+    nonces = iter(["first1", "second2", "first1", "third3"])
+
+    async def app(scope, receive, send) -> None:
+        csp = f"script-src 'self' 'nonce-{next(nonces)}'".encode()
+        await app_sending(html_headers(PAGE, (b"content-security-policy", csp)), PAGE)(scope, receive, send)
+
+    mw = ConsentMiddleware(app, secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        for nonce in ("first1", "second2", "first1", "third3"):
+            body = (await client.get("/")).content
+            assert body[: body.index(b"<meta")].count(f' nonce="{nonce}"'.encode()) == 3
+
+
 async def test_banner_can_be_turned_off_per_path_but_trackers_stay_blocked() -> None:
     sent = await run(app_sending(html_headers(), PAGE), path="/embed/widget", banner_exclude=["/embed/"])
     body = body_of(sent)
@@ -321,6 +338,31 @@ async def test_noscript_form_returns_to_the_address_the_browser_asked_for(url: s
     # As a browser without scripts reads the attribute: character references decoded.
     tree = html5lib.parse(r.text, namespaceHTMLElements=False)
     assert [i.get("value") for i in tree.iter("input") if i.get("name") == "next"] == [next_url]
+
+
+async def test_every_page_of_a_site_returns_to_itself() -> None:
+    """One middleware, many addresses (more than it remembers forms for): each page's no-JS form
+    returns to that page, the first ones too when asked again."""
+    mw = ConsentMiddleware(app_sending(html_headers(), PAGE), secret_key=SECRET, store=MemoryStore())
+    urls = [url for i in range(BODY_ENDS + 5) for url in (f"/p/{i}", f"/p/{i}?q={i}")]
+    async with client_for(mw) as client:
+        for url in urls + urls[:4]:
+            r = await client.get(url)
+            assert re.findall(rb'name="next" value="([^"]*)"', r.content) == [url.encode()]
+
+
+async def test_one_address_speaks_each_visitors_language() -> None:
+    """A page without <html lang> gets the banner's data and the no-JS form in the language each
+    visitor's browser asks for, visitor after visitor at the same address."""
+    page = PAGE.replace(b'<html lang="ko">', b"<html>", 1)
+    assert page != PAGE
+    mw = ConsentMiddleware(app_sending(html_headers(page), page), secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        for lang in ("ko", "en", "ja", "ko"):
+            r = await client.get("/shop", headers={"accept-language": lang})
+            data = json.loads(re.search(rb'id="consentmw-data">(.*?)</script>', r.content, re.S).group(1))  # type: ignore[union-attr]
+            assert data["lang"] == lang
+            assert re.findall(rb'<form class="consentmw-noscript"[^>]* lang="([^"]+)"', r.content) == [lang.encode()]
 
 
 async def test_visitor_who_accepted_gets_live_trackers_and_granted_defaults() -> None:

@@ -52,8 +52,8 @@ WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IG
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-# body_end's answers remembered per page rewriting: the banner's data and the no-JS form of the
-# pages (and visitor states) seen last, some 8 KB each with the shipped texts.
+# body_end's answers remembered per page rewriting: the banner's data and the no-JS form of pages
+# (and visitor states) seen since the last time it filled, some 8 KB each with the shipped texts.
 BODY_ENDS = 64
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
@@ -289,7 +289,7 @@ class PageRewriting:
         self._data: dict[str, bytes] = {}
         self._heads: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._states: dict[tuple[bool, frozenset[str], bool, str, str], str] = {}
-        # (language, state_json, path, query, opt-out) -> body_end's bytes, the BODY_ENDS latest.
+        # (language, state_json, path, query, opt-out) -> body_end's bytes, up to BODY_ENDS of them.
         self._ends: dict[tuple[str, str, str, str, bool], bytes] = {}
         # The app's header lists (without Content-Length) -> their shape, or None when not a page to
         # rewrite from its headers alone (a download, a compressed body, a Link header).
@@ -405,14 +405,14 @@ class PageRewriting:
     def body_end(self, lang: str, state_json: str, nonce: str | None, path: str, query: str, opt_out: bool) -> bytes:
         """What goes before an HTML (not XHTML) page's </body>: data_block, then noscript_form. A
         page without a nonce gets the same bytes for the same language, visitor state (state_json,
-        which holds no consent id) and URL: the latest few are remembered."""
+        which holds no consent id) and URL: up to BODY_ENDS of them are remembered."""
         key = (lang, state_json, path, query, opt_out)
         if nonce is None and (found := self._ends.get(key)) is not None:
             return found
         end = self.data_block(lang, state_json, nonce) + self.noscript_form(return_url(path, query), lang, opt_out)
         if nonce is None:
             if len(self._ends) >= BODY_ENDS:
-                del self._ends[next(iter(self._ends))]
+                self._ends.clear()  # start over: one call, safe with a WSGI server's threads
             self._ends[key] = end
         return end
 
