@@ -13,8 +13,9 @@ the figure is the fastest round's CPU time (time.process_time) per request.
 A microsecond or two decides these targets, which is less than what the rest of a shared machine
 does to one round. ``--instructions`` counts instead the machine instructions each request takes,
 under valgrind's callgrind, which are the same on a busy machine as on an idle one: each app runs
-in its own process, and only the requests of a case are counted (they are driven through a C
-iterator of their own, named to callgrind with --toggle-collect), not the start-up or the warm-up.
+in its own process, and only the requests of a case are counted (callgrind_control zeroes the
+counts before them and dumps them after, each window starting after a full collection), not the
+start-up or the warm-up. It needs no symbols, so it counts on Debian's stripped python3 too.
 
     python bench/bench_core.py [--requests 5000] [--rounds 15]
     python bench/bench_core.py --instructions [--requests 2000]
@@ -24,11 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
-import itertools
+import concurrent.futures
+import gc
 import os
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -148,8 +148,6 @@ async def consent_cookie(app) -> str:
         return r.cookies["consentmw"]
 
 
-# The counted cases, each driven through its own C iterator so callgrind can tell them apart.
-COUNTED = {"no consent cookie": "starmap_next", "valid consent cookie": "filterfalse_next", "reads consent, cached": "accumulate_next"}
 TARGETS = {"no consent cookie": 1.15, "valid consent cookie": 1.15, "reads consent, cached": 1.30}
 APPS = ("bare", "do-nothing", "contract", "consentmw")
 
@@ -162,7 +160,9 @@ def counted_app(name: str) -> Starlette:
 
 
 def count_worker(name: str, n: int) -> None:
-    """Runs under callgrind: the requests of each case, n of them, through that case's iterator."""
+    """Runs under callgrind, driven by count_instructions over stdin and stdout: after the warm-up,
+    the n requests of each case, each window between a line out (the counts are then zeroed) and a
+    line out when it is done (the counts are then dumped)."""
     app = counted_app(name)
     policy = load_policy("default")
     cookie = ConsentCodec([SECRET], policy).dumps({"analytics"}, "visitor-counted")
@@ -174,48 +174,79 @@ def count_worker(name: str, n: int) -> None:
     async def send(message):
         pass
 
-    def request(scope: dict) -> bool:
+    def request(scope: dict) -> None:
         # The apps never wait here, so one send() runs a request to its end, with no event loop.
         coroutine = app(dict(scope), receive, send)
         try:
             coroutine.send(None)
         except StopIteration:
-            return False
+            return
         raise RuntimeError(f"{name} waited in a request")
 
     for scope in scopes.values():
         for _ in range(300):
             request(scope)
-    one = scopes["no consent cookie"]
-    collections.deque(itertools.starmap(lambda: request(one), itertools.repeat((), n)), 0)
-    two = scopes["valid consent cookie"]
-    collections.deque(itertools.filterfalse(lambda _: request(two), range(n)), 0)
-    three = scopes["reads consent, cached"]
-    collections.deque(itertools.accumulate(range(n), lambda _, __: request(three)), 0)
+    for scope in scopes.values():
+        gc.collect()  # a full collection falling inside a window or not does not decide its figure
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for _ in range(n):
+            request(scope)
+        print("done", flush=True)
+        sys.stdin.readline()
+
+
+def count_app(name: str, requests: int, out: Path) -> dict[str, float]:
+    """Instructions per request of each case in one app's process. callgrind_control zeroes the counts
+    as a window begins and dumps them as it ends, so this works on a Python without symbols too
+    (Debian's python3 is stripped)."""
+    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", sys.executable, __file__, "--count-worker", name, "--requests", str(requests)]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdin is not None and process.stdout is not None
+
+    def control(*args: str) -> None:
+        subprocess.run(["callgrind_control", *args, str(process.pid)], check=True, capture_output=True)
+
+    def step(expected: str) -> None:
+        line = process.stdout.readline().strip()
+        if line != expected:
+            _, err = process.communicate()
+            raise SystemExit(f"the {name} app failed under callgrind:\n{err[-2000:]}")
+
+    counts = {}
+    try:
+        for number, case in enumerate(TARGETS, 1):
+            step("ready")
+            if number == 1:
+                control("--instr=on")
+            control("--zero")
+            process.stdin.write("go\n")
+            process.stdin.flush()
+            step("done")
+            control("--dump")
+            dump = out.with_name(f"{out.name}.{number}")
+            for _ in range(600):  # the dump is written as the process next runs
+                if dump.exists() and "totals:" in (text := dump.read_text()):
+                    break
+                time.sleep(0.1)
+            else:
+                raise SystemExit(f"callgrind wrote no counts for the {name} app")
+            totals = next(line for line in text.splitlines() if line.startswith("totals:"))
+            counts[case] = int(totals.split()[1]) / requests
+            process.stdin.write("next\n")
+            process.stdin.flush()
+    finally:
+        process.stdin.close()
+        process.wait()
+    return counts
 
 
 def count_instructions(requests: int) -> None:
-    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("--instructions needs valgrind (apt-get install -y valgrind)")
-    counts: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        runs = {}
-        for name in APPS:
-            out = Path(tmp) / f"{name}.out"
-            toggles = [f"--toggle-collect={fn}" for fn in COUNTED.values()]
-            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *toggles, sys.executable, __file__, "--count-worker", name, "--requests", str(requests)]
-            runs[name] = (out, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
-        for name, (out, process) in runs.items():
-            _, err = process.communicate()
-            if process.returncode != 0:
-                raise SystemExit(f"the {name} app failed under callgrind:\n{err[-2000:]}")
-            annotated = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(out)], capture_output=True, text=True, check=True).stdout
-            counts[name] = {}
-            for case, fn in COUNTED.items():
-                found = re.search(rf"^\s*([\d,]+) .*:{fn} ", annotated, re.M)
-                if found is None:
-                    raise SystemExit(f"callgrind counted nothing in {fn}: this Python's symbols are stripped; use a Python built with them (pyenv's are)")
-                counts[name][case] = int(found.group(1).replace(",", "")) / requests
+    with tempfile.TemporaryDirectory() as tmp, concurrent.futures.ThreadPoolExecutor(len(APPS)) as pool:
+        runs = {name: pool.submit(count_app, name, requests, Path(tmp) / f"{name}.out") for name in APPS}
+        counts = {name: run.result() for name, run in runs.items()}
     print(f"{'case':<24}{'bare instr/req':>15}{'do-nothing':>11}{'contract':>9}{'consentmw':>10}{'ratio':>7}{'floor':>7}{'contract':>9}  target")
     for case, target in TARGETS.items():
         b, f, c, w = (counts[name][case] for name in APPS)
