@@ -11,7 +11,6 @@ import pytest
 
 from consentmw import ConsentMiddleware
 from consentmw.core.filtering import needs_filter
-from consentmw.core.rewriting import BODY_ENDS
 from consentmw.core.store import MemoryStore
 from tests.conftest import SECRET, client_for
 from tests.corpus.pages import HERE, live_trackers, shop_page
@@ -247,6 +246,30 @@ async def test_etag_names_the_consent_variant(name: bytes) -> None:
             assert etag.startswith('W/"abc123-') and etag != 'W/"abc123"'
 
 
+@pytest.mark.parametrize("spelling", [bytes.lower, bytes.title, bytes.upper])
+async def test_a_page_served_again_has_one_true_length_and_no_validator_of_the_apps(spelling) -> None:
+    """The app's Content-Length, Accept-Ranges and Last-Modified, in any spelling, name its own
+    bytes: every rewritten page, the first and those after it with the same headers, drops them
+    and says its own length once."""
+    headers = [
+        (spelling(b"content-type"), b"text/html; charset=utf-8"),
+        (spelling(b"content-length"), str(len(PAGE)).encode()),
+        (spelling(b"accept-ranges"), b"bytes"),
+        (spelling(b"last-modified"), b"Wed, 21 Oct 2026 07:28:00 GMT"),
+    ]
+    for _ in range(3):
+        sent = await run(app_sending(headers, PAGE))
+        names = [k.lower() for k, _ in sent[0]["headers"]]
+        assert names.count(b"content-length") == 1 and header(sent[0], b"content-length") == [str(len(body_of(sent))).encode()]
+        assert b"accept-ranges" not in names and b"last-modified" not in names
+    mw = ConsentMiddleware(app_sending(headers, PAGE), secret_key=SECRET, store=MemoryStore())
+    async with client_for(mw) as client:
+        for _ in range(3):
+            r = await client.get("/")
+            assert r.headers.get_list("content-length") == [str(len(r.content))] and b"</html>" in r.content
+            assert "accept-ranges" not in r.headers and "last-modified" not in r.headers
+
+
 async def test_the_inlined_state_follows_each_visitors_choice_on_the_same_page() -> None:
     """A page's banner data holds the visitor's state: the next page after a change of mind says
     so, and no visitor's state reaches another's page."""
@@ -341,10 +364,10 @@ async def test_noscript_form_returns_to_the_address_the_browser_asked_for(url: s
 
 
 async def test_every_page_of_a_site_returns_to_itself() -> None:
-    """One middleware, many addresses (more than it remembers forms for): each page's no-JS form
-    returns to that page, the first ones too when asked again."""
+    """One middleware, many addresses: each page's no-JS form returns to that page, the first ones
+    too when asked again."""
     mw = ConsentMiddleware(app_sending(html_headers(), PAGE), secret_key=SECRET, store=MemoryStore())
-    urls = [url for i in range(BODY_ENDS + 5) for url in (f"/p/{i}", f"/p/{i}?q={i}")]
+    urls = [url for i in range(70) for url in (f"/p/{i}", f"/p/{i}?q={i}")]
     async with client_for(mw) as client:
         for url in urls + urls[:4]:
             r = await client.get(url)

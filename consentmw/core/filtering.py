@@ -35,26 +35,20 @@ class ResponseFilter:
     __slots__ = ("headers", "page")
 
     def __init__(self, html: PageRewriting, consent: Consent, request: PageRequest, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        shape = html.shape(headers)
-        if shape is not None:
-            # A page whose headers were read before: nothing in them to filter, and it is rewritten.
-            self.headers = headers
-            variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
-            opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
-            self.page = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent), shape)
-            return
-        names = {watched_name(key) for key, _ in headers}
-        if b"set-cookie" in names:
-            headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
-        if (b"link" in names or b"speculation-rules" in names) and not html.rewriter.all_allowed(consent.allowed):
-            # On any response: Chromium preloads a Link header's script for a JSON or image document
-            # it shows as for a page, and for a page it was told not to rewrite (a range, compressed).
-            headers = held_header_links(headers, html.rewriter.trackers, consent.allowed)
+        shape = html.shape(headers)  # headers read before, of a page with nothing in them to take out
+        if shape is None:
+            names = {watched_name(key) for key, _ in headers}
+            if b"set-cookie" in names:
+                headers = filter_cookies(html.policy, consent.allowed, list(headers), html.region_vary)
+            if (b"link" in names or b"speculation-rules" in names) and not html.rewriter.all_allowed(consent.allowed):
+                # On any response: Chromium preloads a Link header's script for a JSON or image document
+                # it shows as for a page, and for a page it was told not to rewrite (a range, compressed).
+                headers = held_header_links(headers, html.rewriter.trackers, consent.allowed)
         self.headers = headers
-        if is_html(headers) or untyped(headers):
+        if shape is not None or is_html(headers) or untyped(headers):
             variant = f"{consent.mode} {consent.region}" if html.region_vary else ""
             opt_out = bool(html.region_vary) and consent.mode == OPT_OUT and not consent.decided
-            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent))
+            self.page: PageStream | None = html.start(request, consent.allowed, status, headers, variant, opt_out, lambda: html.state_json(consent), shape)
         else:
             self.page = None
 

@@ -52,9 +52,6 @@ WIDE_CHARSET = re.compile(rb"charset\s*=\s*\"?(?:utf-?16|utf-?32|ucs-?2)", re.IG
 SAFE_NONCE = re.compile(r"[A-Za-z0-9+/=_-]{1,256}")
 META_CHARSET = re.compile(rb"""<meta\s[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 COMMENT = re.compile(rb"<!--.*?(?:-->|\Z)", re.DOTALL)
-# body_end's answers remembered per page rewriting: the banner's data and the no-JS form of pages
-# (and visitor states) seen since the last time it filled, some 8 KB each with the shipped texts.
-BODY_ENDS = 64
 # Browsers look for <meta charset> in this many bytes at the start of a page.
 PRESCAN = 1024
 # What a browser leaves as it is in a URL's path and query (RFC 3986 pchar, with '%' itself encoded
@@ -222,18 +219,11 @@ def return_url(path: str, query: str) -> str:
 
 
 class HeaderShape(NamedTuple):
-    """What the headers of an HTML response say, worked out once per distinct list of them (its
-    Content-Length aside): a site answers its pages with a handful of such lists. Made only for
-    a page consentmw rewrites that sets no cookie and has no Link or Speculation-Rules header
-    (see PageRewriting.shape)."""
+    """What PageStream.first finds in the headers of an HTML response that it neither transcodes nor
+    gives a variant ETag: worked out once per distinct list of them (its Content-Length aside), as a
+    site answers its pages with a handful of such lists. See PageRewriting.shape."""
 
-    xml: bool  # application/xhtml+xml
-    sniff: bool  # no Content-Type: the body decides whether it is a page
-    # Whether PageStream.first may take these instead of reading the headers again: one
-    # Content-Type, with a charset of an ASCII-compatible encoding (so the body is neither
-    # transcoded nor looked through for a <meta charset>), no ETag, not XHTML, not sniffed.
-    fast: bool
-    headers: tuple[tuple[bytes, bytes], ...]  # when fast: without Content-Length, Accept-Ranges, Last-Modified; Vary merged
+    headers: tuple[tuple[bytes, bytes], ...]  # without Content-Length, Accept-Ranges and Last-Modified; Vary merged
     nonce: str | None  # the Content-Security-Policy header's nonce
     shared: bool  # shared_cacheable
 
@@ -289,8 +279,6 @@ class PageRewriting:
         self._data: dict[str, bytes] = {}
         self._heads: dict[tuple[frozenset[str], bool, bool], bytes] = {}
         self._states: dict[tuple[bool, frozenset[str], bool, str, str], str] = {}
-        # (language, state_json, path, query, opt-out) -> body_end's bytes, up to BODY_ENDS of them.
-        self._ends: dict[tuple[str, str, str, str, bool], bytes] = {}
         # The app's header lists (without Content-Length) -> their shape, or None when not a page to
         # rewrite from its headers alone (a download, a compressed body, a Link header).
         self._shapes: dict[tuple[tuple[bytes, bytes], ...], HeaderShape | None] = {}
@@ -298,8 +286,11 @@ class PageRewriting:
         self.warned_encoded = False
 
     def shape(self, headers: list[tuple[bytes, bytes]]) -> HeaderShape | None:
-        """The shape of an HTML response's headers (see HeaderShape), or None: then they are read
-        as they come. A response that sets cookies is never remembered (its values may be a visitor's)."""
+        """What first() would find in these headers, when they are an HTML page's with a charset of an
+        ASCII-compatible encoding in their one Content-Type (so the body is neither transcoded nor
+        looked through for a <meta charset>), no ETag, and nothing for ResponseFilter to take out:
+        no Set-Cookie (never remembered: its values may be a visitor's), Link or Speculation-Rules.
+        Else None, and the headers are read as they come."""
         key = tuple([h for h in headers if h[0] != b"content-length"])
         try:
             return self._shapes[key]
@@ -309,38 +300,36 @@ class PageRewriting:
         if b"set-cookie" in names:
             return None
         shape = None
-        if b"link" not in names and b"speculation-rules" not in names and (is_html(headers) or untyped(headers)):
-            shape = self._work_out_shape(list(key))
+        if b"link" not in names and b"speculation-rules" not in names and is_html(headers) and self.unrewritable(headers) is None:
+            kept = [(k, v) for k, v in key if k.lower() not in (b"content-length", b"accept-ranges", b"last-modified")]
+            types = [v for k, v in kept if k in CONTENT_TYPE]
+            charset = header_charset(kept)
+            if (
+                media_type(kept) != b"application/xhtml+xml"
+                and len(types) == 1
+                and types[0].lower().find(b"charset") >= 0
+                and charset is not None
+                and TRANSCODED.get(charset) is None
+                and not any(k.lower() == b"etag" for k, _ in kept)
+            ):
+                for name in self.vary:
+                    merge_vary(kept, name)
+                shape = HeaderShape(tuple(kept), header_nonce(kept), shared_cacheable(kept))
         if len(self._shapes) < 64:
             self._shapes[key] = shape
         return shape
 
-    def _work_out_shape(self, headers: list[tuple[bytes, bytes]]) -> HeaderShape | None:
+    @staticmethod
+    def unrewritable(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        """Why an HTML response is left as it is: b"attachment" for a file to save, or the content
+        coding of a compressed body. None for a page to rewrite."""
         for key, value in headers:
             key = key.lower()
             if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
-                return None
+                return b"attachment"
             if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
-                return None  # start() warns about it
-        xml = media_type(headers) == b"application/xhtml+xml"
-        sniff = untyped(headers)
-        kept = [(k, v) for k, v in headers if k.lower() not in (b"content-length", b"accept-ranges")]
-        types = [v for k, v in kept if k in CONTENT_TYPE]
-        charset = header_charset(kept)
-        fast = (
-            not xml
-            and not sniff
-            and len(types) == 1
-            and types[0].lower().find(b"charset") >= 0
-            and charset is not None
-            and TRANSCODED.get(charset) is None
-            and not any(k.lower() == b"etag" for k, _ in kept)
-        )
-        if fast:
-            for name in self.vary:
-                merge_vary(kept, name)
-            kept = [(k, v) for k, v in kept if k.lower() != b"last-modified"]
-        return HeaderShape(xml, sniff, fast, tuple(kept), header_nonce(kept), shared_cacheable(kept))
+                return value.strip()
+        return None
 
     def start(
         self,
@@ -360,25 +349,24 @@ class PageRewriting:
             # says. Rewritten pages drop Accept-Ranges, so clients that follow it do not ask.
             return None
         if shape is not None:
-            return PageStream(self, request, allowed, status, headers, shape.xml, variant, opt_out, state, shape)
+            return PageStream(self, request, allowed, status, headers, False, variant, opt_out, state, shape)
+        why = self.unrewritable(headers)
+        if why == b"attachment":
+            return None  # a file to save, not a page the site shows: the visitor gets it as it is
+        if why is not None:
+            if not self.warned_encoded:
+                # Silent, this looks like working consent while every tracker on the site runs.
+                self.warned_encoded = True
+                logger.warning(
+                    "consentmw: the HTML response to %s came %s-encoded, so its trackers were NOT blocked and it got "
+                    "no banner; put compression outside ConsentMiddleware (in Starlette/FastAPI, add GZipMiddleware "
+                    "after it; in Django, list GZipMiddleware before consentmw's middleware, or drop it). "
+                    "Said once per app.",
+                    request.path,
+                    why.decode("latin-1"),
+                )
+            return None
         xml = media_type(headers) == b"application/xhtml+xml"
-        for key, value in headers:
-            key = key.lower()
-            if key == b"content-disposition" and value.lstrip()[:10].lower() == b"attachment":
-                return None  # a file to save, not a page the site shows: the visitor gets it as it is
-            if key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
-                if not self.warned_encoded:
-                    # Silent, this looks like working consent while every tracker on the site runs.
-                    self.warned_encoded = True
-                    logger.warning(
-                        "consentmw: the HTML response to %s came %s-encoded, so its trackers were NOT blocked and it got "
-                        "no banner; put compression outside ConsentMiddleware (in Starlette/FastAPI, add GZipMiddleware "
-                        "after it; in Django, list GZipMiddleware before consentmw's middleware, or drop it). "
-                        "Said once per app.",
-                        request.path,
-                        value.strip().decode("latin-1"),
-                    )
-                return None
         return PageStream(self, request, allowed, status, headers, xml, variant, opt_out, state)
 
     def state_json(self, consent: Consent) -> str:
@@ -401,20 +389,6 @@ class PageRewriting:
             data = self._data[lang] = f'{{"lang":{script_json(lang)},"languages":{self.languages_json},"policy":{policy},"state":'.encode()
         attr = f' nonce="{nonce}"'.encode() if nonce else b""
         return b"".join((DATA_OPEN, attr, b">", data, state_json.encode(), b"}</script>"))
-
-    def body_end(self, lang: str, state_json: str, nonce: str | None, path: str, query: str, opt_out: bool) -> bytes:
-        """What goes before an HTML (not XHTML) page's </body>: data_block, then noscript_form. A
-        page without a nonce gets the same bytes for the same language, visitor state (state_json,
-        which holds no consent id) and URL: up to BODY_ENDS of them are remembered."""
-        key = (lang, state_json, path, query, opt_out)
-        if nonce is None and (found := self._ends.get(key)) is not None:
-            return found
-        end = self.data_block(lang, state_json, nonce) + self.noscript_form(return_url(path, query), lang, opt_out)
-        if nonce is None:
-            if len(self._ends) >= BODY_ENDS:
-                self._ends.clear()  # start over: one call, safe with a WSGI server's threads
-            self._ends[key] = end
-        return end
 
     def head(self, allowed: frozenset[str], nonce: str | None, banner: bool, xml: bool = False) -> bytes:
         if nonce is None and (found := self._heads.get((allowed, banner, xml))) is not None:
@@ -486,7 +460,7 @@ class PageStream:
         self.headers = headers  # as the app sent them (its Set-Cookie lines already filtered)
         self.stream: RewriteStream | None = None
         self.xml = xml  # application/xhtml+xml
-        self.sniff = untyped(headers) if shape is None else shape.sniff
+        self.sniff = shape is None and untyped(headers)
         self.shape = shape  # the headers' shape, when known (PageRewriting.shape)
         self.variant = variant  # what else the page depends on besides `allowed` (the visitor's mode and region)
         self.opt_out = opt_out  # an undecided visitor in an opt-out region: the no-JS form is the notice
@@ -497,44 +471,48 @@ class PageStream:
         """The response's headers and its first body chunk, rewritten. `body` may be empty and
         `more_body` true when an adapter cannot wait for the first chunk (a streamed Django response)."""
         page = self.page
-        shape = self.shape
-        if shape is not None and shape.fast and not body.startswith(WIDE_BOMS):
-            return self._first_shaped(shape, body, more_body)
-        if self.sniff:
-            if not sniffs_as_html(body):
-                return self.headers, body  # not a page: as it came, and so are the chunks after it
-            self.headers = [*self.headers, (b"content-type", b"text/html")]
-        # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
-        headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
-        codec = None if self.xml else page_codec(headers, body)
-        if codec is not None:
-            self.decoder = codecs.getincrementaldecoder(codec)("replace")
-            essence = media_type(headers) or b"text/html"
-            headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
-        for name in page.vary:
-            merge_vary(headers, name)
+        # What the headers say, when a response with the same ones said it before (PageRewriting.shape);
+        # a byte order mark of UTF-16 outranks their charset, and the page is read again as text.
+        shape = None if self.shape is None or body.startswith(WIDE_BOMS) else self.shape
+        if shape is not None:
+            headers = list(shape.headers)
+        else:
+            if self.sniff:
+                if not sniffs_as_html(body):
+                    return self.headers, body  # not a page: as it came, and so are the chunks after it
+                self.headers = [*self.headers, (b"content-type", b"text/html")]
+            # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
+            headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges", b"last-modified")]
+            codec = None if self.xml else page_codec(headers, body)
+            if codec is not None:
+                self.decoder = codecs.getincrementaldecoder(codec)("replace")
+                essence = media_type(headers) or b"text/html"
+                headers = [(k, v) for k, v in headers if k not in CONTENT_TYPE] + [(b"content-type", essence + b"; charset=utf-8")]
+            for name in page.vary:
+                merge_vary(headers, name)
         allowed = self.allowed
         request = self.request
         banner = not page.banner_excluded(request.path)
         variant = self.variant
-        nonce = safe_nonce(request.nonce()) or header_nonce(headers)
+        nonce = safe_nonce(request.nonce()) or (header_nonce(headers) if shape is None else shape.nonce)
         body_end = b""
         if banner:
             choice = choose(page.policy, html_lang(body) or request.language(), request.accept_language)
             if choice.by_accept_language:
                 merge_vary(headers, b"Accept-Language")
             # A page a CDN may keep for everyone carries no visitor's state: the banner asks for it.
-            state = "null" if shared_cacheable(headers) else self.state()
+            state = "null" if (shared_cacheable(headers) if shape is None else shape.shared) else self.state()
             body_end = page.data_block(choice.lang, state, nonce)
-            # The banner's language and state are in the page too: each gets its own validator.
-            variant += " " + choice.lang + state
             if not self.xml:
                 # XHTML has no <noscript>: the form would show to everyone.
                 body_end += page.noscript_form(return_url(request.path, request.query), choice.lang, self.opt_out)
-        if not self.variant_etag(headers, allowed, variant):
+            # The banner's language and state are in the page too: each gets its own validator.
+            variant += " " + choice.lang + state
+        if shape is None and not self.variant_etag(headers, allowed, variant):
             # A date cannot tell consent variants apart: a browser revalidating with only
             # If-Modified-Since would get 304 and show the page of the visitor's earlier choice
             # (after a withdrawal, with its trackers live). With an ETag it is ignored, so it stays.
+            # (A shape is made only for headers without an ETag, and holds no Last-Modified.)
             headers = [(k, v) for k, v in headers if k.lower() != b"last-modified"]
         if request.method == "HEAD" or self.status in (204, 304):
             # No body to rewrite; the GET body's length would be wrong after rewriting, so none.
@@ -544,7 +522,7 @@ class PageStream:
         head = page.head(allowed, nonce, banner, self.xml)
         if self.decoder is not None:
             body = self.decoder.decode(body, not more_body).encode("utf-8")
-        elif not self.xml:
+        elif not self.xml and shape is None:  # a shape's Content-Type names its charset already
             declare_charset(headers, body)
         if not more_body:
             # The whole body at once: a visitor who allowed everything may get the insertions alone.
@@ -552,32 +530,6 @@ class PageStream:
             headers.append((b"content-length", str(len(body)).encode()))
             return headers, body
         self.stream = stream = page.rewriter.stream(allowed, head=head, body_end=body_end, page=report)
-        return headers, stream.feed(body)
-
-    def _first_shaped(self, shape: HeaderShape, body: bytes, more_body: bool) -> tuple[list[tuple[bytes, bytes]], bytes]:
-        """first() for headers whose shape says all that first() would find in them: no ETag to
-        give a variant (so no variant to work out), no transcoding, no <meta charset> to declare."""
-        page = self.page
-        headers = list(shape.headers)
-        request = self.request
-        banner = not page.banner_excluded(request.path)
-        nonce = safe_nonce(request.nonce()) or shape.nonce
-        body_end = b""
-        if banner:
-            choice = choose(page.policy, html_lang(body) or request.language(), request.accept_language)
-            if choice.by_accept_language:
-                merge_vary(headers, b"Accept-Language")
-            state = "null" if shape.shared else self.state()
-            body_end = page.body_end(choice.lang, state, nonce, request.path, request.query, self.opt_out)
-        if request.method == "HEAD" or self.status in (204, 304):
-            return headers, body
-        report = (request.host.lower().encode("latin-1", "replace"), request.path) if request.host else None
-        head = page.head(self.allowed, nonce, banner)
-        if not more_body:
-            body = page.rewriter.rewrite(self.allowed, body, head=head, body_end=body_end, page=report)
-            headers.append((b"content-length", str(len(body)).encode()))
-            return headers, body
-        self.stream = stream = page.rewriter.stream(self.allowed, head=head, body_end=body_end, page=report)
         return headers, stream.feed(body)
 
     def feed(self, body: bytes, more_body: bool) -> bytes:
