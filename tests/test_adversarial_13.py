@@ -72,3 +72,24 @@ async def test_a_static_html_file_keeps_its_last_modified(tmp_path: Path) -> Non
     assert r.headers.get("last-modified") == "Tue, 14 Nov 2023 22:13:20 GMT"
     assert r.headers["etag"].startswith('W/"')
 
+
+
+def test_a_django_page_with_both_validators_keeps_its_last_modified(tmp_path: Path) -> None:
+    """Django's @condition(etag_func=..., last_modified_func=...) sends both; fba92a8 kept the date."""
+    import types
+
+    from tests.test_django import MIDDLEWARE, urls  # configures Django (the example project's settings)
+
+    from django.http import HttpResponse
+    from django.test import Client, override_settings
+    from django.urls import path
+
+    module = types.ModuleType("adv13_urls")
+    module.urlpatterns = [  # type: ignore[attr-defined]
+        *urls(tmp_path).urlpatterns,
+        path("both", lambda request: HttpResponse(PAGE, headers={"ETag": '"d1"', "Last-Modified": DATE})),
+    ]
+    with override_settings(ROOT_URLCONF=module, MIDDLEWARE=MIDDLEWARE, CONSENTMW={"STORE": MemoryStore()}, DEBUG=False):
+        r = Client().get("/both")
+    assert r.status_code == 200 and live_trackers(r.content.decode()) == set()
+    assert r.headers["ETag"].startswith('W/"d1-') and r.headers.get("Last-Modified") == DATE
