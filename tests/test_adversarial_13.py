@@ -1,5 +1,5 @@
-"""Adversarial review 13 of the response-path commits 2daca23..c744b61 (HeaderShape, one look at the
-request headers): responses that differ from fba92a8's."""
+"""Responses whose headers were read before (PageRewriting.shape) are what they were when every
+response's headers were read anew: shapes the first look at them missed."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def raw_app(headers: list, body: bytes = PAGE):
 
 async def test_headers_sent_as_two_item_lists_as_the_asgi_spec_writes_them() -> None:
     """The ASGI spec's headers are "an iterable of [name, value] two-item iterables" (its own
-    examples write lists). fba92a8 rewrote such a page; main answers 500 (TypeError: unhashable
-    type: 'list' in PageRewriting.shape), for every HTML page and every response setting a cookie."""
+    examples write lists): such a page is rewritten, and such a response's cookies filtered, the
+    first time and the next (a list cannot be a key of the remembered shapes: it was a 500)."""
     page = raw_app([[b"content-type", b"text/html; charset=utf-8"], [b"content-length", str(len(PAGE)).encode()]])
     cookie = raw_app([[b"content-type", b"application/json"], [b"set-cookie", b"_ga=GA1.1.1; Path=/"]], b"{}")
     for app in (page, cookie):
@@ -45,11 +45,10 @@ async def test_headers_sent_as_two_item_lists_as_the_asgi_spec_writes_them() -> 
 
 @pytest.mark.parametrize("spelling", [b"last-modified", b"Last-Modified"])
 async def test_a_page_with_an_etag_keeps_its_last_modified(spelling: bytes) -> None:
-    """fba92a8 dropped Last-Modified only from a page without an ETag (a date cannot tell consent
-    variants apart; with an ETag, If-Modified-Since is ignored). main drops it from every rewritten
-    page: a page with both validators (Starlette's FileResponse and StaticFiles, Django's
-    ConditionalGetMiddleware with @last_modified) loses its date (document.lastModified, heuristic
-    freshness), so the response differs from fba92a8's."""
+    """Last-Modified is dropped only from a page without an ETag (a date cannot tell consent
+    variants apart; with an ETag, If-Modified-Since is ignored). A page with both validators
+    (Starlette's FileResponse and StaticFiles, Django's ConditionalGetMiddleware with
+    @last_modified) keeps its date (document.lastModified, heuristic freshness)."""
     headers = [(b"content-type", b"text/html; charset=utf-8"), (b"etag", b'"v1"'), (spelling, DATE.encode())]
     mw = ConsentMiddleware(raw_app(headers), secret_key=SECRET, store=MemoryStore())
     async with client_for(mw) as client:
@@ -73,9 +72,8 @@ async def test_a_static_html_file_keeps_its_last_modified(tmp_path: Path) -> Non
     assert r.headers["etag"].startswith('W/"')
 
 
-
 def test_a_django_page_with_both_validators_keeps_its_last_modified(tmp_path: Path) -> None:
-    """Django's @condition(etag_func=..., last_modified_func=...) sends both; fba92a8 kept the date."""
+    """Django's @condition(etag_func=..., last_modified_func=...) sends both: the date stays."""
     import types
 
     from tests.test_django import MIDDLEWARE, urls  # configures Django (the example project's settings)

@@ -291,7 +291,7 @@ class PageRewriting:
         looked through for a <meta charset>), no ETag, and nothing for ResponseFilter to take out:
         no Set-Cookie (never remembered: its values may be a visitor's), Link or Speculation-Rules.
         Else None, and the headers are read as they come."""
-        key = tuple([h for h in headers if h[0] != b"content-length"])
+        key = tuple([(k, v) for k, v in headers if k != b"content-length"])  # ASGI allows [name, value] lists
         try:
             return self._shapes[key]
         except KeyError:
@@ -482,7 +482,7 @@ class PageStream:
                     return self.headers, body  # not a page: as it came, and so are the chunks after it
                 self.headers = [*self.headers, (b"content-type", b"text/html")]
             # Ranges of the app's bytes mean nothing in the rewritten page: no Accept-Ranges for it.
-            headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges", b"last-modified")]
+            headers = [(k, v) for k, v in self.headers if k.lower() not in (b"content-length", b"accept-ranges")]
             codec = None if self.xml else page_codec(headers, body)
             if codec is not None:
                 self.decoder = codecs.getincrementaldecoder(codec)("replace")
