@@ -123,13 +123,16 @@ NOT_INTERESTING = (
 
 def skip_pattern(images: bytes = b"") -> re.Pattern[bytes]:
     """SKIP; with ``images``, a site's safe_image_pattern, also over the image tags it matches
-    (SafeImages.skip)."""
+    (SafeImages.skip). The jumps are repeated in blocks of at most 64, each an atomic group: the
+    regex engine keeps a frame on its stack for each turn of a repeat until the repeat ends,
+    and a page's thousand tags in one repeat grew it to hundreds of KB, copied at each growth
+    (a tenth of the jump's instructions)."""
     return re.compile(
-        rb"[^<]*+(?>(?:(?>(?:</(?!(?:head|body)" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
+        rb"[^<]*+(?>(?:(?>(?>(?:</(?!(?:head|body)" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
         rb"|<" + NOT_INTERESTING + NAME_CHAR + rb"*+" + COMMON_ATTRIBUTES
         + (b"|" + images if images else b"")
         + rb"|<(?!" + INTERESTING + END + rb")[a-z]" + NAME_CHAR + rb"*+" + ANY_ATTRIBUTES
-        + rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+))*)"
+        + rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+){0,64}))*)"
     )
 
 
