@@ -70,10 +70,8 @@ COMMENT_BODY = rb"(?>>|->|[^-]*+(?>(?:-(?!-!?>)[^-]*+)*)--!?+>)"
 # first ">" outside the values ends the tag. Text first, then each jump followed by text; end tags
 # first and the rare "<" that is text last: the regex engine takes fewer steps so. Repeats of
 # groups are atomic groups around "*", not "*+", for CPython 3.11.2 (see ATTRIBUTES).
-# Event handlers (on...) and ping are not looked for here (a lookahead at every attribute cost
-# a third of the jump): HANDLER and PING find them, and the jump is bounded to stop before the
-# next one, so that its tag goes to the tree builder, which holds a tracker's handler or ping
-# (RewriteStream._hold_attributes).
+# Event handlers (on...) and ping are not jumped over (COMMON_NAME): their tag goes to the tree
+# builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes).
 RUN = rb"""[^>"'=]*+"""
 SIMPLE_ATTRIBUTES = RUN + rb"""(?>(?:(?<=[^\t\n\f\r /"'])=(?:"[^"]*+"|'[^']*+'|[^>"'\t\n\f\r ][^\t\n\f\r >]*+)""" + RUN + rb")*)"
 
@@ -101,7 +99,12 @@ def _bytes_but(excluded: bytes) -> bytes:
 SPACE = b"\t\n\f\r "  # WS's bytes
 NAME_CHAR = _bytes_but(SPACE + b"/>")
 NAME_BYTE = _bytes_but(SPACE + b"""/>"'=""")
-ATTRIBUTE_NAME = NAME_BYTE + NAME_BYTE + rb"*+"
+# No attribute named on... (an event handler) or ping= is jumped over: its tag goes to the tree
+# builder, which holds a tracker's handler or ping (RewriteStream._hold_attributes). The usual
+# names, in COMMON_ATTRIBUTES, begin with neither "o" nor "p": a tag with such a name is read
+# again by ANY_ATTRIBUTES, whose names look after an "o" or a "p".
+COMMON_NAME = _bytes_but(SPACE + b"""/>"'=op""") + NAME_BYTE + rb"*+"
+ATTRIBUTE_NAME = rb"(?:" + COMMON_NAME + rb"|o(?!n)" + NAME_BYTE + rb"*+|p(?!ing=)" + NAME_BYTE + rb"*+)"
 SEPARATOR_RUN = rb"[\t\n\f\r /]*+"
 ANY_ATTRIBUTES = (
     SEPARATOR_RUN + rb"(?>(?:" + ATTRIBUTE_NAME + rb"""(?:=(?:"[^"]*+"|'[^']*+'|""" + _bytes_but(SPACE + b""">"'""")
@@ -109,7 +112,7 @@ ANY_ATTRIBUTES = (
 )
 COMMON_ATTRIBUTES = ANY_ATTRIBUTES
 for _ in range(6):
-    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + ATTRIBUTE_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATOR_RUN + rb">)"
+    COMMON_ATTRIBUTES = rb"(?:>|[\t\n\f\r /]" + COMMON_NAME + rb'="[^"]*+"' + COMMON_ATTRIBUTES + rb"|" + SEPARATOR_RUN + rb">)"
 # A start tag's name that is not INTERESTING: the common first letters checked against their own
 # names alone (the whole list costs a tenth of a tag's jump).
 NOT_INTERESTING = (
@@ -120,25 +123,29 @@ NOT_INTERESTING = (
 
 def skip_pattern(images: bytes = b"") -> re.Pattern[bytes]:
     """SKIP; with ``images``, a site's safe_image_pattern, also over the image tags it matches
-    (SafeImages.skip)."""
+    (SafeImages.skip). The jumps are repeated in blocks of at most 64, each an atomic group: the
+    regex engine keeps a frame on its stack for each turn of a repeat until the repeat ends,
+    and a page's thousand tags in one repeat grew it to hundreds of KB, copied at each growth
+    (a tenth of the jump's instructions). End tags whose name begins with neither "b" nor "h"
+    come first, without the look for </head> and </body> (a seventh of an end tag's cost)."""
     return re.compile(
-        rb"[^<]*+(?>(?:(?>(?:</(?!(?:head|body)" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
+        rb"[^<]*+(?>(?:(?>(?>(?:</[ac-gi-z]" + _bytes_but(b""">"'""") + rb"*+>|</(?!(?:head|body)" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
         rb"|<" + NOT_INTERESTING + NAME_CHAR + rb"*+" + COMMON_ATTRIBUTES
         + (b"|" + images if images else b"")
         + rb"|<(?!" + INTERESTING + END + rb")[a-z]" + NAME_CHAR + rb"*+" + ANY_ATTRIBUTES
-        + rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+))*)"
+        + rb"|<!--" + COMMENT_BODY + rb"|<!(?!--|doctype)[^>]*+>|<\?[^>]*+>|</[^a-z>][^>]*+>|</>|<(?=[^a-z!/?]))[^<]*+){0,64}))*)"
     )
 
 
 SKIP = skip_pattern()
 # Where an attribute named on... or ping may begin: after a space, a "/" or a quote, with an "="
-# after the name (without a value neither does anything). Each is led by its literal name, which
-# the regex engine finds fast; the byte before is checked behind it. A hit in text or in a
-# quoted value only stops the jump there. No handler's name holds a quote (from each '"on' of
-# '"on"on"on...' the name ran to the page's end).
+# after the name (without a value neither does anything). Each is led by its literal name; the
+# byte before is checked behind it. Looked for in each start tag that SKIP stops at (it jumps over
+# none that holds one, see COMMON_NAME); a hit in a quoted value only costs a closer look. No
+# handler's name holds a quote (from each '"on' of '"on"on"on...' the name ran to the tag's end).
 HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>"']*+[\t\n\f\r ]*+=""")
 PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
-NOWHERE = 1 << 62  # no handler or ping ahead in what was fed
+HANDLER_OR_PING = re.compile(HANDLER.pattern + b"|" + PING.pattern)
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements). An atomic
@@ -310,9 +317,10 @@ def safe_image_pattern(hosts: Collection[bytes], *, no_pixel: bool = False) -> r
     candidate = url + rb"(?>[\t\n\f\r ]++[0-9.]++[wx]|)"
     srcset = rb"[\t\n\f\r ]*+" + candidate + rb"(?>(?:[\t\n\f\r ]*+,[\t\n\f\r ]*+" + candidate + rb")*)[\t\n\f\r ]*+"
     optanon = rb"(?>(?:" + but(b'"o' + (b"=:" if no_pixel else b"")) + rb"++|o(?!ptanon))*)"  # a class without OneTrust's marking
-    # Any other attribute but data-* (other tools' markings, held addresses), "=" right after its name.
+    # Any other attribute but data-* (other tools' markings, held addresses) and event handlers and
+    # ping (see COMMON_NAME), "=" right after its name.
     other = (
-        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>]" + (rb"|hidden[\t\n\f\r /=>]" if no_pixel else b"") + rb")" + but(SPACE + b"""/=>"'<""" + colon) + b"++"
+        rb"(?!src(?:set)?[\t\n\f\r /=>]|data-|class[\t\n\f\r /=>]|on|ping=" + (rb"|hidden[\t\n\f\r /=>]" if no_pixel else b"") + rb")" + but(SPACE + b"""/=>"'<""" + colon) + b"++"
         + rb'(?>="' + start + text(b'"') + rb""""|='""" + start + text(b"'") + rb"""'|=""" + start + but(SPACE + b""">"'=<`""" + colon) + rb"++|)"
     )
     attribute = rb'(?:src="' + start + url + rb'"|srcset="' + start + srcset + rb'"|class="' + start + optanon + rb'"|' + other + rb")"
@@ -457,8 +465,8 @@ class SafeImages:
         # SKIP jumping over the images the pattern matches as well, without a stop at each: for a
         # site whose pages show images not seen before (a product card then costs 10k instructions
         # against 25k for a stop, a look-up that finds nothing and the match; one whose verdict
-        # is known costs 6k). Bounded before the next event handler or ping as SKIP is, it never
-        # jumps over an image holding one: it stops there, as _safe_image_end would. Made when needed.
+        # is known costs 6k). The pattern matches no image holding an event handler or ping: SKIP
+        # stops there, as _safe_image_end would. Made when needed.
         self.skip: re.Pattern[bytes] | None = None
         self.jumps: dict[bytes, bool] = {}
         self.size = 0  # what the verdicts cost: their keys' bytes and IMAGE_VERDICT_ENTRY each
@@ -682,10 +690,6 @@ class RewriteStream:
         self.document = False
         self.head_done = not head
         self.tail = bytearray()  # output kept back to place body_end
-        self.handler_at = -1  # where SKIP stops for the next HANDLER or PING; -1: to be found
-        # Where the next HANDLER and the next PING are, each looked for again only once passed (a
-        # page of pings searched the rest of the page for a handler at each one); -1: to be found.
-        self.next_on = self.next_ping = -1
         self.safe_hosts = rw.safe_hosts(page[0] if page is not None else None)
         self.safe_image = rw.safe_image(page[0] if page is not None else None)
         self.skip = SKIP if self.safe_image is None else self.safe_image.skip_for_page()
@@ -700,7 +704,6 @@ class RewriteStream:
             return b""
         self.buf += data
         self.low += data.lower()
-        self.handler_at = self.next_on = self.next_ping = -1
         out = self._run(final=False)
         return self._place_body_end(out) if self.body_end else out
 
@@ -783,7 +786,6 @@ class RewriteStream:
         """Drop buf[:k], which is written out and never looked at again."""
         del self.buf[:k]
         del self.low[:k]
-        self.handler_at = self.next_on = self.next_ping = -1
         self.pos -= k
         self.out_pos -= k
         self.tag_start -= k
@@ -820,14 +822,7 @@ class RewriteStream:
             if self.foreign:
                 i = SKIP_FOREIGN.match(low, self.pos).end()
             else:
-                bound = self.handler_at
-                if bound < self.pos:
-                    bound = self.handler_at = self._next_handler(self.pos)
-                i = skip.match(low, self.pos, bound).end()
-                if i == bound and i < n and low[i] != 60:
-                    # Stopped at an "on...=" or "ping=" in text or in a value: nothing to read there.
-                    self.pos, self.handler_at = i, self._next_handler(i + 1)
-                    continue
+                i = skip.match(low, self.pos).end()
             if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
                 self._classify_inline(i)
             if i >= n:
@@ -855,8 +850,8 @@ class RewriteStream:
                 return True
 
     def _safe_image_end(self, images: SafeImages, i: int) -> int:
-        """Where the image tag at ``i`` ends if ``images.pattern`` jumps over it and it holds no
-        event handler or ping (read only with scripting on), else 0."""
+        """Where the image tag at ``i`` ends if ``images.pattern`` jumps over it (never one holding
+        an event handler or ping), else 0."""
         low = self.low
         gt = low.find(b">", i, i + IMAGE_TAG_LIMIT)
         key = bytes(low[i : gt + 1]) if gt >= 0 else b""
@@ -866,7 +861,7 @@ class RewriteStream:
             return gt + 1 if jump else 0
         images.missed += 1
         m = images.pattern.match(low, i)
-        end = m.end() if m is not None and not (self.scripting and self._handler_before(i, m.end())) else 0
+        end = m.end() if m is not None else 0
         # The verdict on the bytes up to the first ">" alone, not on what follows them: a tag whose
         # quoted value holds a ">" is matched again next time.
         if key and self.scripting and (m is None or end == gt + 1):
@@ -876,29 +871,6 @@ class RewriteStream:
                 images.size = len(key) + IMAGE_VERDICT_ENTRY
             images.jumps[key] = end > 0
         return end
-
-    def _handler_before(self, start: int, end: int) -> bool:
-        """Whether an event handler or ping attribute may be in ``low[start:end]``."""
-        at = self.handler_at
-        if at < start:
-            at = self.handler_at = self._next_handler(start)
-        return at < end
-
-    def _next_handler(self, start: int) -> int:
-        """Where the next event handler or ping attribute may be, from ``start`` on."""
-        low = self.low
-        on = self.next_on
-        if on < start:
-            m = HANDLER.search(low, start)
-            on = self.next_on = m.start() if m is not None else NOWHERE
-        ping = self.next_ping
-        if ping < start:
-            # "ping" found by bytes.find, faster than the regex engine's own search.
-            ping = low.find(b"ping", start)
-            while ping >= 0 and PING.match(low, ping) is None:
-                ping = low.find(b"ping", ping + 1)
-            ping = self.next_ping = ping if ping >= 0 else NOWHERE
-        return on if on < ping else ping
 
     def _markup(self, final: bool) -> bool:
         """Tag open, end tag open and markup declaration open states: what follows a "<"."""
@@ -1265,7 +1237,7 @@ class RewriteStream:
         if self.end_tag:
             self._end_tag(name)
             return True
-        if (self.scripting and self._handler_before(name_end, end)) or (
+        if (self.scripting and HANDLER_OR_PING.search(self.low, name_end, end) is not None) or (
             name in LOADING_ATTRIBUTES and any(self.low.find(a, name_end, end) >= 0 for a in LOADING_ATTRIBUTES[name])
         ):
             end = self.pos = self._hold_attributes(name, start, name_end, end)
@@ -1339,7 +1311,6 @@ class RewriteStream:
         new = edit_tag(tag, attrs, rename, set(rename.values()), [])
         self.buf[start:end] = new
         self.low[start:end] = new.lower()
-        self.handler_at = self.next_on = self.next_ping = -1
         return start + len(new)
 
     def address_trackers(self, url: bytes) -> tuple[Tracker, ...]:
