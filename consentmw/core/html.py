@@ -121,15 +121,16 @@ NOT_INTERESTING = (
 )
 
 
-def skip_pattern(images: bytes = b"") -> re.Pattern[bytes]:
+def skip_pattern(images: bytes = b"", *, script_end: bool = True) -> re.Pattern[bytes]:
     """SKIP; with ``images``, a site's safe_image_pattern, also over the image tags it matches
-    (SafeImages.skip). The jumps are repeated in blocks of at most 64, each an atomic group: the
+    (SafeImages.skip); without ``script_end``, never over a </script> (SKIP_HELD). The jumps are repeated in blocks of at most 64, each an atomic group: the
     regex engine keeps a frame on its stack for each turn of a repeat until the repeat ends,
     and a page's thousand tags in one repeat grew it to hundreds of KB, copied at each growth
     (a tenth of the jump's instructions). End tags whose name begins with neither "b" nor "h"
     come first, without the look for </head> and </body> (a seventh of an end tag's cost)."""
+    not_script, not_script_end = (b"", b"") if script_end else (rb"(?!script" + END + rb")", b"|script")
     return re.compile(
-        rb"[^<]*+(?>(?:(?>(?>(?:</[ac-gi-z]" + _bytes_but(b""">"'""") + rb"*+>|</(?!(?:head|body)" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
+        rb"[^<]*+(?>(?:(?>(?>(?:</" + not_script + rb"[ac-gi-z]" + _bytes_but(b""">"'""") + rb"*+>|</(?!(?:head|body" + not_script_end + rb")" + END + rb")[a-z]" + _bytes_but(b""">"'""") + rb"*+>"
         rb"|<" + NOT_INTERESTING + NAME_CHAR + rb"*+" + COMMON_ATTRIBUTES
         + (b"|" + images if images else b"")
         + rb"|<(?!" + INTERESTING + END + rb")[a-z]" + NAME_CHAR + rb"*+" + ANY_ATTRIBUTES
@@ -138,6 +139,10 @@ def skip_pattern(images: bytes = b"") -> re.Pattern[bytes]:
 
 
 SKIP = skip_pattern()
+# While an SVG script cut short by a tag that left SVG is held (RewriteStream._script_start), its
+# code ends at the next </script> the tree builder reads: SKIP_HELD stops there, so that the script
+# is judged on the same code whether the body came whole or in pieces.
+SKIP_HELD = skip_pattern(script_end=False)
 # Where an attribute named on... or ping may begin: after a space, a "/" or a quote, with an "="
 # after the name (without a value neither does anything). Each is led by its literal name; the
 # byte before is checked behind it. Looked for in each start tag that SKIP stops at (it jumps over
@@ -225,6 +230,7 @@ SCRIPT_WITH_CATEGORY = re.compile(
     + rb"/?>)"
 )
 HEAD_WITHIN = 1024  # the fast path needs <head> in this many bytes
+FEED_SLICE = 65536  # RewriteStream.feed reads a longer body in slices of this size
 SAFE_IMAGE_HOSTS = 64  # hosts in a site's safe_image_pattern; images from others get the closer look
 IMAGE_TAG_LIMIT = 1024  # image tags up to this long have their verdict remembered (SafeImages)
 IMAGE_VERDICT_BYTES = 262144  # ... this many bytes of them for a site (a shop's busiest pages), then forgotten
@@ -702,6 +708,11 @@ class RewriteStream:
     def feed(self, data: bytes) -> bytes:
         if not data:
             return b""
+        if len(data) > FEED_SLICE:
+            # A body fed whole is read a slice at a time: a tag whose attributes are held grows in
+            # the buffer, which moves what follows it, and that must not be the rest of a big page
+            # (a page of tracker handlers cost n*n). The output does not depend on where a body is cut.
+            return b"".join([self.feed(data[i : i + FEED_SLICE]) for i in range(0, len(data), FEED_SLICE)])
         self.buf += data
         self.low += data.lower()
         out = self._run(final=False)
@@ -821,6 +832,8 @@ class RewriteStream:
             n = len(low)  # a tag whose handlers were held has grown in the buffer
             if self.foreign:
                 i = SKIP_FOREIGN.match(low, self.pos).end()
+            elif self.held:
+                i = SKIP_HELD.match(low, self.pos).end()
             else:
                 i = skip.match(low, self.pos).end()
             if self.held and i - self.code_start >= self.rw.inline_limit:  # an SVG script's code
