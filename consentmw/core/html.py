@@ -708,18 +708,25 @@ class RewriteStream:
     def feed(self, data: bytes) -> bytes:
         if not data:
             return b""
-        if len(data) > FEED_SLICE:
+        if len(data) <= FEED_SLICE:
+            self.buf += data
+            self.low += data.lower()
+            out = self._run(final=False)
+        else:
             # A body fed whole is read a slice at a time: a tag whose attributes are held grows in
             # the buffer, which moves what follows it, and that must not be the rest of a big page
             # (a page of tracker handlers cost n*n). The output does not depend on where a body is cut.
-            return b"".join([self.feed(data[i : i + FEED_SLICE]) for i in range(0, len(data), FEED_SLICE)])
-        self.buf += data
-        self.low += data.lower()
-        out = self._run(final=False)
+            whole, low = memoryview(data), memoryview(data.lower())
+            out = []
+            for i in range(0, len(data), FEED_SLICE):
+                self.buf += whole[i : i + FEED_SLICE]
+                self.low += low[i : i + FEED_SLICE]
+                out += self._run(final=False)
+        out = b"".join(out)
         return self._place_body_end(out) if self.body_end else out
 
     def close(self) -> bytes:
-        out = self._run(final=True)
+        out = b"".join(self._run(final=True))
         if self.document and not self.head_done:
             out += self.head
         self.head_done = True
@@ -764,7 +771,7 @@ class RewriteStream:
 
     # -- the driver ---------------------------------------------------------------------------
 
-    def _run(self, final: bool) -> bytes:
+    def _run(self, final: bool) -> list[bytes | bytearray]:
         states = self.states
         while states[self.state](final):
             pass
@@ -791,7 +798,7 @@ class RewriteStream:
         forget = min(self.out_pos, self.pos, self.tag_start) if self.state in (MARKUP, TAG) else min(self.out_pos, self.pos)
         if forget >= 4096:
             self._forget(forget)
-        return b"".join(out)
+        return out
 
     def _forget(self, k: int) -> None:
         """Drop buf[:k], which is written out and never looked at again."""
