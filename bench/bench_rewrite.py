@@ -219,6 +219,7 @@ REPRODUCTIONS = {
     "'>' in a quoted alt, repeated": (lambda n: fill(b'<img alt=a" title=">" src="' + PIXEL + b'">', n), 0),
     "SVG nested deep, then end tags it does not hold": (lambda n: b"<svg>" + fill(b"<g>", n // 2) + fill(b"</x>", n // 2), 0),
     "tags in 7-byte chunks": (lambda n: fill(b'<p class="a">x</p><img src="/a.png">' + GTAG, n), 7),
+    "tracker handlers renamed, page fed whole": (lambda n: fill(b"<b onclick=fbq()>", n), 0),
 }
 # Inputs read by the fast path's own searches (a visitor who allowed everything, rewrite() whole).
 FAST_REPRODUCTIONS = {
