@@ -148,9 +148,7 @@ SKIP_HELD = skip_pattern(script_end=False)
 # byte before is checked behind it. Looked for in each start tag that SKIP stops at (it jumps over
 # none that holds one, see COMMON_NAME); a hit in a quoted value only costs a closer look. No
 # handler's name holds a quote (from each '"on' of '"on"on"on...' the name ran to the tag's end).
-HANDLER = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>"']*+[\t\n\f\r ]*+=""")
-PING = re.compile(rb"""ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
-HANDLER_OR_PING = re.compile(HANDLER.pattern + b"|" + PING.pattern)
+HANDLER_OR_PING = re.compile(rb"""on(?<=[\t\n\f\r /"']on)[^\t\n\f\r /=>"']*+[\t\n\f\r ]*+=|ping(?<=[\t\n\f\r /"']ping)[\t\n\f\r ]*+=""")
 # A whole tag of that shape, its name in group 1.
 SIMPLE_TAG = re.compile(rb"</?([a-z][^\t\n\f\r />]*+)" + SIMPLE_ATTRIBUTES + rb">")
 # In foreign content every tag counts (the tree builder's stack of SVG/MathML elements). An atomic
