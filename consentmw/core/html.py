@@ -123,10 +123,11 @@ NOT_INTERESTING = (
 
 def skip_pattern(images: bytes = b"", *, script_end: bool = True) -> re.Pattern[bytes]:
     """SKIP; with ``images``, a site's safe_image_pattern, also over the image tags it matches
-    (SafeImages.skip); without ``script_end``, never over a </script> (SKIP_HELD). The jumps are repeated in blocks of at most 64, each an atomic group: the
-    regex engine keeps a frame on its stack for each turn of a repeat until the repeat ends,
-    and a page's thousand tags in one repeat grew it to hundreds of KB, copied at each growth
-    (a tenth of the jump's instructions). End tags whose name begins with neither "b" nor "h"
+    (SafeImages.skip); without ``script_end``, never over a </script> (SKIP_HELD). The jumps are
+    repeated in blocks of at most 64, each an atomic group: the regex engine keeps a frame on its
+    stack for each turn of a repeat until the repeat ends, and a page's thousand tags in one
+    repeat grew it to hundreds of KB, copied at each growth (a tenth of the jump's instructions).
+    End tags whose name begins with neither "b" nor "h"
     come first, without the look for </head> and </body> (a seventh of an end tag's cost)."""
     not_script, not_script_end = (b"", b"") if script_end else (rb"(?!script" + END + rb")", b"|script")
     return re.compile(
@@ -706,21 +707,16 @@ class RewriteStream:
     def feed(self, data: bytes) -> bytes:
         if not data:
             return b""
-        if len(data) <= FEED_SLICE:
-            self.buf += data
-            self.low += data.lower()
-            out = self._run(final=False)
-        else:
-            # A body fed whole is read a slice at a time: a tag whose attributes are held grows in
-            # the buffer, which moves what follows it, and that must not be the rest of a big page
-            # (a page of tracker handlers cost n*n). The output does not depend on where a body is cut.
-            whole, low = memoryview(data), memoryview(data.lower())
-            out = []
-            for i in range(0, len(data), FEED_SLICE):
-                self.buf += whole[i : i + FEED_SLICE]
-                self.low += low[i : i + FEED_SLICE]
-                out += self._run(final=False)
-        out = b"".join(out)
+        # Read a slice at a time: a tag whose attributes are held grows in the buffer, which moves
+        # what follows it, and that must not be the rest of a big page fed whole (a page of tracker
+        # handlers cost n*n). The output does not depend on where a body is cut.
+        whole, low = memoryview(data), memoryview(data.lower())
+        parts: list[bytes | bytearray] = []
+        for i in range(0, len(data), FEED_SLICE):
+            self.buf += whole[i : i + FEED_SLICE]
+            self.low += low[i : i + FEED_SLICE]
+            parts += self._run(final=False)
+        out = b"".join(parts)
         return self._place_body_end(out) if self.body_end else out
 
     def close(self) -> bytes:
